@@ -1,0 +1,5 @@
+"""``python -m claimguard`` runs the CLI."""
+
+from claimguard.cli import main
+
+main()

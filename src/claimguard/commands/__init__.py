@@ -1,0 +1,1 @@
+"""One module per capability area; each exposes ``register(app)``."""

@@ -1,0 +1,52 @@
+"""Error policy in one place.
+
+Expected failures (bad input, bad usage, missing files) raise :class:`UserError`:
+the CLI prints one paragraph — what went wrong, where, and how to fix it — and
+exits 2 without a traceback. Anything else is a bug: exit 1, traceback only with
+``--debug``. Library code raises; only ``cli.py`` decides exit codes.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_UNEXPECTED = 1
+EXIT_USER = 2
+EXIT_DRIFT = 3
+
+
+class UserError(Exception):
+    """A failure the user can fix: says what, where, and how to fix it."""
+
+    exit_code = EXIT_USER
+
+    def __init__(self, what: str, where: str | None = None, fix: str | None = None) -> None:
+        self.what = what
+        self.where = where
+        self.fix = fix
+        super().__init__(self.paragraph())
+
+    def paragraph(self) -> str:
+        parts = [self.what.rstrip(".") + "."]
+        if self.where:
+            parts.append(f"Where: {self.where}.")
+        if self.fix:
+            parts.append(f"Fix: {self.fix.rstrip('.')}.")
+        return " ".join(parts)
+
+
+class InputFileError(UserError):
+    """A whole input file cannot be read (missing, empty, not a table, not UTF-8, ...)."""
+
+
+class ConfigError(UserError):
+    """A config or mapping file is invalid (unknown key, wrong type, bad YAML)."""
+
+
+class ModelError(UserError):
+    """A model bundle cannot be used for this data (incompatible version, missing features)."""
+
+
+class DriftError(UserError):
+    """Scored data drifted beyond the configured limits and --fail-on-drift was given."""
+
+    exit_code = EXIT_DRIFT

@@ -1,0 +1,229 @@
+"""Settings: frozen pydantic models read from YAML under ``configs/``.
+
+Why: a batch job and a data scientist must see exactly which knobs a run used.
+Unknown keys are rejected (a typo must not silently fall back to a default),
+errors name the file, the key and its line, and ``CLAIMGUARD_SECTION__KEY=value``
+environment variables override the file (e.g. ``CLAIMGUARD_MODEL__N_ESTIMATORS=50``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from claimguard.errors import ConfigError
+
+ENV_PREFIX = "CLAIMGUARD_"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GenerateSettings(_Section):
+    """Synthetic data: how many claims, which months, how much planted abuse."""
+
+    claims: int = Field(200_000, gt=0, description="number of claims to generate")
+    seed: int = Field(7, description="random seed; same seed = identical files")
+    start: str = Field("2024-01-01", description="first day of the generated period (ISO date)")
+    months: int = Field(1, ge=1, le=24, description="number of months generated")
+    abuse_rate: float = Field(
+        0.01, ge=0.0, le=0.2, description="share of entities with planted abuse"
+    )
+
+
+class FeatureSettings(_Section):
+    """Feature layer knobs."""
+
+    doctor_daily_cap: int = Field(
+        65, gt=0, description="outpatient examinations per doctor per day"
+    )
+    min_peer_group_size: int = Field(
+        30, gt=0, description="smaller peer groups fall back to a coarser group"
+    )
+    near_zero_treatment_vnd: float = Field(
+        50_000.0,
+        ge=0,
+        description="a visit billing less than this beyond the exam has 'almost no treatment'",
+    )
+
+
+class ModelSettings(_Section):
+    """Isolation forest and rule layer."""
+
+    n_estimators: int = Field(200, gt=0)
+    max_samples: int | float | Literal["auto"] = Field(256)
+    max_features: float = Field(1.0, gt=0.0, le=1.0)
+    random_state: int = 42
+    n_jobs: int = Field(2, description="cores used to fit and score")
+    card_features: list[str] | None = Field(
+        None, description="feature subset for cards (None = all available)"
+    )
+    facility_features: list[str] | None = Field(
+        None, description="feature subset for facilities (None = all)"
+    )
+    peer_groupings: list[str] = Field(
+        default_factory=lambda: ["dx_group", "age_band", "tier", "visit_type"],
+        description="what a peer group is conditioned on",
+    )
+    rule_weight: float = Field(
+        0.5, ge=0.0, le=1.0, description="how far a decisive rule hit lifts the score"
+    )
+    max_fit_rows: int = Field(500_000, gt=0, description="rows sampled before fitting")
+
+
+class ScoringSettings(_Section):
+    """Alert queue: capacity, threshold, how much explanation."""
+
+    review_capacity_cards: int = Field(200, ge=0)
+    review_capacity_facilities: int = Field(20, ge=0)
+    score_threshold: float | None = Field(
+        None, ge=0.0, le=1.0, description="also alert anything above this"
+    )
+    max_reasons: int = Field(5, ge=1)
+    max_evidence: int = Field(20, ge=1, le=20)
+
+
+class DriftSettings(_Section):
+    """Limits above which a scored period is reported as drifted."""
+
+    psi_limit: float = Field(0.25, gt=0)
+    max_drifted_feature_share: float = Field(0.2, ge=0, le=1)
+    unseen_share_limit: float = Field(0.1, ge=0, le=1)
+
+
+class TriageSettings(_Section):
+    """Triage web app."""
+
+    db_url: str = "sqlite:///claimguard_triage.db"
+    host: str = "127.0.0.1"
+    port: int = Field(8000, gt=0, lt=65536)
+    page_size: int = Field(50, gt=0, le=500)
+
+
+class MlflowSettings(_Section):
+    """Experiment tracking; MLFLOW_TRACKING_URI overrides tracking_uri."""
+
+    tracking_uri: str = "sqlite:///mlflow.db"
+    experiment: str = "claimguard"
+
+
+class Settings(_Section):
+    """All settings of all jobs; each command reads its own section."""
+
+    generate: GenerateSettings = GenerateSettings()
+    features: FeatureSettings = FeatureSettings()
+    model: ModelSettings = ModelSettings()
+    scoring: ScoringSettings = ScoringSettings()
+    drift: DriftSettings = DriftSettings()
+    triage: TriageSettings = TriageSettings()
+    mlflow: MlflowSettings = MlflowSettings()
+
+    def config_hash(self) -> str:
+        """Stable short hash of the effective settings (for run.json and alert ids)."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _key_lines(text: str) -> dict[tuple[str, ...], int]:
+    """Map each YAML key path to its 1-based line, so errors can point at it."""
+    lines: dict[tuple[str, ...], int] = {}
+
+    def walk(node: Any, path: tuple[str, ...]) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                key = (*path, str(k.value))
+                lines[key] = k.start_mark.line + 1
+                walk(v, key)
+
+    try:
+        walk(yaml.compose(text), ())
+    except yaml.YAMLError:
+        pass
+    return lines
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        path = name[len(ENV_PREFIX) :].lower().split("__")
+        node = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = yaml.safe_load(raw)
+    return out
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(merged.get(k), dict):
+            merged[k] = _merge(merged[k], v)
+        else:
+            merged[k] = v
+    return merged
+
+
+def default_config_path() -> Path | None:
+    """``configs/default.yaml`` of the working directory, or None (built-in defaults)."""
+    local = Path("configs/default.yaml")
+    return local if local.exists() else None
+
+
+def load_settings(
+    path: str | Path | None = None, environ: dict[str, str] | None = None
+) -> Settings:
+    """Read a YAML config (default: ``configs/default.yaml``), apply env overrides, validate."""
+    cfg_path = Path(path) if path is not None else default_config_path()
+    env = os.environ if environ is None else environ
+    if cfg_path is None:
+        return Settings.model_validate(_env_overrides(dict(env)))
+    if not cfg_path.exists():
+        raise ConfigError(
+            f"Config file {cfg_path} does not exist",
+            where=str(cfg_path),
+            fix="pass --config with an existing YAML file, e.g. configs/default.yaml",
+        )
+    text = cfg_path.read_text(encoding="utf-8")
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f", line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(
+            f"Config file is not valid YAML ({getattr(exc, 'problem', exc)})",
+            where=f"{cfg_path}{line}",
+            fix="correct the YAML syntax (indentation, colons, quotes)",
+        ) from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            "Config file must be a mapping of sections (generate, features, model, ...)",
+            where=str(cfg_path),
+            fix="see `claimguard config schema` for the layout",
+        )
+    merged = _merge(raw, _env_overrides(dict(env)))
+    try:
+        return Settings.model_validate(merged)
+    except ValidationError as exc:
+        lines = _key_lines(text)
+        problems = []
+        for err in exc.errors():
+            loc = tuple(str(p) for p in err["loc"])
+            key = ".".join(loc)
+            line_no = lines.get(loc) or lines.get(loc[:-1])
+            at = f" (line {line_no})" if line_no else ""
+            msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+            problems.append(f"'{key}'{at}: {msg}")
+        raise ConfigError(
+            "Invalid config: " + "; ".join(problems),
+            where=str(cfg_path),
+            fix="remove or correct the named key(s); `claimguard config schema` lists every allowed key",
+        ) from exc
