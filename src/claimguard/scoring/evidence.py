@@ -1,0 +1,111 @@
+"""Evidence: the few claims a reviewer should open first for each alert.
+
+Why: reasons say what is unusual; evidence claims show it (the overlapping stays,
+the early refills, the over-cap doctor-days). The feature layer gives each claim a
+strength per signal (``claim_flags``); an alert's evidence is its claims that show
+its top reasons' signals most strongly, claims for the first reason first. Claims
+that show some other signal come next, and the entity's costliest claims fill in
+when a signal has no claim-level evidence, so a reviewer is never left with nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from claimguard.schema import SIGNALS
+
+ENTITY_KEY = {"card": "card_id", "facility": "facility_id"}
+
+
+def flag_columns(flags: pd.DataFrame | None) -> list[str]:
+    """The signal strength columns present in a claim_flags frame."""
+    if flags is None:
+        return []
+    return [c for c in SIGNALS if c in flags.columns]
+
+
+def compact_flags(flags: pd.DataFrame) -> pd.DataFrame:
+    """Only claims that show some signal, strengths as float32 (keeps memory small)."""
+    cols = flag_columns(flags)
+    keep = ["claim_id", *[c for c in ("card_id", "facility_id") if c in flags.columns]]
+    if not cols:
+        return flags[keep].iloc[0:0]
+    strengths = flags[cols].to_numpy(dtype="float32", na_value=0.0)
+    any_pos = (np.nan_to_num(strengths) > 0).any(axis=1)
+    out = flags.loc[any_pos, keep].copy()
+    for j, c in enumerate(cols):
+        out[c] = np.nan_to_num(strengths[any_pos, j])
+    return out.reset_index(drop=True)
+
+
+def select_evidence(
+    entity_type: str,
+    top_signals: pd.DataFrame,
+    claims: pd.DataFrame,
+    flags: pd.DataFrame | None,
+    max_evidence: int = 20,
+) -> pd.Series:
+    """Evidence claim ids per alerted entity, best first.
+
+    ``top_signals``: index = entity id, columns ``s0, s1, s2`` (signal names of the top
+    reasons, None when fewer). ``claims`` needs claim_id, the entity key and total_cost.
+    Returns a Series (index = entity id) of lists of claim ids, at most ``max_evidence``.
+    """
+    key = ENTITY_KEY[entity_type]
+    ids = top_signals.index.astype("string")
+    empty: pd.Series = pd.Series([[] for _ in range(len(ids))], index=ids, dtype="object")
+    if len(ids) == 0:
+        return empty
+    mine = claims.loc[claims[key].isin(ids), ["claim_id", key, "total_cost"]]
+    if mine.empty:
+        return empty
+    cols = flag_columns(flags)
+    if flags is not None and cols and not flags.empty:
+        fl = flags.loc[flags[key].isin(ids), ["claim_id", *cols]]
+        fl = fl.drop_duplicates("claim_id")
+        mine = mine.merge(fl, on="claim_id", how="left")
+    strengths = (
+        np.nan_to_num(mine[cols].to_numpy(dtype="float64", na_value=0.0))
+        if cols
+        else np.zeros((len(mine), 1))
+    )
+    col_index = {s: j for j, s in enumerate(cols)}
+    sig = top_signals.copy()
+    sig.index = ids
+    n = len(mine)
+    bucket = np.full(n, 4, dtype="int8")
+    strength = np.zeros(n)
+    entity_pos = pd.Index(ids).get_indexer(mine[key].astype("string"))
+    slot_cols = [c for c in ("s0", "s1", "s2") if c in sig.columns]
+    for r in reversed(range(len(slot_cols))):  # loop over 3 reason slots
+        per_entity = sig[slot_cols[r]].map(lambda x: col_index.get(str(x), -1))
+        j = per_entity.to_numpy(dtype="int64")[entity_pos]
+        has = j >= 0
+        s = np.zeros(n)
+        s[has] = strengths[np.nonzero(has)[0], j[has]]
+        hit = s > 0
+        bucket[hit] = r
+        strength[hit] = s[hit]
+    other = (bucket == 4) & (strengths.max(axis=1) > 0)
+    bucket[other] = 3
+    strength[other] = strengths.max(axis=1)[other]
+    fallback = bucket == 4
+    strength[fallback] = mine["total_cost"].to_numpy(dtype="float64", na_value=0.0)[fallback]
+    ranked = pd.DataFrame(
+        {
+            "entity_id": mine[key].astype("string").to_numpy(),
+            "claim_id": mine["claim_id"].astype("string").to_numpy(),
+            "bucket": bucket,
+            "strength": strength,
+        }
+    )
+    ranked = ranked.sort_values(
+        ["entity_id", "bucket", "strength", "claim_id"],
+        ascending=[True, True, False, True],
+        kind="stable",
+    )
+    ranked = ranked.groupby("entity_id", sort=False).head(max_evidence)
+    lists = ranked.groupby("entity_id", sort=False)["claim_id"].agg(list)
+    out = lists.reindex(ids)
+    return out.apply(lambda v: v if isinstance(v, list) else []).astype("object")

@@ -1,0 +1,394 @@
+"""The scoring batch: a validated month of claims + a model bundle -> ranked, explained alerts.
+
+Why one function: a nightly job, the demo and the benchmark all run exactly the same
+steps (features with the bundle's training peers, scores, queue cut, reasons,
+evidence, triage context, drift), and only the command layer touches files.
+Large months are processed in card-hash partitions (card features) and facility
+partitions (facility features): every card's claims, and every facility's, are in
+one partition, so the features are identical to a single pass while the temporary
+memory of the feature arithmetic stays bounded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import logging
+import math
+import time
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from claimguard import __version__
+from claimguard.errors import UserError
+from claimguard.progress import step
+from claimguard.schema import ALERT_COLUMNS, ENTITY_TYPES
+from claimguard.scoring import context
+from claimguard.scoring.alerts import alert_ids, rank_scores, select_alerts
+from claimguard.scoring.drift import drift_report
+from claimguard.scoring.evidence import compact_flags, select_evidence
+from claimguard.scoring.reasons import build_reasons
+from claimguard.settings import Settings
+from claimguard.tables import Dataset
+
+log = logging.getLogger(__name__)
+
+# Claims per feature-building partition: ~2-3 GB of temporaries at most.
+PARTITION_ROWS = 4_000_000
+
+
+@dataclass
+class ScoreResult:
+    """Everything the score command writes (frames) plus the run record."""
+
+    scores: pd.DataFrame
+    alerts: pd.DataFrame
+    quarantine: pd.DataFrame
+    run: dict[str, Any]
+    drift: dict[str, Any]
+    context: dict[str, pd.DataFrame | None] = field(default_factory=dict)
+
+
+def parse_period(text: str | None) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """``2024-01-01..2024-01-31`` -> (start, end), both days inclusive."""
+    if text is None or not str(text).strip():
+        return None
+    parts = str(text).split("..")
+    try:
+        if len(parts) != 2:
+            raise ValueError("expected START..END")
+        start, end = pd.Timestamp(parts[0].strip()), pd.Timestamp(parts[1].strip())
+    except (ValueError, TypeError) as exc:
+        raise UserError(
+            f"Cannot read the period {text!r} ({exc})",
+            where="--period",
+            fix="write it as START..END with ISO dates, e.g. 2024-01-01..2024-01-31",
+        ) from exc
+    if end < start:
+        raise UserError(
+            f"The period {text!r} ends before it starts",
+            where="--period",
+            fix="put the earlier date first, e.g. 2024-01-01..2024-01-31",
+        )
+    return start.normalize(), end.normalize()
+
+
+def _restrict_to_period(
+    ds: Dataset, period: tuple[pd.Timestamp, pd.Timestamp] | None
+) -> tuple[pd.DataFrame, pd.DataFrame | None, tuple[pd.Timestamp, pd.Timestamp]]:
+    claims = ds.claims
+    lines = ds.claim_lines
+    if period is not None:
+        start, end = period
+        t = claims["admit_time"]
+        claims = claims.loc[(t >= start) & (t < end + pd.Timedelta(days=1))]
+        if lines is not None and len(claims) < len(ds.claims):
+            lines = lines.loc[lines["claim_id"].isin(claims["claim_id"])]
+        return claims, lines, (start, end)
+    if claims.empty:
+        raise UserError(
+            "There are no valid claims to score",
+            where="claims table",
+            fix="check the quarantine (every row was rejected) or the input folder",
+        )
+    t = claims["admit_time"]
+    return claims, lines, (t.min().normalize(), t.max().normalize())
+
+
+def _build(
+    claims: pd.DataFrame,
+    lines: pd.DataFrame | None,
+    ds: Dataset,
+    bundle: Any,
+    period: tuple[pd.Timestamp, pd.Timestamp],
+    entity: str | None,
+) -> Any:
+    from claimguard.features.build import build_features
+
+    kwargs: dict[str, Any] = {
+        "peers": bundle.peers,
+        "settings": bundle.settings.features,
+        "period": period,
+    }
+    if entity is not None and "entities" in inspect.signature(build_features).parameters:
+        kwargs["entities"] = (entity,)
+    return build_features(claims, lines, ds.cards, ds.facilities, **kwargs)
+
+
+def _partition_ids(keys: pd.Series, n: int) -> np.ndarray:
+    hashed = pd.util.hash_array(keys.astype("string").to_numpy(dtype="object"))
+    return (hashed % np.uint64(n)).astype("int64")
+
+
+def build_partitioned(
+    claims: pd.DataFrame,
+    lines: pd.DataFrame | None,
+    ds: Dataset,
+    bundle: Any,
+    period: tuple[pd.Timestamp, pd.Timestamp],
+    partition_rows: int = PARTITION_ROWS,
+) -> tuple[Any, dict[str, pd.DataFrame]]:
+    """Features for the whole period; returns (FeatureSet, compact claim flags per entity type)."""
+    n_parts = max(1, math.ceil(len(claims) / max(partition_rows, 1)))
+    if n_parts == 1:
+        fs = _build(claims, lines, ds, bundle, period, None)
+        if fs.claim_flags is None:
+            return dataclasses.replace(fs, claim_flags=None), {}
+        compact = compact_flags(fs.claim_flags)
+        return dataclasses.replace(fs, claim_flags=None), {"card": compact, "facility": compact}
+    log.info("Building features in %d card and %d facility partitions", n_parts, n_parts)
+    frames: dict[str, list[pd.DataFrame]] = {"card": [], "facility": []}
+    flags_parts: dict[str, list[pd.DataFrame]] = {"card": [], "facility": []}
+    first: Any = None
+    for entity, key in (("card", "card_id"), ("facility", "facility_id")):
+        part_of = _partition_ids(claims[key], n_parts)
+        for p in range(n_parts):  # loop over a handful of partitions
+            sub = claims.loc[part_of == p]
+            if sub.empty:
+                continue
+            sub_lines = (
+                None if lines is None else lines.loc[lines["claim_id"].isin(sub["claim_id"])]
+            )
+            fs = _build(sub, sub_lines, ds, bundle, period, entity)
+            frames[entity].append(getattr(fs, entity))
+            if fs.claim_flags is not None:
+                flags_parts[entity].append(compact_flags(fs.claim_flags))
+            if first is None:
+                first = fs
+            del fs, sub, sub_lines
+    fs = dataclasses.replace(
+        first,
+        card=pd.concat(frames["card"]),
+        facility=pd.concat(frames["facility"]),
+        claim_flags=None,
+    )
+    return fs, {e: pd.concat(v, ignore_index=True) for e, v in flags_parts.items() if v}
+
+
+def _seen(bundle: Any, names: tuple[str, ...]) -> Collection[str] | None:
+    """Training-time vocabularies (facility ids, diagnoses) kept in the bundle, if any."""
+    for holder in (getattr(bundle, "fingerprint", None), getattr(bundle, "peers", None)):
+        if holder is None:
+            continue
+        for name in names:
+            value = holder.get(name) if isinstance(holder, dict) else getattr(holder, name, None)
+            if value is None:
+                continue
+            if isinstance(value, pd.DataFrame):
+                value = value.index
+            return {str(v) for v in value}
+    return None
+
+
+def _explain(
+    entity_type: str,
+    candidates: pd.DataFrame,
+    fs: Any,
+    scored: pd.DataFrame,
+    bundle: Any,
+    catalog: Any,
+    max_reasons: int,
+) -> pd.Series:
+    names = list(bundle.feature_names[entity_type])
+    table = getattr(fs, entity_type)
+    ids = pd.Index(candidates["entity_id"].astype("string"))
+    x = table.reindex(index=ids, columns=names)
+    attributions = bundle.attributions(entity_type, x)
+    hits = scored["rule_hits"].reindex(ids) if "rule_hits" in scored.columns else None
+    return build_reasons(
+        entity_type,
+        x,
+        attributions,
+        catalog=catalog,
+        stats=bundle.feature_stats.get(entity_type),
+        rule_hits=hits,
+        max_reasons=max_reasons,
+    )
+
+
+def score_dataset(
+    ds: Dataset,
+    bundle: Any,
+    settings: Settings,
+    *,
+    period: tuple[pd.Timestamp, pd.Timestamp] | None = None,
+    timings: dict[str, float] | None = None,
+    partition_rows: int = PARTITION_ROWS,
+) -> ScoreResult:
+    """Score every card and facility of ``ds`` and build the explained alert queue."""
+    from claimguard.features.catalog import CATALOG
+
+    timings = {} if timings is None else timings
+    started = time.perf_counter()
+    claims, lines, period = _restrict_to_period(ds, period)
+    if claims.empty:
+        raise UserError(
+            "No claims fall in the requested period",
+            where=f"--period {period[0]:%Y-%m-%d}..{period[1]:%Y-%m-%d}",
+            fix="choose a period that overlaps the data's admission dates",
+        )
+    with step("Building features", timings):
+        fs, flags = build_partitioned(claims, lines, ds, bundle, period, partition_rows)
+    if hasattr(bundle, "check_features"):
+        bundle.check_features(fs)
+    with step("Scoring", timings):
+        scored = bundle.score(fs)
+        ranked = rank_scores(scored, period[0], period[1])
+
+    with step("Explaining alerts", timings):
+        cap = {
+            "card": settings.scoring.review_capacity_cards,
+            "facility": settings.scoring.review_capacity_facilities,
+        }
+        # Look a little past capacity: an entity without a reason is not alerted, the next one is.
+        margin = {k: v + max(10, v // 2) for k, v in cap.items()}
+        candidates = select_alerts(ranked, margin, settings.scoring.score_threshold)
+        parts = []
+        for entity_type in ENTITY_TYPES:
+            cand = candidates.loc[candidates["entity_type"] == entity_type].copy()
+            if cand.empty:
+                continue
+            reasons = _explain(
+                entity_type,
+                cand,
+                fs,
+                scored[entity_type],
+                bundle,
+                CATALOG,
+                settings.scoring.max_reasons,
+            )
+            cand["_reasons"] = reasons.to_numpy()
+            cand = cand.loc[cand["_reasons"].map(len) > 0]
+            within = np.arange(len(cand)) < cap[entity_type]
+            threshold = settings.scoring.score_threshold
+            if threshold is not None:
+                within |= cand["score"].to_numpy() >= threshold
+            parts.append(cand.loc[within])
+        alerts = (
+            pd.concat(parts, ignore_index=True)
+            if parts
+            else ranked.iloc[0:0].assign(_reasons=pd.Series(dtype="object"))
+        )
+        dropped = len(candidates) - len(alerts)
+        log.debug("%d candidates without reasons or beyond capacity", dropped)
+
+    with step("Selecting evidence", timings):
+        evidence_parts = []
+        for entity_type in ENTITY_TYPES:
+            sel = alerts.loc[alerts["entity_type"] == entity_type]
+            if sel.empty:
+                continue
+            top = pd.DataFrame(
+                {
+                    f"s{r}": sel["_reasons"].map(
+                        lambda rs, r=r: rs[r]["signal"] if len(rs) > r else None
+                    )
+                    for r in range(3)
+                }
+            )
+            top.index = pd.Index(sel["entity_id"].astype("string"))
+            ev = select_evidence(
+                entity_type, top, claims, flags.get(entity_type), settings.scoring.max_evidence
+            )
+            evidence_parts.append(pd.Series(ev.to_numpy(), index=sel.index))
+        evidence = pd.concat(evidence_parts) if evidence_parts else pd.Series(dtype="object")
+        alerts["_evidence"] = evidence.reindex(alerts.index)
+        alerts = _finish_alerts(alerts, bundle.model_version)
+        ctx = _context(ds, claims, lines, alerts, period)
+
+    with step("Checking drift", timings):
+        drift = drift_report(
+            {e: getattr(fs, e).reindex(columns=bundle.feature_names[e]) for e in ENTITY_TYPES},
+            bundle.feature_stats,
+            claims,
+            seen_facilities=_seen(bundle, ("facility_ids", "facilities", "seen_facilities")),
+            seen_diagnoses=_seen(bundle, ("diagnoses", "dx_codes", "seen_diagnoses", "primary_dx")),
+            limits=settings.drift,
+        )
+        for problem in drift["problems"]:
+            log.warning("Drift: %s", problem)
+
+    timings["Scoring total (without reading)"] = round(time.perf_counter() - started, 3)
+    run = _run_record(ds, bundle, settings, claims, ranked, alerts, period, timings, drift, fs)
+    return ScoreResult(
+        scores=ranked, alerts=alerts, quarantine=ds.quarantine, run=run, drift=drift, context=ctx
+    )
+
+
+def _finish_alerts(alerts: pd.DataFrame, model_version: str) -> pd.DataFrame:
+    out = alerts.copy()
+    out["alert_id"] = alert_ids(out, model_version)
+    out["top_signal"] = out["_reasons"].map(lambda rs: rs[0]["signal"]).astype("string")
+    out["reasons"] = out["_reasons"].map(lambda rs: json.dumps(rs, ensure_ascii=False))
+    out["evidence_claim_ids"] = out["_evidence"].map(
+        lambda ev: json.dumps(list(ev) if isinstance(ev, list) else [])
+    )
+    out["reasons"] = out["reasons"].astype("string")
+    out["evidence_claim_ids"] = out["evidence_claim_ids"].astype("string")
+    out["model_version"] = pd.Series(str(model_version), index=out.index, dtype="string")
+    out = out.sort_values(["entity_type", "rank"], kind="stable").reset_index(drop=True)
+    return out[list(ALERT_COLUMNS)]
+
+
+def _context(
+    ds: Dataset,
+    claims: pd.DataFrame,
+    lines: pd.DataFrame | None,
+    alerts: pd.DataFrame,
+    period: tuple[pd.Timestamp, pd.Timestamp],
+) -> dict[str, pd.DataFrame | None]:
+    ids = alerts["evidence_claim_ids"].map(json.loads).explode().dropna()
+    claim_ids = pd.Index(ids.astype("string").unique())
+    cards = pd.Index(alerts.loc[alerts["entity_type"] == "card", "entity_id"].astype("string"))
+    facs = pd.Index(alerts.loc[alerts["entity_type"] == "facility", "entity_id"].astype("string"))
+    ev_claims = context.evidence_claims(claims, ds.facilities, claim_ids)
+    ev_facs = pd.Index(ev_claims["facility_id"].astype("string").unique())
+    return {
+        "evidence_claims": ev_claims,
+        "evidence_lines": context.evidence_lines(lines, claim_ids),
+        "entity_info": context.entity_info(ds, cards, facs.union(ev_facs), period[1]),
+        "card_facilities": context.card_facilities(claims, cards),
+        "doctor_days": context.doctor_days(claims, facs),
+    }
+
+
+def _run_record(
+    ds: Dataset,
+    bundle: Any,
+    settings: Settings,
+    claims: pd.DataFrame,
+    ranked: pd.DataFrame,
+    alerts: pd.DataFrame,
+    period: tuple[pd.Timestamp, pd.Timestamp],
+    timings: dict[str, float],
+    drift: dict[str, Any],
+    fs: Any,
+) -> dict[str, Any]:
+    by_type = ranked["entity_type"].value_counts()
+    alerts_by_type = alerts["entity_type"].value_counts()
+    return {
+        "claimguard_version": __version__,
+        "created_at": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
+        "period_start": period[0].strftime("%Y-%m-%d"),
+        "period_end": period[1].strftime("%Y-%m-%d"),
+        "model_version": str(bundle.model_version),
+        "config_hash": settings.config_hash(),
+        "counts": ds.counts,
+        "claims_scored": int(len(claims)),
+        "entities_scored": {e: int(by_type.get(e, 0)) for e in ENTITY_TYPES},
+        "alerts_written": {e: int(alerts_by_type.get(e, 0)) for e in ENTITY_TYPES},
+        "review_capacity": {
+            "card": settings.scoring.review_capacity_cards,
+            "facility": settings.scoring.review_capacity_facilities,
+        },
+        "score_threshold": settings.scoring.score_threshold,
+        "switched_off_features": dict(getattr(fs, "switched_off", {}) or {}),
+        "input_files": dict(ds.sources),
+        "timings_seconds": dict(timings),
+        "drift": drift,
+    }
