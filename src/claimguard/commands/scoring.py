@@ -1,9 +1,189 @@
-"""CLI commands of this area, registered on the main app by cli.py."""
+"""Commands of the scoring area: ``score``, ``evaluate`` and ``demo``."""
 
 from __future__ import annotations
 
+import json
+import logging
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from claimguard.errors import DriftError
+
+log = logging.getLogger(__name__)
+console = Console()
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="YAML settings file (default: configs/default.yaml)."),
+]
+MappingOption = Annotated[
+    Path | None,
+    typer.Option("--mapping", "-m", help="Mapping YAML for a foreign input layout."),
+]
+
+
+def score(
+    data: Annotated[
+        Path, typer.Argument(help="Dataset folder, claims file, or XML 130 file/folder.")
+    ],
+    model: Annotated[str, typer.Option("--model", help="Model bundle path or models:/NAME@alias.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (replaced atomically).")],
+    mapping: MappingOption = None,
+    period: Annotated[
+        str | None,
+        typer.Option("--period", help="Only claims admitted in START..END (ISO dates, inclusive)."),
+    ] = None,
+    config: ConfigOption = None,
+    fail_on_drift: Annotated[
+        bool,
+        typer.Option("--fail-on-drift", help="Exit 3 when the data drifted beyond the limits."),
+    ] = False,
+) -> None:
+    """Score a month of claims: scores, ranked alerts with reasons and evidence, run.json.
+
+    Example: `claimguard score data/2024-02 --model models/claimguard.bundle --out runs/2024-02`
+    """
+    from claimguard.io.load import load_dataset
+    from claimguard.model.bundle import load_bundle
+    from claimguard.progress import step
+    from claimguard.scoring.output import write_score_folder
+    from claimguard.scoring.score import parse_period, score_dataset
+    from claimguard.settings import load_settings
+
+    settings = load_settings(config)
+    window = parse_period(period)
+    timings: dict[str, float] = {}
+    with step("Loading model", timings):
+        bundle = load_bundle(model)
+    with step("Reading data", timings):
+        ds = load_dataset(data, mapping)
+    result = score_dataset(ds, bundle, settings, period=window, timings=timings)
+    with step("Writing outputs", timings):
+        result.run["timings_seconds"] = timings
+        write_score_folder(result, out)
+    n = result.run["alerts_written"]
+    log.info(
+        "Wrote %d card and %d facility alerts to %s", n.get("card", 0), n.get("facility", 0), out
+    )
+    if result.drift.get("drifted") and fail_on_drift:
+        raise DriftError(
+            "The scored data drifted beyond the configured limits: "
+            + "; ".join(result.drift["problems"]),
+            where=str(Path(out) / "run.json"),
+            fix="retrain the model on recent data, or raise the drift limits in the config "
+            "(outputs were written)",
+        )
+
+
+def evaluate(
+    scored: Annotated[Path, typer.Argument(help="Output folder of `claimguard score`.")],
+    labels: Annotated[
+        Path, typer.Option("--labels", "-l", help="labels.csv or a triage decisions export.")
+    ],
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="The scored input data (enables the naive baselines)."),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Report folder (default: SCORED/report).")
+    ] = None,
+    mapping: MappingOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Metrics (ROC-AUC, AP, precision/recall at k, per scenario, traps) and an HTML report.
+
+    Example: `claimguard evaluate runs/2024-02 --labels data/2024-02/labels.csv --data data/2024-02`
+    """
+    from claimguard.evaluation.evaluate import evaluate as run_evaluation
+    from claimguard.progress import step
+    from claimguard.settings import load_settings
+
+    load_settings(config)  # validates the config even though evaluation has no knobs yet
+    with step("Evaluating"):
+        metrics, folder = run_evaluation(scored, labels, data=data, mapping=mapping, out_dir=out)
+    _print_summary(metrics)
+    console.print(f"Report: {folder / 'report.html'}", markup=False, highlight=False)
+
+
+def _print_summary(metrics: dict) -> None:
+    table = Table(title="Evaluation")
+    for col in ("entity type", "ROC-AUC", "AP", "precision@cap", "recall@cap"):
+        table.add_column(col)
+    for et, entry in metrics["entity_types"].items():
+        m = entry["model"]
+        cap = entry["capacity"]
+        k = cap if f"precision@{cap}" in m else (entry["ks"][-1] if entry["ks"] else cap)
+
+        def f(v: object) -> str:
+            return "–" if v is None else f"{v:.3f}"
+
+        table.add_row(
+            et,
+            f(m.get("roc_auc")),
+            f(m.get("average_precision")),
+            f(m.get(f"precision@{k}")),
+            f(m.get(f"recall@{k}")),
+        )
+    console.print(table)
+    ex = metrics.get("explanations") or {}
+    if ex.get("hit_rate") is not None:
+        console.print(
+            f"Explanation hit rate: {ex['hit_rate']:.0%} of {ex['true_alerts']} true alerts "
+            "have the scenario's signal in their top 3 reasons",
+            markup=False,
+        )
+
+
+def demo(
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Where the demo writes everything.")
+    ] = Path("demo_output"),
+    claims: Annotated[
+        int | None,
+        typer.Option("--claims", help="Claims per generated month (default: settings.generate)."),
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Generate two months, train on the first, score the second, evaluate, show the queue.
+
+    Example: `claimguard demo --claims 50000 --out demo_output`
+    """
+    from claimguard.scoring.demo import run_demo
+    from claimguard.settings import load_settings
+
+    settings = load_settings(config)
+    result = run_demo(out, settings, claims=claims)
+    alerts = result["alerts"]
+    table = Table(title="Top alerts")
+    for col in ("rank", "type", "entity", "score", "first reason"):
+        table.add_column(col, overflow="fold")
+    top = alerts.sort_values("score", ascending=False).head(15)
+    for row in top.itertuples(index=False):  # 15 rows for display
+        first = json.loads(row.reasons)[0]
+        table.add_row(
+            str(row.rank), row.entity_type, row.entity_id, f"{row.score:.3f}", first["text"]
+        )
+    console.print(table)
+    ex = result["metrics"].get("explanations") or {}
+    if ex.get("hit_rate") is not None:
+        console.print(
+            f"Explanation hit rate: {ex['hit_rate']:.0%} of {ex['true_alerts']} true alerts",
+            markup=False,
+        )
+    console.print(f"Report: {result['report']}", markup=False, highlight=False)
+    console.print(
+        f"Triage app: claimguard serve {result['scored']}   (then open http://127.0.0.1:8000)",
+        markup=False,
+        highlight=False,
+    )
 
 
 def register(app: typer.Typer) -> None:
-    """Add this area's commands to `app` (filled in as the capability lands)."""
+    """Add ``score``, ``evaluate`` and ``demo`` to the main app."""
+    app.command("score")(score)
+    app.command("evaluate")(evaluate)
+    app.command("demo")(demo)
