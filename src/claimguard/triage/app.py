@@ -1,0 +1,371 @@
+"""The reviewers' web app: queue, alert, decision and export pages.
+
+Server-rendered (FastAPI + Jinja2 with autoescape), a few lines of plain JavaScript
+for "lines on demand", no build step. Every write is a POST guarded by a signed
+CSRF token and validated with pydantic; every decision is appended in a transaction
+by :meth:`Store.record_decision`. A Content-Security-Policy forbids inline scripts,
+so even a claim field that slipped past escaping could not run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl, urlencode
+
+from fastapi import FastAPI, Form, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticUseDefault
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from claimguard.schema import SIGNALS, TIERS
+from claimguard.triage.csrf import COOKIE, FIELD, Csrf
+from claimguard.triage.export import labels_csv
+from claimguard.triage.store import DECISIONS, STATUSES, QueueFilter, Store
+
+log = logging.getLogger(__name__)
+HERE = Path(__file__).parent
+REVIEWER_COOKIE = "cg_reviewer"
+DECISION_LABELS = {
+    "open": "Open",
+    "confirmed_abuse": "Confirmed abuse",
+    "dismissed": "Dismissed",
+    "needs_information": "Needs information",
+}
+# Scenario tags a reviewer may put in a note (#name); the export uses them as `scenario`.
+SCENARIO_TAGS = (
+    "borrowed_card",
+    "medicine_hoarding",
+    "overlapping_care",
+    "post_death",
+    "ineligible",
+    "split_billing",
+    "overbilling",
+    "admission_inflation",
+    "sick_leave_mill",
+    "phantom_visits",
+    "doctor_overload",
+)
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def _blank_to_default(v: Any) -> Any:
+    if isinstance(v, str) and not v.strip():
+        raise PydanticUseDefault()
+    return v.strip() if isinstance(v, str) else v
+
+
+class QueueParams(BaseModel):
+    """Queue filters as they arrive from the filter form (blank = no filter)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    entity_type: Literal["card", "facility"] | None = None
+    signal: Literal[SIGNALS] | None = None  # type: ignore[valid-type]
+    province: str | None = Field(None, max_length=200)
+    tier: Literal[TIERS] | None = None  # type: ignore[valid-type]
+    score_min: float | None = Field(None, ge=0.0, le=1.0)
+    score_max: float | None = Field(None, ge=0.0, le=1.0)
+    status: Literal[STATUSES] | None = None  # type: ignore[valid-type]
+    page: int = Field(1, ge=1, le=1_000_000)
+
+    _blank = field_validator("*", mode="before")(_blank_to_default)
+
+    def filter(self) -> QueueFilter:
+        return QueueFilter(
+            entity_type=self.entity_type,
+            signal=self.signal,
+            province=self.province,
+            tier=self.tier,
+            score_min=self.score_min,
+            score_max=self.score_max,
+            status=self.status,
+        )
+
+    def query(self, **override: Any) -> str:
+        """Query string of these filters (blank ones left out), with overrides."""
+        values = {**self.model_dump(), **override}
+        if values.get("page") == 1:
+            values.pop("page")
+        return urlencode({k: v for k, v in values.items() if v is not None and v != ""})
+
+
+class DecisionForm(BaseModel):
+    """A reviewer's decision as posted by the alert page's form."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    decision: Literal[DECISIONS]  # type: ignore[valid-type]
+    reviewer: str = Field(min_length=1, max_length=80, pattern=r"^[^\x00-\x1f\x7f<>]+$")
+    note: str = Field("", max_length=2000)
+
+
+def _fmt_num(v: Any, digits: int = 2) -> str:
+    """1234567.891 -> '1,234,567.89'; whole numbers without decimals; '–' for missing."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return str(v)
+    if float(v).is_integer():
+        return f"{int(v):,}"
+    return f"{v:,.{digits}f}".rstrip("0").rstrip(".")
+
+
+def _fmt_dt(v: Any, with_time: bool = True) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, dt.datetime):
+        return v.strftime("%Y-%m-%d %H:%M" if with_time else "%Y-%m-%d")
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    return str(v)
+
+
+def _ratio(value: Any, typical: Any) -> str:
+    try:
+        v, t = float(value), float(typical)
+    except (TypeError, ValueError):
+        return ""
+    if not (math.isfinite(v) and math.isfinite(t)) or t == 0:
+        return ""
+    return f"{v / t:.1f}×"
+
+
+def _doctor_loads(rows: list[dict[str, Any]], cap: int) -> list[dict[str, Any]]:
+    """Per doctor: days, busiest day, mean, days over the cap, and bars for a sparkline."""
+    by_doc: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:  # at most doctors x days of one facility
+        by_doc.setdefault(str(r["doctor_id"]), []).append(r)
+    top = max((float(r["examinations"] or 0) for r in rows), default=0.0)
+    scale_max = max(top, float(cap)) * 1.05 or 1.0
+    out: list[dict[str, Any]] = []
+    for doc, days in by_doc.items():
+        exams = [float(d["examinations"] or 0) for d in days]
+        bar_w = 6
+        bars = [
+            {
+                "x": i * (bar_w + 2),
+                "h": round(40 * e / scale_max, 1),
+                "over": e > cap,
+                "title": f"{_fmt_dt(d['day'], False)}: {e:.0f}",
+            }
+            for i, (d, e) in enumerate(zip(days, exams, strict=True))
+        ]
+        out.append(
+            {
+                "doctor_id": doc,
+                "days": len(days),
+                "max": max(exams),
+                "mean": sum(exams) / len(exams),
+                "over": sum(e > cap for e in exams),
+                "bars": bars,
+                "width": len(days) * (bar_w + 2),
+                "cap_y": round(40 - 40 * cap / scale_max, 1),
+            }
+        )
+    out.sort(key=lambda d: (-d["over"], -d["max"]))
+    return out
+
+
+def create_app(
+    store: Store,
+    *,
+    page_size: int = 50,
+    doctor_daily_cap: int = 65,
+    secret: str | None = None,
+) -> FastAPI:
+    """The triage app on ``store`` (loading happens before, in ``load_folder``)."""
+    app = FastAPI(title="claimguard triage", docs_url=None, redoc_url=None, openapi_url=None)
+    env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True)
+    env.filters.update(num=_fmt_num, when=_fmt_dt, ratio=_ratio)
+    env.globals.update(
+        DECISION_LABELS=DECISION_LABELS, DECISIONS=DECISIONS, SCENARIO_TAGS=SCENARIO_TAGS
+    )
+    templates = Jinja2Templates(env=env)
+    csrf = Csrf(secret or store.secret())
+    app.state.store = store
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    @app.middleware("http")
+    async def _headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        t0 = time.perf_counter()
+        cookie = request.cookies.get(COOKIE)
+        request.state.csrf_cookie = cookie or Csrf.new_cookie()
+        response = await call_next(request)
+        ms = (time.perf_counter() - t0) * 1000
+        response.headers["Server-Timing"] = f"app;dur={ms:.1f}"
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "same-origin"
+        response.headers["X-Frame-Options"] = "DENY"
+        if not cookie:
+            response.set_cookie(COOKIE, request.state.csrf_cookie, httponly=True, samesite="strict")
+        return response
+
+    def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+        context.setdefault("csrf_token", csrf.form_token(request.state.csrf_cookie))
+        context.setdefault("csrf_field", FIELD)
+        context.setdefault("store_kind", store.dialect)
+        return templates.TemplateResponse(request, name, context, status_code=status_code)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return render(request, "error.html", exc.status_code, title=str(exc.detail), problems=[])
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc'][1:]) or 'request'}: {e['msg']}"
+            for e in exc.errors()
+        ]
+        return render(request, "error.html", 422, title="Invalid request", problems=problems)
+
+    @app.get("/", include_in_schema=False)
+    def index() -> RedirectResponse:
+        return RedirectResponse("/queue", status_code=307)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, Any]:
+        return {"ok": True, "alerts": store.facets().total, "store": store.dialect}
+
+    @app.get("/queue", response_class=HTMLResponse)
+    def queue(request: Request, params: Annotated[QueueParams, Query()]) -> HTMLResponse:
+        page = store.queue(params.filter(), params.page, page_size)
+        return render(
+            request,
+            "queue.html",
+            params=params,
+            page=page,
+            facets=store.facets(),
+            back=params.query(page=page.page),
+        )
+
+    def alert_page(
+        request: Request,
+        alert_id: str,
+        back: str = "",
+        errors: list[str] | None = None,
+        form: dict[str, str] | None = None,
+        saved: bool = False,
+        status_code: int = 200,
+    ) -> HTMLResponse:
+        alert = store.alert(alert_id)
+        if alert is None:
+            raise StarletteHTTPException(404, f"No alert {alert_id}")
+        ctx = alert["context"]
+        claims = store.claims(alert["evidence_claim_ids"]) if ctx.get("evidence_claims") else None
+        visited = doctors = None
+        if alert["entity_type"] == "card" and ctx.get("card_facilities") is not None:
+            visited = store.card_facilities(alert["entity_id"])
+        if alert["entity_type"] == "facility" and ctx.get("doctor_days") is not None:
+            doctors = _doctor_loads(store.doctor_days(alert["entity_id"]), doctor_daily_cap)
+        form = form or {"reviewer": request.cookies.get(REVIEWER_COOKIE, ""), "note": ""}
+        return render(
+            request,
+            "alert.html",
+            status_code,
+            alert=alert,
+            claims=claims,
+            visited=visited,
+            doctors=doctors,
+            cap=doctor_daily_cap,
+            history=store.history(alert_id),
+            earlier=store.entity_history(alert["entity_type"], alert["entity_id"], alert_id),
+            back=back,
+            errors=errors or [],
+            form=form,
+            saved=saved,
+        )
+
+    @app.get("/alerts/{alert_id}", response_class=HTMLResponse)
+    def alert(
+        request: Request,
+        alert_id: str,
+        back: Annotated[str, Query(max_length=2000)] = "",
+        saved: Annotated[bool, Query()] = False,
+    ) -> HTMLResponse:
+        return alert_page(request, alert_id, back=_safe_back(back), saved=saved)
+
+    @app.get("/alerts/{alert_id}/claims/{claim_id}/lines", response_class=HTMLResponse)
+    def claim_lines(request: Request, alert_id: str, claim_id: str) -> HTMLResponse:
+        alert = store.alert(alert_id)
+        if alert is None or claim_id not in alert["evidence_claim_ids"]:
+            raise StarletteHTTPException(404, f"No evidence claim {claim_id} in alert {alert_id}")
+        claim = store.claim(claim_id)
+        return render(
+            request,
+            "lines.html",
+            lines=store.lines(claim_id),
+            claim=claim,
+            has_lines_file=alert["context"].get("evidence_lines") is not None,
+        )
+
+    @app.post("/alerts/{alert_id}/decisions", response_class=HTMLResponse)
+    def decide(
+        request: Request,
+        alert_id: str,
+        decision: Annotated[str, Form(max_length=40)] = "",
+        reviewer: Annotated[str, Form(max_length=500)] = "",
+        note: Annotated[str, Form(max_length=20_000)] = "",
+        csrf_token: Annotated[str, Form(max_length=500)] = "",
+        back: Annotated[str, Form(max_length=2000)] = "",
+    ) -> Response:
+        problem = csrf.check(request.cookies.get(COOKIE), csrf_token)
+        if problem:
+            return render(request, "error.html", 403, title="Form rejected", problems=[problem])
+        back = _safe_back(back)
+        raw = {"decision": decision, "reviewer": reviewer, "note": note}
+        try:
+            form = DecisionForm.model_validate(raw)
+        except ValidationError as exc:
+            errors = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+            return alert_page(
+                request, alert_id, back=back, errors=errors, form=raw, status_code=422
+            )
+        saved = store.record_decision(alert_id, form.decision, form.reviewer, form.note)
+        if saved is None:
+            raise StarletteHTTPException(404, f"No alert {alert_id}")
+        target = f"/alerts/{alert_id}?" + urlencode({"back": back, "saved": 1}) + "#decision"
+        response = RedirectResponse(target, status_code=303)
+        response.set_cookie(
+            REVIEWER_COOKIE, form.reviewer, samesite="strict", max_age=90 * 24 * 3600
+        )
+        return response
+
+    @app.get("/export", response_class=HTMLResponse)
+    def export_page(request: Request) -> HTMLResponse:
+        return render(request, "export.html", counts=store.decision_counts())
+
+    @app.get("/export/labels.csv")
+    def export_csv(history: Annotated[bool, Query()] = False) -> PlainTextResponse:
+        return PlainTextResponse(
+            labels_csv(store, history=history),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="labels.csv"'},
+        )
+
+    return app
+
+
+def _safe_back(back: str) -> str:
+    """Keep only a queue query string (so the back link can never leave the app)."""
+    try:
+        params = QueueParams.model_validate(dict(parse_qsl(back)))
+    except ValidationError:
+        return ""
+    return params.query(page=params.page)

@@ -1,0 +1,37 @@
+"""Reviewer decisions as ``labels.csv`` (SPEC section 4 plus decision, reviewer, decided_at).
+
+Why this layout: data scientists feed it straight back to ``claimguard evaluate`` and
+training as labels. One row per decided alert (its latest decision) by default;
+``history=True`` gives every decision ever recorded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from claimguard.schema import DECISION_COLUMNS
+from claimguard.triage.store import Store
+
+
+def labels_frame(store: Store, history: bool = False) -> pd.DataFrame:
+    """Decisions with exactly DECISION_COLUMNS; decided_at as ISO 8601 UTC text."""
+    rows = store.labels(history=history)
+    df = pd.DataFrame(rows, columns=list(DECISION_COLUMNS))
+    df["decided_at"] = pd.to_datetime(df["decided_at"]).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return df.astype({c: "string" for c in DECISION_COLUMNS})
+
+
+def labels_csv(store: Store, history: bool = False) -> str:
+    """The CSV text (UTF-8, header row) the download serves."""
+    return str(labels_frame(store, history).to_csv(index=False, lineterminator="\n"))
+
+
+def write_labels(store: Store, out: str | Path, history: bool = False) -> int:
+    """Write labels.csv to ``out``; returns the number of rows."""
+    df = labels_frame(store, history)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out, index=False, lineterminator="\n")
+    return len(df)

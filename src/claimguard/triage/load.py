@@ -1,0 +1,311 @@
+"""Load a scored folder (``claimguard score`` output) into the alert store.
+
+Why idempotent: a nightly job re-scores and the reviewers keep working. Alerts are
+keyed by ``alert_id`` (stable for entity, period and model), so loading the same
+folder twice updates rows instead of duplicating them, and a newer run never touches
+the decisions already recorded (they live in their own append-only table; the
+alert's status columns are left out of the update).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import insert, select
+
+from claimguard.errors import InputFileError
+from claimguard.progress import step
+from claimguard.schema import ALERT_COLUMNS, ENTITY_TYPES
+from claimguard.triage.store import (
+    Alert,
+    AlertSignal,
+    CardFacility,
+    Claim,
+    ClaimLine,
+    DoctorDay,
+    Store,
+)
+
+log = logging.getLogger(__name__)
+
+CONTEXT_FILES = (
+    "evidence_claims",
+    "evidence_lines",
+    "entity_info",
+    "card_facilities",
+    "doctor_days",
+)
+_CLAIM_COLS = [c.name for c in Claim.__table__.columns if c.name != "extra"]
+_STATUS_COLS = {"status", "status_at", "status_reviewer"}
+_REQUIRED = {
+    "evidence_claims": ("claim_id", "card_id", "facility_id"),
+    "evidence_lines": ("claim_id",),
+    "entity_info": ("entity_type", "entity_id"),
+    "card_facilities": ("entity_id", "facility_id"),
+    "doctor_days": ("entity_id", "doctor_id", "day", "examinations"),
+}
+
+
+@dataclass
+class LoadSummary:
+    """What a load did, for the log line and the tests."""
+
+    run_id: int
+    alerts: int
+    new_alerts: int
+    updated_alerts: int
+    context: dict[str, int | None] = field(default_factory=dict)
+
+
+def _read(path: Path) -> pd.DataFrame:
+    try:
+        if path.suffix == ".csv":
+            return pd.read_csv(path, dtype={"alert_id": "string", "entity_id": "string"})
+        return pd.read_parquet(path)
+    except Exception as exc:  # noqa: BLE001 - any reader failure is the file's fault
+        raise InputFileError(
+            f"Cannot read {path.name} ({type(exc).__name__}: {exc})",
+            where=str(path),
+            fix="re-run `claimguard score` to write the folder again",
+        ) from exc
+
+
+def _need(df: pd.DataFrame, cols: tuple[str, ...] | list[str], path: Path) -> None:
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise InputFileError(
+            f"{path.name} lacks column(s) {', '.join(missing)}",
+            where=str(path),
+            fix="pass a folder written by `claimguard score` (SPEC section 3)",
+        )
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as dicts of plain Python values (None for missing) that every driver accepts."""
+    df = df.copy()
+    for col in df.columns:
+        s = df[col]
+        if pd.api.types.is_datetime64_any_dtype(s):
+            df[col] = pd.Series(s.dt.to_pydatetime(), index=s.index, dtype=object)
+        elif isinstance(s.dtype, pd.CategoricalDtype):
+            df[col] = s.astype("string")
+    obj = df.astype(object)
+    return obj.where(df.notna(), None).to_dict("records")  # type: ignore[return-value]
+
+
+def _dates(records: list[dict[str, Any]], cols: tuple[str, ...]) -> None:
+    for r in records:
+        for c in cols:
+            if r.get(c) is not None and hasattr(r[c], "date"):
+                r[c] = r[c].date()
+
+
+def _json_list(value: Any, what: str, alert: str, path: Path) -> list[Any]:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return []
+    if isinstance(value, list):
+        return value
+    if hasattr(value, "tolist"):
+        return list(value.tolist())
+    try:
+        parsed = json.loads(str(value))
+    except json.JSONDecodeError as exc:
+        raise InputFileError(
+            f"{what} of alert {alert} is not JSON ({exc.msg})",
+            where=str(path),
+            fix="re-run `claimguard score`; reasons and evidence_claim_ids are JSON lists",
+        ) from exc
+    if not isinstance(parsed, list):
+        raise InputFileError(
+            f"{what} of alert {alert} is not a JSON list",
+            where=str(path),
+            fix="re-run `claimguard score`",
+        )
+    return parsed
+
+
+def read_alerts(folder: Path) -> tuple[pd.DataFrame, Path]:
+    """alerts.parquet (or alerts.csv) of a scored folder, checked."""
+    if not folder.is_dir():
+        raise InputFileError(
+            f"Scored folder {folder} does not exist or is not a folder",
+            where=str(folder),
+            fix="pass the --out folder of `claimguard score`",
+        )
+    path = folder / "alerts.parquet"
+    if not path.exists():
+        path = folder / "alerts.csv"
+    if not path.exists():
+        raise InputFileError(
+            "No alerts.parquet or alerts.csv in the folder",
+            where=str(folder),
+            fix="pass the --out folder of `claimguard score`",
+        )
+    df = _read(path)
+    _need(df, list(ALERT_COLUMNS), path)
+    bad = sorted(set(df["entity_type"].dropna().astype(str)) - set(ENTITY_TYPES))
+    if bad or df["alert_id"].isna().any():
+        raise InputFileError(
+            f"alerts have unknown entity_type {bad} or empty alert_id",
+            where=str(path),
+            fix="entity_type must be card or facility; re-run `claimguard score`",
+        )
+    if df["alert_id"].duplicated().any():
+        dup = df.loc[df["alert_id"].duplicated(), "alert_id"].iloc[0]
+        raise InputFileError(
+            f"alert_id {dup} appears more than once",
+            where=str(path),
+            fix="alert ids must be unique; re-run `claimguard score`",
+        )
+    return df, path
+
+
+def read_context(folder: Path) -> dict[str, pd.DataFrame | None]:
+    """Each triage context file, or None when the scored folder has none."""
+    out: dict[str, pd.DataFrame | None] = {}
+    for name in CONTEXT_FILES:
+        path = folder / f"{name}.parquet"
+        if path.exists():
+            df = _read(path)
+            _need(df, _REQUIRED[name], path)
+            out[name] = df
+        else:
+            out[name] = None
+    absent = [n for n, df in out.items() if df is None]
+    if absent:
+        log.info("Scored folder has no %s; the alert pages will say so", ", ".join(absent))
+    return out
+
+
+def _alert_rows(df: pd.DataFrame, info: pd.DataFrame | None, path: Path) -> list[dict[str, Any]]:
+    df = df[list(ALERT_COLUMNS)].copy()
+    if info is not None:
+        cols = [c for c in ("province", "tier", "label") if c in info.columns]
+        info = info.drop_duplicates(["entity_type", "entity_id"])[
+            ["entity_type", "entity_id", *cols]
+        ]
+        for c in ("entity_type", "entity_id"):
+            info[c] = info[c].astype("string")
+            df[c] = df[c].astype("string")
+        df = df.merge(info, on=["entity_type", "entity_id"], how="left")
+    for c in ("province", "tier", "label"):
+        if c not in df.columns:
+            df[c] = None
+    rows = _records(df)
+    _dates(rows, ("period_start", "period_end"))
+    for r in rows:  # per alert: parse its two JSON cells and check them
+        aid = str(r["alert_id"])
+        reasons = _json_list(r["reasons"], "reasons", aid, path)
+        evidence = _json_list(r["evidence_claim_ids"], "evidence_claim_ids", aid, path)
+        r["alert_id"] = aid
+        r["entity_id"] = str(r["entity_id"])
+        r["reasons"] = json.dumps(reasons)
+        r["evidence_claim_ids"] = json.dumps([str(e) for e in evidence])
+        r["n_evidence"] = len(evidence)
+        r["rank"] = int(r["rank"]) if r["rank"] is not None else 0
+        r["score"] = float(r["score"]) if r["score"] is not None else 0.0
+        r["_signals"] = sorted(
+            {str(x.get("signal")) for x in reasons if isinstance(x, dict) and x.get("signal")}
+            | ({str(r["top_signal"])} if r.get("top_signal") else set())
+        )
+        for c in ("province", "tier", "label", "top_signal", "model_version"):
+            if r.get(c) is not None:
+                r[c] = str(r[c])
+    return rows
+
+
+def load_folder(store: Store, folder: str | Path) -> LoadSummary:
+    """Upsert a scored folder's alerts and context into the store, in one transaction."""
+    folder = Path(folder)
+    alerts, path = read_alerts(folder)
+    ctx = read_context(folder)
+    rows = _alert_rows(alerts, ctx["entity_info"], path)
+    ids = [r["alert_id"] for r in rows]
+    model_version = str(alerts["model_version"].dropna().iloc[0]) if len(alerts) else None
+    context = {k: (None if v is None else len(v)) for k, v in ctx.items()}
+
+    with step(f"Loading {len(rows)} alerts into the triage store"), store.engine.begin() as conn:
+        existing: set[str] = set()
+        for i in range(0, len(ids), 500):
+            existing.update(
+                conn.scalars(select(Alert.alert_id).where(Alert.alert_id.in_(ids[i : i + 500])))
+            )
+        run_id = store.add_run(conn, str(folder.resolve()), model_version, len(rows), context)
+        # the reviewers' status columns are never part of the update
+        stmt = store.upsert(Alert.__table__, ["alert_id"], exclude=_STATUS_COLS)
+        alert_rows = [
+            {**{k: v for k, v in r.items() if k != "_signals"}, "run_id": run_id} for r in rows
+        ]
+        if alert_rows:
+            conn.execute(stmt, alert_rows)
+        store.delete_in(conn, AlertSignal.__table__.c.alert_id, ids)
+        sig_rows = [{"alert_id": r["alert_id"], "signal": s} for r in rows for s in r["_signals"]]
+        if sig_rows:
+            conn.execute(insert(AlertSignal), sig_rows)
+        _load_context(store, conn, ctx)
+
+    summary = LoadSummary(
+        run_id=run_id,
+        alerts=len(rows),
+        new_alerts=len(rows) - len(existing),
+        updated_alerts=len(existing),
+        context=context,
+    )
+    log.info(
+        "Loaded %d alerts (%d new, %d updated) from %s",
+        summary.alerts,
+        summary.new_alerts,
+        summary.updated_alerts,
+        folder,
+    )
+    return summary
+
+
+def _load_context(store: Store, conn: Any, ctx: dict[str, pd.DataFrame | None]) -> None:
+    """Replace the evidence context of the loaded entities with this run's."""
+    claims = ctx["evidence_claims"]
+    if claims is not None and len(claims):
+        claims = claims.drop_duplicates("claim_id", keep="last")
+        main = [c for c in _CLAIM_COLS if c in claims.columns]
+        extra_cols = [c for c in claims.columns if c not in _CLAIM_COLS]
+        recs = _records(claims[main])
+        extras = _records(claims[extra_cols]) if extra_cols else [{}] * len(recs)
+        for r, e in zip(recs, extras, strict=True):
+            r["extra"] = json.dumps({k: v for k, v in e.items() if v is not None}, default=str)
+            for c in ("claim_id", "card_id", "facility_id"):
+                r[c] = str(r[c])
+            for c in _CLAIM_COLS:
+                r.setdefault(c, None)
+        conn.execute(store.upsert(Claim.__table__, ["claim_id"]), recs)
+    lines = ctx["evidence_lines"]
+    if lines is not None and len(lines):
+        cols = [c.name for c in ClaimLine.__table__.columns if c.name != "id"]
+        lines = lines[[c for c in cols if c in lines.columns]]
+        store.delete_in(
+            conn, ClaimLine.__table__.c.claim_id, lines["claim_id"].astype(str).unique()
+        )
+        conn.execute(insert(ClaimLine), _records(lines))
+    cf = ctx["card_facilities"]
+    if cf is not None and len(cf):
+        cf = cf.rename(columns={"entity_id": "card_id"})
+        cols = [c.name for c in CardFacility.__table__.columns]
+        cf = cf[[c for c in cols if c in cf.columns]].drop_duplicates(["card_id", "facility_id"])
+        store.delete_in(conn, CardFacility.__table__.c.card_id, cf["card_id"].astype(str).unique())
+        conn.execute(insert(CardFacility), _records(cf))
+    dd = ctx["doctor_days"]
+    if dd is not None and len(dd):
+        dd = dd.rename(columns={"entity_id": "facility_id"})
+        dd = dd[["facility_id", "doctor_id", "day", "examinations"]].copy()
+        dd["day"] = pd.to_datetime(dd["day"]).dt.normalize()
+        dd = dd.dropna(subset=["day"]).drop_duplicates(["facility_id", "doctor_id", "day"])
+        store.delete_in(
+            conn, DoctorDay.__table__.c.facility_id, dd["facility_id"].astype(str).unique()
+        )
+        recs = _records(dd)
+        _dates(recs, ("day",))
+        conn.execute(insert(DoctorDay), recs)

@@ -1,0 +1,670 @@
+"""The alert store: SQL tables for alerts, their evidence and the reviewers' decisions.
+
+Why SQL: reviewers work at the same time and their decisions are the labels data
+scientists learn from, so every decision is an appended row written in a transaction,
+never an edit of a file. SQLite (one file, no set-up) by default; PostgreSQL by URL.
+The schema is owned by Alembic (``triage/migrations``) and brought up to date by
+:meth:`Store.open`; the models below must match the migrations (a test checks it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    and_,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql import ColumnElement
+
+from claimguard.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+DECISIONS = ("confirmed_abuse", "dismissed", "needs_information")
+STATUSES = ("open", *DECISIONS)
+MIGRATIONS = Path(__file__).with_name("migrations")
+_CHUNK = 500
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Run(Base):
+    """One load of a scored folder."""
+
+    __tablename__ = "runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    folder: Mapped[str] = mapped_column(Text)
+    model_version: Mapped[str | None] = mapped_column(String(200))
+    loaded_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    n_alerts: Mapped[int] = mapped_column(Integer)
+    context: Mapped[str] = mapped_column(Text)  # JSON: context file -> rows, or null if absent
+
+
+class Alert(Base):
+    """An alert of SPEC section 3, plus its entity's display info and latest decision."""
+
+    __tablename__ = "alerts"
+    alert_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    entity_type: Mapped[str] = mapped_column(String(16))
+    entity_id: Mapped[str] = mapped_column(String(200))
+    period_start: Mapped[dt.date | None] = mapped_column(Date)
+    period_end: Mapped[dt.date | None] = mapped_column(Date)
+    score: Mapped[float] = mapped_column(Float)
+    rank: Mapped[int] = mapped_column(Integer)
+    top_signal: Mapped[str | None] = mapped_column(String(40))
+    reasons: Mapped[str] = mapped_column(
+        Text
+    )  # JSON list of {signal, feature, value, typical, text}
+    evidence_claim_ids: Mapped[str] = mapped_column(Text)  # JSON list
+    n_evidence: Mapped[int] = mapped_column(Integer)
+    model_version: Mapped[str | None] = mapped_column(String(200))
+    province: Mapped[str | None] = mapped_column(String(200))
+    tier: Mapped[str | None] = mapped_column(String(40))
+    label: Mapped[str | None] = mapped_column(String(300))
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+    status: Mapped[str] = mapped_column(String(32), default="open", server_default="open")
+    status_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    status_reviewer: Mapped[str | None] = mapped_column(String(120))
+
+    __table_args__ = (
+        Index("ix_alerts_score", score.desc(), "alert_id"),
+        Index("ix_alerts_status_score", "status", score.desc(), "alert_id"),
+        Index("ix_alerts_type_score", "entity_type", score.desc(), "alert_id"),
+        Index("ix_alerts_province_score", "province", score.desc(), "alert_id"),
+        Index("ix_alerts_tier_score", "tier", score.desc(), "alert_id"),
+        Index("ix_alerts_entity", "entity_type", "entity_id"),
+    )
+
+
+class AlertSignal(Base):
+    """Every signal named by an alert's reasons, so the queue can filter on any of them."""
+
+    __tablename__ = "alert_signals"
+    alert_id: Mapped[str] = mapped_column(
+        ForeignKey("alerts.alert_id", ondelete="CASCADE"), primary_key=True
+    )
+    signal: Mapped[str] = mapped_column(String(40), primary_key=True)
+    __table_args__ = (Index("ix_alert_signals_signal", "signal", "alert_id"),)
+
+
+class Decision(Base):
+    """A reviewer's decision; appended, never updated (the history is the record)."""
+
+    __tablename__ = "decisions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alert_id: Mapped[str] = mapped_column(ForeignKey("alerts.alert_id"))
+    entity_type: Mapped[str] = mapped_column(String(16))
+    entity_id: Mapped[str] = mapped_column(String(200))
+    decision: Mapped[str] = mapped_column(String(32))
+    scenario: Mapped[str] = mapped_column(String(80))
+    note: Mapped[str] = mapped_column(Text)
+    reviewer: Mapped[str] = mapped_column(String(120))
+    decided_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    __table_args__ = (
+        Index("ix_decisions_alert", "alert_id", "id"),
+        Index("ix_decisions_entity", "entity_type", "entity_id"),
+    )
+
+
+class Claim(Base):
+    """An evidence claim (canonical claims columns; the rarely shown ones in ``extra``)."""
+
+    __tablename__ = "claims"
+    claim_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    card_id: Mapped[str] = mapped_column(String(200))
+    facility_id: Mapped[str] = mapped_column(String(200))
+    admit_time: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    discharge_time: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    visit_type: Mapped[str | None] = mapped_column(String(20))
+    primary_dx: Mapped[str | None] = mapped_column(String(200))
+    secondary_dx: Mapped[str | None] = mapped_column(Text)
+    total_cost: Mapped[float | None] = mapped_column(Float)
+    drug_cost: Mapped[float | None] = mapped_column(Float)
+    doctor_id: Mapped[str | None] = mapped_column(String(200))
+    sick_leave_days: Mapped[float | None] = mapped_column(Float)
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    facility_province: Mapped[str | None] = mapped_column(String(200))
+    facility_tier: Mapped[str | None] = mapped_column(String(40))
+    extra: Mapped[str] = mapped_column(Text)  # JSON of the other columns
+    __table_args__ = (
+        Index("ix_claims_card", "card_id"),
+        Index("ix_claims_facility", "facility_id"),
+    )
+
+
+class ClaimLine(Base):
+    """A drug / service / supply line of an evidence claim."""
+
+    __tablename__ = "claim_lines"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    claim_id: Mapped[str] = mapped_column(String(200))
+    line_type: Mapped[str | None] = mapped_column(String(20))
+    item_code: Mapped[str | None] = mapped_column(String(200))
+    quantity: Mapped[float | None] = mapped_column(Float)
+    amount: Mapped[float | None] = mapped_column(Float)
+    days_supply: Mapped[float | None] = mapped_column(Float)
+    doctor_id: Mapped[str | None] = mapped_column(String(200))
+    order_time: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    __table_args__ = (Index("ix_claim_lines_claim", "claim_id"),)
+
+
+class CardFacility(Base):
+    """For an alerted card: each facility it visited."""
+
+    __tablename__ = "card_facilities"
+    card_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    facility_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    visits: Mapped[float | None] = mapped_column(Float)
+    total_cost: Mapped[float | None] = mapped_column(Float)
+    first_visit: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    last_visit: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class DoctorDay(Base):
+    """For an alerted facility: examinations per doctor per day."""
+
+    __tablename__ = "doctor_days"
+    facility_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    doctor_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    examinations: Mapped[float | None] = mapped_column(Float)
+
+
+class Meta(Base):
+    """Small key/value facts of the store (the CSRF signing secret)."""
+
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+# --------------------------------------------------------------------------- engine
+
+
+def normalise_url(url: str) -> str:
+    """Accept ``postgresql://`` (uses psycopg 3, the driver we ship) and plain SQLite paths."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    if "://" not in url:  # a bare file path
+        return f"sqlite:///{url}"
+    return url
+
+
+def make_store_engine(url: str) -> Engine:
+    """Engine with the per-dialect settings the store relies on (SQLite: WAL, FKs, busy wait)."""
+    try:
+        parsed = make_url(normalise_url(url))
+    except ArgumentError as exc:
+        raise ConfigError(
+            f"Not a database URL: {url!r}",
+            where="--db / triage.db_url",
+            fix="use sqlite:///path/to/triage.db or postgresql://user:pass@host:5432/dbname",
+        ) from exc
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            if parsed.database and parsed.database != ":memory:":
+                cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        return engine
+    if parsed.get_backend_name() != "postgresql":
+        raise ConfigError(
+            f"Unsupported database {parsed.get_backend_name()!r} for the triage store",
+            where="--db / triage.db_url",
+            fix="use a sqlite:/// or postgresql:// URL",
+        )
+    return create_engine(parsed, pool_pre_ping=True)
+
+
+def migrate(engine: Engine) -> None:
+    """Create or upgrade the schema to the newest Alembic revision."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+# --------------------------------------------------------------------------- views
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """What the reviewer narrowed the queue to (None = no restriction)."""
+
+    entity_type: str | None = None
+    signal: str | None = None
+    province: str | None = None
+    tier: str | None = None
+    score_min: float | None = None
+    score_max: float | None = None
+    status: str | None = None
+
+
+@dataclass
+class QueuePage:
+    rows: list[dict[str, Any]]
+    total: int
+    status_counts: dict[str, int]
+    page: int
+    pages: int
+    page_size: int
+
+
+@dataclass
+class Facets:
+    entity_types: list[str] = field(default_factory=list)
+    signals: list[str] = field(default_factory=list)
+    provinces: list[str] = field(default_factory=list)
+    tiers: list[str] = field(default_factory=list)
+    total: int = 0
+
+
+SCENARIO_TAG = re.compile(r"(?<![\w&])#([a-z][a-z0-9_]{1,60})\b")
+
+
+def note_scenario(note: str) -> str | None:
+    """The scenario a reviewer tagged in a note with ``#name`` (first tag wins)."""
+    m = SCENARIO_TAG.search(note or "")
+    return m.group(1) if m else None
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+
+
+def _row(r: Any) -> dict[str, Any]:
+    return dict(r._mapping)
+
+
+class Store:
+    """Queries and writes of the triage app; one instance per process, thread-safe."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._facets: tuple[int | None, Facets] | None = None
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        """Connect and migrate; a clear error if the database cannot be reached."""
+        engine = make_store_engine(url)
+        try:
+            migrate(engine)
+        except OperationalError as exc:
+            raise ConfigError(
+                f"Cannot open the triage database ({str(exc.orig).strip().splitlines()[0]})",
+                where=engine.url.render_as_string(hide_password=True),
+                fix="check the --db URL, that the server runs and the user may connect",
+            ) from exc
+        return cls(engine)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ------------------------------------------------------------------ meta
+
+    def secret(self) -> str:
+        """The store's signing secret, made once and shared by every server on this store."""
+        with self.engine.begin() as conn:
+            value = conn.scalar(select(Meta.value).where(Meta.key == "csrf_secret"))
+            if value is None:
+                value = secrets.token_urlsafe(32)
+                conn.execute(
+                    self.upsert(Meta.__table__, ["key"], do_nothing=True),
+                    [{"key": "csrf_secret", "value": value}],
+                )
+                value = conn.scalar(select(Meta.value).where(Meta.key == "csrf_secret"))
+        return str(value)
+
+    def upsert(
+        self,
+        table: Any,
+        keys: list[str],
+        do_nothing: bool = False,
+        exclude: set[str] | frozenset[str] = frozenset(),
+    ) -> Any:
+        """INSERT ... ON CONFLICT for both dialects (updates every non-key, non-excluded column)."""
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        pg = self.dialect == "postgresql"
+        stmt: Any = postgresql.insert(table) if pg else sqlite.insert(table)
+        if do_nothing:
+            return stmt.on_conflict_do_nothing(index_elements=keys)
+        cols = {
+            c.name: stmt.excluded[c.name]
+            for c in table.columns
+            if c.name not in keys and c.name not in exclude
+        }
+        return stmt.on_conflict_do_update(index_elements=keys, set_=cols)
+
+    # ------------------------------------------------------------------ queue
+
+    def _where(self, f: QueueFilter, with_status: bool = True) -> list[ColumnElement[bool]]:
+        a = Alert.__table__.c
+        conds: list[ColumnElement[bool]] = []
+        if f.entity_type:
+            conds.append(a.entity_type == f.entity_type)
+        if f.signal:
+            conds.append(
+                a.alert_id.in_(select(AlertSignal.alert_id).where(AlertSignal.signal == f.signal))
+            )
+        if f.province:
+            conds.append(a.province == f.province)
+        if f.tier:
+            conds.append(a.tier == f.tier)
+        if f.score_min is not None:
+            conds.append(a.score >= f.score_min)
+        if f.score_max is not None:
+            conds.append(a.score <= f.score_max)
+        if with_status and f.status:
+            conds.append(a.status == f.status)
+        return conds
+
+    def queue(self, f: QueueFilter, page: int = 1, page_size: int = 50) -> QueuePage:
+        """One page of the ranked queue, with per-status counts under the other filters."""
+        a = Alert.__table__.c
+        with self.engine.connect() as conn:
+            base = self._where(f, with_status=False)
+            counts_q = select(a.status, func.count()).where(and_(true(), *base)).group_by(a.status)
+            status_counts = {s: 0 for s in STATUSES}
+            for status, n in conn.execute(counts_q):
+                status_counts[status] = int(n)
+            total = status_counts.get(f.status, 0) if f.status else sum(status_counts.values())
+            pages = max(1, -(-total // page_size))
+            page = min(max(1, page), pages)
+            cols = [
+                a.alert_id,
+                a.entity_type,
+                a.entity_id,
+                a.label,
+                a.period_start,
+                a.period_end,
+                a.score,
+                a.rank,
+                a.top_signal,
+                a.reasons,
+                a.n_evidence,
+                a.province,
+                a.tier,
+                a.status,
+                a.status_at,
+                a.status_reviewer,
+            ]
+            q = (
+                select(*cols)
+                .where(and_(true(), *self._where(f)))
+                .order_by(a.score.desc(), a.alert_id)
+                .limit(page_size)
+                .offset((page - 1) * page_size)
+            )
+            rows = [_row(r) for r in conn.execute(q)]
+        for r in rows:
+            reasons = json.loads(r.pop("reasons") or "[]")
+            r["first_reason"] = reasons[0].get("text") if reasons else ""
+        return QueuePage(rows, total, status_counts, page, pages, page_size)
+
+    def facets(self) -> Facets:
+        """Filter choices; cached until another run is loaded."""
+        with self.engine.connect() as conn:
+            last_run = conn.scalar(select(func.max(Run.id)))
+            if self._facets is not None and self._facets[0] == last_run:
+                return self._facets[1]
+            a = Alert.__table__.c
+
+            def distinct(col: Any) -> list[str]:
+                return [v for v in conn.scalars(select(col).distinct().order_by(col)) if v]
+
+            facets = Facets(
+                entity_types=distinct(a.entity_type),
+                signals=[
+                    v
+                    for v in conn.scalars(select(AlertSignal.signal).distinct().order_by("signal"))
+                ],
+                provinces=distinct(a.province),
+                tiers=distinct(a.tier),
+                total=int(conn.scalar(select(func.count()).select_from(Alert)) or 0),
+            )
+        self._facets = (last_run, facets)
+        return facets
+
+    # ------------------------------------------------------------------ one alert
+
+    def alert(self, alert_id: str) -> dict[str, Any] | None:
+        """The alert with parsed reasons/evidence and the context its run had."""
+        with self.engine.connect() as conn:
+            r = conn.execute(
+                select(Alert.__table__, Run.context, Run.folder, Run.loaded_at.label("run_loaded"))
+                .join(Run, Run.id == Alert.run_id)
+                .where(Alert.alert_id == alert_id)
+            ).first()
+        if r is None:
+            return None
+        out = _row(r)
+        out["reasons"] = json.loads(out["reasons"] or "[]")
+        out["evidence_claim_ids"] = json.loads(out["evidence_claim_ids"] or "[]")
+        out["context"] = json.loads(out["context"] or "{}")
+        return out
+
+    def claims(self, claim_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Evidence claims in time order, each with how many lines it has."""
+        if not claim_ids:
+            return []
+        n_lines = (
+            select(ClaimLine.claim_id, func.count().label("n_lines"))
+            .where(ClaimLine.claim_id.in_(list(claim_ids)))
+            .group_by(ClaimLine.claim_id)
+            .subquery()
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(Claim.__table__, func.coalesce(n_lines.c.n_lines, 0).label("n_lines"))
+                .outerjoin(n_lines, n_lines.c.claim_id == Claim.claim_id)
+                .where(Claim.claim_id.in_(list(claim_ids)))
+                .order_by(Claim.admit_time, Claim.claim_id)
+            ).all()
+        out = []
+        for r in rows:
+            d = _row(r)
+            d["extra"] = json.loads(d["extra"] or "{}")
+            out.append(d)
+        return out
+
+    def claim(self, claim_id: str) -> dict[str, Any] | None:
+        rows = self.claims([claim_id])
+        return rows[0] if rows else None
+
+    def lines(self, claim_id: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return [
+                _row(r)
+                for r in conn.execute(
+                    select(ClaimLine.__table__)
+                    .where(ClaimLine.claim_id == claim_id)
+                    .order_by(ClaimLine.line_type, ClaimLine.id)
+                )
+            ]
+
+    def card_facilities(self, card_id: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return [
+                _row(r)
+                for r in conn.execute(
+                    select(CardFacility.__table__)
+                    .where(CardFacility.card_id == card_id)
+                    .order_by(CardFacility.visits.desc(), CardFacility.facility_id)
+                )
+            ]
+
+    def doctor_days(self, facility_id: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return [
+                _row(r)
+                for r in conn.execute(
+                    select(DoctorDay.__table__)
+                    .where(DoctorDay.facility_id == facility_id)
+                    .order_by(DoctorDay.doctor_id, DoctorDay.day)
+                )
+            ]
+
+    # ------------------------------------------------------------------ decisions
+
+    def record_decision(
+        self, alert_id: str, decision: str, reviewer: str, note: str = ""
+    ) -> dict[str, Any] | None:
+        """Append a decision and make it the alert's status, in one transaction.
+
+        The UPDATE of the alert row comes first: it takes the row lock (PostgreSQL) or the
+        write lock (SQLite), so concurrent reviewers of one alert are serialised and the
+        decision with the highest id is always the one shown. Returns None for an
+        unknown alert.
+        """
+        if decision not in DECISIONS:
+            raise ValueError(f"unknown decision {decision!r}")
+        now = _utcnow()
+        with self.engine.begin() as conn:
+            res = conn.execute(
+                update(Alert)
+                .where(Alert.alert_id == alert_id)
+                .values(status=decision, status_at=now, status_reviewer=reviewer)
+            )
+            if res.rowcount == 0:
+                return None
+            ent = conn.execute(
+                select(Alert.entity_type, Alert.entity_id, Alert.top_signal).where(
+                    Alert.alert_id == alert_id
+                )
+            ).one()
+            row = {
+                "alert_id": alert_id,
+                "entity_type": ent.entity_type,
+                "entity_id": ent.entity_id,
+                "decision": decision,
+                "scenario": note_scenario(note) or ent.top_signal or "other",
+                "note": note,
+                "reviewer": reviewer,
+                "decided_at": now,
+            }
+            new_id = conn.execute(insert(Decision).returning(Decision.id), [row]).scalar_one()
+        return {"id": new_id, **row}
+
+    def history(self, alert_id: str) -> list[dict[str, Any]]:
+        """Every decision on an alert, newest first."""
+        with self.engine.connect() as conn:
+            return [
+                _row(r)
+                for r in conn.execute(
+                    select(Decision.__table__)
+                    .where(Decision.alert_id == alert_id)
+                    .order_by(Decision.id.desc())
+                )
+            ]
+
+    def entity_history(
+        self, entity_type: str, entity_id: str, exclude_alert: str
+    ) -> list[dict[str, Any]]:
+        """Decisions on the same entity in other alerts (earlier periods or runs)."""
+        with self.engine.connect() as conn:
+            return [
+                _row(r)
+                for r in conn.execute(
+                    select(Decision.__table__)
+                    .where(
+                        Decision.entity_type == entity_type,
+                        Decision.entity_id == entity_id,
+                        Decision.alert_id != exclude_alert,
+                    )
+                    .order_by(Decision.id.desc())
+                    .limit(50)
+                )
+            ]
+
+    def decision_counts(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            n_decisions = conn.scalar(select(func.count()).select_from(Decision)) or 0
+            n_alerts = conn.scalar(select(func.count(func.distinct(Decision.alert_id)))) or 0
+        return {"decisions": int(n_decisions), "decided_alerts": int(n_alerts)}
+
+    def labels(self, history: bool = False) -> list[dict[str, Any]]:
+        """Decisions in SPEC section 4's layout: the latest per alert, or every one."""
+        d = Decision.__table__.c
+        q = select(d.entity_type, d.entity_id, d.scenario, d.decision, d.reviewer, d.decided_at)
+        if not history:
+            latest = select(func.max(d.id)).group_by(d.alert_id)
+            q = q.where(d.id.in_(latest))
+        q = q.order_by(d.decided_at, d.id)
+        with self.engine.connect() as conn:
+            return [_row(r) for r in conn.execute(q)]
+
+    # ------------------------------------------------------------------ loading helpers
+
+    def delete_in(self, conn: Connection, column: Any, values: Iterable[Any]) -> None:
+        """DELETE ... WHERE column IN (values), in chunks the drivers accept."""
+        vals = list(values)
+        for i in range(0, len(vals), _CHUNK):
+            conn.execute(delete(column.table).where(column.in_(vals[i : i + _CHUNK])))
+
+    def add_run(
+        self,
+        conn: Connection,
+        folder: str,
+        model_version: str | None,
+        n: int,
+        context: dict[str, Any],
+    ) -> int:
+        res = conn.execute(
+            insert(Run).returning(Run.id),
+            [
+                {
+                    "folder": folder,
+                    "model_version": model_version,
+                    "loaded_at": _utcnow(),
+                    "n_alerts": n,
+                    "context": json.dumps(context),
+                }
+            ],
+        )
+        return int(res.scalar_one())
