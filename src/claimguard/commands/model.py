@@ -1,9 +1,171 @@
-"""CLI commands of this area, registered on the main app by cli.py."""
+"""Commands of the model area: ``train`` and the ``model`` group (registry)."""
 
 from __future__ import annotations
 
+import json
+import logging
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+log = logging.getLogger(__name__)
+console = Console()
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="YAML settings file (default: configs/default.yaml)."),
+]
+MappingOption = Annotated[
+    Path | None,
+    typer.Option("--mapping", "-m", help="Mapping YAML for a foreign input layout."),
+]
+
+
+def _traps(data: Path) -> object:
+    """traps.csv of a generated dataset folder (legitimate heavy users), if present."""
+    import pandas as pd
+
+    path = data / "traps.csv" if data.is_dir() else None
+    if path is None or not path.is_file():
+        return None
+    return pd.read_csv(path, dtype=str)
+
+
+def train(
+    data: Annotated[
+        Path, typer.Argument(help="Dataset folder, claims file, or XML 130 file/folder.")
+    ],
+    model_out: Annotated[
+        Path, typer.Option("--model-out", "-o", help="Where to write the model bundle (joblib).")
+    ] = Path("models/claimguard.joblib"),
+    config: ConfigOption = None,
+    mapping: MappingOption = None,
+    register: Annotated[
+        str | None,
+        typer.Option("--register", help="Also register the model in the MLflow registry as NAME."),
+    ] = None,
+    feedback: Annotated[
+        Path | None,
+        typer.Option(
+            "--feedback",
+            help="Reviewer decisions (CSV from `claimguard triage export`): confirmed and "
+            "dismissed entities tune the score.",
+        ),
+    ] = None,
+) -> None:
+    """Build features, fit one isolation forest per entity type, log one MLflow run, save.
+
+    Writes the bundle and `model_card.json` beside it; metrics on labels when the data
+    folder has labels.csv. Example:
+    `claimguard train data/2024-01 --config configs/default.yaml --model-out models/jan.joblib --register claimguard`
+    """
+    from claimguard.io.load import load_dataset
+    from claimguard.model.bundle import save_bundle
+    from claimguard.model.tracking import log_training_run, tracking_uri
+    from claimguard.model.train import train as train_bundle
+    from claimguard.progress import step
+    from claimguard.settings import default_config_path, load_settings
+
+    settings = load_settings(config)
+    timings: dict[str, float] = {}
+    with step("Reading data", timings):
+        ds = load_dataset(data, mapping)
+    traps = _traps(Path(data))
+    decisions = None
+    if feedback is not None:
+        from claimguard.model.feedback import read_feedback
+
+        decisions = read_feedback(feedback)
+    bundle = train_bundle(
+        ds,
+        settings,
+        config_path=config or default_config_path(),
+        traps=traps,  # type: ignore[arg-type]
+        timings=timings,
+        feedback=decisions,
+    )
+    with step("Saving the bundle", timings):
+        path = save_bundle(bundle, model_out)
+    with step("Logging to MLflow", timings):
+        info = log_training_run(
+            bundle,
+            path,
+            settings,
+            config_path=config or default_config_path(),
+            timings=timings,
+            register=register,
+        )
+    log.info("Model %s saved to %s", bundle.model_version, path)
+    log.info("MLflow run %s in %s", info["run_id"], tracking_uri(settings))
+    if register:
+        log.info("Registered as %s version %s", register, info["registered_version"])
+    summary = {
+        "model_version": bundle.model_version,
+        "bundle": str(path),
+        "mlflow_run_id": info["run_id"],
+        "registered_version": info.get("registered_version"),
+    }
+    for entity in ("card", "facility"):
+        m = bundle.metrics.get(entity)
+        if isinstance(m, dict):
+            summary[f"{entity}_average_precision_in_sample"] = round(m["average_precision"], 4)
+    print(json.dumps(summary))
+
+
+def model_list(
+    name: Annotated[
+        str | None, typer.Argument(help="Registered model name (default: all).")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """List registered model versions with aliases and headline metrics.
+
+    Example: `claimguard model list claimguard`
+    """
+    from claimguard.model.tracking import list_versions
+    from claimguard.settings import load_settings
+
+    rows = list_versions(name, load_settings(config))
+    if not rows:
+        console.print(
+            "No registered models. Register one with `claimguard train ... --register NAME`."
+        )
+        return
+    table = Table("name", "version", "aliases", "run", "metrics")
+    for r in rows:
+        metrics = ", ".join(f"{k}={v:.3f}" for k, v in r["metrics"].items())
+        table.add_row(
+            r["name"], str(r["version"]), ",".join(r["aliases"]), r["run_id"][:8], metrics
+        )
+    console.print(table)
+
+
+def model_promote(
+    name: Annotated[str, typer.Argument(help="Registered model name.")],
+    version: Annotated[int, typer.Argument(help="Version to promote.")],
+    alias: Annotated[str, typer.Option("--alias", help="Alias to point at it.")] = "champion",
+    config: ConfigOption = None,
+) -> None:
+    """Point an alias (default: champion) at a registered version; score with models:/NAME@alias.
+
+    Example: `claimguard model promote claimguard 3 --alias champion`
+    """
+    from claimguard.model.tracking import promote
+    from claimguard.settings import load_settings
+
+    promote(name, version, alias, load_settings(config))
+    console.print(f"{name}@{alias} → version {version}")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this area's commands to `app` (filled in as the capability lands)."""
+    """Add `train` and the `model` group to the main app."""
+    app.command("train")(train)
+    group = typer.Typer(
+        help="The MLflow model registry: list versions, promote one.", no_args_is_help=True
+    )
+    group.command("list")(model_list)
+    group.command("promote")(model_promote)
+    app.add_typer(group, name="model")

@@ -1,0 +1,100 @@
+"""Detection metrics per entity type: how well a ranking puts labelled abuse first.
+
+Why ranking metrics: reviewers work a queue from the top, so what matters is average
+precision (the whole ranking), precision and recall in the first k (the review capacity),
+recall per planted scenario (which abuse a model misses) and how many legitimate heavy
+users (traps) crowd the top of the queue.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+POSITIVE_DECISIONS = ("confirmed",)
+NEGATIVE_DECISIONS = ("dismissed",)
+
+
+def _ranked(scores: pd.Series) -> pd.Series:
+    """Scores sorted riskiest first; ties broken by entity id so rankings are reproducible."""
+    s = scores.astype("float64")
+    frame = pd.DataFrame({"score": s.to_numpy(), "id": s.index.astype(str)})
+    order = frame.sort_values(["score", "id"], ascending=[False, True], kind="stable").index
+    return s.iloc[order.to_numpy()]
+
+
+def entity_metrics(
+    scores: pd.Series,
+    labels: pd.DataFrame,
+    entity_type: str,
+    ks: list[int],
+    traps: pd.DataFrame | None = None,
+) -> dict[str, Any]:
+    """Metrics of ``scores`` (index = entity id, higher = riskier) against ``labels``.
+
+    ``labels`` has entity_type, entity_id, scenario (SPEC section 4); listed entities are
+    positive, all others negative. When it also has a ``decision`` column (reviewer
+    decisions exported from triage), only decided entities count: ``confirmed`` positive,
+    ``dismissed`` negative, anything else ignored. Returns roc_auc, average_precision,
+    n_entities, n_positive, ``precision@k``, ``recall@k``, ``recall_by_scenario@k`` (dict)
+    and, with ``traps``, ``trap_share@k`` for every k.
+    """
+    lab = labels.loc[labels["entity_type"].astype(str) == entity_type].copy()
+    lab["entity_id"] = lab["entity_id"].astype(str)
+    ranked = _ranked(scores)
+    ids = ranked.index.astype(str)
+    if "decision" in lab.columns:
+        decision = lab["decision"].astype(str).str.lower()
+        pos_ids = set(lab.loc[decision.isin(POSITIVE_DECISIONS), "entity_id"])
+        neg_ids = set(lab.loc[decision.isin(NEGATIVE_DECISIONS), "entity_id"])
+        keep = np.asarray(ids.isin(list(pos_ids | neg_ids)))
+        ranked, ids = ranked[keep], ids[keep]
+        lab = lab.loc[lab["entity_id"].isin(pos_ids)]
+    positive = np.asarray(ids.isin(lab["entity_id"].tolist()))
+    y_score = ranked.to_numpy(dtype="float64")
+    n_pos = int(positive.sum())
+    out: dict[str, Any] = {"n_entities": int(len(ranked)), "n_positive": n_pos}
+    both = 0 < n_pos < len(ranked)
+    out["roc_auc"] = float(roc_auc_score(positive, y_score)) if both else float("nan")
+    out["average_precision"] = (
+        float(average_precision_score(positive, y_score)) if n_pos else float("nan")
+    )
+    scenario = lab.drop_duplicates("entity_id").set_index("entity_id")["scenario"].astype(str)
+    per_entity = pd.Series(scenario.reindex(ids).to_numpy(), index=ids)
+    trap_ids = (
+        set(traps.loc[traps["entity_type"].astype(str) == entity_type, "entity_id"].astype(str))
+        if traps is not None
+        else None
+    )
+    for k in ks:
+        top = slice(0, min(k, len(ranked)))
+        hits = int(positive[top].sum())
+        out[f"precision@{k}"] = hits / k if k else float("nan")
+        out[f"recall@{k}"] = hits / n_pos if n_pos else float("nan")
+        found = per_entity.iloc[top].value_counts()
+        total = scenario.loc[scenario.index.isin(ids)].value_counts()
+        out[f"recall_by_scenario@{k}"] = {
+            str(s): round(float(found.get(s, 0)) / float(n), 4) for s, n in total.items()
+        }
+        if trap_ids is not None:
+            in_top = np.asarray(ids[top].isin(list(trap_ids)))
+            out[f"trap_share@{k}"] = float(in_top.sum()) / k if k else float("nan")
+    return out
+
+
+def flat_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    """Flatten nested metrics into MLflow-safe names (``card.recall@200.post_death``)."""
+    flat: dict[str, float] = {}
+    for key, value in metrics.items():
+        name = f"{prefix}{key}".replace("@", "_at_")
+        if isinstance(value, dict):
+            flat.update(flat_metrics(value, prefix=f"{name}."))
+        elif isinstance(value, int | float | np.floating | np.integer) and not isinstance(
+            value, bool
+        ):
+            if np.isfinite(value):
+                flat[name] = float(value)
+    return flat

@@ -1,0 +1,123 @@
+"""The rule layer: named thresholds for rare, decisive signals an isolation forest misses.
+
+Why: each tree of an isolation forest sees only ``max_samples`` (256) training entities. A
+signal present in one card in ten thousand — a claim after the holder's death, the same card
+in two hospitals on the same night — is absent from almost every subsample, so no tree ever
+splits on it and the forest cannot isolate it. Such signals are decisive on their own, so
+claimguard states them as plain rules a reviewer can read: "feature > threshold".
+
+How the final score is formed (quoted in the README)::
+
+    final = forest + rule_weight * (1 - forest) * rule_score
+
+``forest`` is the detector's 0..1 score (training CDF of the isolation score), ``rule_score``
+is 1 when at least one rule fires and 0 otherwise, and ``rule_weight``
+(``settings.model.rule_weight``) says how far a hit lifts the score toward 1: with 0.5 a card
+at forest 0.6 and a rule hit scores 0.8. The lift keeps the forest's order among entities
+with hits and among those without, never lowers a score and stays within 0..1. Every fired
+rule is reported by name in ``rule_hits``; a rule is named after the feature it thresholds,
+so reasons can show that feature's value.
+
+A rule whose feature is absent from the data (its input column was missing) is skipped
+with one log line; rules never stop a run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A decisive threshold: fires when ``feature > threshold``."""
+
+    feature: str
+    threshold: float
+    signal: str
+    why: str
+
+    @property
+    def name(self) -> str:
+        return self.feature
+
+
+# Decisive thresholds on catalogue features (claimguard.features.catalog). Thresholds are
+# business limits, not fitted quantiles: a fitted quantile would move with the very abuse
+# it should catch, since training data are unlabelled.
+DEFAULT_RULES: tuple[Rule, ...] = (
+    Rule(
+        "card_claims_after_death_count",
+        0.0,
+        "eligibility",
+        "care billed after the card holder's recorded death",
+    ),
+    Rule(
+        "card_claims_outside_validity_count",
+        0.0,
+        "eligibility",
+        "care billed outside the card's validity dates",
+    ),
+    Rule(
+        "card_overlapping_stays_count",
+        1.0,
+        "overlapping_care",
+        "the same card in care at two facilities at the same time, more than once",
+    ),
+    Rule(
+        "card_split_billing_count",
+        1.0,
+        "split_billing",
+        "one visit billed as several claims, more than once",
+    ),
+    Rule(
+        "facility_doctor_days_over_cap_share",
+        0.05,
+        "doctor_load",
+        "over 5% of doctor-days above the daily examination cap",
+    ),
+)
+
+
+def rules_for(entity_type: str, rules: Iterable[Rule] = DEFAULT_RULES) -> list[Rule]:
+    """The rules of one entity type (by feature-name prefix)."""
+    return [r for r in rules if r.feature.startswith(f"{entity_type}_")]
+
+
+def active_rules(rules: Sequence[Rule], features: Iterable[str]) -> list[Rule]:
+    """Rules whose feature exists; logs the ones switched off."""
+    have = set(features)
+    active = [r for r in rules if r.feature in have]
+    missing = [r.name for r in rules if r.feature not in have]
+    if missing:
+        log.info("Rules switched off (feature not available): %s", ", ".join(missing))
+    return active
+
+
+def apply_rules(X: pd.DataFrame, rules: Sequence[Rule]) -> tuple[np.ndarray, pd.Series]:
+    """Evaluate rules on a feature table: (rule_score 0/1 per row, rule_hits JSON per row)."""
+    n = len(X)
+    if not rules or n == 0:
+        return np.zeros(n), pd.Series(["[]"] * n, index=X.index, dtype="object")
+    values = X[[r.feature for r in rules]].to_numpy(dtype=np.float64, na_value=np.nan)
+    thresholds = np.array([r.threshold for r in rules])
+    hit = np.nan_to_num(values, nan=-np.inf) > thresholds[None, :]
+    names = np.array([r.name for r in rules], dtype=object)
+    any_hit = hit.any(axis=1)
+    hits = np.full(n, "[]", dtype=object)
+    rows = np.flatnonzero(any_hit)
+    # JSON lists only for the (few) rows with hits; a loop over hit rows, not over claims
+    hits[rows] = [json.dumps(list(names[hit[i]])) for i in rows]
+    return any_hit.astype(np.float64), pd.Series(hits, index=X.index, dtype="object")
+
+
+def combine(forest: np.ndarray, rule_score: np.ndarray, rule_weight: float) -> np.ndarray:
+    """``final = forest + rule_weight * (1 - forest) * rule_score`` (see module docstring)."""
+    return forest + rule_weight * (1.0 - forest) * rule_score

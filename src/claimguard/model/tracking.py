@@ -1,0 +1,214 @@
+"""MLflow: one run per training, the model registry, and loading ``models:/`` URIs.
+
+Why here and only here: MLflow is configured when a command asks for it (never at
+import). The tracking URI is ``MLFLOW_TRACKING_URI`` when set, else
+``settings.mlflow.tracking_uri`` (default ``sqlite:///mlflow.db`` in the working folder:
+no server needed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from claimguard.errors import ModelError
+from claimguard.evaluation.metrics import flat_metrics
+from claimguard.model.bundle import Bundle
+from claimguard.model.model_card import _public_fingerprint, model_card
+from claimguard.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME_IN_RUN = "model"
+HEADLINE_METRICS = (
+    "card.average_precision",
+    "card.precision_at_100",
+    "facility.average_precision",
+    "card_score_q0.99",
+)
+
+
+def tracking_uri(settings: Settings | None = None) -> str:
+    """MLFLOW_TRACKING_URI, else the configured URI."""
+    env = os.environ.get("MLFLOW_TRACKING_URI")
+    if env:
+        return env
+    return (settings or load_settings()).mlflow.tracking_uri
+
+
+def _client(settings: Settings | None = None) -> Any:
+    import mlflow
+    from mlflow import MlflowClient
+
+    uri = tracking_uri(settings)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def _catalogue(names: dict[str, list[str]]) -> dict[str, Any]:
+    """Catalogue entries of the model's features (empty when the catalogue is unavailable)."""
+    try:
+        from claimguard.features.catalog import CATALOG
+    except ImportError:
+        return {}
+    out: dict[str, Any] = {}
+    for feats in names.values():
+        for f in feats:
+            spec = CATALOG.get(f)
+            if spec is not None:
+                out[f] = (
+                    dataclasses.asdict(spec)  # type: ignore[arg-type]
+                    if dataclasses.is_dataclass(spec)
+                    else vars(spec)
+                )
+    return out
+
+
+def _params(settings: Settings, bundle: Bundle) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for section in ("model", "features"):
+        for k, v in getattr(settings, section).model_dump(mode="json").items():
+            params[f"{section}.{k}"] = json.dumps(v) if isinstance(v, list | dict) else v
+    fp = bundle.fingerprint
+    for table, n in (fp.get("rows") or {}).items():
+        params[f"data.rows.{table}"] = n
+    params["data.period"] = f"{fp.get('period_start')}..{fp.get('period_end')}"
+    params["model_version"] = bundle.model_version
+    params["config_hash"] = settings.config_hash()
+    return {k: str(v)[:500] for k, v in params.items()}
+
+
+def log_training_run(
+    bundle: Bundle,
+    bundle_path: Path,
+    settings: Settings,
+    *,
+    config_path: Path | None = None,
+    timings: dict[str, float] | None = None,
+    register: str | None = None,
+) -> dict[str, Any]:
+    """Log ONE MLflow run for a training; returns run_id, model_uri and registered version."""
+    import mlflow
+
+    from claimguard.model.bundle import library_versions
+    from claimguard.model.pyfunc import BUNDLE_ARTIFACT, ClaimguardModel
+
+    _client(settings)
+    mlflow.set_experiment(settings.mlflow.experiment)
+    versions = library_versions()
+    with mlflow.start_run(run_name=bundle.model_version) as run:
+        mlflow.set_tags({"claimguard.model_version": bundle.model_version, **versions})
+        mlflow.log_params(_params(settings, bundle))
+        if config_path is not None and Path(config_path).is_file():
+            mlflow.log_artifact(str(config_path), artifact_path="config")
+        mlflow.log_dict(_public_fingerprint(bundle.fingerprint), "data_fingerprint.json")
+        mlflow.log_dict(
+            {"features": bundle.feature_names, "catalogue": _catalogue(bundle.feature_names)},
+            "features.json",
+        )
+        metrics = flat_metrics(bundle.metrics)
+        for step_name, seconds in (timings or {}).items():
+            key = "time." + "".join(c if c.isalnum() else "_" for c in step_name).strip("_")
+            metrics[key] = float(seconds)
+        mlflow.log_metrics(metrics)
+        mlflow.log_dict(model_card(bundle), "model_card.json")
+        info = mlflow.pyfunc.log_model(
+            name=MODEL_NAME_IN_RUN,
+            python_model=ClaimguardModel(),
+            artifacts={BUNDLE_ARTIFACT: str(bundle_path)},
+            pip_requirements=[
+                f"claimguard=={versions['claimguard']}",
+                f"scikit-learn=={versions['scikit-learn']}",
+            ],
+            registered_model_name=register,
+        )
+    out: dict[str, Any] = {"run_id": run.info.run_id, "model_uri": info.model_uri}
+    if register:
+        out["registered_version"] = str(info.registered_model_version)
+    return out
+
+
+def download_bundle(uri: str) -> Path:
+    """Fetch the bundle file of a logged/registered model (``models:/NAME@alias``)."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from claimguard.model.pyfunc import BUNDLE_ARTIFACT
+
+    _client()
+    dst = Path(tempfile.mkdtemp(prefix="claimguard-model-"))
+    try:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dst)))
+    except MlflowException as exc:
+        raise ModelError(
+            f"MLflow cannot provide the model ({exc.message})",
+            where=f"{uri} in {tracking_uri()}",
+            fix="check the name and alias with `claimguard model list`, and MLFLOW_TRACKING_URI",
+        ) from exc
+    hits = sorted(local.rglob(f"artifacts/{BUNDLE_ARTIFACT}*"))
+    files = [p for p in hits if p.is_file()] or sorted(
+        p for p in local.rglob("*.joblib") if p.is_file()
+    )
+    if not files:
+        raise ModelError(
+            "The MLflow model holds no claimguard bundle",
+            where=uri,
+            fix="register models logged by `claimguard train --register NAME`",
+        )
+    return files[0]
+
+
+def list_versions(name: str | None = None, settings: Settings | None = None) -> list[dict]:
+    """Registered model versions (all models or one) with aliases and headline metrics."""
+    from mlflow.exceptions import MlflowException
+
+    client = _client(settings)
+    names = [name] if name else [m.name for m in client.search_registered_models()]
+    rows: list[dict] = []
+    for n in names:
+        try:
+            model = client.get_registered_model(n)
+        except MlflowException as exc:
+            raise ModelError(
+                f"No registered model named {n!r}",
+                where=tracking_uri(settings),
+                fix="register one with `claimguard train ... --register NAME`",
+            ) from exc
+        aliases: dict[str, list[str]] = {}
+        for alias, version in (model.aliases or {}).items():
+            aliases.setdefault(str(version), []).append(alias)
+        for v in client.search_model_versions(f"name='{n}'"):
+            metrics = client.get_run(v.run_id).data.metrics if v.run_id else {}
+            rows.append(
+                {
+                    "name": n,
+                    "version": int(v.version),
+                    "aliases": sorted(aliases.get(str(v.version), [])),
+                    "created": v.creation_timestamp,
+                    "run_id": v.run_id,
+                    "metrics": {k: metrics[k] for k in HEADLINE_METRICS if k in metrics},
+                }
+            )
+    return sorted(rows, key=lambda r: (r["name"], r["version"]))
+
+
+def promote(name: str, version: str | int, alias: str, settings: Settings | None = None) -> None:
+    """Point ``alias`` (e.g. champion) of registered model ``name`` at ``version``."""
+    from mlflow.exceptions import MlflowException
+
+    client = _client(settings)
+    try:
+        client.get_model_version(name, str(version))
+    except MlflowException as exc:
+        raise ModelError(
+            f"Model {name!r} has no version {version}",
+            where=tracking_uri(settings),
+            fix="see `claimguard model list` for the registered versions",
+        ) from exc
+    client.set_registered_model_alias(name, alias, str(version))
