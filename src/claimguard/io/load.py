@@ -1,0 +1,211 @@
+"""``load_dataset``: any supported input -> a validated :class:`~claimguard.tables.Dataset`.
+
+DATA is a dataset folder (``claims`` plus optional ``claim_lines``, ``facilities``,
+``cards`` as .parquet or .csv, optional ``labels.csv``), a single claims file, or
+an XML 130 file or folder. The steps are the same for every input: read raw
+columns -> apply the mapping -> coerce to canonical kinds -> validate and quarantine.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from claimguard.errors import InputFileError
+from claimguard.io.coerce import coerce_table
+from claimguard.io.mapping import Mapping, TableMapping, apply_mapping, load_mapping
+from claimguard.io.readers import (
+    TABLE_SUFFIXES,
+    RawTable,
+    read_labels,
+    read_table_file,
+    sha256_file,
+)
+from claimguard.io.xml130 import find_xml_files, read_xml
+from claimguard.io.xml130_names import XML130_MAPPING
+from claimguard.progress import step
+from claimguard.schema import TABLES
+from claimguard.tables import Dataset
+from claimguard.validation import Checked, empty_frame, validate_table
+
+log = logging.getLogger(__name__)
+
+OPTIONAL_TABLES = ("claim_lines", "facilities", "cards")
+
+
+@dataclass
+class Inputs:
+    """What DATA points at: table files by name, or XML files."""
+
+    tables: dict[str, Path]
+    xml: list[Path]
+    labels: Path | None = None
+
+
+def _table_file(folder: Path, name: str) -> Path | None:
+    found = [folder / f"{name}{s}" for s in TABLE_SUFFIXES if (folder / f"{name}{s}").is_file()]
+    if len(found) > 1:
+        log.warning("%s: both %s found; reading %s", folder, [f.name for f in found], found[0].name)
+    return found[0] if found else None
+
+
+def discover(path: Path) -> Inputs:
+    """Decide what kind of input ``path`` is, or fail naming what was expected."""
+    if not path.exists():
+        raise InputFileError(
+            "the input does not exist",
+            where=str(path),
+            fix="pass a dataset folder (claims.parquet or claims.csv inside), a claims "
+            ".parquet/.csv file, or an XML 130 file or folder",
+        )
+    if path.is_file():
+        if path.suffix.lower() == ".xml":
+            return Inputs({}, [path])
+        return Inputs({"claims": path}, [])
+    claims = _table_file(path, "claims")
+    if claims is None:
+        xml = find_xml_files(path)
+        if xml:
+            return Inputs({}, xml)
+        raise InputFileError(
+            "the folder has no claims table (claims.parquet or claims.csv) and no .xml files",
+            where=str(path),
+            fix="put the claims table in the folder as claims.parquet or claims.csv, or point "
+            "DATA at the claims file itself",
+        )
+    tables = {"claims": claims}
+    for name in OPTIONAL_TABLES:
+        f = _table_file(path, name)
+        if f is not None:
+            tables[name] = f
+    labels = path / "labels.csv"
+    return Inputs(tables, [], labels if labels.is_file() else None)
+
+
+def _canonical(
+    raw: RawTable,
+    tm: TableMapping,
+    *,
+    parent: Checked | None = None,
+) -> Checked:
+    """Map, coerce and validate one raw table."""
+    table = TABLES[raw.name]
+    mapped = apply_mapping(raw.frame, raw.name, tm)
+    missing = [c for c in table.required if c not in mapped.columns]
+    if missing:
+        where = ", ".join(sorted(set(raw.source_file.tolist()))[:3]) or raw.name
+        have = ", ".join(map(str, list(raw.frame.columns)[:12]))
+        raise InputFileError(
+            f"the {raw.name} table lacks required column(s) {', '.join(missing)} "
+            f"(found: {have or 'no columns'})",
+            where=where,
+            fix="rename the columns to the canonical names of SPEC.md section 2, or pass "
+            "--mapping with a YAML that maps your column names (see configs/mappings/)",
+        )
+    formats = {c: tm.formats(c) for c in tm.date_formats}
+    coerced, problems = coerce_table(mapped, table, tm.values, formats)
+    del mapped
+    parent_keys = parent_q = None
+    if parent is not None:
+        parent_keys = parent.valid["claim_id"]
+        parent_q = parent.keys_quarantined
+    checked = validate_table(
+        coerced,
+        table,
+        raw=raw.frame,
+        source_file=raw.source_file,
+        source_row=raw.source_row,
+        problems=problems,
+        parent_keys=parent_keys,
+        parent_quarantined=parent_q,
+    )
+    if len(raw.pre_quarantine):
+        checked.quarantine = pd.concat([raw.pre_quarantine, checked.quarantine], ignore_index=True)
+        checked.rows_quarantined += len(raw.pre_quarantine)
+        checked.rows_in += len(raw.pre_quarantine)
+    return checked
+
+
+def _log_absent(checked: dict[str, Checked]) -> None:
+    parts = []
+    absent_tables = [t for t in OPTIONAL_TABLES if t not in checked]
+    if absent_tables:
+        parts.append("tables " + ", ".join(absent_tables))
+    for name, c in checked.items():
+        cols = [col for col in TABLES[name].names if col not in c.valid.columns]
+        if cols:
+            parts.append(f"{name} columns " + ", ".join(cols))
+    if parts:
+        log.info(
+            "Absent optional inputs (features that need them are switched off): %s",
+            "; ".join(parts),
+        )
+
+
+def load_dataset(path: str | Path, mapping: str | Path | Mapping | None = None) -> Dataset:
+    """Read, coerce and validate any supported input into a :class:`Dataset`.
+
+    Raises :class:`~claimguard.errors.InputFileError` for whole-file problems and
+    :class:`~claimguard.errors.ConfigError` for a bad mapping file.
+    """
+    p = Path(path)
+    m = mapping if isinstance(mapping, Mapping) else (load_mapping(mapping) if mapping else None)
+    inputs = discover(p)
+    raws: dict[str, RawTable] = {}
+    sources: dict[str, str] = {}
+    hashes: dict[str, Future[str]] = {}
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        if inputs.xml:
+            m = m or XML130_MAPPING
+            with step(f"Reading {len(inputs.xml)} XML file(s)"):
+                claims_raw, lines_raw, sources = read_xml(inputs.xml)
+            raws["claims"] = claims_raw
+            if len(lines_raw.frame.columns):
+                raws["claim_lines"] = lines_raw
+        else:
+            for f in inputs.tables.values():
+                hashes[str(f)] = pool.submit(sha256_file, f)
+            for name, f in inputs.tables.items():
+                with step(f"Reading {name} ({f.name})"):
+                    raws[name] = read_table_file(f, name)
+        m = m or Mapping()
+        checked: dict[str, Checked] = {}
+        with step("Validating"):
+            checked["claims"] = _canonical(raws.pop("claims"), m.table("claims"))
+            for name in OPTIONAL_TABLES:
+                if name in raws:
+                    parent = checked["claims"] if name == "claim_lines" else None
+                    checked[name] = _canonical(raws.pop(name), m.table(name), parent=parent)
+        for fname, fut in hashes.items():
+            sources[fname] = fut.result()
+    labels = read_labels(inputs.labels) if inputs.labels is not None else None
+    if labels is not None:
+        sources[str(inputs.labels)] = sha256_file(inputs.labels)  # type: ignore[arg-type]
+    _log_absent(checked)
+    parts = [c.quarantine for c in checked.values() if len(c.quarantine)]
+    quarantine = pd.concat(parts, ignore_index=True) if parts else empty_frame()
+    counts = {
+        name: {
+            "in": c.rows_in,
+            "valid": len(c.valid),
+            "quarantined": c.rows_quarantined,
+        }
+        for name, c in checked.items()
+    }
+    for name, c in counts.items():
+        if c["in"] != c["valid"] + c["quarantined"]:  # the SPEC's invariant; a bug if broken
+            raise AssertionError(f"{name}: rows in {c} do not add up")
+    return Dataset(
+        claims=checked["claims"].valid,
+        claim_lines=checked["claim_lines"].valid if "claim_lines" in checked else None,
+        facilities=checked["facilities"].valid if "facilities" in checked else None,
+        cards=checked["cards"].valid if "cards" in checked else None,
+        quarantine=quarantine,
+        counts=counts,
+        sources=sources,
+        labels=labels,
+    )

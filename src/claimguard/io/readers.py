@@ -1,0 +1,248 @@
+"""Reading one table file (Parquet or CSV) into raw columns, or failing with a clear error.
+
+Why a separate step: whole-file problems (missing, empty, not a table, not UTF-8)
+must stop the command with one paragraph naming the file, the problem and the fix,
+while row-level problems (a line with too many fields, a stray quote) must reach the
+quarantine with their row number. CSV is read with every column as text so that ids
+never turn into floats; Parquet keeps its own types and is coerced later.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+
+from claimguard.errors import InputFileError
+from claimguard.validation import empty_frame, quarantine_frame
+
+log = logging.getLogger(__name__)
+
+TABLE_SUFFIXES = (".parquet", ".csv")
+
+
+@dataclass
+class RawTable:
+    """Raw rows of one canonical table, with where each row came from.
+
+    ``pre_quarantine`` holds rows rejected before they had columns (a CSV line that
+    cannot be split into the header's fields, an undecodable XML record); they count
+    as rows in and rows quarantined.
+    """
+
+    name: str
+    frame: pd.DataFrame
+    source_file: np.ndarray  # object array, one file path per row
+    source_row: np.ndarray  # int64, 1-based
+    pre_quarantine: pd.DataFrame = field(default_factory=empty_frame)
+
+    @property
+    def rows_in(self) -> int:
+        return len(self.frame) + len(self.pre_quarantine)
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 of a file, read in 8 MiB blocks (hashlib releases the GIL: thread-friendly)."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(8 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _check_file(path: Path, what: str) -> None:
+    if not path.exists():
+        raise InputFileError(
+            f"the {what} file does not exist",
+            where=str(path),
+            fix="check the path; DATA is a dataset folder, a claims .parquet/.csv file, "
+            "or an XML 130 file or folder",
+        )
+    if path.is_file() and path.stat().st_size == 0:
+        raise InputFileError(
+            f"the {what} file is empty (0 bytes)",
+            where=str(path),
+            fix="re-export the table with a header row and data rows",
+        )
+
+
+def read_parquet(path: Path, table: str) -> RawTable:
+    """Read a Parquet file with its own types (coercion to canonical kinds comes later)."""
+    _check_file(path, table)
+    try:
+        tbl = pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise InputFileError(
+            f"the {table} file is not a readable Parquet table ({type(exc).__name__}: {exc})",
+            where=str(path),
+            fix="re-export it as Parquet, or save it as UTF-8 CSV with a header row "
+            "and a .csv name",
+        ) from None
+    frame = tbl.to_pandas(ignore_metadata=True, split_blocks=True, self_destruct=True)
+    n = len(frame)
+    return RawTable(table, frame, np.full(n, str(path), dtype=object), np.arange(1, n + 1))
+
+
+def _first_bad_utf8_line(path: Path) -> int:
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return data.count(b"\n", 0, exc.start) + 1
+    return 0
+
+
+def _not_utf8(path: Path, table: str) -> InputFileError:
+    line = _first_bad_utf8_line(path)
+    at = f" (first invalid byte on line {line})" if line else ""
+    return InputFileError(
+        f"the {table} file is not UTF-8 text{at}",
+        where=str(path),
+        fix="re-save it as UTF-8, e.g. `iconv -f WINDOWS-1258 -t UTF-8 in.csv > out.csv`",
+    )
+
+
+def _header(path: Path, table: str) -> list[str]:
+    with path.open("rb") as f:
+        first = f.readline(1 << 20)
+    try:
+        text = first.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise _not_utf8(path, table) from None
+    names = next(csv.reader(io.StringIO(text)), [])
+    names = [n.strip() for n in names]
+    if not names or all(n == "" for n in names) or "\x00" in text:
+        raise InputFileError(
+            f"the {table} file has no header row (not a CSV table)",
+            where=str(path),
+            fix="the first line must name the columns, e.g. claim_id,card_id,facility_id,...",
+        )
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise InputFileError(
+            f"the {table} file's header repeats column name(s) {dupes}",
+            where=str(path),
+            fix="give every column a distinct name",
+        )
+    return names
+
+
+def _record_numbers(
+    n_valid: int, bad: list[tuple[int | None, str]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """1-based data-record numbers of the parsed rows and of the rejected ones.
+
+    A rejected record may span several physical lines (an unclosed quote); valid
+    records are one line each (newlines inside values are not allowed).
+    """
+    bad_numbers = []
+    extra_lines = 0
+    for number, text in bad:
+        line = (number or 0) - 1  # physical data line (header excluded)
+        bad_numbers.append(line - extra_lines)
+        extra_lines += text.count("\n")
+    bad_arr = np.array(bad_numbers, dtype=np.int64)
+    total = n_valid + len(bad_arr)
+    keep = np.ones(total + 1, dtype=bool)
+    keep[0] = False
+    inside = bad_arr[(bad_arr >= 1) & (bad_arr <= total)]
+    keep[inside] = False
+    valid_rows = np.flatnonzero(keep)
+    if len(valid_rows) != n_valid:  # numbering not recoverable: fall back to order of reading
+        valid_rows = np.arange(1, n_valid + 1)
+    return valid_rows.astype(np.int64), bad_arr
+
+
+def _read_csv_arrow(path: Path, names: list[str], threads: bool) -> tuple[pa.Table, list]:
+    bad: list[tuple[int | None, str]] = []
+
+    def on_bad(row: pcsv.InvalidRow) -> str:
+        bad.append((row.number, row.text))
+        return "skip"
+
+    tbl = pcsv.read_csv(
+        path,
+        read_options=pcsv.ReadOptions(use_threads=threads, block_size=16 << 20),
+        parse_options=pcsv.ParseOptions(invalid_row_handler=on_bad),
+        convert_options=pcsv.ConvertOptions(
+            column_types={n: pa.string() for n in names},
+            strings_can_be_null=True,
+            null_values=[""],
+            quoted_strings_can_be_null=True,
+        ),
+    )
+    return tbl, bad
+
+
+def read_csv(path: Path, table: str) -> RawTable:
+    """Read a UTF-8 CSV with every column as text; malformed lines go to the quarantine."""
+    _check_file(path, table)
+    names = _header(path, table)
+    try:
+        tbl, bad = _read_csv_arrow(path, names, threads=True)
+        if bad and any(b[0] is None for b in bad):
+            tbl, bad = _read_csv_arrow(path, names, threads=False)
+    except pa.ArrowInvalid as exc:
+        if "UTF8" in str(exc) or "utf8" in str(exc).lower():
+            raise _not_utf8(path, table) from None
+        raise InputFileError(
+            f"the {table} file is not a readable CSV table ({exc})",
+            where=str(path),
+            fix="save it as comma-separated UTF-8 text with one header row",
+        ) from None
+    cols = {}
+    for name, col in zip(tbl.column_names, tbl.columns, strict=True):
+        cols[name.strip().lstrip("\ufeff")] = pc.utf8_trim_whitespace(col)
+    tbl = pa.table(cols)
+    frame = tbl.to_pandas(ignore_metadata=True)
+    rows, bad_rows = _record_numbers(len(frame), bad)
+    pre = empty_frame()
+    if bad:
+        pre = quarantine_frame(
+            table,
+            str(path),
+            bad_rows,
+            None,
+            [f"line cannot be split into the header's {len(names)} fields" for _ in bad],
+            "quarantined",
+            [json.dumps({"line": t[:200]}, ensure_ascii=False) for _, t in bad],
+        )
+    return RawTable(table, frame, np.full(len(frame), str(path), dtype=object), rows, pre)
+
+
+def read_table_file(path: Path, table: str) -> RawTable:
+    """Read ``path`` by its suffix (``.parquet`` or ``.csv``)."""
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        return read_parquet(path, table)
+    if suffix in (".csv", ".txt"):
+        return read_csv(path, table)
+    raise InputFileError(
+        f"the {table} file has an unsupported type '{suffix}'",
+        where=str(path),
+        fix="use .parquet or .csv (UTF-8, header row), or an XML 130 .xml file",
+    )
+
+
+def read_labels(path: Path) -> pd.DataFrame:
+    """labels.csv as text columns (extra columns kept)."""
+    _check_file(path, "labels")
+    try:
+        return pd.read_csv(path, dtype="str", keep_default_na=False, na_values=[""])
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise InputFileError(
+            f"labels.csv cannot be read ({type(exc).__name__}: {exc})",
+            where=str(path),
+            fix="save it as UTF-8 CSV with columns entity_type, entity_id, scenario",
+        ) from None

@@ -1,0 +1,73 @@
+"""Writing a validated dataset as canonical Parquet, plus the quarantine and a summary.
+
+Why: ``claimguard convert`` turns slow inputs (CSV, folders of XML) into fast
+columnar files once; every later run reads those at Parquet speed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, cast
+
+import pandas as pd
+
+from claimguard.schema import QUARANTINE_COLUMNS
+from claimguard.tables import Dataset
+from claimguard.validation import empty_frame
+
+TABLE_NAMES = ("claims", "claim_lines", "facilities", "cards")
+
+
+def write_quarantine(df: pd.DataFrame, path: Path) -> None:
+    """Write the quarantine with exactly the SPEC columns (an empty file when no problems)."""
+    q = df if len(df) else empty_frame()
+    q = q.reindex(columns=list(QUARANTINE_COLUMNS))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    q.to_parquet(path, index=False)
+
+
+def summary(ds: Dataset) -> dict[str, Any]:
+    """Rows read / valid / quarantined per table, top reasons, and input hashes."""
+    q = ds.quarantine
+    reasons: list[dict[str, Any]] = []
+    if len(q):
+        top = (
+            q.groupby(["table", "column", "reason", "action"], dropna=False, observed=True)
+            .size()
+            .sort_values(ascending=False)
+            .head(20)
+        )
+        for key, n in top.items():
+            t, c, r, a = cast(tuple[str, Any, str, str], key)
+            reasons.append(
+                {
+                    "table": t,
+                    "column": None if pd.isna(c) else c,
+                    "reason": r,
+                    "action": a,
+                    "count": int(n),
+                }
+            )
+    invariant = all(c["in"] == c["valid"] + c["quarantined"] for c in ds.counts.values())
+    return {
+        "tables": ds.counts,
+        "invariant_rows_in_equals_valid_plus_quarantined": invariant,
+        "quarantine_rows": int(len(q)),
+        "nulled_fields": int((q["action"] == "nulled").sum()) if len(q) else 0,
+        "top_reasons": reasons,
+        "sources": ds.sources,
+    }
+
+
+def write_dataset(ds: Dataset, out_dir: Path) -> dict[str, Any]:
+    """Write the canonical tables (+ labels.csv when present) and quarantine.parquet."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in TABLE_NAMES:
+        df = ds.table(name)
+        if df is not None:
+            df.to_parquet(out_dir / f"{name}.parquet", index=False)
+    if ds.labels is not None:
+        ds.labels.to_csv(out_dir / "labels.csv", index=False)
+    write_quarantine(ds.quarantine, out_dir / "quarantine.parquet")
+    return summary(ds)

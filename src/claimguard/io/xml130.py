@@ -1,0 +1,270 @@
+"""Reader for Vietnam's XML 130 (and 4210) claim files: GIAMDINHHS envelopes.
+
+Why streamed: a month of a province's claims is tens of thousands of files. Files
+are read one at a time with ``iterparse`` (one HOSO in memory at a time), and the
+flat rows are gathered in chunks of plain text columns. Each HOSO (visit record)
+becomes one flat claims row of XML1 element names plus its XML2/XML3 lines; the
+shared :data:`~claimguard.io.xml130_names.XML130_MAPPING` then makes them canonical.
+
+A HOSO that cannot be decoded (bad base64, malformed inner XML, no XML1) is one
+quarantined claims row and produces no lines; the rest of the file is read. A file
+that is not XML, is truncated, or is not a GIAMDINHHS envelope stops the command.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import xml.etree.ElementTree as ET
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from claimguard.errors import InputFileError
+from claimguard.io.readers import RawTable, sha256_file
+from claimguard.io.xml130_names import EXAM_GROUP, XML130_MAPPING
+from claimguard.validation import empty_frame, quarantine_frame
+
+log = logging.getLogger(__name__)
+
+USED_TABLES = ("XML1", "XML2", "XML3", "XML11")
+_CLAIM_TAGS = {
+    s
+    for c in XML130_MAPPING.table("claims").columns.values()
+    for s in ([c] if isinstance(c, str) else c)
+} | {"MA_CSKCB"}
+_LINE_TAGS = {
+    s
+    for c in XML130_MAPPING.table("claim_lines").columns.values()
+    for s in ([c] if isinstance(c, str) else c)
+} | {"MA_NHOM"}
+_CHUNK = 50_000
+
+
+def find_xml_files(path: Path) -> list[Path]:
+    """The XML files under a folder (recursive, sorted) or the file itself."""
+    if path.is_file():
+        return [path]
+    return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() == ".xml")
+
+
+class _BadRecord(Exception):
+    """A HOSO that cannot be decoded (its own problem, not the file's)."""
+
+
+def _decode(content: str | None, kind: str) -> ET.Element:
+    text = "".join((content or "").split())
+    if not text:
+        raise _BadRecord(f"{kind}: NOIDUNGFILE is empty")
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise _BadRecord(f"{kind}: NOIDUNGFILE is not valid base64") from None
+    try:
+        return ET.fromstring(data)
+    except ET.ParseError as exc:
+        raise _BadRecord(f"{kind}: inner XML is malformed ({exc})") from None
+
+
+def _fields(elem: ET.Element, wanted: set[str]) -> dict[str, str]:
+    return {c.tag: (c.text or "").strip() for c in elem if c.tag in wanted}
+
+
+def _parse_hoso(hoso: ET.Element) -> tuple[dict[str, str], list[dict[str, str]], Counter]:
+    """One visit record -> (flat XML1 row, flat line rows, skipped table kinds)."""
+    claim: dict[str, str] | None = None
+    lines: list[dict[str, str]] = []
+    skipped: Counter = Counter()
+    sick_leave = None
+    for fh in hoso.iter("FILEHOSO"):
+        kind = (fh.findtext("LOAIHOSO") or "").strip().upper()
+        if kind not in USED_TABLES:
+            skipped[kind or "(no LOAIHOSO)"] += 1
+            continue
+        inner = _decode(fh.findtext("NOIDUNGFILE"), kind)
+        if kind == "XML1":
+            root = inner if inner.tag == "TONG_HOP" else inner.find(".//TONG_HOP")
+            if root is None:
+                raise _BadRecord(f"XML1: no TONG_HOP element (root is {inner.tag})")
+            claim = _fields(root, _CLAIM_TAGS)
+        elif kind == "XML2":
+            lines.extend(_fields(r, _LINE_TAGS) for r in inner.iter("CHI_TIET_THUOC"))
+        elif kind == "XML3":
+            lines.extend(_fields(r, _LINE_TAGS) for r in inner.iter("CHI_TIET_DVKT"))
+        else:
+            sick_leave = inner.findtext(".//SO_NGAY_NGHI")
+    if claim is None:
+        raise _BadRecord("no XML1 (TONG_HOP) table in the record")
+    link = claim.get("MA_LK", "")
+    doctor = None
+    for line in lines:
+        line.setdefault("MA_LK", link)
+        if not line["MA_LK"]:
+            line["MA_LK"] = link
+        if doctor is None and line.get("MA_NHOM") == EXAM_GROUP and line.get("MA_BAC_SI"):
+            doctor = line["MA_BAC_SI"]
+    if doctor is not None:
+        claim.setdefault("MA_BAC_SI", doctor)
+    if sick_leave is not None:
+        claim["SO_NGAY_NGHI"] = sick_leave.strip()
+    return claim, lines, skipped
+
+
+@dataclass
+class _Collector:
+    """Gathers flat rows in chunks of text columns (bounded Python-object memory)."""
+
+    rows: list[dict[str, str]] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    positions: list[int] = field(default_factory=list)
+    chunks: list[pd.DataFrame] = field(default_factory=list)
+    chunk_files: list[np.ndarray] = field(default_factory=list)
+    chunk_rows: list[np.ndarray] = field(default_factory=list)
+
+    def add(self, row: dict[str, str], file: str, position: int) -> None:
+        self.rows.append(row)
+        self.files.append(file)
+        self.positions.append(position)
+        if len(self.rows) >= _CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.rows:
+            return
+        frame = pd.DataFrame.from_records(self.rows)
+        self.chunks.append(frame.replace("", None).astype("str"))
+        self.chunk_files.append(np.array(self.files, dtype=object))
+        self.chunk_rows.append(np.array(self.positions, dtype=np.int64))
+        self.rows, self.files, self.positions = [], [], []
+
+    def table(self, name: str) -> RawTable:
+        self.flush()
+        if not self.chunks:
+            return RawTable(
+                name, pd.DataFrame(), np.array([], dtype=object), np.array([], dtype=np.int64)
+            )
+        frame = (
+            pd.concat(self.chunks, ignore_index=True) if len(self.chunks) > 1 else self.chunks[0]
+        )
+        return RawTable(
+            name, frame, np.concatenate(self.chunk_files), np.concatenate(self.chunk_rows)
+        )
+
+
+def _bad_file(path: Path, what: str) -> InputFileError:
+    return InputFileError(
+        f"the XML file {what}",
+        where=str(path),
+        fix="re-export the file from the facility's system (a GIAMDINHHS envelope per "
+        "Decision 130/QĐ-BYT), or move it out of the input folder",
+    )
+
+
+def _read_file(
+    path: Path, claims: _Collector, lines: _Collector, bad: list[pd.DataFrame], skipped: Counter
+) -> int:
+    """Stream one envelope into the collectors; return its number of HOSO."""
+    if path.stat().st_size == 0:
+        raise _bad_file(path, "is empty (0 bytes)")
+    file = str(path)
+    envelope_facility = ""
+    position = 0
+    decoded = 0
+    first_error = ""
+    bad_positions: list[int] = []
+    bad_reasons: list[str] = []
+    bad_raw: list[str] = []
+    try:
+        context = ET.iterparse(path, events=("start", "end"))
+        _, root = next(context)
+        if root.tag != "GIAMDINHHS":
+            raise _bad_file(
+                path,
+                f"is not an XML 130 envelope (root element <{root.tag}>, expected <GIAMDINHHS>)",
+            )
+        for event, elem in context:
+            if event != "end":
+                continue
+            if elem.tag == "MACSKCB":
+                envelope_facility = (elem.text or "").strip()
+            elif elem.tag == "HOSO":
+                position += 1
+                try:
+                    claim, rows, skip = _parse_hoso(elem)
+                except _BadRecord as exc:
+                    bad_positions.append(position)
+                    bad_reasons.append(f"undecodable HOSO: {exc}")
+                    bad_raw.append(
+                        json.dumps(
+                            {"file": file, "hoso": position, "error": str(exc)}, ensure_ascii=False
+                        )
+                    )
+                    first_error = first_error or str(exc)
+                else:
+                    decoded += 1
+                    skipped.update(skip)
+                    if not claim.get("MA_CSKCB"):
+                        claim["MA_CSKCB"] = envelope_facility
+                    claims.add(claim, file, position)
+                    for r in rows:
+                        lines.add(r, file, position)
+                elem.clear()
+    except ET.ParseError as exc:
+        raise _bad_file(path, f"cannot be parsed as XML ({exc}; truncated or not XML)") from None
+    except StopIteration:
+        raise _bad_file(path, "has no XML content") from None
+    if position == 0:
+        raise _bad_file(path, "holds no HOSO visit records")
+    if decoded == 0:
+        raise _bad_file(
+            path,
+            f"has {position} HOSO record(s) and none can be decoded (first problem: {first_error})",
+        )
+    if bad_positions:
+        bad.append(
+            quarantine_frame(
+                "claims",
+                file,
+                np.array(bad_positions, dtype=np.int64),
+                None,
+                bad_reasons,
+                "quarantined",
+                bad_raw,
+            )
+        )
+    return position
+
+
+def read_xml(paths: Iterable[Path]) -> tuple[RawTable, RawTable, dict[str, str]]:
+    """Read envelope files into raw claims and lines (XML element names) plus file hashes."""
+    claims, lines = _Collector(), _Collector()
+    bad: list[pd.DataFrame] = []
+    skipped: Counter = Counter()
+    sources: dict[str, str] = {}
+    n_files = 0
+    for path in paths:
+        n_files += 1
+        sources[str(path)] = sha256_file(path)
+        _read_file(path, claims, lines, bad, skipped)
+    if n_files == 0:
+        raise InputFileError(
+            "the folder holds no .xml files and no claims table",
+            fix="point DATA at a dataset folder with claims.parquet/claims.csv, or at XML 130 files",
+        )
+    if skipped:
+        log.info(
+            "XML: skipped tables not used by claimguard: %s",
+            ", ".join(f"{k} x{v}" for k, v in sorted(skipped.items())),
+        )
+    claims_raw = claims.table("claims")
+    if bad:
+        claims_raw.pre_quarantine = pd.concat(bad, ignore_index=True)
+    else:
+        claims_raw.pre_quarantine = empty_frame()
+    return claims_raw, lines.table("claim_lines"), sources
