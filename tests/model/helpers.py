@@ -26,7 +26,7 @@ def tiny_features(n_cards: int = 3000, n_fac: int = 200, seed: int = 0) -> TinyF
             "card_visits_count": rng.poisson(2, n_cards).astype(float),
             "card_distinct_facilities_count": rng.poisson(1, n_cards).astype(float),
             "card_cost_ratio_to_peers": rng.lognormal(0, 0.3, n_cards),
-            "card_claims_after_death_count": np.zeros(n_cards),
+            "card_after_death_claims_count": np.zeros(n_cards),
         },
         index=pd.Index([f"C{i:05d}" for i in range(n_cards)], name="card_id"),
     )

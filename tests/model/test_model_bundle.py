@@ -33,7 +33,7 @@ def test_scores_rank_planted_entities_and_rules_lift(tmp_path: Path):
     assert card["score"].between(0, 1).all()
     assert (card["score"] >= card["forest_score"]).all()
     # the post-death card is lifted by its rule and says so
-    assert json.loads(card.loc["C00040", "rule_hits"]) == ["card_claims_after_death_count"]
+    assert json.loads(card.loc["C00040", "rule_hits"]) == ["card_after_death_claims_count"]
     w = bundle.settings.model.rule_weight
     f = card.loc["C00040", "forest_score"]
     assert card.loc["C00040", "score"] == pytest.approx(f + w * (1 - f))

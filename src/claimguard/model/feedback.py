@@ -14,8 +14,10 @@ The model, per entity type::
 over the features of signal ``s`` (standardised on the training entities). The weights are
 fitted by logistic loss on the labelled entities with an L2 penalty ``alpha * |w|^2``
 (``b`` free), so a strong penalty means "no change" (``w = 0``, same ranking as before).
-``alpha`` is chosen by repeated stratified cross-validation on average precision; the
-adjustment is kept only when its cross-validated AP beats the unadjusted score's AP on the
+``alpha`` is chosen by repeated stratified cross-validation on average precision (the
+strongest penalty within one standard error of the best, since reviewed entities come from
+the top of the queue and weak penalties extrapolate badly to the rest); the adjustment is
+kept only when its cross-validated AP beats the unadjusted score's AP on the
 same folds. With fewer than ``MIN_PER_CLASS`` confirmed or dismissed entities of a type,
 nothing changes. The adjusted score is the training-entity CDF of ``eta`` (0..1, "riskier
 than this share of training entities", as before).
@@ -41,7 +43,7 @@ log = logging.getLogger(__name__)
 POSITIVE_DECISIONS = frozenset({"confirmed_abuse", "confirmed"})
 NEGATIVE_DECISIONS = frozenset({"dismissed"})
 MIN_PER_CLASS = 5
-ALPHAS: tuple[float, ...] = (1.0, 0.3, 0.1, 0.03, 0.01)
+ALPHAS: tuple[float, ...] = (10.0, 3.0, 1.0, 0.3, 0.1, 0.03)
 MAX_REFERENCE_ROWS = 20_000  # training entities used for scaling and the CDF
 _N_QUANTILES = 1001
 _EPS = 1e-6
@@ -255,7 +257,11 @@ def fit_adjustment(
             b, w = _fit_weights(X[tr], offset[tr], y[tr], a)
             ap[a].append(average_precision_score(y[te], offset[te] + b + X[te] @ w))
     mean_ap = {a: float(np.mean(v)) for a, v in ap.items()}
-    best = max(alphas, key=lambda a: (mean_ap[a], a))  # ties → stronger penalty
+    top = max(alphas, key=lambda a: mean_ap[a])
+    # one-standard-error rule: the strongest penalty within one SE of the best, because
+    # reviewed entities come from the top of the queue and weak penalties overfit them
+    se = float(np.std(ap[top], ddof=1) / np.sqrt(len(ap[top])))
+    best = max(a for a in alphas if mean_ap[a] >= mean_ap[top] - se)
     report.update(
         {
             "cv_ap_before": float(np.mean(base_ap)),
@@ -293,7 +299,14 @@ def _frame(bundle: Any, entity_type: str, X: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([scored[["score", "rule_score"]], attr], axis=1)
 
 
-def apply_feedback(bundle: Any, fs: Any, labels: pd.DataFrame, *, seed: int = 0) -> dict[str, Any]:
+def apply_feedback(
+    bundle: Any,
+    fs: Any,
+    labels: pd.DataFrame,
+    *,
+    seed: int = 0,
+    alphas: tuple[float, ...] = ALPHAS,
+) -> dict[str, Any]:
     """Fit reviewer-feedback adjustments on a trained bundle, in place; returns the report.
 
     ``fs`` is the training FeatureSet (``.card``, ``.facility``), ``labels`` the output of
@@ -335,6 +348,7 @@ def apply_feedback(bundle: Any, fs: Any, labels: pd.DataFrame, *, seed: int = 0)
             mine["y"].to_numpy(np.float64),
             reference,
             seed=seed,
+            alphas=alphas,
         )
         rep["n_unknown_entities"] = int((~known).sum())
         report[entity] = rep

@@ -54,13 +54,13 @@ class Rule:
 # it should catch, since training data are unlabelled.
 DEFAULT_RULES: tuple[Rule, ...] = (
     Rule(
-        "card_claims_after_death_count",
+        "card_after_death_claims_count",
         0.0,
         "eligibility",
         "care billed after the card holder's recorded death",
     ),
     Rule(
-        "card_claims_outside_validity_count",
+        "card_outside_validity_claims_count",
         0.0,
         "eligibility",
         "care billed outside the card's validity dates",
@@ -69,13 +69,13 @@ DEFAULT_RULES: tuple[Rule, ...] = (
         "card_overlapping_stays_count",
         1.0,
         "overlapping_care",
-        "the same card in care at two facilities at the same time, more than once",
+        "in care at two facilities at once, more than once (one may be a transfer)",
     ),
     Rule(
-        "card_split_billing_count",
+        "card_same_day_same_facility_claims_count",
         1.0,
         "split_billing",
-        "one visit billed as several claims, more than once",
+        "more than one extra claim on a day the same facility already billed the card",
     ),
     Rule(
         "facility_doctor_days_over_cap_share",
