@@ -43,19 +43,23 @@ DECISION_LABELS = {
     "needs_information": "Needs information",
 }
 # Scenario tags a reviewer may put in a note (#name); the export uses them as `scenario`.
-SCENARIO_TAGS = (
-    "borrowed_card",
-    "medicine_hoarding",
-    "overlapping_care",
-    "post_death",
-    "ineligible",
-    "split_billing",
-    "overbilling",
-    "admission_inflation",
-    "sick_leave_mill",
-    "phantom_visits",
-    "doctor_overload",
-)
+SCENARIO_TAGS = {
+    "card": (
+        "borrowed_card",
+        "medicine_hoarding",
+        "overlapping_care",
+        "post_death",
+        "ineligible",
+        "split_billing",
+    ),
+    "facility": (
+        "overbilling",
+        "admission_inflation",
+        "sick_leave_mill",
+        "phantom_visits",
+        "doctor_overload",
+    ),
+}
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
@@ -154,11 +158,11 @@ def _doctor_loads(rows: list[dict[str, Any]], cap: int) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for doc, days in by_doc.items():
         exams = [float(d["examinations"] or 0) for d in days]
-        bar_w = 6
+        bar_w = 8
         bars = [
             {
                 "x": i * (bar_w + 2),
-                "h": round(40 * e / scale_max, 1),
+                "h": round(44 * e / scale_max, 1),
                 "over": e > cap,
                 "title": f"{_fmt_dt(d['day'], False)}: {e:.0f}",
             }
@@ -173,7 +177,7 @@ def _doctor_loads(rows: list[dict[str, Any]], cap: int) -> list[dict[str, Any]]:
                 "over": sum(e > cap for e in exams),
                 "bars": bars,
                 "width": len(days) * (bar_w + 2),
-                "cap_y": round(40 - 40 * cap / scale_max, 1),
+                "cap_y": round(46 - 44 * cap / scale_max, 1),
             }
         )
     out.sort(key=lambda d: (-d["over"], -d["max"]))

@@ -1,0 +1,163 @@
+"""A reviewer's session in real headless Chromium (Debian's, via Playwright; no download).
+
+The app runs under uvicorn in a thread on a free localhost port; the test opens the
+queue, filters by a signal, opens an alert, opens a claim's lines, records a decision,
+exports labels and checks the downloaded file. Screenshots of every page are kept
+under ``test-artifacts/triage`` when CLAIMGUARD_ARTIFACTS is set, else in tmp_path.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from claimguard.schema import DECISION_COLUMNS
+from claimguard.triage.app import create_app
+from claimguard.triage.load import load_folder
+from claimguard.triage.sample import write_sample_folder
+from claimguard.triage.store import QueueFilter, Store
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = os.environ.get("CLAIMGUARD_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def live_app(tmp_path: Path) -> Iterator[tuple[str, Store]]:
+    import uvicorn
+
+    folder = tmp_path / "scored"
+    write_sample_folder(folder, n_cards=40, n_facilities=8, seed=11)
+    store = Store.open(f"sqlite:///{tmp_path / 'triage.db'}")
+    load_folder(store, folder)
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(store, page_size=20), host="127.0.0.1", port=port, log_level="warning"
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", store
+    server.should_exit = True
+    thread.join(timeout=10)
+    store.close()
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    root = os.environ.get("CLAIMGUARD_ARTIFACTS")
+    out = Path(root) / "triage" if root else tmp_path / "screenshots"
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def test_reviewer_session_in_chromium(
+    live_app: tuple[str, Store], shots: Path, tmp_path: Path
+) -> None:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (install Debian's chromium; .ci/run does)")
+    from playwright.sync_api import expect, sync_playwright
+
+    base, store = live_app
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1360, "height": 900}, accept_downloads=True)
+        console_errors: list[str] = []
+        page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+
+        # 1. the queue, ranked
+        page.goto(f"{base}/queue")
+        expect(page.locator("#summary")).to_contain_text("of 48 alerts")
+        page.screenshot(path=str(shots / "1-queue.png"), full_page=True)
+
+        # 2. filter by a signal
+        page.select_option("#f-signal", "doctor_load")
+        page.click("#apply")
+        page.wait_for_url("**/queue?*signal=doctor_load*")
+        n = store.queue(QueueFilter(signal="doctor_load")).total
+        expect(page.locator("#summary")).to_contain_text(f"of {n} alerts")
+        page.screenshot(path=str(shots / "2-queue-filtered.png"), full_page=True)
+
+        # 3. open the first alert (a facility with doctors' loads)
+        first = page.locator("a.alert-link").first
+        entity = first.inner_text()
+        first.click()
+        expect(page.locator("h1")).to_have_text(entity)
+        expect(page.locator("#status")).to_have_text("Open")
+        details = page.locator("details.lines").first
+        details.locator("summary").click()
+        expect(details.locator("table.lines-table tbody tr")).to_have_count(2)
+        page.screenshot(path=str(shots / "3-alert.png"), full_page=True)
+
+        # 4. record a decision (tag a scenario with the chip)
+        page.check("input[name=decision][value=confirmed_abuse]")
+        page.fill("#note", "Doctor D2 above the cap on most days.")
+        page.click("button.tag[data-tag='#doctor_overload']")
+        page.fill("#reviewer", "Ann Tran")
+        page.click("#save-decision")
+        expect(page.locator("p.ok")).to_have_text("Decision recorded.")
+        expect(page.locator("#status")).to_have_text("Confirmed abuse")
+        expect(page.locator("ol.history-list li")).to_have_count(1)
+        page.screenshot(path=str(shots / "4-decision.png"), full_page=True)
+
+        # back to the filtered queue: the decision shows there too
+        page.click("text=Back to the queue")
+        page.wait_for_url("**signal=doctor_load**")
+        expect(page.locator("nav.tabs a.st-confirmed_abuse b")).to_have_text("1")
+
+        # 5. export labels
+        page.goto(f"{base}/export")
+        page.screenshot(path=str(shots / "5-export.png"), full_page=True)
+        with page.expect_download() as dl:
+            page.click("#download-labels")
+        path = tmp_path / "labels.csv"
+        dl.value.save_as(path)
+        browser.close()
+
+    labels = pd.read_csv(path)
+    assert list(labels.columns) == list(DECISION_COLUMNS)
+    assert len(labels) == 1
+    row = labels.iloc[0]
+    assert (row["decision"], row["reviewer"], row["scenario"]) == (
+        "confirmed_abuse",
+        "Ann Tran",
+        "doctor_overload",
+    )
+    assert row["entity_type"] == "facility"
+    assert console_errors == []
+    assert sorted(p.name for p in shots.glob("*.png")) == [
+        "1-queue.png",
+        "2-queue-filtered.png",
+        "3-alert.png",
+        "4-decision.png",
+        "5-export.png",
+    ]
