@@ -1,0 +1,146 @@
+"""Build the per-card and per-facility feature tables for one scoring period.
+
+``build_features`` is the one entry point the model, scoring and the ``features``
+command use. It prepares the claims once, looks up peer expectations (fitted on the
+training data and passed in, or fitted here), computes every feature the data allows,
+switches off (with one log line) the features whose columns are absent, and collects
+per-claim evidence strengths for the reasons of an alert.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from claimguard.features import card as card_mod
+from claimguard.features import facility as facility_mod
+from claimguard.features.catalog import CATALOG, features_for
+from claimguard.features.peers import (
+    CLAIM_STATS,
+    LEVELS,
+    PeerTables,
+    _components,
+    _lookup,
+    fit_from_prepared,
+)
+from claimguard.features.prepare import Prepared, period_of, prepare
+from claimguard.schema import SIGNALS
+from claimguard.settings import FeatureSettings
+
+log = logging.getLogger(__name__)
+
+FLAG_SIGNALS: tuple[str, ...] = tuple(s for s in SIGNALS if s != "other")
+
+
+@dataclass
+class FeatureSet:
+    """Feature tables of one period (see docs/interfaces in the briefs and the catalogue)."""
+
+    card: pd.DataFrame
+    facility: pd.DataFrame
+    period_start: pd.Timestamp
+    period_end: pd.Timestamp
+    switched_off: dict[str, list[str]] = field(default_factory=dict)
+    claim_flags: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def expected_claims(peers: PeerTables, p: Prepared) -> dict[str, np.ndarray]:
+    """Peer-expected value of every fitted claim stat, for each (sorted) claim."""
+    if p.n == 0:
+        return {s: np.zeros(0) for s in peers.stats if s in CLAIM_STATS}
+    comp = _components(p, peers.dx3_vocab, "claim")
+    n_dx3 = len(peers.dx3_vocab)
+    return {
+        stat: _lookup(peers.stats[stat], comp, CLAIM_STATS[stat], n_dx3)
+        for stat in CLAIM_STATS
+        if stat in peers.stats
+    }
+
+
+def _switched_off(p: Prepared, computed: set[str]) -> dict[str, list[str]]:
+    """Features whose required columns are absent -> the missing requirements."""
+    off: dict[str, list[str]] = {}
+    for name, spec in CATALOG.items():
+        missing = [r for r in spec.requires if not p.has(r)]
+        if missing or name not in computed:
+            off[name] = missing or ["(no data to compute it)"]
+    return off
+
+
+def _frame(
+    values: dict[str, np.ndarray], names: list[str], ids: np.ndarray, index: str
+) -> pd.DataFrame:
+    cols = {n: np.asarray(values[n], dtype=np.float64) for n in names}
+    df = pd.DataFrame(cols, index=pd.Index(pd.array(ids, dtype="string"), name=index))
+    return df.replace([np.inf, -np.inf], np.nan).fillna(0.0)
+
+
+def build_features(
+    claims: pd.DataFrame,
+    claim_lines: pd.DataFrame | None = None,
+    cards: pd.DataFrame | None = None,
+    facilities: pd.DataFrame | None = None,
+    *,
+    peers: PeerTables | None = None,
+    settings: FeatureSettings,
+    period: tuple[pd.Timestamp, pd.Timestamp] | None = None,
+) -> FeatureSet:
+    """Per-card and per-facility features of the claims admitted within ``period``.
+
+    period None = first .. last admit day. peers None = fitted on these claims (fine
+    for exploration; for scoring pass the peers fitted on the training data).
+    """
+    if period is None:
+        period = period_of(claims)
+    start, end = pd.Timestamp(period[0]).normalize(), pd.Timestamp(period[1]).normalize()
+    p = prepare(claims, claim_lines, cards, facilities, (start, end))
+    if peers is None:
+        peers = fit_from_prepared(p, settings)
+    expected = expected_claims(peers, p)
+    sizes = card_mod.same_visit_sizes(p)
+    card_vals, card_flags = card_mod.card_features(p, peers, settings, expected, sizes)
+    fac_vals, fac_flags = facility_mod.facility_features(p, peers, settings, expected, sizes)
+    del expected, sizes
+
+    off = _switched_off(p, set(card_vals) | set(fac_vals))
+    if off:
+        log.info(
+            "Features switched off (columns absent): %s",
+            "; ".join(f"{k} [{', '.join(v)}]" for k, v in off.items()),
+        )
+    card_names = [s.name for s in features_for("card") if s.name not in off]
+    fac_names = [s.name for s in features_for("facility") if s.name not in off]
+    card_df = _frame(card_vals, card_names, p.card_ids, "card_id")
+    fac_df = _frame(fac_vals, fac_names, p.fac_ids, "facility_id")
+
+    flags = _claim_flags(claims, p, {**card_flags, **fac_flags}, off)
+    return FeatureSet(
+        card=card_df,
+        facility=fac_df,
+        period_start=start,
+        period_end=end,
+        switched_off=off,
+        claim_flags=flags,
+    )
+
+
+def _claim_flags(
+    claims: pd.DataFrame, p: Prepared, flags: dict[str, np.ndarray], off: dict[str, list[str]]
+) -> pd.DataFrame:
+    """claim_id, card_id, facility_id + one strength column per signal with evidence."""
+    live_signals = {CATALOG[n].signal for n in CATALOG if n not in off}
+    out = {
+        col: claims[col].iloc[p.order].reset_index(drop=True).astype("string")
+        for col in ("claim_id", "card_id", "facility_id")
+    }
+    df = pd.DataFrame(out)
+    for signal in FLAG_SIGNALS:
+        if signal in flags and signal in live_signals:
+            df[signal] = np.nan_to_num(flags[signal].astype(np.float32), nan=0.0)
+    return df
+
+
+__all__ = ["FeatureSet", "LEVELS", "build_features", "expected_claims"]

@@ -1,0 +1,207 @@
+"""Per-card features: how one insurance card was used in the period, against its peers.
+
+Every function takes the :class:`~claimguard.features.prepare.Prepared` claims of some
+cards (sorted by card, then admit time) and returns one value per card; nothing needs
+another card's claims, so the same code runs per partition of cards. Per-claim
+evidence strengths (``claim_flags``) are returned beside the features.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from claimguard.features import clinical, windows
+from claimguard.features.peers import PeerTables, expected_card
+from claimguard.features.prepare import DAY_S, Prepared
+from claimguard.settings import FeatureSettings
+
+Arrays = dict[str, np.ndarray]
+
+EARLY_REFILL_SHARE = 0.75  # a refill before 75% of the previous supply is used is early
+
+
+def same_visit_sizes(p: Prepared) -> np.ndarray:
+    """For each claim, how many claims the same facility billed the same card that day."""
+    if p.n == 0:
+        return np.zeros(0, dtype=np.int64)
+    span = int(p.day.max()) - int(p.day.min()) + 1
+    if p.n_cards * p.n_facilities * span < 2**62:
+        key = (p.card.astype(np.int64) * p.n_facilities + p.fac) * span + (p.day - p.day.min())
+        return windows.run_sizes(key)
+    key = windows.combined_key(p.card, p.fac)
+    pair = np.unique(key, return_inverse=True)[1].reshape(-1)
+    return windows.run_sizes(windows.combined_key(pair, p.day - p.day.min()))
+
+
+def visits(p: Prepared, peers: PeerTables, flags: Arrays) -> Arrays:
+    """Visit counts in the period, busiest 7/30 days, and visits against peers."""
+    nc = p.n_cards
+    count = windows.group_count(p.card, nc)
+    c7 = windows.forward_window_counts(p.card, p.day, 7)
+    c30 = windows.forward_window_counts(p.card, p.day, 30)
+    expected = np.maximum(np.nan_to_num(expected_card(peers, p, "visits"), nan=1.0), 1.0)
+    flags["visit_frequency"] = (c30 / expected[p.card]).astype(np.float32)
+    return {
+        "card_visits_count": count,
+        "card_max_visits_7d_count": windows.sorted_group_max(c7, p.card_start),
+        "card_max_visits_30d_count": windows.sorted_group_max(c30, p.card_start),
+        "card_visits_ratio_to_peers": count / expected,
+    }
+
+
+def facilities_and_places(p: Prepared, flags: Arrays) -> Arrays:
+    """Distinct facilities and provinces; visits outside home province / registered facility."""
+    nc = p.n_cards
+    out: Arrays = {}
+    n_fac = windows.distinct_per_group(p.card, p.fac, nc)
+    out["card_distinct_facilities_count"] = n_fac
+    main = windows.group_mode(p.card, p.fac, nc)
+    flags["multi_facility"] = np.where(p.fac != main[p.card], n_fac[p.card], 0).astype(np.float32)
+    visits = windows.group_count(p.card, nc)
+    claim_prov = p.fac_prov[p.fac]
+    if p.has("facilities.province"):
+        out["card_distinct_provinces_count"] = windows.distinct_per_group(p.card, claim_prov, nc)
+        home = p.home_prov[p.card]
+        known = (home >= 0) & (claim_prov >= 0)
+        outside = known & (home != claim_prov)
+        out["card_outside_home_province_share"] = windows.group_sum(
+            outside, p.card, nc
+        ) / np.maximum(windows.group_sum(known, p.card, nc), 1.0)
+        flags["geography"] = outside.astype(np.float32)
+    known_reg = p.registered != -2
+    away = known_reg & (p.registered != p.fac) & ~p.referred
+    out["card_away_from_registered_share"] = windows.group_sum(away, p.card, nc) / np.maximum(
+        windows.group_sum(known_reg, p.card, nc), 1.0
+    )
+    del visits
+    return out
+
+
+def overlapping_care(p: Prepared, flags: Arrays) -> Arrays:
+    """Claims starting while an earlier stay of the card at another facility is still open.
+
+    The earlier stay compared with is the one of the card ending last so far; overlap
+    days are the shared time rounded up to whole days (a visit inside a stay = 1 day).
+    """
+    nc = p.n_cards
+    prev = windows.previous_max_end(p.card, p.end_s)
+    has = prev >= 0
+    pv = np.where(has, prev, 0)
+    ov = has & (p.admit_s < p.end_s[pv]) & (p.fac[pv] != p.fac)
+    shared = np.minimum(p.end_s, p.end_s[pv]) - p.admit_s
+    days = np.where(ov, np.maximum(np.ceil(shared / DAY_S), 1.0), 0.0)
+    flag = days.astype(np.float32)
+    np.maximum.at(flag, pv[ov], flag[ov])
+    flags["overlapping_care"] = flag
+    return {
+        "card_overlapping_stays_count": windows.group_sum(ov, p.card, nc),
+        "card_overlap_days": windows.group_sum(days, p.card, nc),
+    }
+
+
+def split_billing(p: Prepared, sizes: np.ndarray, flags: Arrays) -> Arrays:
+    """Extra claims on a day on which the same facility already billed the card."""
+    flags["split_billing"] = (sizes - 1).astype(np.float32)
+    extra = 1.0 - 1.0 / sizes
+    return {
+        "card_same_day_same_facility_claims_count": np.round(
+            windows.group_sum(extra, p.card, p.n_cards), 6
+        )
+    }
+
+
+def drug_supply(p: Prepared, flags: Arrays) -> Arrays:
+    """Days of drug supplied per drug class against the period, and early refills."""
+    nc = p.n_cards
+    lines = p.lines
+    if lines is None or lines.drug_pos is None or lines.drug_class is None:
+        return {}
+    assert lines.drug_days is not None
+    pos, dclass, ddays = lines.drug_pos, lines.drug_class, lines.drug_days
+    card = p.card[pos]
+    day = p.day[pos]
+    srt = np.lexsort((day, dclass, card))
+    card, dclass, day, ddays, pos = card[srt], dclass[srt], day[srt], ddays[srt], pos[srt]
+    cc = windows.combined_key(card, dclass)
+    # total per (card, class), then the largest class per card
+    uniq, inv = np.unique(cc, return_inverse=True)
+    per_class = np.bincount(inv.reshape(-1), weights=ddays, minlength=len(uniq))
+    ratio = windows.group_max(per_class / max(p.period_days, 1), (uniq >> 32).astype(np.int64), nc)
+    # early refill: same card and class, before 75% of the previous supply was used
+    same = np.zeros(len(cc), dtype=bool)
+    same[1:] = (cc[1:] == cc[:-1]) & (pos[1:] != pos[:-1])
+    gap = np.zeros(len(cc), dtype=np.float64)
+    gap[1:] = day[1:] - day[:-1]
+    prev_days = np.zeros(len(cc), dtype=np.float64)
+    prev_days[1:] = ddays[:-1]
+    early = same & (gap < EARLY_REFILL_SHARE * prev_days)
+    remaining = np.where(early, prev_days - gap, 0.0)
+    flag = np.zeros(p.n, dtype=np.float32)
+    np.maximum.at(flag, pos, remaining.astype(np.float32))
+    flags["drug_oversupply"] = flag
+    return {
+        "card_drug_days_supplied_ratio": ratio,
+        "card_early_refill_count": windows.group_sum(early, card, nc),
+    }
+
+
+def demographic_mismatch(p: Prepared, flags: Arrays) -> Arrays:
+    """Claims whose diagnoses cannot fit the card holder's sex or age (clinical.DX_RULES)."""
+    sex_known = p.sex != clinical.NO_SEX
+    wrong_sex = sex_known & (
+        ((p.dx_sex == clinical.FEMALE) & (p.sex == clinical.MALE))
+        | ((p.dx_sex == clinical.MALE) & (p.sex == clinical.FEMALE))
+        | (p.dx_sex == 3)
+    )
+    age_ok = np.isfinite(p.age)
+    wrong_age = age_ok & ((p.age < p.dx_min_age) | (p.age > p.dx_max_age))
+    mismatch = wrong_sex | wrong_age
+    flags["demographic_mismatch"] = mismatch.astype(np.float32)
+    return {"card_demographic_mismatch_count": windows.group_sum(mismatch, p.card, p.n_cards)}
+
+
+def eligibility(p: Prepared, flags: Arrays) -> Arrays:
+    """Claims outside the card's validity dates, and after the holder's death."""
+    outside = (p.day < p.valid_from) | (p.day > p.valid_to)
+    dead = p.day > p.death
+    flags["eligibility"] = (outside.astype(np.float32) + 2.0 * dead).astype(np.float32)
+    nc = p.n_cards
+    return {
+        "card_outside_validity_claims_count": windows.group_sum(outside, p.card, nc),
+        "card_after_death_claims_count": windows.group_sum(dead, p.card, nc),
+    }
+
+
+def cost(p: Prepared, expected_cost: np.ndarray, flags: Arrays) -> Arrays:
+    """Cost against the peer-expected cost of the same claims."""
+    nc = p.n_cards
+    exp = np.nan_to_num(expected_cost, nan=0.0)
+    floor = max(float(np.mean(exp)) * 0.01, 1.0) if p.n else 1.0
+    flags["cost"] = np.maximum(p.cost / np.maximum(exp, floor) - 1.0, 0.0).astype(np.float32)
+    actual = windows.group_sum(p.cost, p.card, nc)
+    expected = windows.group_sum(exp, p.card, nc)
+    n = windows.group_count(p.card, nc)
+    return {
+        "card_cost_per_visit_ratio_to_peers": windows.shrunk_ratio(actual, expected, n, 1.0, floor)
+    }
+
+
+def card_features(
+    p: Prepared,
+    peers: PeerTables,
+    settings: FeatureSettings,
+    expected: dict[str, np.ndarray],
+    sizes: np.ndarray,
+) -> tuple[Arrays, Arrays]:
+    """All card features (one array per feature, aligned with ``p.card_ids``) and flags."""
+    flags: Arrays = {}
+    out: Arrays = {}
+    out.update(visits(p, peers, flags))
+    out.update(facilities_and_places(p, flags))
+    out.update(overlapping_care(p, flags))
+    out.update(split_billing(p, sizes, flags))
+    out.update(drug_supply(p, flags))
+    out.update(demographic_mismatch(p, flags))
+    out.update(eligibility(p, flags))
+    out.update(cost(p, expected["cost"], flags))
+    return out, flags

@@ -1,0 +1,226 @@
+"""Per-facility features: volume, doctor load, service intensity, admissions, sick leave.
+
+Each value compares the facility with what peers treating the same diagnoses in the
+same tier would bill (``peers``), so central hospitals and busy district hospitals are
+judged against their own kind. Only the facility's own claims (and the reference
+tables) are needed, so the same code runs per partition of facilities.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from claimguard.features import items, windows
+from claimguard.features.peers import PeerTables, expected_tier, facility_volume
+from claimguard.features.prepare import INPATIENT, OUTPATIENT, Prepared
+from claimguard.settings import FeatureSettings
+
+Arrays = dict[str, np.ndarray]
+
+
+def volume(p: Prepared, peers: PeerTables) -> Arrays:
+    """Claims, cards and cost per day against the median facility of the same tier."""
+    vol = facility_volume(p)
+    out: Arrays = {}
+    for stat, name in (
+        ("claims_per_day", "facility_claims_per_day_ratio_to_peers"),
+        ("cards_per_day", "facility_cards_per_day_ratio_to_peers"),
+        ("cost_per_day", "facility_cost_per_day_ratio_to_peers"),
+    ):
+        typical = expected_tier(peers, p, stat)
+        out[name] = vol[stat] / np.maximum(typical, 1e-9)
+    return out
+
+
+def doctor_load(p: Prepared, settings: FeatureSettings, flags: Arrays) -> Arrays:
+    """Outpatient examinations per doctor per day: the maximum and the share above the cap."""
+    nf = p.n_facilities
+    m = (p.doctor >= 0) & (p.vt == OUTPATIENT)
+    if not m.any():
+        flags["doctor_load"] = np.zeros(p.n, dtype=np.float32)
+        return {
+            "facility_max_exams_per_doctor_day_count": np.zeros(nf),
+            "facility_doctor_days_over_cap_share": np.zeros(nf),
+        }
+    n_doc = int(p.doctor.max()) + 1
+    span = int(p.day.max()) - int(p.day.min()) + 1
+    key = (p.fac[m].astype(np.int64) * n_doc + p.doctor[m]) * span + (p.day[m] - p.day.min())
+    uniq, inv, counts = np.unique(key, return_inverse=True, return_counts=True)
+    fac_of = (uniq // (n_doc * span)).astype(np.int64)
+    cap = settings.doctor_daily_cap
+    over = counts > cap
+    days_total = np.bincount(fac_of, minlength=nf).astype(np.float64)
+    flag = np.zeros(p.n, dtype=np.float32)
+    per_claim = counts[inv.reshape(-1)]
+    flag[m] = np.where(per_claim > cap, per_claim / cap, 0.0)
+    flags["doctor_load"] = flag
+    return {
+        "facility_max_exams_per_doctor_day_count": windows.group_max(counts, fac_of, nf),
+        "facility_doctor_days_over_cap_share": np.bincount(fac_of, weights=over, minlength=nf)
+        / np.maximum(days_total, 1.0),
+    }
+
+
+def _ratio(
+    p: Prepared, actual: np.ndarray, expected: np.ndarray, mask: np.ndarray | None = None
+) -> np.ndarray:
+    nf = p.n_facilities
+    exp = np.nan_to_num(expected, nan=0.0)
+    if mask is not None:
+        actual = np.where(mask, actual, 0.0)
+        exp = np.where(mask, exp, 0.0)
+        n = windows.group_sum(mask, p.fac, nf)
+    else:
+        n = windows.group_count(p.fac, nf)
+    floor = max(float(exp.mean()) * 0.01, 1e-6) if len(exp) else 1e-6
+    return windows.shrunk_ratio(
+        windows.group_sum(actual, p.fac, nf), windows.group_sum(exp, p.fac, nf), n, 5.0, floor
+    )
+
+
+def service_intensity(p: Prepared, expected: dict[str, np.ndarray], flags: Arrays) -> Arrays:
+    """Tests, imaging, drugs and supplies per visit against same-diagnosis same-tier peers."""
+    if p.lines is None:
+        return {}
+    out: Arrays = {}
+    total_actual = np.zeros(p.n)
+    total_exp = np.zeros(p.n)
+    for stat, cls, name in (
+        ("lab_test", items.LAB_TEST, "facility_tests_per_visit_ratio_to_peers"),
+        ("imaging", items.IMAGING, "facility_imaging_per_visit_ratio_to_peers"),
+        ("drug", items.DRUG, "facility_drugs_per_visit_ratio_to_peers"),
+        ("supply", items.SUPPLY, "facility_supplies_per_visit_ratio_to_peers"),
+    ):
+        if stat not in expected:
+            continue
+        actual = p.lines.counts[:, cls].astype(np.float64)
+        out[name] = _ratio(p, actual, expected[stat])
+        total_actual += actual
+        total_exp += np.nan_to_num(expected[stat])
+    flags["service_intensity"] = np.maximum(
+        total_actual / np.maximum(total_exp, 1.0) - 1.0, 0.0
+    ).astype(np.float32)
+    return out
+
+
+def cost(p: Prepared, expected: dict[str, np.ndarray], flags: Arrays) -> Arrays:
+    """Cost billed against the peer-expected cost of the same claims."""
+    return {"facility_cost_per_visit_ratio_to_peers": _ratio(p, p.cost, expected["cost"])}
+
+
+def admissions(p: Prepared, expected: dict[str, np.ndarray], flags: Arrays) -> Arrays:
+    """Admission rate and length of stay against peers for the same diagnoses and tier."""
+    out: Arrays = {}
+    if "inpatient" not in expected:
+        return out
+    inpatient = p.vt == INPATIENT
+    p_adm = np.nan_to_num(expected["inpatient"], nan=0.0)
+    out["facility_admission_rate_ratio_to_peers"] = _ratio(p, inpatient.astype(np.float64), p_adm)
+    strength = np.where(inpatient, 1.0 - p_adm, 0.0)
+    if "stay_days" in expected:
+        stay = (p.end_s - p.admit_s) / 86_400.0
+        exp_stay = expected["stay_days"]
+        out["facility_length_of_stay_ratio_to_peers"] = _ratio(p, stay, exp_stay, inpatient)
+        excess = stay / np.maximum(np.nan_to_num(exp_stay, nan=1.0), 0.5) - 1.0
+        strength = strength + np.where(inpatient, np.maximum(excess, 0.0), 0.0)
+    flags["admission_pattern"] = strength.astype(np.float32)
+    return out
+
+
+def treatment_vnd(p: Prepared) -> np.ndarray | None:
+    """Amount billed beyond the exam (and bed days): from lines, else drug + supply cost."""
+    if p.lines is not None:
+        return p.lines.treatment_vnd
+    if p.drug_cost is not None:
+        supply = p.supply_cost if p.supply_cost is not None else np.zeros(p.n)
+        return np.nan_to_num(p.drug_cost) + np.nan_to_num(supply)
+    return None
+
+
+def sick_leave(
+    p: Prepared, settings: FeatureSettings, expected: dict[str, np.ndarray], flags: Arrays
+) -> Arrays:
+    """Sick-leave certificates per visit, days per certificate, share at near-empty visits."""
+    if "sick_leave" not in expected:
+        return {}
+    nf = p.n_facilities
+    days = np.nan_to_num(p.sick_days, nan=0.0)
+    cert = days > 0
+    n_cert = windows.group_sum(cert, p.fac, nf)
+    out: Arrays = {
+        "facility_sick_leave_per_visit_ratio_to_peers": _ratio(
+            p, cert.astype(np.float64), expected["sick_leave"]
+        ),
+        "facility_sick_leave_days_per_certificate_days": windows.group_sum(days, p.fac, nf)
+        / np.maximum(n_cert, 1.0),
+    }
+    treat = treatment_vnd(p)
+    near = np.zeros(p.n, dtype=bool)
+    if treat is not None:
+        near = cert & (treat < settings.near_zero_treatment_vnd)
+        out["facility_sick_leave_near_zero_treatment_share"] = windows.group_sum(
+            near, p.fac, nf
+        ) / np.maximum(n_cert, 1.0)
+    flags["sick_leave"] = np.where(near, 1.0 + days / 10.0, np.where(cert, 0.1, 0.0)).astype(
+        np.float32
+    )
+    return out
+
+
+def patients(p: Prepared) -> Arrays:
+    """Where the facility's patients come from, and how many are seen only once."""
+    nf = p.n_facilities
+    out: Arrays = {}
+    claim_prov = p.fac_prov[p.fac]
+    home = p.home_prov[p.card]
+    known = (home >= 0) & (claim_prov >= 0)
+    out["facility_outside_province_cards_share"] = windows.group_sum(
+        known & (home != claim_prov), p.fac, nf
+    ) / np.maximum(windows.group_sum(known, p.fac, nf), 1.0)
+    known_reg = p.registered != -2
+    away = known_reg & (p.registered != p.fac) & ~p.referred
+    out["facility_registered_elsewhere_share"] = windows.group_sum(away, p.fac, nf) / np.maximum(
+        windows.group_sum(known_reg, p.fac, nf), 1.0
+    )
+    uniq, counts = np.unique(windows.combined_key(p.fac, p.card), return_counts=True)
+    fac_of = (uniq >> 32).astype(np.int64)
+    out["facility_one_visit_cards_share"] = np.bincount(
+        fac_of, weights=counts == 1, minlength=nf
+    ) / np.maximum(np.bincount(fac_of, minlength=nf), 1)
+    return out
+
+
+def integrity(p: Prepared, sizes: np.ndarray) -> Arrays:
+    """Split billing (same card, same day, same facility), after-death and invalid claims."""
+    nf = p.n_facilities
+    extra = 1.0 - 1.0 / sizes
+    split = np.round(windows.group_sum(extra, p.fac, nf), 6)
+    return {
+        "facility_split_billing_count": split,
+        "facility_split_billing_share": split / np.maximum(windows.group_count(p.fac, nf), 1.0),
+        "facility_after_death_claims_count": windows.group_sum(p.day > p.death, p.fac, nf),
+        "facility_outside_validity_claims_count": windows.group_sum(
+            (p.day < p.valid_from) | (p.day > p.valid_to), p.fac, nf
+        ),
+    }
+
+
+def facility_features(
+    p: Prepared,
+    peers: PeerTables,
+    settings: FeatureSettings,
+    expected: dict[str, np.ndarray],
+    sizes: np.ndarray,
+) -> tuple[Arrays, Arrays]:
+    """All facility features (aligned with ``p.fac_ids``) and per-claim evidence flags."""
+    flags: Arrays = {}
+    out: Arrays = {}
+    out.update(volume(p, peers))
+    out.update(cost(p, expected, flags))
+    out.update(doctor_load(p, settings, flags))
+    out.update(service_intensity(p, expected, flags))
+    out.update(admissions(p, expected, flags))
+    out.update(sick_leave(p, settings, expected, flags))
+    out.update(patients(p))
+    out.update(integrity(p, sizes))
+    return out, flags
