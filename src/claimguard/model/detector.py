@@ -130,6 +130,7 @@ class ClaimDetector(BaseEstimator):
             n_jobs=self.n_jobs,
         ).fit(Z)
         self._fit_leaf_depths()
+        self._fit_credits()
         raw = self._raw(Z)
         probs = np.linspace(0.0, 1.0, _N_QUANTILES) * (n / (n + 1.0))
         knots = np.quantile(raw, np.linspace(0.0, 1.0, _N_QUANTILES))
@@ -257,10 +258,27 @@ class ClaimDetector(BaseEstimator):
         Vectorised per tree as ``decision_path(X) @ credit_matrix``.
         """
         Z = self._check(X)
-        n_features = Z.shape[1]
-        total = np.zeros((Z.shape[0], n_features), dtype=np.float64)
-        forest = self.forest_
-        for tree, feats in zip(forest.estimators_, forest.estimators_features_, strict=True):
+        if not hasattr(self, "credits_"):  # bundles saved before credits were cached
+            self._fit_credits()
+        blocks = [Z[i : i + _BLOCK] for i in range(0, Z.shape[0], _BLOCK)]
+        n_jobs = min(self.n_jobs or 1, max(len(blocks), 1))
+        if n_jobs > 1:
+            parts = joblib.Parallel(n_jobs=n_jobs, prefer="threads")(
+                joblib.delayed(self._explain_block)(b) for b in blocks
+            )
+        else:
+            parts = [self._explain_block(b) for b in blocks]
+        if not parts:
+            return np.zeros((0, Z.shape[1]))
+        return np.vstack(parts) / len(self.forest_.estimators_)
+
+    def _fit_credits(self) -> None:
+        """Per tree, a sparse (nodes x features) matrix of split credits (see explain)."""
+        n_features = self.n_features_in_
+        self.credits_ = []
+        for tree, feats in zip(
+            self.forest_.estimators_, self.forest_.estimators_features_, strict=True
+        ):
             t = tree.tree_
             n_nodes = t.node_count
             parent = np.full(n_nodes, -1, dtype=np.int64)
@@ -275,7 +293,19 @@ class ClaimDetector(BaseEstimator):
                 - average_path_length(counts[child])
             )
             feat = np.asarray(feats)[t.feature[parent[child]]]
-            M = sparse.csr_matrix((credit, (child, feat)), shape=(n_nodes, n_features))
-            path = tree.decision_path(Z[:, feats])
-            total += (path @ M).toarray()
-        return total / len(forest.estimators_)
+            self.credits_.append(
+                sparse.csr_matrix((credit, (child, feat)), shape=(n_nodes, n_features))
+            )
+
+    def _explain_block(self, Z: np.ndarray) -> np.ndarray:
+        total = np.zeros((Z.shape[0], Z.shape[1]), dtype=np.float64)
+        n_all = Z.shape[1]
+        for tree, feats, M in zip(
+            self.forest_.estimators_,
+            self.forest_.estimators_features_,
+            self.credits_,
+            strict=True,
+        ):
+            sub = Z if len(feats) == n_all else np.ascontiguousarray(Z[:, feats])
+            total += (tree.decision_path(sub) @ M).toarray()
+        return total
