@@ -123,7 +123,7 @@ def write_sample_folder(
     lines_per_claim: int = 2,
     model_version: str = "sample-1",
 ) -> pd.DataFrame:
-    """Write alerts (+ scores, + context files when ``context``) to ``out``; return alerts."""
+    """Write alerts, scores, entity_info (+ the other context files when ``context``)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed + 1)
@@ -141,7 +141,23 @@ def write_sample_folder(
     alerts[list(ALERT_COLUMNS)].to_parquet(out / "alerts.parquet", index=False)
     alerts[list(SCORE_COLUMNS)].to_parquet(out / "scores.parquet", index=False)
     (out / "run.json").write_text(json.dumps({"model_version": model_version, "sample": True}))
-    if not context:
+    is_fac = alerts["entity_type"] == "facility"
+    fac_idx = np.arange(len(alerts)) % len(PROVINCES)
+    info = pd.DataFrame(
+        {
+            "entity_type": alerts["entity_type"],
+            "entity_id": alerts["entity_id"],
+            "province": np.array(PROVINCES)[fac_idx],
+            "tier": pd.Series(np.array(TIERS)[np.arange(len(alerts)) % len(TIERS)]).where(
+                is_fac.to_numpy()
+            ),
+            "label": np.where(
+                is_fac.to_numpy(), "Facility " + alerts["entity_id"], "Card " + alerts["entity_id"]
+            ),
+        }
+    )
+    info.to_parquet(out / "entity_info.parquet", index=False)
+    if not context:  # alerts, scores and entity_info only
         return alerts
 
     etype = alerts["entity_type"].to_numpy(str)[alert_idx]
@@ -197,23 +213,6 @@ def write_sample_folder(
     lines["days_supply"] = rng.choice([np.nan, 30.0], len(li))
     lines["order_time"] = admit[li]
     lines.to_parquet(out / "evidence_lines.parquet", index=False)
-
-    is_fac = alerts["entity_type"] == "facility"
-    fac_idx = np.arange(len(alerts)) % len(PROVINCES)
-    info = pd.DataFrame(
-        {
-            "entity_type": alerts["entity_type"],
-            "entity_id": alerts["entity_id"],
-            "province": np.array(PROVINCES)[fac_idx],
-            "tier": pd.Series(np.array(TIERS)[np.arange(len(alerts)) % len(TIERS)]).where(
-                is_fac.to_numpy()
-            ),
-            "label": np.where(
-                is_fac.to_numpy(), "Facility " + alerts["entity_id"], "Card " + alerts["entity_id"]
-            ),
-        }
-    )
-    info.to_parquet(out / "entity_info.parquet", index=False)
 
     cards = alerts.loc[~is_fac, "entity_id"].to_numpy(str)
     cf_card = np.repeat(cards, 3)
