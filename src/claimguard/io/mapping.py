@@ -179,7 +179,7 @@ def apply_mapping(raw: pd.DataFrame, table: str, tm: TableMapping | None) -> pd.
             for other in sources[1:]:
                 s = s.where(_present(s), raw[other])
             if col in tm.split and (s.dtype.kind in "OUT" or isinstance(s.dtype, pd.StringDtype)):
-                s = s.astype("str").str.split(tm.split[col], n=1).str[0]
+                s = s.astype("str").str.split(tm.split[col], n=1, regex=False).str[0]
             out[col] = s
         elif col in tm.constants:
             out[col] = pd.Series(tm.constants[col], index=raw.index)

@@ -9,6 +9,7 @@ never turn into floats; Parquet keeps its own types and is coerced later.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
@@ -95,16 +96,25 @@ def read_parquet(path: Path, table: str) -> RawTable:
 
 
 def _first_bad_utf8_line(path: Path) -> int:
-    data = path.read_bytes()
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return data.count(b"\n", 0, exc.start) + 1
-    return 0
+    """Line number of the first byte that is not UTF-8 (0 when the file is valid UTF-8).
+
+    Streamed in blocks with an incremental decoder: memory stays flat for large files.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    lines_before = 0
+    with path.open("rb") as f:
+        while True:
+            block = f.read(16 << 20)
+            try:
+                decoder.decode(block, final=not block)
+            except UnicodeDecodeError as exc:
+                return lines_before + block.count(b"\n", 0, max(exc.start, 0)) + 1
+            if not block:
+                return 0
+            lines_before += block.count(b"\n")
 
 
-def _not_utf8(path: Path, table: str) -> InputFileError:
-    line = _first_bad_utf8_line(path)
+def _not_utf8(path: Path, table: str, line: int = 0) -> InputFileError:
     at = f" (first invalid byte on line {line})" if line else ""
     return InputFileError(
         f"the {table} file is not UTF-8 text{at}",
@@ -189,6 +199,9 @@ def read_csv(path: Path, table: str) -> RawTable:
     """Read a UTF-8 CSV with every column as text; malformed lines go to the quarantine."""
     _check_file(path, table)
     names = _header(path, table)
+    bad_line = _first_bad_utf8_line(path)
+    if bad_line:
+        raise _not_utf8(path, table, bad_line)
     try:
         tbl, bad = _read_csv_arrow(path, names, threads=True)
         if bad and any(b[0] is None for b in bad):
