@@ -218,3 +218,17 @@ def test_root_health_and_static(client: TestClient) -> None:
     assert client.get("/healthz").json()["alerts"] == 36
     assert client.get("/static/app.js").status_code == 200
     assert client.get("/static/style.css").status_code == 200
+
+
+def test_next_open_alert_follows_the_filtered_queue(client: TestClient, store: Store) -> None:
+    rows = store.queue(QueueFilter(entity_type="card"), page_size=500).rows
+    first, second, third = (r["alert_id"] for r in rows[:3])
+    store.record_decision(second, "dismissed", "ann")
+    page = client.get(f"/alerts/{first}?back=entity_type%3Dcard").text
+    # the decided second alert is skipped; the link keeps the queue's filters
+    assert f'id="next-open" href="/alerts/{third}?back=entity_type%3Dcard"' in page
+    last = rows[-1]["alert_id"]
+    assert 'id="next-open"' not in client.get(f"/alerts/{last}?back=entity_type%3Dcard").text
+    # a back parameter that is not a valid queue query is dropped, not echoed
+    evil = client.get(f"/alerts/{first}?back=%22%3E%3Cscript%3E").text
+    assert "<script>" not in evil and 'href="/queue?"' in evil

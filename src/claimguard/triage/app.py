@@ -291,6 +291,7 @@ def create_app(
             history=store.history(alert_id),
             earlier=store.entity_history(alert["entity_type"], alert["entity_id"], alert_id),
             back=back,
+            next_open=store.next_open(_queue_params(back).filter(), alert["score"], alert_id),
             errors=errors or [],
             form=form,
             saved=saved,
@@ -366,10 +367,14 @@ def create_app(
     return app
 
 
-def _safe_back(back: str) -> str:
-    """Keep only a queue query string (so the back link can never leave the app)."""
+def _queue_params(back: str) -> QueueParams:
     try:
-        params = QueueParams.model_validate(dict(parse_qsl(back)))
+        return QueueParams.model_validate(dict(parse_qsl(back)))
     except ValidationError:
-        return ""
+        return QueueParams()
+
+
+def _safe_back(back: str) -> str:
+    """Keep only a valid queue query string (so the back link can never leave the app)."""
+    params = _queue_params(back)
     return params.query(page=params.page)

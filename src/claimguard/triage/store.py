@@ -34,6 +34,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    or_,
     select,
     true,
     update,
@@ -446,6 +447,19 @@ class Store:
             reasons = json.loads(r.pop("reasons") or "[]")
             r["first_reason"] = reasons[0].get("text") if reasons else ""
         return QueuePage(rows, total, status_counts, page, pages, page_size)
+
+    def next_open(self, f: QueueFilter, score: float, alert_id: str) -> str | None:
+        """The next open alert after (score, alert_id) in queue order under filters ``f``."""
+        a = Alert.__table__.c
+        after = or_(a.score < score, and_(a.score == score, a.alert_id > alert_id))
+        q = (
+            select(a.alert_id)
+            .where(and_(true(), *self._where(f, with_status=False)), a.status == "open", after)
+            .order_by(a.score.desc(), a.alert_id)
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            return conn.scalar(q)
 
     def facets(self) -> Facets:
         """Filter choices; cached until another run is loaded."""
