@@ -21,3 +21,27 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def repo() -> Path:
     return REPO
+
+
+@pytest.fixture(scope="session")
+def synthetic_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A labelled synthetic dataset folder (20k claims, seed 1, January 2024), made once.
+
+    Holds claims/claim_lines/facilities/cards .parquet, labels.csv, traps.csv and
+    truth_claims.parquet (see claimguard.synth.generate.write_synthetic).
+    """
+    from claimguard.synth.generate import generate, write_synthetic
+
+    out = tmp_path_factory.mktemp("synthetic_a")
+    write_synthetic(generate(20_000, seed=1, start="2024-01-01", months=1), out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def synthetic_dir_b(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Like ``synthetic_dir`` with another seed (2) and the next month (February 2024)."""
+    from claimguard.synth.generate import generate, write_synthetic
+
+    out = tmp_path_factory.mktemp("synthetic_b")
+    write_synthetic(generate(20_000, seed=2, start="2024-02-01", months=1), out)
+    return out

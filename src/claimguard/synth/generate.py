@@ -1,0 +1,466 @@
+"""Synthetic claims with labelled abuse: ``generate`` and ``write_synthetic``.
+
+The population is sized so that an insured person makes about 2.2 visits a
+year (Vietnam Social Security: about 174 million insured visits in 2023 for
+about 93 million insured people, i.e. ~1.9/person/year); the claim count is
+exact. Everything is built with vectorised NumPy on integer codes and turned
+into canonical string/datetime columns once, at the end (see ``frames``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from claimguard import schema
+from claimguard.errors import UserError
+from claimguard.synth import catalog as cat
+from claimguard.synth import frames as fr
+from claimguard.synth.abuse import (
+    card_claims,
+    choose_cards,
+    choose_facilities,
+    facility_claims,
+    modify_facility_claims,
+)
+from claimguard.synth.blocks import CARD_SCENARIOS, INP, SCENARIOS, Block, concat
+from claimguard.synth.calendar import Calendar, make_calendar
+from claimguard.synth.care import (
+    acute,
+    acute_weight,
+    chemotherapy,
+    chronic_refills,
+    dialysis,
+    pregnancy,
+    terminal,
+)
+from claimguard.synth.lines import make_lines
+from claimguard.synth.population import NO_DAY, Cards, Facilities, make_cards, make_facilities
+from claimguard.tables import Dataset
+
+log = logging.getLogger(__name__)
+
+VISITS_PER_INSURED_YEAR = 2.2
+MIN_CLAIMS = 2_000
+
+
+@dataclass
+class SyntheticData:
+    """Canonical tables plus the ground truth of what was planted."""
+
+    claims: pd.DataFrame
+    claim_lines: pd.DataFrame
+    facilities: pd.DataFrame
+    cards: pd.DataFrame
+    labels: pd.DataFrame  # entity_type, entity_id, scenario, variant
+    traps: pd.DataFrame  # entity_type, entity_id, kind
+    truth_claims: pd.DataFrame  # claim_id, entity_type, entity_id, scenario
+
+    def to_dataset(self) -> Dataset:
+        """The tables as a :class:`~claimguard.tables.Dataset` (labels included)."""
+        counts = {
+            name: {"in": len(df), "valid": len(df), "quarantined": 0}
+            for name, df in (
+                ("claims", self.claims),
+                ("claim_lines", self.claim_lines),
+                ("facilities", self.facilities),
+                ("cards", self.cards),
+            )
+        }
+        return Dataset(
+            self.claims,
+            self.claim_lines,
+            self.facilities,
+            self.cards,
+            counts=counts,
+            labels=self.labels,
+        )
+
+
+def _check(claims: int, start: str, months: int, abuse_rate: float) -> pd.Timestamp:
+    if claims < MIN_CLAIMS:
+        raise UserError(
+            f"--claims {claims} is too small for a population with planted abuse",
+            where="generate",
+            fix=f"use at least {MIN_CLAIMS} claims",
+        )
+    if not 1 <= months <= 24:
+        raise UserError(
+            f"--months {months} is out of range", where="generate", fix="use 1 to 24 months"
+        )
+    if not 0.0 <= abuse_rate <= 0.2:
+        raise UserError(
+            f"--abuse-rate {abuse_rate} is out of range",
+            where="generate",
+            fix="use a share between 0 and 0.2",
+        )
+    try:
+        return pd.Timestamp(start)
+    except (ValueError, TypeError) as exc:
+        raise UserError(
+            f"--start {start!r} is not a date",
+            where="generate",
+            fix="give an ISO date such as 2024-01-01",
+        ) from exc
+
+
+def _valid(b: Block, cards: Cards, n_days: int) -> Block:
+    """Keep visits inside the period, the card's validity and the holder's life."""
+    c = b.card
+    end = b.day + b.los
+    ok = (
+        (b.day >= 0)
+        & (b.day < n_days)
+        & (b.day >= cards.valid_from[c])
+        & (b.day <= cards.valid_to[c])
+        & (end <= cards.death[c])
+        & (b.fac >= 0)
+    )
+    return b.take(np.flatnonzero(ok))
+
+
+def _staff(
+    rng: np.random.Generator, fac: Facilities, b: Block, cal: Calendar, busy: np.ndarray
+) -> None:
+    """Doctors per facility from its outpatient volume and a realistic daily load."""
+    wd = max(1, int(((cal.weekday[: cal.n_days] < 5) & ~cal.holiday[: cal.n_days]).sum()))
+    out = np.bincount(b.fac, weights=(b.vtype != INP).astype(float), minlength=fac.n)
+    daily = out / wd * 1.15
+    load = rng.uniform(12, 28, fac.n)
+    load[busy] = rng.uniform(40, 46, len(busy))
+    minimum = np.array([15, 6, 3, 1, 1])[fac.tier]
+    fac.doctors = np.maximum(minimum, np.ceil(daily / load)).astype(np.int32)
+    fac.doctor_offset = (np.cumsum(fac.doctors) - fac.doctors).astype(np.int32)
+
+
+def _assign_doctors(rng: np.random.Generator, fac: Facilities, b: Block) -> None:
+    assert fac.doctors is not None and fac.doctor_offset is not None
+    nd = fac.doctors[b.fac]
+    off = fac.doctor_offset[b.fac]
+    auto = b.doctor == -1
+    pick = np.minimum((rng.random(len(b)) ** 1.15 * nd).astype(np.int32), nd - 1)
+    marked = np.minimum(-2 - b.doctor, nd - 1)
+    b.doctor = np.where(auto, off + pick, np.where(b.doctor <= -2, off + marked, b.doctor)).astype(
+        np.int32
+    )
+
+
+def generate(
+    claims: int, seed: int, start: str = "2024-01-01", months: int = 1, abuse_rate: float = 0.01
+) -> SyntheticData:
+    """A labelled synthetic dataset with exactly ``claims`` claims; same seed, same data."""
+    t0 = _check(claims, start, months, abuse_rate)
+    rng = np.random.default_rng(seed)
+    cal = make_calendar(t0, months)
+    nd = cal.n_days
+    fac = make_facilities(rng, claims / months)
+    n_cards = max(1_000, round(claims * 365 / (VISITS_PER_INSURED_YEAR * nd)))
+    cards = make_cards(rng, n_cards, fac, nd, seed)
+    # legitimate busy district hospitals draw three times their share of patients
+    district = np.flatnonzero(fac.tier == cat.DISTRICT)
+    busy = district[np.argsort(-fac.weight[district])[: max(2, len(district) // 20)]]
+    fac.weight[busy] *= 3.0
+    central = np.flatnonzero(fac.tier == cat.CENTRAL)
+    # abusive cards first: their registry entries (death, expiry) shape normal care
+    used = np.zeros(cards.n, bool)
+    k_card = max(4, round(abuse_rate * claims / 60)) if abuse_rate > 0 else 0
+    plan = choose_cards(rng, cards, cal, k_card, used) if k_card else None
+    free = ~used
+    chron, multi = chronic_refills(rng, cards, fac, cal, free)
+    free[multi] = False
+    dial, dial_cards = dialysis(rng, cards, fac, cal, free)
+    free[dial_cards] = False
+    chemo, chemo_cards = chemotherapy(rng, cards, fac, cal, free)
+    free[chemo_cards] = False
+    preg, preg_cards = pregnancy(rng, cards, fac, cal, free)
+    young = free & (cards.age_years() < 6)
+    child = np.flatnonzero(young)[rng.random(int(young.sum())) < 0.05]
+    special = _valid(concat([chron, dial, chemo, preg, terminal(rng, cards, fac, cal)]), cards, nd)
+    weight = acute_weight(cards, child, multi)
+    need = claims - len(special)
+    if need < claims * 0.2:
+        raise UserError(
+            "the chronic and special care alone exceed the claim count",
+            where="generate",
+            fix="ask for more claims",
+        )
+    got: list[Block] = []
+    have = 0
+    for _ in range(5):  # top up if validity filters removed too many
+        b = _valid(acute(rng, cards, fac, cal, int((need - have) * 1.08) + 10, weight), cards, nd)
+        got.append(b)
+        have += len(b)
+        if have >= need:
+            break
+    normal = concat([special, *got])
+    _staff(rng, fac, normal, cal, busy)
+    volume = np.bincount(normal.fac, minlength=fac.n).astype(float)
+    used_fac = np.zeros(fac.n, bool)
+    used_fac[busy] = True
+    used_fac[central] = True
+    k_fac = max(2, round(abuse_rate * fac.n / 2)) if abuse_rate > 0 else 0
+    fplan = choose_facilities(rng, fac, volume, k_fac, used_fac) if k_fac else None
+    parts = []
+    if fplan is not None:
+        modify_facility_claims(rng, fplan, normal, fac)
+        parts.append(facility_claims(rng, fplan, cards, fac, cal, volume))
+    if plan is not None:
+        parts.append(card_claims(rng, plan, cards, fac, cal))
+    planted = concat(parts) if parts else normal.take(np.zeros(0, np.int64))
+    # exact count: drop surplus acute visits that carry nothing planted
+    surplus = len(normal) + len(planted) - claims
+    droppable = np.flatnonzero((np.arange(len(normal)) >= len(special)) & (normal.scen < 0))
+    if surplus > len(droppable):
+        raise UserError(
+            "planted abuse needs more claims than requested",
+            where="generate",
+            fix="ask for more claims or a lower --abuse-rate",
+        )
+    drop = rng.choice(droppable, max(surplus, 0), replace=False)
+    keep = np.ones(len(normal), bool)
+    keep[drop] = False
+    allc = concat([normal.take(np.flatnonzero(keep)), planted])
+    _assign_doctors(rng, fac, allc)
+    order = np.lexsort((allc.card, allc.fac, allc.minute, allc.day))
+    allc = allc.take(order)
+    traps = {
+        "dialysis": dial_cards,
+        "chemotherapy": chemo_cards,
+        "antenatal": preg_cards,
+        "elderly_multimorbid": multi,
+        "frequent_child": child,
+    }
+    return _assemble(rng, allc, cards, fac, cal, traps, central, busy, plan, fplan)
+
+
+def _assemble(
+    rng,
+    b: Block,
+    cards: Cards,
+    fac: Facilities,
+    cal: Calendar,
+    card_traps,
+    central,
+    busy,
+    plan,
+    fplan,
+) -> SyntheticData:  # noqa: ANN001
+    t0 = cal.start
+    n = len(b)
+    prov_codes = cat.PROVINCE_CODES
+    fac_ids = np.array(
+        [f"{prov_codes[p]}{k:03d}" for p, k in zip(fac.prov, fac.number, strict=True)], dtype=object
+    )
+    assert fac.doctors is not None
+    doc_fac = np.repeat(np.arange(fac.n), fac.doctors)
+    doc_ids = np.array(
+        [f"{i + 1:06d}/{prov_codes[fac.prov[f]]}-CCHN" for i, f in enumerate(doc_fac)], dtype=object
+    )
+    # card numbers: group letters + benefit level + province + 10 digits
+    level = cat.GROUP_LEVEL[cards.group]
+    card_arr = fr.join(
+        fr.pa.array(cat.GROUP_CODES.astype(object)).take(fr.pa.array(cards.group.astype(np.int64))),
+        fr.padded(level, 1),
+        fr.pa.array(prov_codes.astype(object)).take(fr.pa.array(cards.prov.astype(np.int64))),
+        fr.padded(cards.sin, 10),
+    )
+    card_ids = fr.strings(card_arr)
+    claim_ids = fr.strings(fr.join(f"LK{t0:%Y%m}", fr.padded(np.arange(n), 8)))
+    price_factor = np.exp(rng.normal(0, 0.04, fac.n)) * np.where(
+        np.isin(prov_codes[fac.prov], cat.CENTRAL_PROVINCES), 1.08, 1.0
+    )
+    lines = make_lines(rng, b, fac, price_factor)
+    total = np.bincount(lines.claim, weights=lines.amount, minlength=n)
+    drug_cost = np.bincount(
+        lines.claim, weights=np.where(lines.kind == 0, lines.amount, 0.0), minlength=n
+    )
+    supply_cost = np.bincount(
+        lines.claim, weights=np.where(lines.kind == 2, lines.amount, 0.0), minlength=n
+    )
+    share = cat.BENEFIT_SHARE[level[b.card]]
+    admit_min = b.day.astype(np.int64) * 1440 + b.minute
+    inp = b.vtype == INP
+    dis_min = np.where(
+        inp, (b.day.astype(np.int64) + b.los) * 1440 + rng.integers(450, 690, n), admit_min + b.dur
+    )
+    dis_min = np.maximum(dis_min, admit_min)
+    outcome = np.where(
+        inp,
+        rng.choice([0, 1, 2, 3], n, p=[0.42, 0.52, 0.04, 0.02]),
+        np.where(
+            b.refill > 0,
+            rng.choice([1, 2], n, p=[0.4, 0.6]),
+            rng.choice([0, 1, 2, 5], n, p=[0.25, 0.65, 0.08, 0.02]),
+        ),
+    )
+    outcome = np.where(b.died, 4, outcome)
+    depts = np.array(sorted({c.dept for c in cat.CONDITIONS}), dtype=object)
+    dept_code = np.searchsorted(depts, cat.condition_array("dept"))[b.dx]
+    c = b.card
+    claims = pd.DataFrame(
+        {
+            "claim_id": claim_ids,
+            "card_id": card_ids.take(c).reset_index(drop=True),
+            "facility_id": fr.take(fac_ids, b.fac),
+            "admit_time": fr.minutes_to_times(t0, admit_min),
+            "discharge_time": fr.minutes_to_times(t0, dis_min),
+            "visit_type": fr.category(b.vtype, schema.VISIT_TYPES),
+            "primary_dx": fr.take(cat.DX_CODES, b.dx),
+            "secondary_dx": fr.join_codes(cat.DX_CODES, b.dx2, b.dx3),
+            "total_cost": total,
+            "insurance_paid": np.round(total * share),
+            "drug_cost": drug_cost,
+            "supply_cost": supply_cost,
+            "patient_birth_date": fr.days_to_dates(t0, cards.birth[c]),
+            "patient_sex": fr.category(cards.sex[c], schema.SEXES),
+            "registered_facility_id": fr.take(fac_ids, cards.reg_fac[c]),
+            "card_valid_from": fr.days_to_dates(t0, cards.valid_from[c]),
+            "card_valid_to": fr.days_to_dates(t0, cards.valid_to[c]),
+            "doctor_id": fr.take(doc_ids, b.doctor),
+            "department_id": fr.take(depts, dept_code),
+            "referral_from": fr.take(fac_ids, b.ref_from),
+            "outcome": fr.category(outcome, schema.OUTCOMES),
+            "sick_leave_days": b.sick.astype(np.float64),
+        }
+    )
+    item_codes = np.concatenate([cat.DRUG_CODES, cat.SERVICE_CODES, cat.SUPPLY_CODES]).astype(
+        object
+    )
+    item_off = np.array([0, len(cat.DRUG_CODES), len(cat.DRUG_CODES) + len(cat.SERVICE_CODES)])
+    claim_lines = pd.DataFrame(
+        {
+            "claim_id": fr.strings(claim_ids.array._pa_array.take(fr.pa.array(lines.claim))),  # noqa: SLF001
+            "line_type": fr.category(lines.kind, schema.LINE_TYPES),
+            "item_code": fr.take(item_codes, lines.item.astype(np.int64) + item_off[lines.kind]),
+            "quantity": lines.quantity,
+            "amount": lines.amount,
+            "days_supply": lines.days_supply,
+            "doctor_id": fr.take(doc_ids, b.doctor[lines.claim]),
+            "order_time": fr.minutes_to_times(t0, admit_min[lines.claim] + lines.offset_min),
+        }
+    )
+    facilities = pd.DataFrame(
+        {
+            "facility_id": fr.take(fac_ids, np.arange(fac.n)),
+            "province": fr.take(prov_codes.astype(object), fac.prov),
+            "tier": fr.category(fac.tier, schema.TIERS),
+            "kind": fr.category(fac.kind, schema.FACILITY_KINDS),
+            "beds": fac.beds.astype(np.float64),
+        }
+    )
+    cards_df = pd.DataFrame(
+        {
+            "card_id": card_ids,
+            "birth_date": fr.days_to_dates(t0, cards.birth),
+            "sex": fr.category(cards.sex, schema.SEXES),
+            "province": fr.take(prov_codes.astype(object), cards.prov),
+            "registered_facility_id": fr.take(fac_ids, cards.reg_fac),
+            "valid_from": fr.days_to_dates(t0, cards.valid_from),
+            "valid_to": fr.days_to_dates(t0, cards.valid_to),
+            "death_date": fr.days_to_dates(
+                t0, np.minimum(cards.death, 100_000), cards.death == NO_DAY
+            ),
+        }
+    )
+    # ground truth: planted claims, and labels for every entity that got any
+    pl = np.flatnonzero(b.scen >= 0)
+    scen = b.scen[pl]
+    is_card = np.isin(scen, [SCENARIOS.index(s) for s in CARD_SCENARIOS])
+    ent = b.ent[pl]
+    ent_ids = np.where(
+        is_card, card_ids.to_numpy()[np.where(is_card, ent, 0)], fac_ids[np.where(is_card, 0, ent)]
+    )
+    scen_names = np.array(SCENARIOS, dtype=object)[scen]
+    truth = pd.DataFrame(
+        {
+            "claim_id": claims["claim_id"].to_numpy()[pl],
+            "entity_type": np.where(is_card, "card", "facility"),
+            "entity_id": ent_ids,
+            "scenario": scen_names,
+        }
+    ).astype("str")
+    variant_rows = []
+    for p, kind in ((plan, "card"), (fplan, "facility")):
+        if p is None:
+            continue
+        ids = card_ids.to_numpy() if kind == "card" else fac_ids
+        for name, (idx, strong) in (p.cards if kind == "card" else p.facilities).items():
+            variant_rows.append(
+                pd.DataFrame(
+                    {
+                        "entity_type": kind,
+                        "entity_id": ids[idx],
+                        "scenario": name,
+                        "variant": np.where(strong, "strong", "subtle"),
+                    }
+                )
+            )
+    labels = (
+        pd.concat(variant_rows, ignore_index=True)
+        if variant_rows
+        else pd.DataFrame(columns=["entity_type", "entity_id", "scenario", "variant"])
+    )
+    present = truth[["entity_type", "entity_id", "scenario"]].drop_duplicates()
+    labels = labels.merge(present, on=["entity_type", "entity_id", "scenario"], how="inner").astype(
+        "str"
+    )
+    labels = labels.sort_values(["entity_type", "scenario", "entity_id"], ignore_index=True)
+    traps = _traps(b, card_traps, card_ids.to_numpy(), fac_ids, central, busy, labels)
+    return SyntheticData(
+        claims=fr.ordered(claims, schema.CLAIMS),
+        claim_lines=fr.ordered(claim_lines, schema.CLAIM_LINES),
+        facilities=facilities,
+        cards=cards_df,
+        labels=labels,
+        traps=traps,
+        truth_claims=truth,
+    )
+
+
+def _traps(
+    b: Block,
+    card_traps: dict[str, np.ndarray],
+    card_ids: np.ndarray,
+    fac_ids: np.ndarray,
+    central: np.ndarray,
+    busy: np.ndarray,
+    labels: pd.DataFrame,
+) -> pd.DataFrame:
+    """Legitimate heavy users with care in the period (frequent children: 2+ visits)."""
+    visits = np.bincount(b.card[b.scen < 0], minlength=len(card_ids))
+    rows = []
+    for kind, idx in card_traps.items():
+        idx = idx[visits[idx] >= (2 if kind == "frequent_child" else 1)]
+        rows.append(pd.DataFrame({"entity_type": "card", "entity_id": card_ids[idx], "kind": kind}))
+    rows.append(
+        pd.DataFrame(
+            {"entity_type": "facility", "entity_id": fac_ids[central], "kind": "central_hospital"}
+        )
+    )
+    rows.append(
+        pd.DataFrame(
+            {
+                "entity_type": "facility",
+                "entity_id": fac_ids[busy],
+                "kind": "busy_district_hospital",
+            }
+        )
+    )
+    traps = pd.concat(rows, ignore_index=True).astype("str")
+    bad = traps["entity_id"].isin(labels["entity_id"])
+    return traps[~bad].drop_duplicates(["entity_type", "entity_id"]).reset_index(drop=True)
+
+
+def write_synthetic(data: SyntheticData, out_dir: Path) -> None:
+    """Write the four tables as Parquet plus labels.csv, traps.csv and truth_claims.parquet."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("claims", "claim_lines", "facilities", "cards"):
+        getattr(data, name).to_parquet(out / f"{name}.parquet", index=False)
+    data.labels.to_csv(out / "labels.csv", index=False)
+    data.traps.to_csv(out / "traps.csv", index=False)
+    data.truth_claims.to_parquet(out / "truth_claims.parquet", index=False)

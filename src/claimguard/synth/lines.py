@@ -1,0 +1,180 @@
+"""Claim lines (drugs, services, supplies) for every visit, fully vectorised.
+
+Counts per visit come from the diagnosis, the tier, the visit type and the
+visit's intensity multipliers (which is where over-billing is planted); items
+are drawn from the condition's drug classes and the test/imaging/supply pools;
+prices vary by province and facility. Claim totals are sums of their lines.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from claimguard.synth import catalog as cat
+from claimguard.synth.blocks import INP, Block
+from claimguard.synth.population import Facilities
+
+DRUG, SERVICE, SUPPLY = 0, 1, 2
+# drugs given per administration (vials, infusions) rather than dispensed for days
+_PER_DOSE = np.isin(
+    [d.group for d in cat.DRUGS], ["chemo", "fluid", "antibiotic_iv", "oxytocic", "epo"]
+)
+_ALWAYS_PROCEDURE = np.isin(
+    cat.DX_CODES, ["N18.5", "C50.9", "C34.9", "C18.9", "C22.0", "S61.0", "O80", "O82"]
+)
+_IMPLANT_DX = np.isin(cat.DX_CODES, ["S82.2"])
+_DIALYSIS_DX = cat.DX_INDEX["N18.5"]
+_PROC_ITEM = np.array([cat.SERVICE_INDEX.get(c.procedure, -1) for c in cat.CONDITIONS])
+
+
+@dataclass
+class Lines:
+    """Line arrays; ``claim`` indexes the claims block."""
+
+    claim: np.ndarray
+    kind: np.ndarray  # DRUG / SERVICE / SUPPLY
+    item: np.ndarray  # index into the kind's catalogue
+    quantity: np.ndarray
+    amount: np.ndarray
+    days_supply: np.ndarray  # NaN for services/supplies
+    offset_min: np.ndarray  # order time minus admit time, minutes
+
+
+def _pick(rng: np.random.Generator, pool: np.ndarray, n: int) -> np.ndarray:
+    return pool[rng.integers(0, len(pool), n)]
+
+
+def make_lines(
+    rng: np.random.Generator, b: Block, fac: Facilities, price_factor: np.ndarray
+) -> Lines:
+    """All lines of all claims in ``b``, ordered by claim."""
+    n = len(b)
+    tier = fac.tier[b.fac]
+    inp = b.vtype == INP
+    stay = np.maximum(b.los, 1).astype(np.float64)
+    thin = b.thin
+    dx = b.dx
+    tm = b.tmult.astype(np.float64)
+    lab_mu = (
+        cat.condition_array("lab")[dx]
+        * cat.TIER_TEST_FACTOR[tier]
+        * tm
+        * np.where(inp, 1.4 + 0.12 * stay, 1.0)
+    )
+    img_mu = (
+        cat.condition_array("img")[dx] * cat.TIER_IMG_FACTOR[tier] * tm * np.where(inp, 1.3, 1.0)
+    )
+    n_lab = np.where(thin, 0, rng.poisson(lab_mu))
+    n_img = np.where(thin, 0, rng.poisson(img_mu))
+    drugs_mu = cat.condition_array("drugs")[dx] * b.dmult
+    n_drug = np.where(
+        b.refill > 0,
+        1 + rng.poisson(np.maximum(drugs_mu - 1, 0) * np.minimum(b.dmult, 1) + 0.6 * (b.dx2 >= 0)),
+        rng.poisson(drugs_mu + np.where(inp, 1.5, 0.0)),
+    )
+    n_drug = np.where(thin, rng.random(n) < 0.6, n_drug).astype(np.int64)
+    sup_mu = cat.condition_array("supply")[dx] * b.smult * np.where(inp, 2.0, 1.0)
+    n_sup = np.where(thin, 0, rng.poisson(sup_mu) + inp)
+    dial = (dx == _DIALYSIS_DX) & ~thin
+    n_sup = n_sup + 2 * dial
+    has_proc = (_PROC_ITEM[dx] >= 0) & (inp | _ALWAYS_PROCEDURE[dx]) & ~thin
+    implant = _IMPLANT_DX[dx] & inp & (rng.random(n) < 0.6)
+    n_srv = 1 + inp + has_proc + n_lab + n_img
+    counts = n_srv + n_drug + n_sup
+    total = int(counts.sum())
+    claim = np.repeat(np.arange(n, dtype=np.int32), counts)
+    start = np.cumsum(counts) - counts
+    pos = np.arange(total, dtype=np.int64) - np.repeat(start, counts)  # position within claim
+    # layout inside a claim: [exam, bed?, procedure?, labs, imaging, drugs, supplies]
+    c_inp = np.repeat(inp.astype(np.int64), counts)
+    c_proc = np.repeat(has_proc.astype(np.int64), counts)
+    c_lab = np.repeat(n_lab, counts)
+    c_srv = np.repeat(n_srv, counts)
+    c_drug = np.repeat(n_drug, counts)
+    kind = np.where(pos < c_srv, SERVICE, np.where(pos < c_srv + c_drug, DRUG, SUPPLY)).astype(
+        np.int8
+    )
+    item = np.zeros(total, np.int16)
+    srv_item = np.full(total, -1, np.int16)
+    srv_item[pos == 0] = cat.SERVICE_INDEX["02.1896"]
+    bed_pos = (c_inp == 1) & (pos == 1)
+    srv_item[bed_pos] = cat.SERVICE_INDEX["K03.1906"]
+    proc_pos = (c_proc == 1) & (pos == 1 + c_inp)
+    srv_item[proc_pos] = _PROC_ITEM[dx[claim[proc_pos]]]
+    first_test = 1 + c_inp + c_proc
+    lab_pos = (pos >= first_test) & (pos < first_test + c_lab)
+    srv_item[lab_pos] = _pick(rng, cat.LAB_POOL, int(lab_pos.sum()))
+    img_pos = (pos >= first_test + c_lab) & (pos < c_srv)
+    img_tier = tier[claim[img_pos]]
+    # CT and MRI (pool positions 3-5) are rare below provincial hospitals
+    w = np.tile(cat.IMG_WEIGHT, (5, 1))
+    w[2:, 3:6] *= 0.25
+    w[3, 3:6] = 0.0
+    img_choice = np.empty(int(img_pos.sum()), np.int16)
+    for t in range(5):
+        sel = np.flatnonzero(img_tier == t)
+        img_choice[sel] = cat.IMG_POOL[rng.choice(len(cat.IMG_POOL), len(sel), p=w[t] / w[t].sum())]
+    srv_item[img_pos] = img_choice
+    is_srv = kind == SERVICE
+    item[is_srv] = srv_item[is_srv]
+    # drugs: from the primary diagnosis' classes; the last line from the secondary one
+    is_drug = kind == DRUG
+    d_claim = claim[is_drug]
+    d_pos = pos[is_drug] - c_srv[is_drug]
+    src = dx[d_claim]
+    use2 = (b.dx2[d_claim] >= 0) & (d_pos == c_drug[is_drug] - 1) & (d_pos > 0)
+    src = np.where(use2, b.dx2[d_claim], src)
+    off, pool = cat.drug_classes()
+    width = off[src + 1] - off[src]
+    item[is_drug] = pool[off[src] + (rng.random(len(src)) * width).astype(np.int64)]
+    # supplies: dialysis sets, implants, surgical and basic supplies
+    is_sup = kind == SUPPLY
+    s_claim = claim[is_sup]
+    s_pos = pos[is_sup] - c_srv[is_sup] - c_drug[is_sup]
+    sup = _pick(rng, cat.BASIC_SUPPLY, len(s_claim))
+    surgical = has_proc[s_claim] & inp[s_claim] & (rng.random(len(s_claim)) < 0.4)
+    sup = np.where(surgical, _pick(rng, cat.SURGICAL_SUPPLY, len(s_claim)), sup)
+    sup = np.where(implant[s_claim] & (s_pos == 0), cat.SUPPLY_INDEX["N06.04.120"], sup)
+    d_sup = dial[s_claim] & (s_pos < 2)
+    sup = np.where(
+        d_sup,
+        np.where(s_pos == 0, cat.SUPPLY_INDEX["N04.03.010"], cat.SUPPLY_INDEX["N04.03.020"]),
+        sup,
+    )
+    item[is_sup] = sup
+    # quantities, days supply, amounts
+    quantity = np.ones(total, np.float64)
+    days = np.full(total, np.nan)
+    quantity[bed_pos] = stay[claim[bed_pos]]
+    di = item[is_drug]
+    per_dose = _PER_DOSE[di]
+    refill = b.refill[d_claim].astype(np.float64)
+    course = np.array([3.0, 5, 5, 7, 7, 10])[rng.integers(0, 6, len(d_claim))]
+    d_days = np.where(refill > 0, refill, np.where(inp[d_claim], stay[d_claim], course))
+    d_days = np.where(thin[d_claim], np.minimum(d_days, 3), d_days)
+    d_qty = np.ceil(d_days * cat.DRUG_PER_DAY[di])
+    d_qty = np.where(per_dose & ~inp[d_claim], 1 + (rng.random(len(di)) < 0.3), d_qty)
+    d_days = np.where(per_dose & ~inp[d_claim], 1, d_days)
+    quantity[is_drug] = np.maximum(d_qty, 1)
+    days[is_drug] = d_days
+    quantity[is_sup] = np.where(
+        d_sup | (sup == cat.SUPPLY_INDEX["N06.04.120"]), 1, 1 + rng.poisson(1.2 * b.smult[s_claim])
+    )
+    pf = price_factor[b.fac[claim]]
+    unit = np.empty(total)
+    unit[is_drug] = cat.DRUG_PRICE[di]
+    unit[is_sup] = cat.SUPPLY_PRICE[item[is_sup]]
+    unit[is_srv] = cat.SERVICE_PRICE[item[is_srv]]
+    exam = pos == 0
+    unit[exam] = cat.EXAM_PRICE[tier[claim[exam]]]
+    unit[bed_pos] = cat.BED_PRICE[tier[claim[bed_pos]]]
+    scale = np.where(
+        is_srv, np.where(exam | bed_pos, 1.0, 0.97 + 0.03 * (tier[claim] <= cat.PROVINCIAL)), pf
+    )
+    amount = np.round(quantity * unit * scale)
+    # order time: at admission for the exam, later during the visit or stay for the rest
+    span = np.where(inp, stay * 1440, b.dur.astype(np.float64))[claim]
+    offset = np.where(exam, 0, np.floor(rng.random(total) * np.maximum(span, 1))).astype(np.int32)
+    return Lines(claim, kind, item, quantity, amount, days, offset)
