@@ -31,7 +31,7 @@ from claimguard.synth.population import Cards, Facilities, Picker
 
 # Relative acute-visit rate per age band (0-5, 6-17, 18-39, 40-64, 65+).
 ACUTE_RATE = np.array([3.2, 1.1, 0.75, 1.0, 1.8])
-INPATIENT_SCALE = 2.6
+INPATIENT_SCALE = 3.3
 # Chronic refills at commune stations only for conditions they manage.
 _COMMUNE_OK = np.isin(cat.DX_CODES, ["I10", "E11.9", "E78.5", "M17.9"])
 
