@@ -134,6 +134,12 @@ def test_reviewer_session_in_chromium(
         page.wait_for_url("**signal=doctor_load**")
         expect(page.locator("nav.tabs a.st-confirmed_abuse b")).to_have_text("1")
 
+        # a card alert: the other facilities the card visited
+        page.goto(f"{base}/queue?entity_type=card")
+        page.locator("a.alert-link").first.click()
+        expect(page.locator("table.visited tbody tr")).to_have_count(3)
+        page.screenshot(path=str(shots / "6-card-alert.png"), full_page=True)
+
         # 5. export labels
         page.goto(f"{base}/export")
         page.screenshot(path=str(shots / "5-export.png"), full_page=True)
@@ -160,4 +166,5 @@ def test_reviewer_session_in_chromium(
         "3-alert.png",
         "4-decision.png",
         "5-export.png",
+        "6-card-alert.png",
     ]

@@ -238,3 +238,13 @@ def test_cli_errors_are_one_paragraph(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "does not exist" in capsys.readouterr().err
     assert run(["triage", "export", "--db", "mysql://x@y/z", "--out", "x.csv"]) == 2
     assert "Unsupported database" in capsys.readouterr().err
+
+
+def test_queue_shows_the_reason_of_the_filtered_signal(store: Store, scored_folder: Path) -> None:
+    load_folder(store, scored_folder)
+    for row in store.queue(QueueFilter(signal="cost"), page_size=500).rows:
+        alert = store.alert(row["alert_id"])
+        assert alert is not None
+        cost = next(x for x in alert["reasons"] if x["signal"] == "cost")
+        assert row["first_reason"] == cost["text"]
+        assert row["more_reasons"] == len(alert["reasons"]) - 1

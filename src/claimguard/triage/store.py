@@ -443,9 +443,12 @@ class Store:
                 .offset((page - 1) * page_size)
             )
             rows = [_row(r) for r in conn.execute(q)]
-        for r in rows:
+        for r in rows:  # one page: show the reason that matches the signal filter, if any
             reasons = json.loads(r.pop("reasons") or "[]")
-            r["first_reason"] = reasons[0].get("text") if reasons else ""
+            match = [x for x in reasons if f.signal and x.get("signal") == f.signal]
+            shown = (match or reasons or [{}])[0]
+            r["first_reason"] = shown.get("text") or shown.get("feature") or ""
+            r["more_reasons"] = max(0, len(reasons) - 1)
         return QueuePage(rows, total, status_counts, page, pages, page_size)
 
     def next_open(self, f: QueueFilter, score: float, alert_id: str) -> str | None:
