@@ -89,6 +89,7 @@ def choose_cards(
     cards.valid_to[idx] = np.where(
         strong, -rng.integers(20, 150, len(idx)), rng.integers(0, max(1, cal.n_days - 8), len(idx))
     )
+    cards.valid_from[idx] = np.minimum(cards.valid_from[idx], cards.valid_to[idx] - 364)
     plan.cards["ineligible"] = inel
     plan.cards["split_billing"] = _with_variants(_choose(rng, ok & (age >= 2), k, used))
     return plan
@@ -327,8 +328,13 @@ def facility_claims(
     fac: Facilities,
     cal: Calendar,
     volume: np.ndarray,
+    budget: int,
 ) -> Block:
-    """New claims for sick-leave mills, phantom visits and overloaded doctors."""
+    """New claims for sick-leave mills, phantom visits and overloaded doctors.
+
+    ``budget`` caps the claims of one overloaded doctor so small datasets stay
+    mostly normal (each overloaded day costs 50-100 claims).
+    """
     nd = cal.n_days
     age = cards.age_years()
     ok = (cards.death == NO_DAY) & (cards.valid_from <= 0) & (cards.valid_to >= nd)
@@ -367,6 +373,7 @@ def facility_claims(
     for f, st in zip(idx, strong, strict=True):
         n_docs = 1
         days = work_days[rng.random(len(work_days)) < (0.7 if st else 0.45)]
+        days = np.sort(rng.permutation(days)[: max(2, budget // (85 if st else 55))])
         per_day = (
             rng.integers(70, 100, (len(days), n_docs))
             if st

@@ -207,7 +207,7 @@ def generate(
     parts = []
     if fplan is not None:
         modify_facility_claims(rng, fplan, normal, fac)
-        parts.append(facility_claims(rng, fplan, cards, fac, cal, volume))
+        parts.append(facility_claims(rng, fplan, cards, fac, cal, volume, int(claims * 0.05)))
     if plan is not None:
         parts.append(card_claims(rng, plan, cards, fac, cal))
     planted = concat(parts) if parts else normal.take(np.zeros(0, np.int64))

@@ -175,6 +175,7 @@ def make_cards(rng: np.random.Generator, n: int, fac: Facilities, n_days: int, s
     prov = rng.choice(len(pw), n, p=pw).astype(np.int16)
     age = _ages(rng, n)
     birth = -np.ceil(age * 365.25).astype(np.int32) - 1
+    age = -birth / 365.25  # exact age at the first day, consistent with the birth date
     sex = (rng.random(n) < 0.505 + 0.1 * (age > 65)).astype(np.int8)
     group = _groups(rng, age)
     # registration: commune station, district hospital, private clinic or provincial hospital
