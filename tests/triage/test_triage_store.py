@@ -248,3 +248,24 @@ def test_queue_shows_the_reason_of_the_filtered_signal(store: Store, scored_fold
         cost = next(x for x in alert["reasons"] if x["signal"] == "cost")
         assert row["first_reason"] == cost["text"]
         assert row["more_reasons"] == len(alert["reasons"]) - 1
+
+
+def test_integer_ids_in_context_files_still_match(store: Store, tmp_path: Path) -> None:
+    folder = tmp_path / "ints"
+    alerts = write_sample_folder(folder, n_cards=3, n_facilities=1)
+    claims = pd.read_parquet(folder / "evidence_claims.parquet")
+    lines = pd.read_parquet(folder / "evidence_lines.parquet")
+    mapping = {cid: i for i, cid in enumerate(claims["claim_id"])}
+    claims["claim_id"] = claims["claim_id"].map(mapping).astype("int64")
+    lines["claim_id"] = lines["claim_id"].map(mapping).astype("int64")
+    alerts["evidence_claim_ids"] = alerts["evidence_claim_ids"].map(
+        lambda s: json.dumps([mapping[c] for c in json.loads(s)])
+    )
+    claims.to_parquet(folder / "evidence_claims.parquet")
+    lines.to_parquet(folder / "evidence_lines.parquet")
+    alerts.to_parquet(folder / "alerts.parquet")
+    load_folder(store, folder)
+    alert = store.alert(str(alerts["alert_id"].iloc[0]))
+    assert alert is not None
+    shown = store.claims(alert["evidence_claim_ids"])
+    assert len(shown) == 4 and all(c["n_lines"] == 2 for c in shown)

@@ -32,10 +32,6 @@ def serve(
     host: Annotated[str | None, typer.Option("--host", help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option("--port", help="Port to listen on.")] = None,
     config: ConfigOption = None,
-    mapping: Annotated[
-        Path | None,
-        typer.Option("--mapping", help="Not used: a scored folder is already canonical."),
-    ] = None,
 ) -> None:
     """Load a scored folder into the alert store and serve the reviewers' triage app.
 

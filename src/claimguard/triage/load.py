@@ -98,6 +98,15 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
     return obj.where(df.notna(), None).to_dict("records")  # type: ignore[return-value]
 
 
+def _ids_as_text(df: pd.DataFrame, cols: tuple[str, ...]) -> pd.DataFrame:
+    """Ids as text whatever the file stored (an int64 claim_id must still match '123')."""
+    df = df.copy()
+    for c in cols:
+        if c in df.columns:
+            df[c] = df[c].astype("string")
+    return df
+
+
 def _dates(records: list[dict[str, Any]], cols: tuple[str, ...]) -> None:
     for r in records:
         for c in cols:
@@ -270,6 +279,7 @@ def _load_context(store: Store, conn: Any, ctx: dict[str, pd.DataFrame | None]) 
     """Replace the evidence context of the loaded entities with this run's."""
     claims = ctx["evidence_claims"]
     if claims is not None and len(claims):
+        claims = _ids_as_text(claims, ("claim_id", "card_id", "facility_id", "doctor_id"))
         claims = claims.drop_duplicates("claim_id", keep="last")
         main = [c for c in _CLAIM_COLS if c in claims.columns]
         extra_cols = [c for c in claims.columns if c not in _CLAIM_COLS]
@@ -285,7 +295,9 @@ def _load_context(store: Store, conn: Any, ctx: dict[str, pd.DataFrame | None]) 
     lines = ctx["evidence_lines"]
     if lines is not None and len(lines):
         cols = [c.name for c in ClaimLine.__table__.columns if c.name != "id"]
-        lines = lines[[c for c in cols if c in lines.columns]]
+        lines = _ids_as_text(
+            lines[[c for c in cols if c in lines.columns]], ("claim_id", "doctor_id")
+        )
         store.delete_in(
             conn, ClaimLine.__table__.c.claim_id, lines["claim_id"].astype(str).unique()
         )
@@ -294,13 +306,16 @@ def _load_context(store: Store, conn: Any, ctx: dict[str, pd.DataFrame | None]) 
     if cf is not None and len(cf):
         cf = cf.rename(columns={"entity_id": "card_id"})
         cols = [c.name for c in CardFacility.__table__.columns]
-        cf = cf[[c for c in cols if c in cf.columns]].drop_duplicates(["card_id", "facility_id"])
+        cf = _ids_as_text(cf[[c for c in cols if c in cf.columns]], ("card_id", "facility_id"))
+        cf = cf.drop_duplicates(["card_id", "facility_id"])
         store.delete_in(conn, CardFacility.__table__.c.card_id, cf["card_id"].astype(str).unique())
         conn.execute(insert(CardFacility), _records(cf))
     dd = ctx["doctor_days"]
     if dd is not None and len(dd):
         dd = dd.rename(columns={"entity_id": "facility_id"})
-        dd = dd[["facility_id", "doctor_id", "day", "examinations"]].copy()
+        dd = _ids_as_text(
+            dd[["facility_id", "doctor_id", "day", "examinations"]], ("facility_id", "doctor_id")
+        )
         dd["day"] = pd.to_datetime(dd["day"]).dt.normalize()
         dd = dd.dropna(subset=["day"]).drop_duplicates(["facility_id", "doctor_id", "day"])
         store.delete_in(
