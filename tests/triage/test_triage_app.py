@@ -37,6 +37,7 @@ def test_queue_page_ranks_filters_and_counts(client: TestClient, store: Store) -
     assert r.status_code == 200
     assert "Showing 1–10 of <b>36</b> alerts" in r.text
     assert "Page 1 of 4" in r.text
+    assert "Latest run: 36 alerts from" in r.text and "sample-1" in r.text
     assert r.headers["server-timing"].startswith("app;dur=")
     assert "script-src 'self'" in r.headers["content-security-policy"]
     ids = ALERT_LINK.findall(r.text)

@@ -299,6 +299,7 @@ class Facets:
     provinces: list[str] = field(default_factory=list)
     tiers: list[str] = field(default_factory=list)
     total: int = 0
+    latest_run: dict[str, Any] | None = None
 
 
 SCENARIO_TAG = re.compile(r"(?<![\w&])#([a-z][a-z0-9_]{1,60})\b")
@@ -485,6 +486,12 @@ class Store:
                 tiers=distinct(a.tier),
                 total=int(conn.scalar(select(func.count()).select_from(Alert)) or 0),
             )
+            run = conn.execute(
+                select(Run.folder, Run.model_version, Run.loaded_at, Run.n_alerts).where(
+                    Run.id == last_run
+                )
+            ).first()
+            facets.latest_run = _row(run) if run is not None else None
         self._facets = (last_run, facets)
         return facets
 
