@@ -60,10 +60,14 @@ def expected_claims(peers: PeerTables, p: Prepared) -> dict[str, np.ndarray]:
     }
 
 
-def _switched_off(p: Prepared, computed: set[str]) -> dict[str, list[str]]:
+def _switched_off(
+    p: Prepared, computed: set[str], entities: tuple[str, ...]
+) -> dict[str, list[str]]:
     """Features whose required columns are absent -> the missing requirements."""
     off: dict[str, list[str]] = {}
     for name, spec in CATALOG.items():
+        if spec.entity not in entities:
+            continue
         missing = [r for r in spec.requires if not p.has(r)]
         if missing or name not in computed:
             off[name] = missing or ["(no data to compute it)"]
@@ -87,11 +91,14 @@ def build_features(
     peers: PeerTables | None = None,
     settings: FeatureSettings,
     period: tuple[pd.Timestamp, pd.Timestamp] | None = None,
+    entities: tuple[str, ...] = ("card", "facility"),
 ) -> FeatureSet:
     """Per-card and per-facility features of the claims admitted within ``period``.
 
     period None = first .. last admit day. peers None = fitted on these claims (fine
     for exploration; for scoring pass the peers fitted on the training data).
+    ``entities`` limits the work to card or facility features (a partition of cards
+    needs no facility features); the other table is then empty.
     """
     if period is None:
         period = period_of(claims)
@@ -101,22 +108,34 @@ def build_features(
         peers = fit_from_prepared(p, settings)
     expected = expected_claims(peers, p)
     sizes = card_mod.same_visit_sizes(p)
-    card_vals, card_flags = card_mod.card_features(p, peers, settings, expected, sizes)
-    fac_vals, fac_flags = facility_mod.facility_features(p, peers, settings, expected, sizes)
+    card_vals: dict[str, np.ndarray] = {}
+    card_flags: dict[str, np.ndarray] = {}
+    fac_vals: dict[str, np.ndarray] = {}
+    fac_flags: dict[str, np.ndarray] = {}
+    if "card" in entities:
+        card_vals, card_flags = card_mod.card_features(p, peers, settings, expected, sizes)
+    if "facility" in entities:
+        fac_vals, fac_flags = facility_mod.facility_features(p, peers, settings, expected, sizes)
     del expected, sizes
 
-    off = _switched_off(p, set(card_vals) | set(fac_vals))
+    off = _switched_off(p, set(card_vals) | set(fac_vals), entities)
     if off:
         log.info(
             "Features switched off (columns absent): %s",
             "; ".join(f"{k} [{', '.join(v)}]" for k, v in off.items()),
         )
-    card_names = [s.name for s in features_for("card") if s.name not in off]
-    fac_names = [s.name for s in features_for("facility") if s.name not in off]
-    card_df = _frame(card_vals, card_names, p.card_ids, "card_id")
-    fac_df = _frame(fac_vals, fac_names, p.fac_ids, "facility_id")
+    card_names = [s.name for s in features_for("card") if s.name in card_vals and s.name not in off]
+    fac_names = [
+        s.name for s in features_for("facility") if s.name in fac_vals and s.name not in off
+    ]
+    card_ids = p.card_ids if "card" in entities else p.card_ids[:0]
+    fac_ids = p.fac_ids if "facility" in entities else p.fac_ids[:0]
+    card_df = _frame(card_vals, card_names, card_ids, "card_id")
+    fac_df = _frame(fac_vals, fac_names, fac_ids, "facility_id")
 
-    flags = _claim_flags(claims, p, {**card_flags, **fac_flags}, off)
+    flags = _claim_flags(
+        claims, p, {**card_flags, **fac_flags}, off, set(card_vals) | set(fac_vals)
+    )
     return FeatureSet(
         card=card_df,
         facility=fac_df,
@@ -128,10 +147,14 @@ def build_features(
 
 
 def _claim_flags(
-    claims: pd.DataFrame, p: Prepared, flags: dict[str, np.ndarray], off: dict[str, list[str]]
+    claims: pd.DataFrame,
+    p: Prepared,
+    flags: dict[str, np.ndarray],
+    off: dict[str, list[str]],
+    computed: set[str],
 ) -> pd.DataFrame:
     """claim_id, card_id, facility_id + one strength column per signal with evidence."""
-    live_signals = {CATALOG[n].signal for n in CATALOG if n not in off}
+    live_signals = {CATALOG[n].signal for n in computed if n not in off}
     out = {
         col: claims[col].iloc[p.order].reset_index(drop=True).astype("string")
         for col in ("claim_id", "card_id", "facility_id")

@@ -11,13 +11,13 @@ from __future__ import annotations
 import numpy as np
 
 from claimguard.features import clinical, windows
-from claimguard.features.peers import PeerTables, expected_card
+from claimguard.features.peers import PeerTables, dx_atypicality, expected_card
 from claimguard.features.prepare import DAY_S, Prepared
 from claimguard.settings import FeatureSettings
 
 Arrays = dict[str, np.ndarray]
 
-EARLY_REFILL_SHARE = 0.75  # a refill before 75% of the previous supply is used is early
+EARLY_REFILL_SHARE = 0.75  # a refill with > 25% of the previous dispensing left is early
 
 
 def same_visit_sizes(p: Prepared) -> np.ndarray:
@@ -111,7 +111,12 @@ def split_billing(p: Prepared, sizes: np.ndarray, flags: Arrays) -> Arrays:
 
 
 def drug_supply(p: Prepared, flags: Arrays) -> Arrays:
-    """Days of drug supplied per drug class against the period, and early refills."""
+    """Days of drug supplied per drug class against the period; stock on hand at refills.
+
+    The stock at a refill is the largest, over earlier dispensings k of the same class,
+    of (days supplied from k up to this refill) - (days elapsed since k): what the
+    holder would still have if every earlier dispensing were taken as prescribed.
+    """
     nc = p.n_cards
     lines = p.lines
     if lines is None or lines.drug_pos is None or lines.drug_class is None:
@@ -119,34 +124,45 @@ def drug_supply(p: Prepared, flags: Arrays) -> Arrays:
     assert lines.drug_days is not None
     pos, dclass, ddays = lines.drug_pos, lines.drug_class, lines.drug_days
     card = p.card[pos]
-    day = p.day[pos]
-    srt = np.lexsort((day, dclass, card))
-    card, dclass, day, ddays, pos = card[srt], dclass[srt], day[srt], ddays[srt], pos[srt]
+    day = p.day[pos].astype(np.float64)
+    srt = np.lexsort((pos, day, dclass, card))
+    card, dclass, day, pos = card[srt], dclass[srt], day[srt], pos[srt]
+    dd = ddays[srt].astype(np.float64)
     cc = windows.combined_key(card, dclass)
-    # total per (card, class), then the largest class per card
     uniq, inv = np.unique(cc, return_inverse=True)
-    per_class = np.bincount(inv.reshape(-1), weights=ddays, minlength=len(uniq))
+    inv = inv.reshape(-1)
+    per_class = np.bincount(inv, weights=dd, minlength=len(uniq))
     ratio = windows.group_max(per_class / max(p.period_days, 1), (uniq >> 32).astype(np.int64), nc)
-    # early refill: same card and class, before 75% of the previous supply was used
-    same = np.zeros(len(cc), dtype=bool)
-    same[1:] = (cc[1:] == cc[:-1]) & (pos[1:] != pos[:-1])
-    gap = np.zeros(len(cc), dtype=np.float64)
-    gap[1:] = day[1:] - day[:-1]
-    prev_days = np.zeros(len(cc), dtype=np.float64)
-    prev_days[1:] = ddays[:-1]
-    early = same & (gap < EARLY_REFILL_SHARE * prev_days)
-    remaining = np.where(early, prev_days - gap, 0.0)
+    # stock on hand at each refill (grouped prefix minimum via a per-group offset)
+    first = np.ones(len(cc), dtype=bool)
+    first[1:] = cc[1:] != cc[:-1]
+    cum = np.cumsum(dd) - dd
+    cum -= np.maximum.accumulate(np.where(first, cum, -np.inf))
+    y = cum - day
+    big = float(np.abs(y).max() + 1.0) if len(y) else 1.0
+    shifted = y - inv * big
+    prefmin = np.minimum.accumulate(shifted)
+    prev_min = np.empty_like(prefmin)
+    prev_min[:1] = np.inf
+    prev_min[1:] = prefmin[:-1]
+    stock = np.where(first, 0.0, np.maximum(shifted - prev_min, 0.0))
+    prev_days = np.zeros(len(dd))
+    prev_days[1:] = dd[:-1]
+    early = ~first & (stock > (1.0 - EARLY_REFILL_SHARE) * prev_days)
     flag = np.zeros(p.n, dtype=np.float32)
-    np.maximum.at(flag, pos, remaining.astype(np.float32))
+    np.maximum.at(flag, pos, stock.astype(np.float32))
     flags["drug_oversupply"] = flag
     return {
         "card_drug_days_supplied_ratio": ratio,
+        "card_drug_stockpile_days": windows.group_max(stock, card, nc),
         "card_early_refill_count": windows.group_sum(early, card, nc),
     }
 
 
-def demographic_mismatch(p: Prepared, flags: Arrays) -> Arrays:
-    """Claims whose diagnoses cannot fit the card holder's sex or age (clinical.DX_RULES)."""
+def demographic_mismatch(p: Prepared, peers: PeerTables, flags: Arrays) -> Arrays:
+    """Diagnoses that cannot fit the holder's sex or age (clinical.DX_RULES), and the
+    most atypical diagnosis for the holder's sex and age band (peers.dx_atypicality).
+    """
     sex_known = p.sex != clinical.NO_SEX
     wrong_sex = sex_known & (
         ((p.dx_sex == clinical.FEMALE) & (p.sex == clinical.MALE))
@@ -156,8 +172,14 @@ def demographic_mismatch(p: Prepared, flags: Arrays) -> Arrays:
     age_ok = np.isfinite(p.age)
     wrong_age = age_ok & ((p.age < p.dx_min_age) | (p.age > p.dx_max_age))
     mismatch = wrong_sex | wrong_age
-    flags["demographic_mismatch"] = mismatch.astype(np.float32)
-    return {"card_demographic_mismatch_count": windows.group_sum(mismatch, p.card, p.n_cards)}
+    atypical = dx_atypicality(peers, p)
+    flags["demographic_mismatch"] = np.maximum(
+        3.0 * mismatch, np.log10(np.maximum(atypical, 1.0))
+    ).astype(np.float32)
+    return {
+        "card_demographic_mismatch_count": windows.group_sum(mismatch, p.card, p.n_cards),
+        "card_max_dx_atypicality_ratio": windows.sorted_group_max(atypical, p.card_start),
+    }
 
 
 def eligibility(p: Prepared, flags: Arrays) -> Arrays:
@@ -201,7 +223,7 @@ def card_features(
     out.update(overlapping_care(p, flags))
     out.update(split_billing(p, sizes, flags))
     out.update(drug_supply(p, flags))
-    out.update(demographic_mismatch(p, flags))
+    out.update(demographic_mismatch(p, peers, flags))
     out.update(eligibility(p, flags))
     out.update(cost(p, expected["cost"], flags))
     return out, flags

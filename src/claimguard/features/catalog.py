@@ -99,8 +99,15 @@ _SPECS: tuple[FeatureSpec, ...] = (
         ("claim_lines.days_supply",), "{value:.1f}× the days of the period supplied in one drug class",
     ),
     FeatureSpec(
+        "card_drug_stockpile_days", "card", "days", "drug_oversupply",
+        "Most days of one drug class still on hand at a refill, had every earlier "
+        "dispensing been taken as prescribed.",
+        ("claim_lines.days_supply",), "{value:.0f} days of drugs still on hand at a refill",
+    ),
+    FeatureSpec(
         "card_early_refill_count", "card", "dispensings", "drug_oversupply",
-        "Dispensings of a drug class before 75% of the previous supply of that class was used.",
+        "Refills of a drug class while more than a quarter of the previous dispensing was "
+        "still on hand.",
         ("claim_lines.days_supply",), "{value:.0f} refills before the previous supply ran out",
     ),
     FeatureSpec(
@@ -108,6 +115,13 @@ _SPECS: tuple[FeatureSpec, ...] = (
         "Claims with a diagnosis that cannot fit the card holder's sex or age "
         "(built-in ICD-10 table: obstetric, male/female genital, perinatal, senility).",
         (f"{_SEX}|{_AGE}",), "{value:.0f} claims with diagnoses that do not fit the card holder",
+    ),
+    FeatureSpec(
+        "card_max_dx_atypicality_ratio", "card", "ratio", "demographic_mismatch",
+        "For the card's most atypical diagnosis: how many times rarer it is among claims of "
+        "the holder's sex and age band than among all claims (1 = typical).",
+        (f"{_SEX}|{_AGE}",),
+        "a diagnosis {value:.0f}× rarer for the holder's sex and age than overall",
     ),
     FeatureSpec(
         "card_outside_validity_claims_count", "card", "claims", "eligibility",
@@ -146,6 +160,12 @@ _SPECS: tuple[FeatureSpec, ...] = (
         "Cost billed divided by the peer-expected cost of the same claims "
         "(same diagnosis, tier, visit type, age band).",
         (), "{value:.1f}× the cost of comparable visits at peer facilities",
+    ),
+    FeatureSpec(
+        "facility_busiest_doctor_exams_ratio_to_peers", "facility", "ratio", "doctor_load",
+        "The busiest doctor's mean outpatient examinations per day worked, divided by the "
+        "median of that figure at facilities of the same tier.",
+        ("claims.doctor_id",), "busiest doctor examines {value:.1f}× as many patients a day as at peers",
     ),
     FeatureSpec(
         "facility_max_exams_per_doctor_day_count", "facility", "examinations", "doctor_load",
@@ -192,6 +212,12 @@ _SPECS: tuple[FeatureSpec, ...] = (
         "facility_length_of_stay_ratio_to_peers", "facility", "ratio", "admission_pattern",
         "Inpatient days divided by the peer-expected days for the same diagnoses and tier.",
         ("claims.discharge_time",), "{value:.1f}× the length of stay of peers",
+    ),
+    FeatureSpec(
+        "facility_thin_visits_ratio_to_peers", "facility", "ratio", "visit_frequency",
+        "Visits billing almost nothing beyond the exam (below features.near_zero_treatment_vnd) "
+        "divided by the peer expectation for the same diagnoses, tier and visit type.",
+        (_TREAT,), "{value:.1f}× the near-empty visits of peers",
     ),
     FeatureSpec(
         "facility_sick_leave_per_visit_ratio_to_peers", "facility", "ratio", "sick_leave",

@@ -11,16 +11,23 @@ from __future__ import annotations
 import numpy as np
 
 from claimguard.features import items, windows
-from claimguard.features.peers import PeerTables, expected_tier, facility_volume
-from claimguard.features.prepare import INPATIENT, OUTPATIENT, Prepared
+from claimguard.features.peers import (
+    PeerTables,
+    doctor_days,
+    expected_tier,
+    facility_volume,
+    treatment_vnd,
+)
+from claimguard.features.prepare import INPATIENT, Prepared
 from claimguard.settings import FeatureSettings
 
 Arrays = dict[str, np.ndarray]
+DoctorDays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
-def volume(p: Prepared, peers: PeerTables) -> Arrays:
+def volume(p: Prepared, peers: PeerTables, dd: DoctorDays | None) -> Arrays:
     """Claims, cards and cost per day against the median facility of the same tier."""
-    vol = facility_volume(p)
+    vol = facility_volume(p, dd)
     out: Arrays = {}
     for stat, name in (
         ("claims_per_day", "facility_claims_per_day_ratio_to_peers"),
@@ -29,34 +36,30 @@ def volume(p: Prepared, peers: PeerTables) -> Arrays:
     ):
         typical = expected_tier(peers, p, stat)
         out[name] = vol[stat] / np.maximum(typical, 1e-9)
+    if dd is not None:
+        typical = expected_tier(peers, p, "busiest_doctor_exams_per_day")
+        out["facility_busiest_doctor_exams_ratio_to_peers"] = vol[
+            "busiest_doctor_exams_per_day"
+        ] / np.maximum(typical, 1.0)
     return out
 
 
-def doctor_load(p: Prepared, settings: FeatureSettings, flags: Arrays) -> Arrays:
+def doctor_load(
+    p: Prepared, settings: FeatureSettings, dd: DoctorDays | None, flags: Arrays
+) -> Arrays:
     """Outpatient examinations per doctor per day: the maximum and the share above the cap."""
     nf = p.n_facilities
-    m = (p.doctor >= 0) & (p.vt == OUTPATIENT)
-    if not m.any():
-        flags["doctor_load"] = np.zeros(p.n, dtype=np.float32)
-        return {
-            "facility_max_exams_per_doctor_day_count": np.zeros(nf),
-            "facility_doctor_days_over_cap_share": np.zeros(nf),
-        }
-    n_doc = int(p.doctor.max()) + 1
-    span = int(p.day.max()) - int(p.day.min()) + 1
-    key = (p.fac[m].astype(np.int64) * n_doc + p.doctor[m]) * span + (p.day[m] - p.day.min())
-    uniq, inv, counts = np.unique(key, return_inverse=True, return_counts=True)
-    fac_of = (uniq // (n_doc * span)).astype(np.int64)
+    if dd is None:
+        return {}
+    fac_of, _, counts, per_claim = dd
     cap = settings.doctor_daily_cap
-    over = counts > cap
     days_total = np.bincount(fac_of, minlength=nf).astype(np.float64)
-    flag = np.zeros(p.n, dtype=np.float32)
-    per_claim = counts[inv.reshape(-1)]
-    flag[m] = np.where(per_claim > cap, per_claim / cap, 0.0)
-    flags["doctor_load"] = flag
+    flags["doctor_load"] = np.where(per_claim > cap, per_claim / cap, 0.0).astype(np.float32)
     return {
         "facility_max_exams_per_doctor_day_count": windows.group_max(counts, fac_of, nf),
-        "facility_doctor_days_over_cap_share": np.bincount(fac_of, weights=over, minlength=nf)
+        "facility_doctor_days_over_cap_share": np.bincount(
+            fac_of, weights=counts > cap, minlength=nf
+        )
         / np.maximum(days_total, 1.0),
     }
 
@@ -103,6 +106,15 @@ def service_intensity(p: Prepared, expected: dict[str, np.ndarray], flags: Array
     return out
 
 
+def thin_visits(p: Prepared, settings: FeatureSettings, expected: dict[str, np.ndarray]) -> Arrays:
+    """Visits billing almost nothing beyond the exam, against same-diagnosis peers."""
+    treat = treatment_vnd(p)
+    if treat is None or "thin" not in expected:
+        return {}
+    thin = (treat < settings.near_zero_treatment_vnd).astype(np.float64)
+    return {"facility_thin_visits_ratio_to_peers": _ratio(p, thin, expected["thin"])}
+
+
 def cost(p: Prepared, expected: dict[str, np.ndarray], flags: Arrays) -> Arrays:
     """Cost billed against the peer-expected cost of the same claims."""
     return {"facility_cost_per_visit_ratio_to_peers": _ratio(p, p.cost, expected["cost"])}
@@ -125,16 +137,6 @@ def admissions(p: Prepared, expected: dict[str, np.ndarray], flags: Arrays) -> A
         strength = strength + np.where(inpatient, np.maximum(excess, 0.0), 0.0)
     flags["admission_pattern"] = strength.astype(np.float32)
     return out
-
-
-def treatment_vnd(p: Prepared) -> np.ndarray | None:
-    """Amount billed beyond the exam (and bed days): from lines, else drug + supply cost."""
-    if p.lines is not None:
-        return p.lines.treatment_vnd
-    if p.drug_cost is not None:
-        supply = p.supply_cost if p.supply_cost is not None else np.zeros(p.n)
-        return np.nan_to_num(p.drug_cost) + np.nan_to_num(supply)
-    return None
 
 
 def sick_leave(
@@ -215,9 +217,12 @@ def facility_features(
     """All facility features (aligned with ``p.fac_ids``) and per-claim evidence flags."""
     flags: Arrays = {}
     out: Arrays = {}
-    out.update(volume(p, peers))
+    dd = doctor_days(p)
+    out.update(volume(p, peers, dd))
     out.update(cost(p, expected, flags))
-    out.update(doctor_load(p, settings, flags))
+    out.update(doctor_load(p, settings, dd, flags))
+    del dd
+    out.update(thin_visits(p, settings, expected))
     out.update(service_intensity(p, expected, flags))
     out.update(admissions(p, expected, flags))
     out.update(sick_leave(p, settings, expected, flags))

@@ -5,16 +5,23 @@ codes our generator happens to use. The rules, in order (first match wins):
 
 1. ``line_type`` decides drug and supply lines outright.
 2. Service lines are classified by their ``item_code`` (upper-cased, spaces removed):
-   * by a leading word, followed by a non-letter or the end: exam ``KB KHAM EXAM CONS
-     CONSULT VISIT``; bed day ``GB GIUONG BED``; lab test ``XN XETNGHIEM LAB TEST LOINC``;
-     imaging ``CDHA IMG IMAGING XQ XRAY SA SIEUAM CT MRI US RAD``;
-   * by numbering standards: a LOINC code (``12345-6``) is a lab test; a five-digit CPT
-     code 70010-79999 is imaging, 80047-89398 a lab test, 99201-99499 an exam.
-   * anything else is ``other_service`` (procedures, therapy): counted as a service,
-     never as a test. (Numeric Vietnamese service-list prefixes are not used: their
-     meaning changed between circulars.)
-3. Drug class (for supply logic): an ATC code gives its level-4 group (``C09AA``),
-   or level 3 (``C09A``) when shorter; any other code is its own class (same product).
+   * Vietnamese MoH technical-service codes ``CC.NNNN.NNNN`` (Circulars 43/2013,
+     21/2017, price list 22/2023) by chapter ``CC``: 22-25 (haematology, biochemistry,
+     microbiology, pathology) are lab tests; 18-21 (radiology, nuclear medicine,
+     endoscopy, functional exploration) are imaging; other chapters are other services
+     (procedures, surgery, dialysis, therapy);
+   * two-part MoH codes ``NN.NNNN`` (``02.1896``) are examinations; ``K`` + department
+     number (``K03.1906``) is a bed day;
+   * a leading word followed by a non-letter or the end: exam ``KB KHAM EXAM CONS
+     CONSULT VISIT``; bed day ``GB GIUONG BED``; lab test ``XN XETNGHIEM LAB TEST
+     LOINC``; imaging ``CDHA IMG IMAGING XQ XRAY SA SIEUAM CT MRI US RAD``;
+   * numbering standards: a LOINC code (``12345-6``) is a lab test; a five-digit CPT
+     code 70010-79999 is imaging, 80047-89398 a lab test, 99201-99499 an exam;
+   * anything else is ``other_service``: counted as a service, never as a test.
+3. Drug class (for supply logic): an ATC code gives its level-4 group (``C09AA``), or
+   level 3 (``C09A``) when shorter. Other drug codes (national lists number products,
+   not classes) are grouped by the 3-character ICD-10 diagnosis of the claim that
+   dispensed them: drugs dispensed for the same condition count as one class.
 """
 
 from __future__ import annotations
@@ -46,12 +53,30 @@ _CPT_RANGES: tuple[tuple[int, int, int], ...] = (
 )
 
 
+_MOH_CHAPTERS: tuple[tuple[tuple[str, ...], int], ...] = (
+    (("22", "23", "24", "25"), LAB_TEST),
+    (("18", "19", "20", "21"), IMAGING),
+)
+
+
 def classify_service_codes(codes: np.ndarray) -> np.ndarray:
     """Class id (EXAM .. OTHER_SERVICE) of each distinct service code."""
     s = pd.Series(np.asarray(codes, dtype=object)).fillna("").astype(str)
     s = s.str.upper().str.replace(" ", "", regex=False)
     out = np.full(len(s), OTHER_SERVICE, dtype=np.int8)
     done = np.zeros(len(s), dtype=bool)
+    moh = s.str.fullmatch(r"\d{2}\.\d{4}\.\d{4}").to_numpy()
+    chapter = s.str[:2].to_numpy()
+    for chapters, cls in _MOH_CHAPTERS:
+        hit = moh & np.isin(chapter, chapters)
+        out[hit] = cls
+        done |= hit
+    done |= moh  # other chapters: procedures and therapy
+    exam = ~done & s.str.fullmatch(r"\d{2}\.\d{4}").to_numpy()
+    out[exam] = EXAM
+    bed = ~done & ~exam & s.str.match(r"^K\d{2}\.").to_numpy()
+    out[bed] = BED_DAY
+    done |= exam | bed
     for cls, words in _WORDS:
         pattern = r"^(?:" + "|".join(sorted(words, key=len, reverse=True)) + r")(?![A-Z])"
         hit = ~done & s.str.contains(pattern, regex=True).to_numpy()
@@ -69,9 +94,9 @@ def classify_service_codes(codes: np.ndarray) -> np.ndarray:
 
 
 def drug_classes(codes: np.ndarray) -> np.ndarray:
-    """Drug class label of each distinct drug code (ATC level 4/3, else the code itself)."""
+    """ATC class label (level 4, else 3) of each distinct drug code; '' when not ATC."""
     s = pd.Series(np.asarray(codes, dtype=object)).fillna("").astype(str)
     s = s.str.upper().str.replace(" ", "", regex=False)
     atc4 = s.str.match(r"^[A-V]\d\d[A-Z][A-Z]").to_numpy()
     atc3 = s.str.match(r"^[A-V]\d\d[A-Z]").to_numpy()
-    return np.where(atc4, s.str[:5], np.where(atc3, s.str[:4], s)).astype(object)
+    return np.where(atc4, s.str[:5], np.where(atc3, s.str[:4], "")).astype(object)

@@ -18,6 +18,7 @@ import pandas as pd
 from claimguard.features import clinical, items, windows
 from claimguard.features.prepare import (
     INPATIENT,
+    OUTPATIENT,
     UNKNOWN_AGE_BAND,
     UNKNOWN_TIER,
     Prepared,
@@ -64,19 +65,29 @@ CLAIM_STATS: dict[str, str] = {
     "sick_leave": "claim",
     "inpatient": "admission",
     "stay_days": "admission",
+    "thin": "claim",
 }
 CARD_STATS: dict[str, str] = {"visits": "card", "cost_per_visit": "card"}
-TIER_STATS = ("claims_per_day", "cards_per_day", "cost_per_day")
+TIER_STATS = ("claims_per_day", "cards_per_day", "cost_per_day", "busiest_doctor_exams_per_day")
+DEMOGRAPHY_PRIOR = 20.0  # pseudo-claims pulling a small demographic group to the overall mix
 
 
 @dataclass
 class PeerTables:
-    """Fitted expectations. ``stats[name]`` has columns level, key, n, mean."""
+    """Fitted expectations. ``stats[name]`` has columns level, key, n, mean.
+
+    ``dx_demography`` counts claims per (sex, age band, diagnosis) for how typical a
+    diagnosis is for the card holder; ``facility_ids`` and ``diagnoses`` are the
+    training vocabularies (for drift checks).
+    """
 
     dx3_vocab: np.ndarray
     min_group_size: int
     stats: dict[str, pd.DataFrame] = field(default_factory=dict)
     tier_stats: pd.DataFrame = field(default_factory=pd.DataFrame)
+    dx_demography: pd.DataFrame = field(default_factory=pd.DataFrame)
+    facility_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
+    diagnoses: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
 
     def has(self, stat: str) -> bool:
         return stat in self.stats and len(self.stats[stat]) > 0
@@ -142,9 +153,22 @@ def _fit_stat(
     return pd.concat(frames, ignore_index=True)
 
 
-def claim_stat_values(p: Prepared) -> dict[str, np.ndarray]:
+def treatment_vnd(p: Prepared) -> np.ndarray | None:
+    """Amount billed beyond the exam (and bed days): from lines, else drug + supply cost."""
+    if p.lines is not None:
+        return p.lines.treatment_vnd
+    if p.drug_cost is not None:
+        supply = p.supply_cost if p.supply_cost is not None else np.zeros(p.n)
+        return np.nan_to_num(p.drug_cost) + np.nan_to_num(supply)
+    return None
+
+
+def claim_stat_values(p: Prepared, near_zero_vnd: float) -> dict[str, np.ndarray]:
     """Per-claim values whose peer means are fitted (NaN = not applicable / unknown)."""
     out: dict[str, np.ndarray] = {"cost": p.cost}
+    treat = treatment_vnd(p)
+    if treat is not None:
+        out["thin"] = (treat < near_zero_vnd).astype(np.float64)
     inpatient = p.vt == INPATIENT
     if p.has("claims.visit_type"):
         out["inpatient"] = inpatient.astype(np.float64)
@@ -171,8 +195,40 @@ def card_stat_values(p: Prepared) -> dict[str, np.ndarray]:
     return {"visits": visits, "cost_per_visit": cost / np.maximum(visits, 1)}
 
 
-def facility_volume(p: Prepared) -> dict[str, np.ndarray]:
-    """Per-facility claims, distinct cards and cost per day of the period."""
+def doctor_days(p: Prepared) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """Outpatient examinations per (facility, doctor, day).
+
+    Returns (facility code, doctor code, exams) per doctor-day and, per claim, the exams
+    of its doctor-day (0 for claims without doctor or not outpatient); None without doctors.
+    """
+    m = (p.doctor >= 0) & (p.vt == OUTPATIENT)
+    if not m.any():
+        return None
+    n_doc = int(p.doctor.max()) + 1
+    span = int(p.day.max()) - int(p.day.min()) + 1
+    key = (p.fac[m].astype(np.int64) * n_doc + p.doctor[m]) * span + (p.day[m] - p.day.min())
+    uniq, inv, counts = np.unique(key, return_inverse=True, return_counts=True)
+    fac_of = (uniq // (n_doc * span)).astype(np.int64)
+    doc_of = ((uniq // span) % n_doc).astype(np.int64)
+    per_claim = np.zeros(p.n, dtype=np.int64)
+    per_claim[m] = counts[inv.reshape(-1)]
+    return fac_of, doc_of, counts, per_claim
+
+
+def busiest_doctor_per_day(p: Prepared, dd: tuple[np.ndarray, ...] | None) -> np.ndarray:
+    """Per facility: the largest, over its doctors, mean examinations per day worked."""
+    if dd is None:
+        return np.zeros(p.n_facilities)
+    fac_of, doc_of, counts = dd[0], dd[1], dd[2]
+    pair = windows.combined_key(fac_of, doc_of)
+    uniq, inv = np.unique(pair, return_inverse=True)
+    inv = inv.reshape(-1)
+    mean = np.bincount(inv, weights=counts) / np.bincount(inv)
+    return windows.group_max(mean, (uniq >> 32).astype(np.int64), p.n_facilities)
+
+
+def facility_volume(p: Prepared, dd: tuple[np.ndarray, ...] | None = None) -> dict[str, np.ndarray]:
+    """Per-facility claims, distinct cards, cost per day and the busiest doctor's load."""
     days = float(max(p.period_days, 1))
     claims = windows.group_count(p.fac, p.n_facilities)
     cards = windows.distinct_per_group(p.fac, p.card, p.n_facilities)
@@ -181,7 +237,52 @@ def facility_volume(p: Prepared) -> dict[str, np.ndarray]:
         "claims_per_day": claims / days,
         "cards_per_day": cards / days,
         "cost_per_day": cost / days,
+        "busiest_doctor_exams_per_day": busiest_doctor_per_day(p, dd),
     }
+
+
+def _demography_key(p: Prepared, dx3_vocab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(group key sex*8+band, peer dx3 index) per claim; group -1 when both unknown."""
+    local_to_peer = pd.Index(dx3_vocab).get_indexer(p.dx3_vocab)
+    dx = np.where(local_to_peer >= 0, local_to_peer, -1)[p.dx3]
+    known = (p.sex != 0) | (p.age_band != UNKNOWN_AGE_BAND)
+    group = np.where(known, p.sex.astype(np.int64) * (UNKNOWN_AGE_BAND + 1) + p.age_band, -1)
+    return group, dx
+
+
+def fit_demography(p: Prepared, dx3_vocab: np.ndarray) -> pd.DataFrame:
+    """Claim counts per (sex/age group, diagnosis)."""
+    group, dx = _demography_key(p, dx3_vocab)
+    ok = (group >= 0) & (dx >= 0)
+    key = group[ok] * (len(dx3_vocab) + 1) + dx[ok]
+    uniq, counts = np.unique(key, return_counts=True)
+    return pd.DataFrame({"key": uniq, "count": counts})
+
+
+def dx_atypicality(peers: PeerTables, p: Prepared) -> np.ndarray:
+    """Per claim: how many times rarer its diagnosis is for the holder's sex and age band
+    than among all claims (1 = typical; unknown diagnosis or demography = 1).
+    """
+    out = np.ones(p.n, dtype=np.float64)
+    table = peers.dx_demography
+    if table.empty or p.n == 0:
+        return out
+    n_dx = len(peers.dx3_vocab) + 1
+    keys = table["key"].to_numpy(dtype=np.int64)
+    counts = table["count"].to_numpy(dtype=np.float64)
+    n_groups = (UNKNOWN_AGE_BAND + 1) * 3
+    per_group = np.bincount(keys // n_dx, weights=counts, minlength=n_groups)
+    per_dx = np.bincount(keys % n_dx, weights=counts, minlength=n_dx)
+    overall = per_dx / max(per_dx.sum(), 1.0)
+    group, dx = _demography_key(p, peers.dx3_vocab)
+    ok = np.flatnonzero((group >= 0) & (dx >= 0))
+    k = group[ok] * n_dx + dx[ok]
+    pos = np.minimum(np.searchsorted(keys, k), max(len(keys) - 1, 0))
+    c = np.where(keys[pos] == k, counts[pos], 0.0)
+    ov = overall[dx[ok]]
+    share = (c + DEMOGRAPHY_PRIOR * ov) / (per_group[group[ok]] + DEMOGRAPHY_PRIOR)
+    out[ok] = np.where(ov > 0, ov / np.maximum(share, 1e-12), 1.0)
+    return out
 
 
 def fit_from_prepared(p: Prepared, settings: FeatureSettings) -> PeerTables:
@@ -189,15 +290,18 @@ def fit_from_prepared(p: Prepared, settings: FeatureSettings) -> PeerTables:
     vocab = np.asarray(p.dx3_vocab, dtype=object)
     min_size = settings.min_peer_group_size
     peers = PeerTables(dx3_vocab=vocab, min_group_size=min_size)
+    peers.facility_ids = np.asarray(p.fac_ids, dtype=object)
+    peers.diagnoses = np.asarray(p.dx_raw_vocab, dtype=object)
+    peers.dx_demography = fit_demography(p, vocab)
     comp = _components(p, vocab, "claim")
-    for name, values in claim_stat_values(p).items():
+    for name, values in claim_stat_values(p, settings.near_zero_treatment_vnd).items():
         peers.stats[name] = _fit_stat(comp, values, LEVELS[CLAIM_STATS[name]], len(vocab), min_size)
     ccomp = _components(p, vocab, "card")
     for name, values in card_stat_values(p).items():
         peers.stats[f"card_{name}"] = _fit_stat(
             ccomp, values, LEVELS[CARD_STATS[name]], len(vocab), min_size
         )
-    vol = pd.DataFrame(facility_volume(p))
+    vol = pd.DataFrame(facility_volume(p, doctor_days(p)))
     vol["tier"] = p.fac_tier
     overall = vol[list(TIER_STATS)].median()
     by_tier = vol.groupby("tier")[list(TIER_STATS)].median()

@@ -62,6 +62,7 @@ class Prepared:
     vt: np.ndarray
     dx3: np.ndarray
     dx3_vocab: np.ndarray
+    dx_raw_vocab: np.ndarray
     cost: np.ndarray
     start_day: int
     end_day_period: int
@@ -382,7 +383,7 @@ def prepare(
 
     lines = None
     if claim_lines is not None and len(claim_lines) and "claim_lines.claim_id" in available:
-        lines = _aggregate_lines(claim_lines, c["claim_id"], srt, available)
+        lines = _aggregate_lines(claim_lines, c["claim_id"], srt, dx3_codes, available)
 
     return Prepared(
         n=n,
@@ -399,6 +400,7 @@ def prepare(
         vt=vt,
         dx3=dx3_codes.astype(np.int32),
         dx3_vocab=dx3_vocab,
+        dx_raw_vocab=np.asarray(pdx_vocab, dtype=object),
         cost=cost,
         start_day=start_day,
         end_day_period=end_day_p,
@@ -426,7 +428,11 @@ def prepare(
 
 
 def _aggregate_lines(
-    lines: pd.DataFrame, claim_ids: pd.Series, srt: np.ndarray, available: set[str]
+    lines: pd.DataFrame,
+    claim_ids: pd.Series,
+    srt: np.ndarray,
+    dx3: np.ndarray,
+    available: set[str],
 ) -> LineAgg:
     """Per-claim counts by item class, treatment amount, and drug dispensings."""
     n = len(claim_ids)
@@ -467,10 +473,14 @@ def _aggregate_lines(
         days = lines["days_supply"].to_numpy(dtype=np.float32, na_value=np.nan)
         dm = ok & (cls == items.DRUG) & np.isfinite(days) & (days > 0) & (code_idx >= 0)
         if dm.any():
-            dclass_lbl = items.drug_classes(code_vocab)
-            dclass_codes, _ = pd.factorize(dclass_lbl)
-            dc = dclass_codes[code_idx[dm]].astype(np.int64)
+            # ATC group when the code is ATC, else the claim's diagnosis (items module doc)
+            atc_codes, atc_vocab = pd.factorize(items.drug_classes(code_vocab))
+            atc_codes = np.where(
+                np.asarray(atc_vocab, dtype=object)[atc_codes] == "", -1, atc_codes
+            )
             dp = pos[dm]
+            atc = atc_codes[code_idx[dm]].astype(np.int64)
+            dc = np.where(atc >= 0, atc, len(atc_vocab) + dx3[dp].astype(np.int64))
             dd = days[dm]
             # one dispensing per (claim, class): the longest line (two drugs of one class
             # taken together do not last twice as long)
