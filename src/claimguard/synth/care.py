@@ -381,7 +381,7 @@ def acute(
     trans = main.take(tr)
     trans.fac = Picker(fac).pick(rng, cards.prov[card[tr]], cat.PROVINCIAL)
     trans.day = day[tr] + los[tr].astype(np.int32)
-    trans.minute = (np.full(len(tr), 660) + rng.integers(0, 240, len(tr))).astype(np.int16)
+    trans.minute = (np.full(len(tr), 720) + rng.integers(0, 240, len(tr))).astype(np.int16)
     trans.los = np.maximum(1, np.round(rng.lognormal(np.log(6), 0.4, len(tr)))).astype(np.int16)
     trans.ref_from = f[tr]
     trans = trans.take(np.flatnonzero(trans.fac >= 0))

@@ -123,6 +123,33 @@ def _valid(b: Block, cards: Cards, n_days: int) -> Block:
     return b.take(np.flatnonzero(ok))
 
 
+def _drop_inside_stays(b: Block, n_special: int) -> tuple[Block, int]:
+    """Remove normal visits that fall inside another hospital stay of the same card.
+
+    Independent draws would otherwise put a patient at a clinic while admitted
+    elsewhere; that is the overlapping-care abuse pattern and must not occur in
+    normal care. Transfers (admitted on the discharge day, with a referral) stay.
+    Returns the kept rows and how many of them are among the first ``n_special``.
+    """
+    big = np.int64(1 << 22)
+    key = b.card.astype(np.int64) * big + b.day
+    order = np.argsort(key, kind="stable")
+    ks = key[order]
+    stay = np.flatnonzero(b.vtype == INP)
+    lo = np.searchsorted(ks, key[stay], side="left")
+    hi = np.searchsorted(ks, key[stay] + b.los[stay], side="right")
+    diff = np.zeros(len(b) + 1, np.int64)
+    np.add.at(diff, lo, 1)
+    np.add.at(diff, hi, -1)
+    cover = np.empty(len(b), np.int64)
+    cover[order] = np.cumsum(diff)[:-1]
+    own = (b.vtype == INP).astype(np.int64)
+    transfer = (b.vtype == INP) & (b.ref_from >= 0)
+    keep = (cover - own <= 0) | transfer
+    idx = np.flatnonzero(keep)
+    return b.take(idx), int((idx < n_special).sum())
+
+
 def _staff(
     rng: np.random.Generator, fac: Facilities, b: Block, cal: Calendar, busy: np.ndarray
 ) -> None:
@@ -188,15 +215,17 @@ def generate(
             where="generate",
             fix="ask for more claims",
         )
+    # oversample acute care: inside-stay clean-up and planted claims take their place later
+    target = need * (1.1 + 6 * abuse_rate)
     got: list[Block] = []
     have = 0
     for _ in range(5):  # top up if validity filters removed too many
-        b = _valid(acute(rng, cards, fac, cal, int((need - have) * 1.08) + 10, weight), cards, nd)
+        b = _valid(acute(rng, cards, fac, cal, int(target - have) + 10, weight), cards, nd)
         got.append(b)
         have += len(b)
-        if have >= need:
+        if have >= target:
             break
-    normal = concat([special, *got])
+    normal, n_special = _drop_inside_stays(concat([special, *got]), len(special))
     _staff(rng, fac, normal, cal, busy)
     volume = np.bincount(normal.fac, minlength=fac.n).astype(float)
     used_fac = np.zeros(fac.n, bool)
@@ -213,8 +242,8 @@ def generate(
     planted = concat(parts) if parts else normal.take(np.zeros(0, np.int64))
     # exact count: drop surplus acute visits that carry nothing planted
     surplus = len(normal) + len(planted) - claims
-    droppable = np.flatnonzero((np.arange(len(normal)) >= len(special)) & (normal.scen < 0))
-    if surplus > len(droppable):
+    droppable = np.flatnonzero((np.arange(len(normal)) >= n_special) & (normal.scen < 0))
+    if surplus > len(droppable) or surplus < 0:
         raise UserError(
             "planted abuse needs more claims than requested",
             where="generate",
@@ -372,7 +401,7 @@ def _assemble(
     is_card = np.isin(scen, [SCENARIOS.index(s) for s in CARD_SCENARIOS])
     ent = b.ent[pl]
     ent_ids = np.where(
-        is_card, card_ids.to_numpy()[np.where(is_card, ent, 0)], fac_ids[np.where(is_card, 0, ent)]
+        is_card, _ids(card_ids, np.where(is_card, ent, 0)), fac_ids[np.where(is_card, 0, ent)]
     )
     scen_names = np.array(SCENARIOS, dtype=object)[scen]
     truth = pd.DataFrame(
@@ -387,13 +416,13 @@ def _assemble(
     for p, kind in ((plan, "card"), (fplan, "facility")):
         if p is None:
             continue
-        ids = card_ids.to_numpy() if kind == "card" else fac_ids
         for name, (idx, strong) in (p.cards if kind == "card" else p.facilities).items():
+            ids = _ids(card_ids, idx) if kind == "card" else fac_ids[idx]
             variant_rows.append(
                 pd.DataFrame(
                     {
                         "entity_type": kind,
-                        "entity_id": ids[idx],
+                        "entity_id": ids,
                         "scenario": name,
                         "variant": np.where(strong, "strong", "subtle"),
                     }
@@ -409,7 +438,7 @@ def _assemble(
         "str"
     )
     labels = labels.sort_values(["entity_type", "scenario", "entity_id"], ignore_index=True)
-    traps = _traps(b, card_traps, card_ids.to_numpy(), fac_ids, central, busy, labels)
+    traps = _traps(b, card_traps, card_ids, fac_ids, central, busy, labels)
     return SyntheticData(
         claims=fr.ordered(claims, schema.CLAIMS),
         claim_lines=fr.ordered(claim_lines, schema.CLAIM_LINES),
@@ -424,7 +453,7 @@ def _assemble(
 def _traps(
     b: Block,
     card_traps: dict[str, np.ndarray],
-    card_ids: np.ndarray,
+    card_ids: pd.Series,
     fac_ids: np.ndarray,
     central: np.ndarray,
     busy: np.ndarray,
@@ -435,7 +464,9 @@ def _traps(
     rows = []
     for kind, idx in card_traps.items():
         idx = idx[visits[idx] >= (2 if kind == "frequent_child" else 1)]
-        rows.append(pd.DataFrame({"entity_type": "card", "entity_id": card_ids[idx], "kind": kind}))
+        rows.append(
+            pd.DataFrame({"entity_type": "card", "entity_id": _ids(card_ids, idx), "kind": kind})
+        )
     rows.append(
         pd.DataFrame(
             {"entity_type": "facility", "entity_id": fac_ids[central], "kind": "central_hospital"}
@@ -453,6 +484,11 @@ def _traps(
     traps = pd.concat(rows, ignore_index=True).astype("str")
     bad = traps["entity_id"].isin(labels["entity_id"])
     return traps[~bad].drop_duplicates(["entity_type", "entity_id"]).reset_index(drop=True)
+
+
+def _ids(ids: pd.Series, idx: np.ndarray) -> np.ndarray:
+    """Some of a large string column as a NumPy object array."""
+    return ids.iloc[np.asarray(idx, dtype=np.int64)].to_numpy(dtype=object)
 
 
 def write_synthetic(data: SyntheticData, out_dir: Path) -> None:

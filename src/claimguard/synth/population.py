@@ -54,16 +54,26 @@ class Cards:
     sin: np.ndarray  # 10-digit social-insurance number
     chronic: np.ndarray  # bool (n, n_chronic)
     managed: np.ndarray  # bool: chronic conditions managed by monthly refills
+    _age: np.ndarray | None = None
+    _band: np.ndarray | None = None
 
     @property
     def n(self) -> int:
         return len(self.prov)
 
-    def age_years(self, day: int | np.ndarray = 0) -> np.ndarray:
-        return (np.asarray(day) - self.birth) / 365.25
+    def age_years(self) -> np.ndarray:
+        """Age in years on the first day (computed once)."""
+        if self._age is None:
+            self._age = -self.birth / 365.25
+        return self._age
 
     def band(self) -> np.ndarray:
-        return np.searchsorted(cat.AGE_BANDS, self.age_years(), side="right") - 1
+        """Age band index on the first day (computed once)."""
+        if self._band is None:
+            self._band = (
+                np.searchsorted(cat.AGE_BANDS, self.age_years(), side="right") - 1
+            ).astype(np.int8)
+        return self._band
 
 
 class Picker:
