@@ -136,7 +136,7 @@ def explanation_hits(alerts: pd.DataFrame, labels: pd.DataFrame) -> dict[str, An
     true = true.assign(
         hit=hit,
         primary=primary,
-        first=top3.map(lambda t: t[0] if t else ""),
+        first=top3.map(lambda t: t[0] if len(t) else ""),
         scen=true["scenario"].map(lambda s: canonical_scenario(s) or normalise(s)),
     )
     per = {}
@@ -269,7 +269,7 @@ def evaluate(
             from claimguard.evaluation.baselines import baseline_scores
 
             for method in ("iforest", "ecod"):
-                with step(f"Baseline: naive {method} ({et}s)"):
+                with step(f"Baseline: naive {method} ({et} entities)"):
                     b = baseline_scores(claims, et, method).reindex(sc.index).fillna(0.0)
                 base = _metrics(b, for_metrics, et, ks, traps)
                 entry["baselines"][method] = {
@@ -305,7 +305,7 @@ def _section(
     methods = ["claimguard", *[f"naive {m}" for m in entry["baselines"]]]
     results = [entry["model"], *entry["baselines"].values()]
     names = list(entry["model"])
-    rows = [{"name": n, "values": [report.fmt(r.get(n)) for r in results]} for n in names]
+    rows = [{"name": n, "cells": [report.fmt(r.get(n)) for r in results]} for n in names]
     is_pos = sc.index.isin(positive.index)
     is_trap = sc.index.isin(list(trap_ids))
     groups = {

@@ -121,7 +121,7 @@ period {{ source.period }}.</p>
 <p>{{ et.n_entities }} scored, {{ et.n_positive }} labelled positive{% if et.n_traps %},
 {{ et.n_traps }} legitimate heavy users (traps){% endif %}; review capacity {{ et.capacity }}.</p>
 <table><tr><th>metric</th>{% for m in et.methods %}<th>{{ m }}</th>{% endfor %}</tr>
-{% for row in et.rows %}<tr><td>{{ row.name }}</td>{% for v in row.values %}<td>{{ v }}</td>
+{% for row in et.rows %}<tr><td>{{ row.name }}</td>{% for v in row.cells %}<td>{{ v }}</td>
 {% endfor %}</tr>{% endfor %}</table>
 {% if et.scenario_rows %}
 <h3>Recall per scenario (top {{ et.capacity }})</h3>

@@ -54,8 +54,16 @@ def bin_shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 
 def _hist_columns(stats: pd.DataFrame) -> tuple[str, str] | None:
-    edge = [c for c in stats.columns if "edge" in str(c)]
-    share = [c for c in stats.columns if "share" in str(c) or "freq" in str(c)]
+    """Columns holding per-feature histogram edges and shares (lists), e.g. bin_edges/bin_shares."""
+    if {"bin_edges", "bin_shares"} <= set(stats.columns):
+        return "bin_edges", "bin_shares"
+
+    def listy(col: object) -> bool:
+        first = stats[col].dropna()
+        return len(first) > 0 and isinstance(first.iloc[0], list | tuple | np.ndarray)
+
+    edge = [c for c in stats.columns if "edge" in str(c) and listy(c)]
+    share = [c for c in stats.columns if ("share" in str(c) or "freq" in str(c)) and listy(c)]
     if not edge or not share:
         return None
     return str(edge[0]), str(share[0])

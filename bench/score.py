@@ -1,0 +1,168 @@
+"""Benchmark `claimguard score`: claims/s per stage and end to end, peak memory.
+
+Generates N claims with their lines (the month to score) and a training month with
+another seed, trains a model on the training month, then scores the N claims in a
+fresh process (so its peak memory is the scoring job's own). End to end = reading the
+data + features + scoring + reasons + evidence + drift + writing the outputs, which is
+what a nightly job pays. The baseline in the same run is reading the claims Parquet
+file alone (the I/O floor).
+
+Targets (issue 7, 2 cores): end to end >= 80,000 claims/s, peak memory <= 8 GB.
+
+    python bench/score.py --claims 10000000        # the target size
+    python bench/score.py --claims 200000          # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TARGET_CLAIMS_PER_S = 80_000
+TARGET_PEAK_GB = 8.0
+
+
+def _generate(out: Path, claims: int, seed: int, start: str) -> float:
+    code = (
+        "import sys; from pathlib import Path;"
+        "from claimguard.synth.generate import generate, write_synthetic;"
+        f"write_synthetic(generate({claims}, {seed}, start={start!r}), Path({str(out)!r}))"
+    )
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True)
+    return time.perf_counter() - t0
+
+
+def _score_stage(data: Path, model: Path, out: Path) -> None:
+    """Runs in the child process: score, then print timings and peak RSS as JSON."""
+    import pandas as pd
+
+    from claimguard.io.load import load_dataset
+    from claimguard.model.bundle import load_bundle
+    from claimguard.scoring.output import write_score_folder
+    from claimguard.scoring.score import score_dataset
+    from claimguard.settings import Settings
+
+    t_read = time.perf_counter()
+    pd.read_parquet(data / "claims.parquet")
+    read_only = time.perf_counter() - t_read
+
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    bundle = load_bundle(model)
+    timings["Loading model"] = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    ds = load_dataset(data)
+    timings["Reading data"] = time.perf_counter() - t1
+    result = score_dataset(ds, bundle, Settings(), timings=timings)
+    t2 = time.perf_counter()
+    write_score_folder(result, out)
+    timings["Writing outputs"] = time.perf_counter() - t2
+    total = time.perf_counter() - t0
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(
+        json.dumps(
+            {
+                "claims": int(len(ds.claims)),
+                "lines": int(len(ds.claim_lines)) if ds.claim_lines is not None else 0,
+                "timings": timings,
+                "end_to_end_s": total,
+                "read_claims_parquet_s": read_only,
+                "peak_rss_gb": peak_kb / 1024**2,
+                "alerts": result.run["alerts_written"],
+                "drifted": result.drift.get("drifted"),
+            }
+        )
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--claims", type=int, default=10_000_000, help="claims to score")
+    parser.add_argument(
+        "--train-claims",
+        type=int,
+        default=None,
+        help="claims in the training month (default: N/5, at least 100k)",
+    )
+    parser.add_argument("--workdir", type=Path, default=None, help="keep data here")
+    parser.add_argument("--_score", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args._score:
+        _score_stage(*(Path(p) for p in args._score))
+        return
+
+    train_claims = args.train_claims or max(100_000, args.claims // 5)
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="cg-bench-score-"))
+    work.mkdir(parents=True, exist_ok=True)
+    train_dir, score_dir = work / "train", work / "score"
+    model = work / "model.joblib"
+    env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{work / 'mlflow.db'}")
+
+    if not (score_dir / "claims.parquet").exists():
+        print(f"generating {args.claims:,} claims to score ...", flush=True)
+        g = _generate(score_dir, args.claims, 11, "2024-02-01")
+        print(f"  {g:.0f} s", flush=True)
+    if not (train_dir / "claims.parquet").exists():
+        print(f"generating {train_claims:,} training claims ...", flush=True)
+        _generate(train_dir, train_claims, 7, "2024-01-01")
+    if not model.exists():
+        print("training ...", flush=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "claimguard",
+                "-q",
+                "train",
+                str(train_dir),
+                "--model-out",
+                str(model),
+            ],
+            check=True,
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
+
+    print("scoring ...", flush=True)
+    child = subprocess.run(
+        [sys.executable, __file__, "--_score", str(score_dir), str(model), str(work / "scored")],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    r = json.loads(child.stdout.strip().splitlines()[-1])
+    n = r["claims"]
+    print(f"\nclaims scored: {n:,} (with {r['lines']:,} lines); model trained on {train_claims:,}")
+    print(f"{'stage':<34}{'seconds':>10}{'claims/s':>14}")
+    for stage, sec in r["timings"].items():
+        if stage.startswith("Scoring total"):
+            continue
+        rate = n / sec if sec > 0 else float("inf")
+        print(f"{stage:<34}{sec:>10.2f}{rate:>14,.0f}")
+    e2e = r["end_to_end_s"]
+    rate = n / e2e
+    print(f"{'end to end':<34}{e2e:>10.2f}{rate:>14,.0f}")
+    print(
+        f"baseline (read claims.parquet only): {r['read_claims_parquet_s']:.2f} s; "
+        f"end to end is {e2e / max(r['read_claims_parquet_s'], 1e-9):.0f}x that"
+    )
+    print(f"peak memory (scoring process): {r['peak_rss_gb']:.2f} GB")
+    print(f"alerts: {r['alerts']}; drift flagged: {r['drifted']}")
+    ok = rate >= TARGET_CLAIMS_PER_S and r["peak_rss_gb"] <= TARGET_PEAK_GB
+    print(
+        f"targets: >= {TARGET_CLAIMS_PER_S:,} claims/s end to end, <= {TARGET_PEAK_GB:.0f} GB: "
+        + ("met" if ok else "NOT met")
+    )
+
+
+if __name__ == "__main__":
+    main()

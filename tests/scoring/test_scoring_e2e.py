@@ -1,0 +1,252 @@
+"""End to end on small generated data: generate -> train -> score -> evaluate, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from claimguard.cli import run
+from claimguard.schema import ALERT_COLUMNS, CLAIMS, QUARANTINE_COLUMNS, SCORE_COLUMNS, SIGNALS
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def world(
+    tmp_path_factory: pytest.TempPathFactory, synthetic_dir: Path, synthetic_dir_b: Path
+) -> dict[str, Path]:
+    """A model trained on one generated month, the next month (other seed) scored with it."""
+    root = tmp_path_factory.mktemp("scoring_e2e")
+    cfg = root / "config.yaml"
+    cfg.write_text(
+        "model:\n  n_estimators: 60\nscoring:\n  review_capacity_cards: 40\n"
+        "  review_capacity_facilities: 8\n"
+    )
+    model = root / "model.joblib"
+    assert run(["train", str(synthetic_dir), "--config", str(cfg), "--model-out", str(model)]) == 0
+    out = root / "scored"
+    args = ["score", str(synthetic_dir_b), "--model", str(model), "--out", str(out), "-c", str(cfg)]
+    assert run(args) == 0
+    return {"root": root, "cfg": cfg, "data": synthetic_dir_b, "model": model, "out": out}
+
+
+def test_every_output_file_has_the_spec_columns(world: dict[str, Path]) -> None:
+    out = world["out"]
+    scores = pd.read_parquet(out / "scores.parquet")
+    alerts = pd.read_parquet(out / "alerts.parquet")
+    alerts_csv = pd.read_csv(out / "alerts.csv", dtype=str)
+    quarantine = pd.read_parquet(out / "quarantine.parquet")
+    assert list(scores.columns) == list(SCORE_COLUMNS)
+    assert list(alerts.columns) == list(ALERT_COLUMNS)
+    assert list(alerts_csv.columns) == list(ALERT_COLUMNS)
+    assert list(alerts_csv["alert_id"]) == list(alerts["alert_id"])
+    assert set(QUARANTINE_COLUMNS) <= set(quarantine.columns)
+    assert scores["score"].between(0, 1).all()
+    for et, grp in scores.groupby("entity_type"):
+        assert sorted(grp["rank"]) == list(range(1, len(grp) + 1)), et
+        top = grp.sort_values("rank")
+        assert top["score"].is_monotonic_decreasing
+    claims = pd.read_parquet(world["data"] / "claims.parquet")
+    assert set(scores.loc[scores["entity_type"] == "card", "entity_id"]) == set(claims["card_id"])
+    # context files for the triage app
+    ev = pd.read_parquet(out / "evidence_claims.parquet")
+    assert set(CLAIMS.required) <= set(ev.columns)
+    assert {"facility_province", "facility_tier"} <= set(ev.columns)
+    info = pd.read_parquet(out / "entity_info.parquet")
+    assert {"entity_type", "entity_id", "province", "tier", "label"} <= set(info.columns)
+    assert set(alerts["entity_id"]) <= set(info["entity_id"])
+    cf = pd.read_parquet(out / "card_facilities.parquet")
+    assert {"entity_id", "facility_id", "visits", "total_cost", "first_visit", "last_visit"} <= set(
+        cf.columns
+    )
+    assert (out / "evidence_lines.parquet").exists()
+    dd = pd.read_parquet(out / "doctor_days.parquet")
+    assert {"entity_id", "doctor_id", "day", "examinations"} <= set(dd.columns)
+
+
+def test_reasons_and_evidence(world: dict[str, Path]) -> None:
+    out = world["out"]
+    alerts = pd.read_parquet(out / "alerts.parquet")
+    assert len(alerts) > 0
+    assert (alerts["entity_type"] == "card").sum() <= 40
+    assert (alerts["entity_type"] == "facility").sum() <= 8
+    claims = pd.read_parquet(world["data"] / "claims.parquet")
+    ev_claims = set(pd.read_parquet(out / "evidence_claims.parquet")["claim_id"])
+    for row in alerts.itertuples():
+        reasons = json.loads(row.reasons)
+        assert reasons, "an alert without a reason must not be written"
+        assert row.top_signal == reasons[0]["signal"]
+        for r in reasons:
+            assert set(r) == {"signal", "feature", "value", "typical", "text"}
+            assert r["signal"] in SIGNALS
+            assert isinstance(r["text"], str) and r["text"]
+        assert len({r["signal"] for r in reasons}) == len(reasons)
+        evidence = json.loads(row.evidence_claim_ids)
+        assert len(evidence) <= 20
+        key = "card_id" if row.entity_type == "card" else "facility_id"
+        mine = set(claims.loc[claims[key] == row.entity_id, "claim_id"])
+        assert set(evidence) <= mine
+        assert set(evidence) <= ev_claims
+
+
+def test_run_json_counts_and_provenance(world: dict[str, Path]) -> None:
+    run_json = json.loads((world["out"] / "run.json").read_text())
+    for table, c in run_json["counts"].items():
+        assert c["in"] == c["valid"] + c["quarantined"], table
+    assert run_json["entities_scored"]["card"] > 0
+    alerts = pd.read_parquet(world["out"] / "alerts.parquet")
+    assert sum(run_json["alerts_written"].values()) == len(alerts)
+    assert run_json["model_version"] == alerts["model_version"].iloc[0]
+    assert len(run_json["config_hash"]) == 16
+    assert any(p.endswith("claims.parquet") for p in run_json["input_files"])
+    assert {"Building features", "Scoring", "Reading data"} <= set(run_json["timings_seconds"])
+    assert "psi" in run_json["drift"] and run_json["drift"]["features_checked"] > 0
+
+
+def test_alert_ids_stable_across_runs(world: dict[str, Path], tmp_path: Path) -> None:
+    again = tmp_path / "again"
+    args = ["score", str(world["data"]), "--model", str(world["model"]), "-c", str(world["cfg"])]
+    assert run([*args, "--out", str(again)]) == 0
+    first = pd.read_parquet(world["out"] / "alerts.parquet")
+    second = pd.read_parquet(again / "alerts.parquet")
+    assert list(first["alert_id"]) == list(second["alert_id"])
+    assert first["alert_id"].is_unique
+    # re-running into the same folder replaces it and keeps the ids
+    assert run([*args, "--out", str(again)]) == 0
+    assert list(pd.read_parquet(again / "alerts.parquet")["alert_id"]) == list(first["alert_id"])
+    assert [p.name for p in tmp_path.iterdir()] == ["again"]
+
+
+def test_corrupted_model_leaves_previous_output_untouched(
+    world: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "scored"
+    args = ["score", str(world["data"]), "-c", str(world["cfg"]), "--out", str(out)]
+    assert run([*args, "--model", str(world["model"])]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    broken = tmp_path / "broken.joblib"
+    data = world["model"].read_bytes()
+    broken.write_bytes(data[: len(data) // 2])
+    capsys.readouterr()
+    assert run([*args, "--model", str(broken)]) == 2
+    err = capsys.readouterr().err
+    assert "model" in err.lower() and "Fix:" in err and "Traceback" not in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.joblib", "scored"]
+
+
+def test_unwritable_output_folder_exits_2_and_writes_nothing(
+    world: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("a file where the output folder's parent should be")
+    out = blocker / "scored"
+    code = run(
+        [
+            "score",
+            str(world["data"]),
+            "--model",
+            str(world["model"]),
+            "-c",
+            str(world["cfg"]),
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert str(blocker) in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["not_a_folder"]
+
+
+def test_evaluate_writes_metrics_and_report(world: dict[str, Path], tmp_path: Path) -> None:
+    report = tmp_path / "report"
+    code = run(
+        [
+            "evaluate",
+            str(world["out"]),
+            "--labels",
+            str(world["data"] / "labels.csv"),
+            "--out",
+            str(report),
+        ]
+    )
+    assert code == 0
+    metrics = json.loads((report / "metrics.json").read_text())
+    card = metrics["entity_types"]["card"]
+    assert card["model"]["roc_auc"] is None or 0 <= card["model"]["roc_auc"] <= 1
+    assert f"precision@{card['capacity']}" in card["model"]
+    assert metrics["explanations"]["true_alerts"] >= 0
+    html = (report / "report.html").read_text()
+    assert "data:image/png;base64," in html and "<script" not in html
+    assert "Drift" in html
+
+
+def test_evaluate_with_reviewer_decisions(world: dict[str, Path], tmp_path: Path) -> None:
+    alerts = pd.read_parquet(world["out"] / "alerts.parquet")
+    labels = pd.read_csv(world["data"] / "labels.csv", dtype=str)
+    planted = set(zip(labels["entity_type"], labels["entity_id"], strict=True))
+    decisions = alerts[["entity_type", "entity_id"]].copy()
+    is_abuse = [
+        (t, i) in planted for t, i in zip(decisions.entity_type, decisions.entity_id, strict=True)
+    ]
+    decisions["scenario"] = ""
+    decisions["decision"] = ["confirmed" if a else "dismissed" for a in is_abuse]
+    decisions.loc[decisions.index[:2], "decision"] = "needs_information"
+    decisions["reviewer"] = "r1"
+    decisions["decided_at"] = "2024-03-01T10:00:00"
+    path = tmp_path / "decisions.csv"
+    decisions.to_csv(path, index=False)
+    report = tmp_path / "report"
+    assert run(["evaluate", str(world["out"]), "--labels", str(path), "--out", str(report)]) == 0
+    metrics = json.loads((report / "metrics.json").read_text())
+    rows = {r["entity_type"]: r for r in metrics["reviewer"]}
+    total = sum(r["alerts"] for r in rows.values())
+    assert total == len(alerts)
+    confirmed = sum(r["confirmed"] for r in rows.values())
+    dismissed = sum(r["dismissed"] for r in rows.values())
+    assert confirmed + dismissed == len(alerts) - 2
+    assert sum(r["other_decision"] for r in rows.values()) == 2
+
+
+def _shift(src: Path, dst: Path) -> None:
+    """The same month with new facilities for half the claims and doubled prices."""
+    dst.mkdir()
+    claims = pd.read_parquet(src / "claims.parquet")
+    facilities = pd.read_parquet(src / "facilities.parquet")
+    lines = pd.read_parquet(src / "claim_lines.parquet")
+    moved = claims["facility_id"].isin(facilities["facility_id"].iloc[::2])
+    claims.loc[moved, "facility_id"] = "NEW" + claims.loc[moved, "facility_id"]
+    new_fac = facilities.loc[facilities["facility_id"].isin(facilities["facility_id"].iloc[::2])]
+    new_fac = new_fac.assign(facility_id="NEW" + new_fac["facility_id"])
+    for col in ("total_cost", "insurance_paid", "drug_cost", "supply_cost"):
+        if col in claims:
+            claims[col] = claims[col] * 2
+    lines["amount"] = lines["amount"] * 2
+    claims.to_parquet(dst / "claims.parquet", index=False)
+    lines.to_parquet(dst / "claim_lines.parquet", index=False)
+    pd.concat([facilities, new_fac]).to_parquet(dst / "facilities.parquet", index=False)
+    pd.read_parquet(src / "cards.parquet").to_parquet(dst / "cards.parquet", index=False)
+
+
+def test_drift_shifted_population_fails_unshifted_passes(
+    world: dict[str, Path], tmp_path: Path
+) -> None:
+    base = ["--model", str(world["model"]), "-c", str(world["cfg"]), "--fail-on-drift"]
+    ok = tmp_path / "ok"
+    assert run(["score", str(world["data"]), *base, "--out", str(ok)]) == 0
+    drift = json.loads((ok / "run.json").read_text())["drift"]
+    assert drift["drifted"] is False, drift["problems"]
+
+    shifted = tmp_path / "shifted_data"
+    _shift(world["data"], shifted)
+    out = tmp_path / "shifted"
+    assert run(["score", str(shifted), *base, "--out", str(out)]) == 3
+    drift = json.loads((out / "run.json").read_text())["drift"]  # outputs are still written
+    assert drift["drifted"] is True
+    assert drift["unseen_facility_share"] > drift["limits"]["unseen_share_limit"]
+    cost_psi = [v for f, v in drift["top_psi"].items() if "cost" in f]
+    assert cost_psi and max(cost_psi) > drift["limits"]["psi_limit"]
