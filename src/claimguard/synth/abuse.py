@@ -373,11 +373,11 @@ def facility_claims(
     for f, st in zip(idx, strong, strict=True):
         n_docs = 1
         days = work_days[rng.random(len(work_days)) < (0.7 if st else 0.45)]
-        days = np.sort(rng.permutation(days)[: max(2, budget // (85 if st else 55))])
+        days = np.sort(rng.permutation(days)[: max(2, budget // (85 if st else 69))])
         per_day = (
             rng.integers(70, 100, (len(days), n_docs))
             if st
-            else rng.integers(50, 60, (len(days), n_docs))
+            else rng.integers(62, 76, (len(days), n_docs))
         )
         cnt = per_day.ravel()
         day = np.repeat(np.repeat(days, n_docs), cnt)

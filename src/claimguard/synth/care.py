@@ -257,8 +257,10 @@ def pregnancy(
 
 def terminal(rng: np.random.Generator, cards: Cards, fac: Facilities, cal: Calendar) -> Block:
     """A final hospital stay ending in death for some of those who die in the period."""
-    who = np.flatnonzero((cards.death >= 0) & (cards.death < cal.n_days))
-    who = who[rng.random(len(who)) < 0.45]
+    who = np.flatnonzero(
+        (cards.death >= 0) & (cards.death < cal.n_days) & (cards.age_years() >= 40)
+    )
+    who = who[rng.random(len(who)) < 0.5]
     k = len(who)
     los = rng.integers(1, 10, k)
     day = np.maximum(cards.death[who] - los, 0)
@@ -391,7 +393,7 @@ def acute(
 def acute_weight(cards: Cards, frequent_child: np.ndarray, multimorbid: np.ndarray) -> np.ndarray:
     """Per-card acute visit propensity."""
     w = ACUTE_RATE[cards.band()] * np.exp(0.5 * _noise(cards))
-    w[frequent_child] *= 5.0
+    w[frequent_child] *= 12.0
     w[multimorbid] *= 1.6
     return w
 

@@ -129,7 +129,7 @@ N_DX = len(CONDITIONS)
 # Chronic conditions managed by monthly refills, with prevalence per age band.
 CHRONIC: tuple[tuple[str, tuple[float, float, float, float, float]], ...] = (
     ("I10", (0, 0, 0.012, 0.16, 0.42)),
-    ("E11.9", (0, 0.001, 0.006, 0.065, 0.15)),
+    ("E11.9", (0, 0, 0.006, 0.065, 0.15)),
     ("E78.5", (0, 0, 0.005, 0.06, 0.12)),
     ("J44.9", (0, 0, 0.001, 0.02, 0.08)),
     ("I25.9", (0, 0, 0.001, 0.02, 0.08)),

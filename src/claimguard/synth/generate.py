@@ -129,23 +129,28 @@ def _drop_inside_stays(b: Block, n_special: int) -> tuple[Block, int]:
     Independent draws would otherwise put a patient at a clinic while admitted
     elsewhere; that is the overlapping-care abuse pattern and must not occur in
     normal care. Transfers (admitted on the discharge day, with a referral) stay.
+    Same-day (zero-night) admissions count as visits.
     Returns the kept rows and how many of them are among the first ``n_special``.
     """
     big = np.int64(1 << 22)
     key = b.card.astype(np.int64) * big + b.day
     order = np.argsort(key, kind="stable")
     ks = key[order]
-    stay = np.flatnonzero(b.vtype == INP)
+    stay = np.flatnonzero((b.vtype == INP) & (b.los > 0))
+    # a stay covers its card's days [admit day, discharge day)
     lo = np.searchsorted(ks, key[stay], side="left")
-    hi = np.searchsorted(ks, key[stay] + b.los[stay], side="right")
+    hi = np.searchsorted(ks, key[stay] + b.los[stay], side="left")
     diff = np.zeros(len(b) + 1, np.int64)
     np.add.at(diff, lo, 1)
     np.add.at(diff, hi, -1)
     cover = np.empty(len(b), np.int64)
     cover[order] = np.cumsum(diff)[:-1]
-    own = (b.vtype == INP).astype(np.int64)
-    transfer = (b.vtype == INP) & (b.ref_from >= 0)
-    keep = (cover - own <= 0) | transfer
+    own = np.zeros(len(b), np.int64)
+    own[stay] = 1
+    keep = cover - own <= 0
+    # on a discharge day other care starts after the discharge (inpatients leave by 11:30)
+    on_discharge_day = np.isin(key, key[stay] + b.los[stay])
+    b.minute = np.where(on_discharge_day, np.maximum(b.minute, 725), b.minute).astype(np.int16)
     idx = np.flatnonzero(keep)
     return b.take(idx), int((idx < n_special).sum())
 
@@ -186,18 +191,22 @@ def generate(
     nd = cal.n_days
     fac = make_facilities(rng, claims / months)
     n_cards = max(1_000, round(claims * 365 / (VISITS_PER_INSURED_YEAR * nd)))
-    cards = make_cards(rng, n_cards, fac, nd, seed)
     # legitimate busy district hospitals draw three times their share of patients
     district = np.flatnonzero(fac.tier == cat.DISTRICT)
-    busy = district[np.argsort(-fac.weight[district])[: max(2, len(district) // 20)]]
+    dprov = fac.prov[district]
+    in_prov = np.bincount(dprov, weights=fac.weight[district], minlength=len(cat.PROVINCES))
+    expected = fac.weight[district] / in_prov[dprov] * cat.PROVINCE_POP[dprov]
+    busy = district[np.argsort(-expected)[: max(2, len(district) // 20)]]
     fac.weight[busy] *= 3.0
+    cards = make_cards(rng, n_cards, fac, nd, seed)
     central = np.flatnonzero(fac.tier == cat.CENTRAL)
     # abusive cards first: their registry entries (death, expiry) shape normal care
     used = np.zeros(cards.n, bool)
     k_card = max(4, round(abuse_rate * claims / 60)) if abuse_rate > 0 else 0
     plan = choose_cards(rng, cards, cal, k_card, used) if k_card else None
+    # abusive cards also get their ordinary care; heavy-user traps are kept apart
+    chron, multi = chronic_refills(rng, cards, fac, cal, np.ones(cards.n, bool))
     free = ~used
-    chron, multi = chronic_refills(rng, cards, fac, cal, free)
     free[multi] = False
     dial, dial_cards = dialysis(rng, cards, fac, cal, free)
     free[dial_cards] = False
