@@ -54,12 +54,14 @@ def test_facilities_provinces_home_and_registered() -> None:
     fs = build(c, None, ca, fa)
     assert col(fs.card, "card_distinct_facilities_count") == {"A": 2, "HS4790123456789": 1}
     assert col(fs.card, "card_distinct_provinces_count") == {"A": 2, "HS4790123456789": 1}
-    home = col(fs.card, "card_outside_home_province_share")
-    assert approx(home["A"], 2 / 3) and home["HS4790123456789"] == 1.0
-    # A: F1 (registered), F2 (away, no referral), F2 (referred) -> 1 of 3; the other card
-    # has no registered facility anywhere -> no known visits -> 0
-    away = col(fs.card, "card_away_from_registered_share")
-    assert approx(away["A"], 1 / 3) and away["HS4790123456789"] == 0.0
+    # outside home province without referral: A@F1 0, A@F2 1, A@F2 referred 0, HS479@F1 1;
+    # peers (all the same kind of visit) make 2/4 = 0.5 such visits per visit
+    home = col(fs.card, "card_outside_home_province_excess_count")
+    assert approx(home["A"], 3 * 0 + 1 - 3 * 0.5) and approx(home["HS4790123456789"], 0.5)
+    # away from the registered facility without referral: A 0, 1, 0 (peers 1/3 a visit);
+    # the other card has no registered facility anywhere -> unknown -> 0
+    away = col(fs.card, "card_away_from_registered_excess_count")
+    assert approx(away["A"], 1 - 3 / 3) and away["HS4790123456789"] == 0.0
 
 
 def test_overlapping_stays_overnight_transfer_and_same_facility() -> None:
@@ -287,7 +289,7 @@ def test_missing_optional_columns_switch_features_off(caplog: pytest.LogCaptureF
         "card_overlap_days",
         "card_drug_days_supplied_ratio",
         "card_after_death_claims_count",
-        "card_outside_home_province_share",
+        "card_outside_home_province_excess_count",
         "card_demographic_mismatch_count",
         "facility_max_exams_per_doctor_day_count",
         "facility_tests_per_visit_ratio_to_peers",

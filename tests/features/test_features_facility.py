@@ -223,11 +223,13 @@ def test_patients_origin_one_visit_split_and_after_death() -> None:
         {"card_id": "C", "facility_id": "F2", "admit_time": t(7)},
     ]
     fs = build(claims(rows), None, ca, fa)
-    out = col(fs.facility, "facility_outside_province_cards_share")
-    assert approx(out["F1"], 2 / 5) and out["F2"] == 1.0
-    # F1 visits: A (registered here), B twice (elsewhere, no referral), C (referred) -> 2/5
-    reg = col(fs.facility, "facility_registered_elsewhere_share")
-    assert approx(reg["F1"], 2 / 5) and reg["F2"] == 0.0
+    # outside the home province without referral: F1 claims 0, 0, 1, 1, 0 (C referred);
+    # F2 1 -> peers 3/6 per visit
+    out = col(fs.facility, "facility_outside_province_visits_ratio_to_peers")
+    assert approx(out["F1"], shrunk(2, 5 * 0.5, 5)) and approx(out["F2"], shrunk(1, 0.5, 1))
+    # registered elsewhere without referral: F1 0, 0, 1, 1, 0; F2 0 -> peers 2/6 per visit
+    reg = col(fs.facility, "facility_registered_elsewhere_ratio_to_peers")
+    assert approx(reg["F1"], shrunk(2, 5 / 3, 5)) and approx(reg["F2"], shrunk(0, 1 / 3, 1))
     # F1 cards: A twice, B twice, C once -> 1 of 3 seen once
     one = col(fs.facility, "facility_one_visit_cards_share")
     assert approx(one["F1"], 1 / 3) and one["F2"] == 1.0

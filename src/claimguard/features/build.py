@@ -24,6 +24,7 @@ from claimguard.features.peers import (
     PeerTables,
     _components,
     _lookup,
+    _radix,
     fit_from_prepared,
 )
 from claimguard.features.prepare import Prepared, period_of, prepare
@@ -51,10 +52,10 @@ def expected_claims(peers: PeerTables, p: Prepared) -> dict[str, np.ndarray]:
     """Peer-expected value of every fitted claim stat, for each (sorted) claim."""
     if p.n == 0:
         return {s: np.zeros(0) for s in peers.stats if s in CLAIM_STATS}
-    comp = _components(p, peers.dx3_vocab, "claim")
-    n_dx3 = len(peers.dx3_vocab)
+    comp = _components(p, peers, "claim")
+    radix = _radix(peers)
     return {
-        stat: _lookup(peers.stats[stat], comp, CLAIM_STATS[stat], n_dx3)
+        stat: _lookup(peers.stats[stat], comp, CLAIM_STATS[stat], radix)
         for stat in CLAIM_STATS
         if stat in peers.stats
     }

@@ -11,7 +11,13 @@ from __future__ import annotations
 import numpy as np
 
 from claimguard.features import clinical, windows
-from claimguard.features.peers import PeerTables, dx_atypicality, expected_card
+from claimguard.features.peers import (
+    PeerTables,
+    away_from_registered,
+    dx_atypicality,
+    expected_card,
+    outside_home,
+)
 from claimguard.features.prepare import DAY_S, Prepared
 from claimguard.settings import FeatureSettings
 
@@ -49,31 +55,31 @@ def visits(p: Prepared, peers: PeerTables, flags: Arrays) -> Arrays:
     }
 
 
-def facilities_and_places(p: Prepared, flags: Arrays) -> Arrays:
-    """Distinct facilities and provinces; visits outside home province / registered facility."""
+def facilities_and_places(p: Prepared, expected: dict[str, np.ndarray], flags: Arrays) -> Arrays:
+    """Distinct facilities and provinces; visits outside the home province or away from the
+    registered facility (without referral) beyond what the same care typically shows.
+    """
     nc = p.n_cards
     out: Arrays = {}
     n_fac = windows.distinct_per_group(p.card, p.fac, nc)
     out["card_distinct_facilities_count"] = n_fac
     main = windows.group_mode(p.card, p.fac, nc)
     flags["multi_facility"] = np.where(p.fac != main[p.card], n_fac[p.card], 0).astype(np.float32)
-    visits = windows.group_count(p.card, nc)
-    claim_prov = p.fac_prov[p.fac]
     if p.has("facilities.province"):
+        claim_prov = p.fac_prov[p.fac]
         out["card_distinct_provinces_count"] = windows.distinct_per_group(p.card, claim_prov, nc)
-        home = p.home_prov[p.card]
-        known = (home >= 0) & (claim_prov >= 0)
-        outside = known & (home != claim_prov)
-        out["card_outside_home_province_share"] = windows.group_sum(
-            outside, p.card, nc
-        ) / np.maximum(windows.group_sum(known, p.card, nc), 1.0)
-        flags["geography"] = outside.astype(np.float32)
-    known_reg = p.registered != -2
-    away = known_reg & (p.registered != p.fac) & ~p.referred
-    out["card_away_from_registered_share"] = windows.group_sum(away, p.card, nc) / np.maximum(
-        windows.group_sum(known_reg, p.card, nc), 1.0
-    )
-    del visits
+    for stat, name in (
+        ("outside_home", "card_outside_home_province_excess_count"),
+        ("away", "card_away_from_registered_excess_count"),
+    ):
+        if stat not in expected:
+            continue
+        actual = outside_home(p) if stat == "outside_home" else away_from_registered(p)
+        known = np.isfinite(actual)
+        excess = np.where(known, actual - np.nan_to_num(expected[stat], nan=0.0), 0.0)
+        out[name] = windows.group_sum(excess, p.card, nc)
+        if stat == "outside_home":
+            flags["geography"] = np.maximum(excess, 0.0).astype(np.float32)
     return out
 
 
@@ -219,7 +225,7 @@ def card_features(
     flags: Arrays = {}
     out: Arrays = {}
     out.update(visits(p, peers, flags))
-    out.update(facilities_and_places(p, flags))
+    out.update(facilities_and_places(p, expected, flags))
     out.update(overlapping_care(p, flags))
     out.update(split_billing(p, sizes, flags))
     out.update(drug_supply(p, flags))

@@ -67,15 +67,18 @@ _SPECS: tuple[FeatureSpec, ...] = (
         ("facilities.province",), "care in {value:.0f} different provinces",
     ),
     FeatureSpec(
-        "card_outside_home_province_share", "card", "share", "geography",
-        "Share of the card's visits at facilities outside its home province "
-        "(card registry, else the province digits of a 15-character card number).",
-        ("facilities.province", _HOME), "{value:.0%} of visits outside the home province",
+        "card_outside_home_province_excess_count", "card", "visits", "geography",
+        "Visits outside the card's home province without a referral, minus the number peers "
+        "with the same diagnoses at the same tier of facility would make (home: card registry, "
+        "else the province digits of a 15-character card number).",
+        ("facilities.province", _HOME),
+        "{value:.1f} more visits outside the home province than comparable patients",
     ),
     FeatureSpec(
-        "card_away_from_registered_share", "card", "share", "geography",
-        "Share of visits away from the card's registered facility without a referral.",
-        (_REG,), "{value:.0%} of visits away from the registered facility without referral",
+        "card_away_from_registered_excess_count", "card", "visits", "geography",
+        "Visits away from the registered facility without a referral, minus the number peers "
+        "with the same diagnoses at the same tier of facility would make.",
+        (_REG,), "{value:.1f} more visits away from the registered facility than comparable patients",
     ),
     FeatureSpec(
         "card_overlapping_stays_count", "card", "claims", "overlapping_care",
@@ -238,14 +241,16 @@ _SPECS: tuple[FeatureSpec, ...] = (
         "{value:.0%} of sick-leave certificates at visits with almost no treatment",
     ),
     FeatureSpec(
-        "facility_outside_province_cards_share", "facility", "share", "geography",
-        "Share of visits by cards whose home province differs from the facility's.",
-        ("facilities.province", _HOME), "{value:.0%} of visits by cards from other provinces",
+        "facility_outside_province_visits_ratio_to_peers", "facility", "ratio", "geography",
+        "Visits without referral by cards from another province, divided by the peer "
+        "expectation for the same diagnoses, tier and visit type.",
+        ("facilities.province", _HOME), "{value:.1f}× the out-of-province patients of peers",
     ),
     FeatureSpec(
-        "facility_registered_elsewhere_share", "facility", "share", "geography",
-        "Share of visits by cards registered at another facility, without a referral.",
-        (_REG,), "{value:.0%} of visits by cards registered elsewhere, without referral",
+        "facility_registered_elsewhere_ratio_to_peers", "facility", "ratio", "geography",
+        "Visits without referral by cards registered at another facility, divided by the peer "
+        "expectation for the same diagnoses, tier and visit type.",
+        (_REG,), "{value:.1f}× the patients registered elsewhere of peers",
     ),
     FeatureSpec(
         "facility_one_visit_cards_share", "facility", "share", "visit_frequency",

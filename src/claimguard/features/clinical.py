@@ -2,8 +2,9 @@
 
 Why: a borrowed card shows itself when the care does not fit the card holder (a man
 in antenatal care, a child with prostate disease). The table is small, built in and
-deliberately conservative: only ranges that ICD-10 itself marks as sex- or
-age-specific, so that a legitimate patient is never flagged by a doubtful rule.
+deliberately conservative: ranges ICD-10 marks as sex- or age-specific, plus a few
+adult diseases with a low age floor, so that a legitimate patient is hardly ever
+flagged by a rule (softer oddities are left to the data-driven atypicality feature).
 All functions work on the *distinct* codes of a column (a few thousand), never per row.
 """
 
@@ -33,6 +34,9 @@ class DxRule:
 
 # Ranges compare on the normalised 3-character category ("O9A" sorts inside O00-O9A).
 DX_RULES: tuple[DxRule, ...] = (
+    # narrower rules first: the first matching rule decides
+    DxRule("N40", "N40", MALE, 30.0, 200.0, "hyperplasia of prostate"),
+    DxRule("N95", "N95", FEMALE, 30.0, 200.0, "menopausal and perimenopausal disorders"),
     DxRule("O00", "O9A", FEMALE, 10.0, 55.0, "pregnancy, childbirth and the puerperium"),
     DxRule("Z32", "Z36", FEMALE, 10.0, 55.0, "pregnancy test, supervision and antenatal screening"),
     DxRule("Z37", "Z39", FEMALE, 10.0, 55.0, "outcome of delivery and postpartum care"),
@@ -46,15 +50,27 @@ DX_RULES: tuple[DxRule, ...] = (
     DxRule("E29", "E29", MALE, 0.0, 200.0, "testicular dysfunction"),
     DxRule("P00", "P96", NO_SEX, 0.0, 2.0, "conditions originating in the perinatal period"),
     DxRule("R54", "R54", NO_SEX, 40.0, 200.0, "age-related physical debility (senility)"),
+    # adult diseases that do not occur (or are coded otherwise) in young children
+    DxRule("I10", "I10", NO_SEX, 10.0, 200.0, "essential (primary) hypertension"),
+    DxRule("E11", "E11", NO_SEX, 10.0, 200.0, "type 2 diabetes mellitus"),
+    DxRule("I20", "I25", NO_SEX, 15.0, 200.0, "ischaemic heart diseases"),
+    DxRule(
+        "J43", "J44", NO_SEX, 15.0, 200.0, "emphysema and chronic obstructive pulmonary disease"
+    ),
+    DxRule("M15", "M19", NO_SEX, 15.0, 200.0, "arthrosis (osteoarthritis)"),
 )
 
 
-def normalise_dx(codes: pd.Series | np.ndarray) -> np.ndarray:
-    """Upper-case 3-character ICD-10 category of each code ('' when absent or malformed)."""
+def normalise_dx(codes: pd.Series | np.ndarray, width: int = 3) -> np.ndarray:
+    """Upper-case ICD-10 code without dots, cut to ``width`` characters ('' if malformed).
+
+    width 3 gives the category (``N18``), 4 the subcategory (``N185``: dialysis-stage
+    kidney disease, not stage 3); a 3-character code stays 3 characters.
+    """
     s = pd.Series(np.asarray(codes, dtype=object)).fillna("").astype(str)
-    s = s.str.upper().str.replace(r"[^A-Z0-9]", "", regex=True).str[:3]
-    ok = s.str.match(r"^[A-Z][0-9][0-9A-Z]$")
-    return np.where(ok.to_numpy(), s.to_numpy(dtype=object), "").astype(object)
+    s = s.str.upper().str.replace(r"[^A-Z0-9]", "", regex=True)
+    ok = s.str.match(r"^[A-Z][0-9][0-9A-Z]")
+    return np.where(ok.to_numpy(), s.str[:width].to_numpy(dtype=object), "").astype(object)
 
 
 def dx_constraints(categories: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -13,9 +13,11 @@ import numpy as np
 from claimguard.features import items, windows
 from claimguard.features.peers import (
     PeerTables,
+    away_from_registered,
     doctor_days,
     expected_tier,
     facility_volume,
+    outside_home,
     treatment_vnd,
 )
 from claimguard.features.prepare import INPATIENT, Prepared
@@ -169,21 +171,19 @@ def sick_leave(
     return out
 
 
-def patients(p: Prepared) -> Arrays:
-    """Where the facility's patients come from, and how many are seen only once."""
+def patients(p: Prepared, expected: dict[str, np.ndarray]) -> Arrays:
+    """Where the facility's patients come from (against peers), how many are seen once."""
     nf = p.n_facilities
     out: Arrays = {}
-    claim_prov = p.fac_prov[p.fac]
-    home = p.home_prov[p.card]
-    known = (home >= 0) & (claim_prov >= 0)
-    out["facility_outside_province_cards_share"] = windows.group_sum(
-        known & (home != claim_prov), p.fac, nf
-    ) / np.maximum(windows.group_sum(known, p.fac, nf), 1.0)
-    known_reg = p.registered != -2
-    away = known_reg & (p.registered != p.fac) & ~p.referred
-    out["facility_registered_elsewhere_share"] = windows.group_sum(away, p.fac, nf) / np.maximum(
-        windows.group_sum(known_reg, p.fac, nf), 1.0
-    )
+    for stat, name in (
+        ("outside_home", "facility_outside_province_visits_ratio_to_peers"),
+        ("away", "facility_registered_elsewhere_ratio_to_peers"),
+    ):
+        if stat not in expected:
+            continue
+        actual = outside_home(p) if stat == "outside_home" else away_from_registered(p)
+        known = np.isfinite(actual)
+        out[name] = _ratio(p, np.nan_to_num(actual, nan=0.0), expected[stat], known)
     uniq, counts = np.unique(windows.combined_key(p.fac, p.card), return_counts=True)
     fac_of = (uniq >> 32).astype(np.int64)
     out["facility_one_visit_cards_share"] = np.bincount(
@@ -226,6 +226,6 @@ def facility_features(
     out.update(service_intensity(p, expected, flags))
     out.update(admissions(p, expected, flags))
     out.update(sick_leave(p, settings, expected, flags))
-    out.update(patients(p))
+    out.update(patients(p, expected))
     out.update(integrity(p, sizes))
     return out, flags

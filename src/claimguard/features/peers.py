@@ -26,33 +26,43 @@ from claimguard.features.prepare import (
 )
 from claimguard.settings import FeatureSettings
 
-# Components of a peer key and their radix (dx3 radix depends on the vocabulary).
+# Components of a peer key and their radix (dx3/dx4 radix depend on the vocabularies).
 _RADIX = {"chap": 27, "tier": UNKNOWN_TIER + 1, "vt": 4, "age": UNKNOWN_AGE_BAND + 1}
 
 LEVELS: dict[str, tuple[tuple[str, ...], ...]] = {
-    # claim stats that depend on the visit type (cost, services per visit, sick leave)
+    # claim stats that depend on the visit type (cost, services per visit, sick leave);
+    # the diagnosis is coarsened before the tier is dropped: tier drives cost as much
     "claim": (
-        ("dx3", "tier", "vt", "age"),
+        ("dx4", "tier", "vt", "age"),
+        ("dx4", "tier", "vt"),
         ("dx3", "tier", "vt"),
-        ("dx3", "vt"),
         ("chap", "tier", "vt"),
-        ("chap", "vt"),
+        ("dx3", "vt"),
         ("tier", "vt"),
         ("vt",),
         (),
     ),
     # claim stats about the visit type itself (admission) or inpatient only (stay length)
     "admission": (
-        ("dx3", "tier", "age"),
+        ("dx4", "tier", "age"),
+        ("dx4", "tier"),
         ("dx3", "tier"),
-        ("dx3",),
         ("chap", "tier"),
-        ("chap",),
+        ("dx3",),
         ("tier",),
         (),
     ),
     # card stats, keyed on the card's main diagnosis and age band
-    "card": (("dx3", "age"), ("dx3",), ("chap", "age"), ("chap",), ("age",), ()),
+    "card": (
+        ("dx4", "age"),
+        ("dx4",),
+        ("dx3", "age"),
+        ("dx3",),
+        ("chap", "age"),
+        ("chap",),
+        ("age",),
+        (),
+    ),
 }
 
 # stat name -> level family
@@ -66,6 +76,8 @@ CLAIM_STATS: dict[str, str] = {
     "inpatient": "admission",
     "stay_days": "admission",
     "thin": "claim",
+    "outside_home": "claim",
+    "away": "claim",
 }
 CARD_STATS: dict[str, str] = {"visits": "card", "cost_per_visit": "card"}
 TIER_STATS = ("claims_per_day", "cards_per_day", "cost_per_day", "busiest_doctor_exams_per_day")
@@ -82,6 +94,7 @@ class PeerTables:
     """
 
     dx3_vocab: np.ndarray
+    dx4_vocab: np.ndarray
     min_group_size: int
     stats: dict[str, pd.DataFrame] = field(default_factory=dict)
     tier_stats: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -96,35 +109,42 @@ class PeerTables:
 # ----------------------------------------------------------------------------- keys
 
 
-def _components(p: Prepared, dx3_vocab: np.ndarray, per: str) -> dict[str, np.ndarray]:
+def _components(p: Prepared, peers: PeerTables, per: str) -> dict[str, np.ndarray]:
     """Integer peer-key components of each claim (per='claim') or card (per='card')."""
-    vocab_index = pd.Index(dx3_vocab)
-    local_to_peer = vocab_index.get_indexer(p.dx3_vocab)
-    local_to_peer = np.where(local_to_peer >= 0, local_to_peer, len(dx3_vocab))
-    chap_local = clinical.chapter_of(p.dx3_vocab)
+    d4 = pd.Index(peers.dx4_vocab).get_indexer(p.dx4_vocab)
+    d4 = np.where(d4 >= 0, d4, len(peers.dx4_vocab))
+    local3 = np.array([str(v)[:3] for v in p.dx4_vocab], dtype=object)
+    d3 = pd.Index(peers.dx3_vocab).get_indexer(local3)
+    d3 = np.where(d3 >= 0, d3, len(peers.dx3_vocab))
+    chap = clinical.chapter_of(local3)
     if per == "claim":
         return {
-            "dx3": local_to_peer[p.dx3],
-            "chap": chap_local[p.dx3],
+            "dx4": d4[p.dx4],
+            "dx3": d3[p.dx4],
+            "chap": chap[p.dx4],
             "tier": p.tier,
             "vt": np.where(p.vt >= 0, p.vt, 3),
             "age": p.age_band,
         }
-    main = np.maximum(windows.group_mode(p.card, p.dx3, p.n_cards), 0)
+    main = np.maximum(windows.group_mode(p.card, p.dx4, p.n_cards), 0)
     first = p.card_start[:-1]
     return {
-        "dx3": local_to_peer[main],
-        "chap": chap_local[main],
+        "dx4": d4[main],
+        "dx3": d3[main],
+        "chap": chap[main],
         "age": p.age_band[first] if p.n else np.zeros(0, np.int8),
     }
 
 
-def _key(comp: dict[str, np.ndarray], level: tuple[str, ...], n_dx3: int) -> np.ndarray:
+def _radix(peers: PeerTables) -> dict[str, int]:
+    return {**_RADIX, "dx3": len(peers.dx3_vocab) + 1, "dx4": len(peers.dx4_vocab) + 1}
+
+
+def _key(comp: dict[str, np.ndarray], level: tuple[str, ...], radix: dict[str, int]) -> np.ndarray:
     n = len(next(iter(comp.values())))
     key = np.zeros(n, dtype=np.int64)
     for name in level:
-        radix = n_dx3 + 1 if name == "dx3" else _RADIX[name]
-        key = key * radix + comp[name].astype(np.int64)
+        key = key * radix[name] + comp[name].astype(np.int64)
     return key
 
 
@@ -135,13 +155,13 @@ def _fit_stat(
     comp: dict[str, np.ndarray],
     values: np.ndarray,
     levels: tuple[tuple[str, ...], ...],
-    n_dx3: int,
+    radix: dict[str, int],
     min_size: int,
 ) -> pd.DataFrame:
     frames = []
     ok = np.isfinite(values)
     for li, level in enumerate(levels):
-        key = _key({k: v[ok] for k, v in comp.items()}, level, n_dx3)
+        key = _key({k: v[ok] for k, v in comp.items()}, level, radix)
         uniq, inv, n = np.unique(key, return_inverse=True, return_counts=True)
         total = np.bincount(inv.reshape(-1), weights=values[ok], minlength=len(uniq))
         keep = n >= min_size if level else np.ones(len(uniq), dtype=bool)
@@ -163,6 +183,21 @@ def treatment_vnd(p: Prepared) -> np.ndarray | None:
     return None
 
 
+def outside_home(p: Prepared) -> np.ndarray:
+    """1.0 for a visit, without referral, outside the card's home province; NaN if unknown."""
+    claim_prov = p.fac_prov[p.fac]
+    home = p.home_prov[p.card]
+    known = (home >= 0) & (claim_prov >= 0)
+    return np.where(known, ((home != claim_prov) & ~p.referred).astype(np.float64), np.nan)
+
+
+def away_from_registered(p: Prepared) -> np.ndarray:
+    """1.0 for a visit, without referral, away from the registered facility; NaN if unknown."""
+    known = p.registered != -2
+    away = (p.registered != p.fac) & ~p.referred
+    return np.where(known, away.astype(np.float64), np.nan)
+
+
 def claim_stat_values(p: Prepared, near_zero_vnd: float) -> dict[str, np.ndarray]:
     """Per-claim values whose peer means are fitted (NaN = not applicable / unknown)."""
     out: dict[str, np.ndarray] = {"cost": p.cost}
@@ -175,6 +210,10 @@ def claim_stat_values(p: Prepared, near_zero_vnd: float) -> dict[str, np.ndarray
     if p.has("claims.discharge_time"):
         stay = (p.end_s - p.admit_s) / 86_400.0
         out["stay_days"] = np.where(inpatient, stay, np.nan)
+    if p.has("facilities.province", "cards.province"):
+        out["outside_home"] = outside_home(p)
+    if p.has("cards.registered_facility_id|claims.registered_facility_id"):
+        out["away"] = away_from_registered(p)
     if p.has("claims.sick_leave_days"):
         out["sick_leave"] = (np.nan_to_num(p.sick_days) > 0).astype(np.float64)
     if p.lines is not None:
@@ -289,17 +328,20 @@ def fit_from_prepared(p: Prepared, settings: FeatureSettings) -> PeerTables:
     """Fit every expectation the data allows (see :func:`fit_peers`)."""
     vocab = np.asarray(p.dx3_vocab, dtype=object)
     min_size = settings.min_peer_group_size
-    peers = PeerTables(dx3_vocab=vocab, min_group_size=min_size)
+    peers = PeerTables(
+        dx3_vocab=vocab, dx4_vocab=np.asarray(p.dx4_vocab, dtype=object), min_group_size=min_size
+    )
+    radix = _radix(peers)
     peers.facility_ids = np.asarray(p.fac_ids, dtype=object)
     peers.diagnoses = np.asarray(p.dx_raw_vocab, dtype=object)
     peers.dx_demography = fit_demography(p, vocab)
-    comp = _components(p, vocab, "claim")
+    comp = _components(p, peers, "claim")
     for name, values in claim_stat_values(p, settings.near_zero_treatment_vnd).items():
-        peers.stats[name] = _fit_stat(comp, values, LEVELS[CLAIM_STATS[name]], len(vocab), min_size)
-    ccomp = _components(p, vocab, "card")
+        peers.stats[name] = _fit_stat(comp, values, LEVELS[CLAIM_STATS[name]], radix, min_size)
+    ccomp = _components(p, peers, "card")
     for name, values in card_stat_values(p).items():
         peers.stats[f"card_{name}"] = _fit_stat(
-            ccomp, values, LEVELS[CARD_STATS[name]], len(vocab), min_size
+            ccomp, values, LEVELS[CARD_STATS[name]], radix, min_size
         )
     vol = pd.DataFrame(facility_volume(p, doctor_days(p)))
     vol["tier"] = p.fac_tier
@@ -308,7 +350,7 @@ def fit_from_prepared(p: Prepared, settings: FeatureSettings) -> PeerTables:
     size = vol.groupby("tier").size()
     rows = []
     for t in range(UNKNOWN_TIER + 1):
-        use_tier = t in by_tier.index and size.get(t, 0) >= min(5, min_size)
+        use_tier = t in by_tier.index and size.get(t, 0) >= min(3, min_size)
         rows.append(by_tier.loc[t] if use_tier else overall)
     peers.tier_stats = pd.DataFrame(rows, index=pd.RangeIndex(UNKNOWN_TIER + 1, name="tier"))
     return peers
@@ -330,7 +372,7 @@ def fit_peers(
 
 
 def _lookup(
-    table: pd.DataFrame, comp: dict[str, np.ndarray], family: str, n_dx3: int
+    table: pd.DataFrame, comp: dict[str, np.ndarray], family: str, radix: dict[str, int]
 ) -> np.ndarray:
     n = len(next(iter(comp.values())))
     out = np.full(n, np.nan, dtype=np.float64)
@@ -343,7 +385,7 @@ def _lookup(
             continue
         keys = t["key"].to_numpy(dtype=np.int64)
         means = t["mean"].to_numpy(dtype=np.float64)
-        k = _key({c: v[missing] for c, v in comp.items()}, level, n_dx3)
+        k = _key({c: v[missing] for c, v in comp.items()}, level, radix)
         pos = np.minimum(np.searchsorted(keys, k), len(keys) - 1)
         found = keys[pos] == k
         out[missing[found]] = means[pos[found]]
@@ -352,14 +394,14 @@ def _lookup(
 
 def expected_claim(peers: PeerTables, p: Prepared, stat: str) -> np.ndarray:
     """Expected value of ``stat`` for each (sorted) claim given its peers."""
-    comp = _components(p, peers.dx3_vocab, "claim")
-    return _lookup(peers.stats[stat], comp, CLAIM_STATS[stat], len(peers.dx3_vocab))
+    comp = _components(p, peers, "claim")
+    return _lookup(peers.stats[stat], comp, CLAIM_STATS[stat], _radix(peers))
 
 
 def expected_card(peers: PeerTables, p: Prepared, stat: str) -> np.ndarray:
     """Expected value of a card stat ('visits', 'cost_per_visit') for each card."""
-    comp = _components(p, peers.dx3_vocab, "card")
-    return _lookup(peers.stats[f"card_{stat}"], comp, "card", len(peers.dx3_vocab))
+    comp = _components(p, peers, "card")
+    return _lookup(peers.stats[f"card_{stat}"], comp, "card", _radix(peers))
 
 
 def expected_tier(peers: PeerTables, p: Prepared, stat: str) -> np.ndarray:

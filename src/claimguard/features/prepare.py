@@ -62,6 +62,8 @@ class Prepared:
     vt: np.ndarray
     dx3: np.ndarray
     dx3_vocab: np.ndarray
+    dx4: np.ndarray
+    dx4_vocab: np.ndarray
     dx_raw_vocab: np.ndarray
     cost: np.ndarray
     start_day: int
@@ -253,6 +255,9 @@ def prepare(
     dx3_vocab = np.asarray(dx3_vocab, dtype=object)
     pdx_codes = pdx_codes[srt]
     dx3_codes = dx3_idx[np.where(pdx_codes >= 0, pdx_codes, len(dx3_of_pdx))]
+    dx4_of_pdx = clinical.normalise_dx(np.asarray(pdx_vocab, dtype=object), width=4)
+    dx4_idx, dx4_vocab = pd.factorize(np.append(dx4_of_pdx, ""), sort=True)
+    dx4_codes = dx4_idx[np.where(pdx_codes >= 0, pdx_codes, len(dx4_of_pdx))]
     cost = c["total_cost"].to_numpy(dtype=np.float64, na_value=np.nan)[srt]
     cost = np.nan_to_num(cost, nan=0.0)
 
@@ -400,6 +405,8 @@ def prepare(
         vt=vt,
         dx3=dx3_codes.astype(np.int32),
         dx3_vocab=dx3_vocab,
+        dx4=dx4_codes.astype(np.int32),
+        dx4_vocab=np.asarray(dx4_vocab, dtype=object),
         dx_raw_vocab=np.asarray(pdx_vocab, dtype=object),
         cost=cost,
         start_day=start_day,
