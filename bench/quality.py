@@ -20,8 +20,6 @@ import pandas as pd
 
 
 def main() -> None:
-    from claimguard.synth.generate import generate
-
     from claimguard.model.quality import (
         beats_baselines,
         comparison_table,
@@ -30,6 +28,7 @@ def main() -> None:
     )
     from claimguard.model.train import train
     from claimguard.settings import load_settings
+    from claimguard.synth.generate import generate
 
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--claims", type=int, default=200_000, help="claims per month")

@@ -73,7 +73,12 @@ class ModelSettings(_Section):
         description="what a peer group is conditioned on",
     )
     rule_weight: float = Field(
-        0.5, ge=0.0, le=1.0, description="how far a decisive rule hit lifts the score"
+        0.9999,
+        ge=0.0,
+        le=1.0,
+        description="share of the distance to 1 a decisive rule hit lifts the score "
+        "(score = forest + rule_weight * (1 - forest)); 0.9999 ranks hits above all but "
+        "the forest's top 0.01%",
     )
     max_fit_rows: int = Field(500_000, gt=0, description="rows sampled before fitting")
 
