@@ -149,24 +149,32 @@ def _ratio(value: Any, typical: Any) -> str:
 
 
 def _doctor_loads(rows: list[dict[str, Any]], cap: int) -> list[dict[str, Any]]:
-    """Per doctor: days, busiest day, mean, days over the cap, and bars for a sparkline."""
+    """Per doctor: days, busiest day, mean, days over the cap, and a calendar sparkline.
+
+    Bars sit at their calendar day (days off leave gaps), on one scale for all doctors of
+    the facility, with the cap drawn as a line.
+    """
     by_doc: dict[str, list[dict[str, Any]]] = {}
     for r in rows:  # at most doctors x days of one facility
         by_doc.setdefault(str(r["doctor_id"]), []).append(r)
+    days_all = [r["day"] for r in rows if r["day"] is not None]
+    day0 = min(days_all) if days_all else dt.date.today()
+    span = ((max(days_all) - day0).days + 1) if days_all else 1
     top = max((float(r["examinations"] or 0) for r in rows), default=0.0)
     scale_max = max(top, float(cap)) * 1.05 or 1.0
+    step = 8  # px per calendar day (6 px bar + 2 px gap)
     out: list[dict[str, Any]] = []
     for doc, days in by_doc.items():
         exams = [float(d["examinations"] or 0) for d in days]
-        bar_w = 8
         bars = [
             {
-                "x": i * (bar_w + 2),
+                "x": (d["day"] - day0).days * step,
                 "h": round(44 * e / scale_max, 1),
                 "over": e > cap,
                 "title": f"{_fmt_dt(d['day'], False)}: {e:.0f}",
             }
-            for i, (d, e) in enumerate(zip(days, exams, strict=True))
+            for d, e in zip(days, exams, strict=True)
+            if d["day"] is not None
         ]
         out.append(
             {
@@ -176,11 +184,11 @@ def _doctor_loads(rows: list[dict[str, Any]], cap: int) -> list[dict[str, Any]]:
                 "mean": sum(exams) / len(exams),
                 "over": sum(e > cap for e in exams),
                 "bars": bars,
-                "width": len(days) * (bar_w + 2),
+                "width": span * step,
                 "cap_y": round(46 - 44 * cap / scale_max, 1),
             }
         )
-    out.sort(key=lambda d: (-d["over"], -d["max"]))
+    out.sort(key=lambda d: (-d["over"], -d["max"], d["doctor_id"]))
     return out
 
 
