@@ -233,3 +233,30 @@ def test_next_open_alert_follows_the_filtered_queue(client: TestClient, store: S
     # a back parameter that is not a valid queue query is dropped, not echoed
     evil = client.get(f"/alerts/{first}?back=%22%3E%3Cscript%3E").text
     assert "<script>" not in evil and 'href="/queue?"' in evil
+
+
+def test_doctor_loads_sit_on_the_calendar_and_flag_the_cap() -> None:
+    import datetime as dt
+
+    from claimguard.triage.app import _doctor_loads
+
+    d0 = dt.date(2024, 1, 1)
+    rows = [
+        {"doctor_id": "A", "day": d0, "examinations": 30.0},
+        {"doctor_id": "A", "day": d0 + dt.timedelta(days=3), "examinations": 90.0},
+        {"doctor_id": "B", "day": d0 + dt.timedelta(days=1), "examinations": 10.0},
+    ]
+    a, b = _doctor_loads(rows, cap=65)
+    assert (a["doctor_id"], a["over"], a["max"], b["over"]) == ("A", 1, 90.0, 0)
+    assert [bar["x"] for bar in a["bars"]] == [0, 24]  # day 4 after a 2-day gap
+    assert [bar["over"] for bar in a["bars"]] == [False, True]
+    assert a["bars"][1]["h"] > a["bars"][0]["h"] and a["width"] == b["width"] == 32
+    assert 0 < a["cap_y"] < 46
+
+
+def test_store_urls_are_normalised() -> None:
+    from claimguard.triage.store import normalise_url
+
+    assert normalise_url("postgresql://u:p@h/db") == "postgresql+psycopg://u:p@h/db"
+    assert normalise_url("triage.db") == "sqlite:///triage.db"
+    assert normalise_url("sqlite:///x.db") == "sqlite:///x.db"
