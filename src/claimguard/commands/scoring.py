@@ -158,10 +158,10 @@ def demo(
     settings = load_settings(config)
     result = run_demo(out, settings, claims=claims)
     alerts = result["alerts"]
-    table = Table(title="Top alerts")
+    table = Table(title="Top alerts (cards and facilities)")
     for col in ("rank", "type", "entity", "score", "first reason"):
         table.add_column(col, overflow="fold")
-    top = alerts.sort_values("score", ascending=False).head(15)
+    top = alerts.sort_values(["entity_type", "rank"]).groupby("entity_type").head(8)
     for row in top.itertuples(index=False):  # 15 rows for display
         first = json.loads(row.reasons)[0]
         table.add_row(
@@ -176,7 +176,8 @@ def demo(
         )
     console.print(f"Report: {result['report']}", markup=False, highlight=False)
     console.print(
-        f"Triage app: claimguard serve {result['scored']}   (then open http://127.0.0.1:8000)",
+        f"Triage app: claimguard serve {result['scored']}   "
+        f"(then open http://{settings.triage.host}:{settings.triage.port})",
         markup=False,
         highlight=False,
     )

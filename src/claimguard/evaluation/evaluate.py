@@ -314,16 +314,20 @@ def _section(
         "trap": sc.to_numpy()[is_trap & ~is_pos],
     }
     recall = {k: v["recall"] for k, v in entry["recall_per_scenario"].items()}
+    plural = {"card": "cards", "facility": "facilities"}.get(et, et)
     plots = [
-        (f"{et} precision-recall", report.pr_curve_png(curves, f"{et}s: precision-recall")),
-        (f"{et} scores", report.score_hist_png(groups, f"{et}s: score distribution")),
+        (f"{et} precision-recall", report.pr_curve_png(curves, f"{plural}: precision-recall")),
+        (f"{et} scores", report.score_hist_png(groups, f"{plural}: score distribution")),
         (
             f"{et} recall",
-            report.recall_bar_png(recall, f"{et}s: recall per scenario (top {entry['capacity']})"),
+            report.recall_bar_png(
+                recall, f"{plural}: recall per scenario (top {entry['capacity']})"
+            ),
         ),
     ]
     return {
         "name": et,
+        "title": plural.capitalize(),
         "n_entities": f"{entry['n_entities']:,}",
         "n_positive": f"{entry['n_positive']:,}",
         "n_traps": entry["n_traps"],

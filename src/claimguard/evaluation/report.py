@@ -117,7 +117,7 @@ text-align:right}th{background:#f4f4f4}td:first-child,th:first-child{text-align:
 ({{ source.label_kind }}); model <code>{{ source.model_version }}</code>;
 period {{ source.period }}.</p>
 {% for et in entity_sections %}
-<h2>{{ et.name|capitalize }}s</h2>
+<h2>{{ et.title }}</h2>
 <p>{{ et.n_entities }} scored, {{ et.n_positive }} labelled positive{% if et.n_traps %},
 {{ et.n_traps }} legitimate heavy users (traps){% endif %}; review capacity {{ et.capacity }}.</p>
 <table><tr><th>metric</th>{% for m in et.methods %}<th>{{ m }}</th>{% endfor %}</tr>

@@ -33,14 +33,6 @@ def run_demo(out: Path, settings: Settings, *, claims: int | None = None) -> dic
     out.mkdir(parents=True, exist_ok=True)
     gen = settings.generate
     n = claims or gen.claims
-    if settings.mlflow.tracking_uri == "sqlite:///mlflow.db":  # keep the demo's runs with it
-        settings = settings.model_copy(
-            update={
-                "mlflow": settings.mlflow.model_copy(
-                    update={"tracking_uri": f"sqlite:///{(out / 'mlflow.db').absolute()}"}
-                )
-            }
-        )
     train_dir, score_dir = out / "data" / "train_month", out / "data" / "score_month"
     second = (pd.Timestamp(gen.start) + pd.DateOffset(months=gen.months)).strftime("%Y-%m-%d")
     timings: dict[str, float] = {}
