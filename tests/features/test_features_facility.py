@@ -10,11 +10,12 @@ from tests.features.frames import approx, cards, claims, col, facilities, lines,
 
 JAN = (pd.Timestamp("2024-01-01"), pd.Timestamp("2024-01-31"))
 S = FeatureSettings(min_peer_group_size=1)
-PRIOR = 5.0  # facility ratios: (A + 5e) / (E + 5e), e = E / visits
+PRIOR = 5.0  # facility count ratios: (A + m) / (E + m), m = max(5 E / visits, 5 events)
 
 
 def shrunk(a: float, e: float, n: int) -> float:
-    return (a + PRIOR * e / n) / (e + PRIOR * e / n)
+    m = max(PRIOR * e / n, 5.0)
+    return (a + m) / (e + m)
 
 
 def build(c, li=None, ca=None, fa=None, settings=S):

@@ -18,15 +18,7 @@ import pandas as pd
 from claimguard.features import card as card_mod
 from claimguard.features import facility as facility_mod
 from claimguard.features.catalog import CATALOG, features_for
-from claimguard.features.peers import (
-    CLAIM_STATS,
-    LEVELS,
-    PeerTables,
-    _components,
-    _lookup,
-    _radix,
-    fit_from_prepared,
-)
+from claimguard.features.peers import PeerTables, expected_claims, fit_from_prepared
 from claimguard.features.prepare import Prepared, period_of, prepare
 from claimguard.schema import SIGNALS
 from claimguard.settings import FeatureSettings
@@ -46,19 +38,6 @@ class FeatureSet:
     period_end: pd.Timestamp
     switched_off: dict[str, list[str]] = field(default_factory=dict)
     claim_flags: pd.DataFrame = field(default_factory=pd.DataFrame)
-
-
-def expected_claims(peers: PeerTables, p: Prepared) -> dict[str, np.ndarray]:
-    """Peer-expected value of every fitted claim stat, for each (sorted) claim."""
-    if p.n == 0:
-        return {s: np.zeros(0) for s in peers.stats if s in CLAIM_STATS}
-    comp = _components(p, peers, "claim")
-    radix = _radix(peers)
-    return {
-        stat: _lookup(peers.stats[stat], comp, CLAIM_STATS[stat], radix)
-        for stat in CLAIM_STATS
-        if stat in peers.stats
-    }
 
 
 def _switched_off(
@@ -167,4 +146,4 @@ def _claim_flags(
     return df
 
 
-__all__ = ["FeatureSet", "LEVELS", "build_features", "expected_claims"]
+__all__ = ["FeatureSet", "build_features"]

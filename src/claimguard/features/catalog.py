@@ -53,7 +53,8 @@ _SPECS: tuple[FeatureSpec, ...] = (
     ),
     FeatureSpec(
         "card_visits_ratio_to_peers", "card", "ratio", "visit_frequency",
-        "Visits divided by the mean visits of cards with the same main diagnosis and age band.",
+        "Visits divided by the mean visits of cards with the same main diagnosis, age band and "
+        "number of distinct diagnoses.",
         (), "{value:.1f}× the visits of cards with the same main diagnosis and age",
     ),
     FeatureSpec(

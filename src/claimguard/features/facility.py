@@ -66,9 +66,17 @@ def doctor_load(
     }
 
 
+MIN_EVENTS = 5.0  # prior mass, in events, of count ratios (see windows.shrunk_ratio)
+
+
 def _ratio(
-    p: Prepared, actual: np.ndarray, expected: np.ndarray, mask: np.ndarray | None = None
+    p: Prepared,
+    actual: np.ndarray,
+    expected: np.ndarray,
+    mask: np.ndarray | None = None,
+    events: bool = True,
 ) -> np.ndarray:
+    """Facility ratio of actual to peer-expected sums, shrunk towards 1 when small."""
     nf = p.n_facilities
     exp = np.nan_to_num(expected, nan=0.0)
     if mask is not None:
@@ -79,7 +87,12 @@ def _ratio(
         n = windows.group_count(p.fac, nf)
     floor = max(float(exp.mean()) * 0.01, 1e-6) if len(exp) else 1e-6
     return windows.shrunk_ratio(
-        windows.group_sum(actual, p.fac, nf), windows.group_sum(exp, p.fac, nf), n, 5.0, floor
+        windows.group_sum(actual, p.fac, nf),
+        windows.group_sum(exp, p.fac, nf),
+        n,
+        5.0,
+        floor,
+        MIN_EVENTS if events else 0.0,
     )
 
 
@@ -119,7 +132,9 @@ def thin_visits(p: Prepared, settings: FeatureSettings, expected: dict[str, np.n
 
 def cost(p: Prepared, expected: dict[str, np.ndarray], flags: Arrays) -> Arrays:
     """Cost billed against the peer-expected cost of the same claims."""
-    return {"facility_cost_per_visit_ratio_to_peers": _ratio(p, p.cost, expected["cost"])}
+    return {
+        "facility_cost_per_visit_ratio_to_peers": _ratio(p, p.cost, expected["cost"], events=False)
+    }
 
 
 def admissions(p: Prepared, expected: dict[str, np.ndarray], flags: Arrays) -> Arrays:

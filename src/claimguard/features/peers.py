@@ -2,9 +2,10 @@
 
 Why: dialysis three times a week, chemotherapy and central hospitals are heavy but
 normal. Each expectation is a mean over training claims that share the drivers of
-legitimate cost and frequency: diagnosis (3-character ICD-10 category, falling back to
-the ICD-10 letter), facility tier, visit type and age band. A group smaller than
-``min_peer_group_size`` falls back to the next, coarser level, down to everyone.
+legitimate cost and frequency: diagnosis (ICD-10 subcategory, category, letter),
+facility tier, visit type and age band. Estimates are shrunk level by level from
+everyone down to the finest group, each group weighted n / (n + min_peer_group_size),
+so small groups borrow from their coarser peers instead of being noisy.
 The fitted tables are small, picklable, and stored in the model bundle.
 """
 
@@ -27,7 +28,7 @@ from claimguard.features.prepare import (
 from claimguard.settings import FeatureSettings
 
 # Components of a peer key and their radix (dx3/dx4 radix depend on the vocabularies).
-_RADIX = {"chap": 27, "tier": UNKNOWN_TIER + 1, "vt": 4, "age": UNKNOWN_AGE_BAND + 1}
+_RADIX = {"chap": 27, "tier": UNKNOWN_TIER + 1, "vt": 4, "age": UNKNOWN_AGE_BAND + 1, "ndx": 4}
 
 LEVELS: dict[str, tuple[tuple[str, ...], ...]] = {
     # claim stats that depend on the visit type (cost, services per visit, sick leave);
@@ -52,8 +53,10 @@ LEVELS: dict[str, tuple[tuple[str, ...], ...]] = {
         ("tier",),
         (),
     ),
-    # card stats, keyed on the card's main diagnosis and age band
+    # card stats, keyed on the card's main diagnosis, age band and how many distinct
+    # diagnoses it has (several chronic conditions legitimately mean more visits)
     "card": (
+        ("dx4", "age", "ndx"),
         ("dx4", "age"),
         ("dx4",),
         ("dx3", "age"),
@@ -107,37 +110,57 @@ class PeerTables:
 
 
 # ----------------------------------------------------------------------------- keys
+#
+# Every level of a family is a function of its finest level (dx3 and the ICD letter are
+# functions of dx4), so claims are grouped ONCE by the finest key and all coarser levels,
+# fits and lookups work on the (small) table of distinct finest groups.
+
+_FINEST = {family: levels[0] for family, levels in LEVELS.items()}
+_DENSE_LIMIT = 1 << 24  # finest key spaces up to this size are grouped with bincount
+
+
+def _dx_maps(peers: PeerTables) -> tuple[np.ndarray, np.ndarray]:
+    """For each extended dx4 code: its dx3 code and ICD letter.
+
+    Extended dx4 codes: 0..n4-1 the fitted subcategories, n4 unknown, n4+1+k an unknown
+    subcategory of the known category k (so it still meets its dx3 peers).
+    """
+    n3 = len(peers.dx3_vocab)
+    d3_of_4 = pd.Index(peers.dx3_vocab).get_indexer([str(v)[:3] for v in peers.dx4_vocab])
+    d3 = np.concatenate([np.where(d3_of_4 >= 0, d3_of_4, n3), [n3], np.arange(n3)])
+    letters = np.concatenate(
+        [np.asarray(peers.dx3_vocab, dtype=object), np.array([""], dtype=object)]
+    )
+    chap = clinical.chapter_of(letters)[d3]
+    return d3.astype(np.int64), chap.astype(np.int64)
+
+
+def _radix(peers: PeerTables) -> dict[str, int]:
+    n4, n3 = len(peers.dx4_vocab), len(peers.dx3_vocab)
+    return {**_RADIX, "dx3": n3 + 1, "dx4": n4 + 1 + n3}
 
 
 def _components(p: Prepared, peers: PeerTables, per: str) -> dict[str, np.ndarray]:
-    """Integer peer-key components of each claim (per='claim') or card (per='card')."""
+    """Finest peer-key components of each claim (per='claim') or card (per='card')."""
+    n4 = len(peers.dx4_vocab)
     d4 = pd.Index(peers.dx4_vocab).get_indexer(p.dx4_vocab)
-    d4 = np.where(d4 >= 0, d4, len(peers.dx4_vocab))
-    local3 = np.array([str(v)[:3] for v in p.dx4_vocab], dtype=object)
-    d3 = pd.Index(peers.dx3_vocab).get_indexer(local3)
-    d3 = np.where(d3 >= 0, d3, len(peers.dx3_vocab))
-    chap = clinical.chapter_of(local3)
+    d3 = pd.Index(peers.dx3_vocab).get_indexer([str(v)[:3] for v in p.dx4_vocab])
+    ext = np.where(d4 >= 0, d4, np.where(d3 >= 0, n4 + 1 + d3, n4)).astype(np.int64)
     if per == "claim":
         return {
-            "dx4": d4[p.dx4],
-            "dx3": d3[p.dx4],
-            "chap": chap[p.dx4],
+            "dx4": ext[p.dx4],
             "tier": p.tier,
             "vt": np.where(p.vt >= 0, p.vt, 3),
             "age": p.age_band,
         }
     main = np.maximum(windows.group_mode(p.card, p.dx4, p.n_cards), 0)
     first = p.card_start[:-1]
+    ndx = np.minimum(windows.distinct_per_group(p.card, p.dx3, p.n_cards), 4) - 1
     return {
-        "dx4": d4[main],
-        "dx3": d3[main],
-        "chap": chap[main],
+        "dx4": ext[main],
         "age": p.age_band[first] if p.n else np.zeros(0, np.int8),
+        "ndx": np.maximum(ndx, 0).astype(np.int64),
     }
-
-
-def _radix(peers: PeerTables) -> dict[str, int]:
-    return {**_RADIX, "dx3": len(peers.dx3_vocab) + 1, "dx4": len(peers.dx4_vocab) + 1}
 
 
 def _key(comp: dict[str, np.ndarray], level: tuple[str, ...], radix: dict[str, int]) -> np.ndarray:
@@ -148,29 +171,89 @@ def _key(comp: dict[str, np.ndarray], level: tuple[str, ...], radix: dict[str, i
     return key
 
 
-# ----------------------------------------------------------------------------- fit
+def _decode(
+    key: np.ndarray, level: tuple[str, ...], radix: dict[str, int]
+) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    rest = key.astype(np.int64)
+    for name in reversed(level):
+        out[name] = rest % radix[name]
+        rest = rest // radix[name]
+    return out
 
 
-def _fit_stat(
-    comp: dict[str, np.ndarray],
-    values: np.ndarray,
-    levels: tuple[tuple[str, ...], ...],
-    radix: dict[str, int],
-    min_size: int,
-) -> pd.DataFrame:
-    frames = []
-    ok = np.isfinite(values)
-    for li, level in enumerate(levels):
-        key = _key({k: v[ok] for k, v in comp.items()}, level, radix)
-        uniq, inv, n = np.unique(key, return_inverse=True, return_counts=True)
-        total = np.bincount(inv.reshape(-1), weights=values[ok], minlength=len(uniq))
-        keep = n >= min_size if level else np.ones(len(uniq), dtype=bool)
-        frames.append(
-            pd.DataFrame(
-                {"level": li, "key": uniq[keep], "n": n[keep], "mean": total[keep] / n[keep]}
+def _group(key: np.ndarray, space: int) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct keys sorted, index of each row's key) — bincount when the space is small."""
+    if space <= _DENSE_LIMIT:
+        present = np.bincount(key, minlength=space) > 0
+        uniq = np.flatnonzero(present).astype(np.int64)
+        pos = np.full(space, -1, dtype=np.int32)
+        pos[uniq] = np.arange(len(uniq), dtype=np.int32)
+        return uniq, pos[key]
+    uniq, inv = np.unique(key, return_inverse=True)
+    return uniq, inv.reshape(-1)
+
+
+class _Groups:
+    """Rows grouped by the finest key of a family, with the groups' level keys."""
+
+    def __init__(self, comp: dict[str, np.ndarray], family: str, peers: PeerTables) -> None:
+        self.radix = _radix(peers)
+        finest = _FINEST[family]
+        space = int(np.prod([self.radix[c] for c in finest], dtype=np.float64))
+        self.uniq, self.inv = _group(_key(comp, finest, self.radix), space)
+        g = _decode(self.uniq, finest, self.radix)
+        d3, chap = _dx_maps(peers)
+        g["dx3"], g["chap"] = d3[g["dx4"]], chap[g["dx4"]]
+        self.level_keys = [_key(g, level, self.radix) for level in LEVELS[family]]
+
+    def fit(self, values: np.ndarray) -> pd.DataFrame:
+        """Peer table (level, key, n, mean) of ``values`` (NaN rows ignored)."""
+        ok = np.isfinite(values)
+        ng = len(self.uniq)
+        n = np.bincount(self.inv[ok], minlength=ng).astype(np.float64)
+        s = np.bincount(self.inv[ok], weights=values[ok], minlength=ng)
+        frames = []
+        for li, lk in enumerate(self.level_keys):
+            uk, inv = np.unique(lk, return_inverse=True)
+            cnt = np.bincount(inv, weights=n, minlength=len(uk))
+            tot = np.bincount(inv, weights=s, minlength=len(uk))
+            keep = cnt > 0
+            frames.append(
+                pd.DataFrame(
+                    {"level": li, "key": uk[keep], "n": cnt[keep], "mean": tot[keep] / cnt[keep]}
+                )
             )
-        )
-    return pd.concat(frames, ignore_index=True)
+        return pd.concat(frames, ignore_index=True)
+
+    def lookup(self, table: pd.DataFrame, min_size: int) -> np.ndarray:
+        """Expected value per row, shrunk from the coarsest level to the finest.
+
+        Going from everyone towards the finest group, each level's mean is blended with
+        the estimate so far: (n * mean + k * estimate) / (n + k), k = min_peer_group_size.
+        A big group speaks for itself; a small or unseen one borrows from its coarser peers.
+        """
+        est = np.full(len(self.uniq), np.nan, dtype=np.float64)
+        for li in range(len(self.level_keys) - 1, -1, -1):
+            t = table[table["level"] == li]
+            if t.empty:
+                continue
+            keys = t["key"].to_numpy(dtype=np.int64)
+            cnt = t["n"].to_numpy(dtype=np.float64)
+            means = t["mean"].to_numpy(dtype=np.float64)
+            k = self.level_keys[li]
+            pos = np.minimum(np.searchsorted(keys, k), len(keys) - 1)
+            found = keys[pos] == k
+            n = np.where(found, cnt[pos], 0.0)
+            m = np.where(found, means[pos], 0.0)
+            prior = np.where(np.isnan(est), 0.0, est)
+            weight = np.where(np.isnan(est), 0.0, float(min_size))
+            blended = (n * m + weight * prior) / np.maximum(n + weight, 1e-12)
+            est = np.where(n + weight > 0, blended, est)
+        return est[self.inv]
+
+
+# ----------------------------------------------------------------------------- fit
 
 
 def treatment_vnd(p: Prepared) -> np.ndarray | None:
@@ -331,18 +414,20 @@ def fit_from_prepared(p: Prepared, settings: FeatureSettings) -> PeerTables:
     peers = PeerTables(
         dx3_vocab=vocab, dx4_vocab=np.asarray(p.dx4_vocab, dtype=object), min_group_size=min_size
     )
-    radix = _radix(peers)
     peers.facility_ids = np.asarray(p.fac_ids, dtype=object)
     peers.diagnoses = np.asarray(p.dx_raw_vocab, dtype=object)
     peers.dx_demography = fit_demography(p, vocab)
+    values = claim_stat_values(p, settings.near_zero_treatment_vnd)
     comp = _components(p, peers, "claim")
-    for name, values in claim_stat_values(p, settings.near_zero_treatment_vnd).items():
-        peers.stats[name] = _fit_stat(comp, values, LEVELS[CLAIM_STATS[name]], radix, min_size)
-    ccomp = _components(p, peers, "card")
-    for name, values in card_stat_values(p).items():
-        peers.stats[f"card_{name}"] = _fit_stat(
-            ccomp, values, LEVELS[CARD_STATS[name]], radix, min_size
-        )
+    for family in ("claim", "admission"):
+        groups = _Groups(comp, family, peers)
+        for name, v in values.items():
+            if CLAIM_STATS[name] == family:
+                peers.stats[name] = groups.fit(v)
+    del values, comp
+    cgroups = _Groups(_components(p, peers, "card"), "card", peers)
+    for name, v in card_stat_values(p).items():
+        peers.stats[f"card_{name}"] = cgroups.fit(v)
     vol = pd.DataFrame(facility_volume(p, doctor_days(p)))
     vol["tier"] = p.fac_tier
     overall = vol[list(TIER_STATS)].median()
@@ -371,37 +456,27 @@ def fit_peers(
 # ----------------------------------------------------------------------------- lookup
 
 
-def _lookup(
-    table: pd.DataFrame, comp: dict[str, np.ndarray], family: str, radix: dict[str, int]
-) -> np.ndarray:
-    n = len(next(iter(comp.values())))
-    out = np.full(n, np.nan, dtype=np.float64)
-    for li, level in enumerate(LEVELS[family]):
-        missing = np.flatnonzero(np.isnan(out))
-        if len(missing) == 0:
-            break
-        t = table[table["level"] == li]
-        if t.empty:
-            continue
-        keys = t["key"].to_numpy(dtype=np.int64)
-        means = t["mean"].to_numpy(dtype=np.float64)
-        k = _key({c: v[missing] for c, v in comp.items()}, level, radix)
-        pos = np.minimum(np.searchsorted(keys, k), len(keys) - 1)
-        found = keys[pos] == k
-        out[missing[found]] = means[pos[found]]
-    return out
-
-
-def expected_claim(peers: PeerTables, p: Prepared, stat: str) -> np.ndarray:
-    """Expected value of ``stat`` for each (sorted) claim given its peers."""
+def expected_claims(peers: PeerTables, p: Prepared) -> dict[str, np.ndarray]:
+    """Peer-expected value of every fitted claim stat, for each (sorted) claim."""
+    if p.n == 0:
+        return {s: np.zeros(0) for s in CLAIM_STATS if s in peers.stats}
     comp = _components(p, peers, "claim")
-    return _lookup(peers.stats[stat], comp, CLAIM_STATS[stat], _radix(peers))
+    out: dict[str, np.ndarray] = {}
+    for family in ("claim", "admission"):
+        stats = [s for s, f in CLAIM_STATS.items() if f == family and s in peers.stats]
+        if stats:
+            groups = _Groups(comp, family, peers)
+            for s in stats:
+                out[s] = groups.lookup(peers.stats[s], peers.min_group_size)
+    return out
 
 
 def expected_card(peers: PeerTables, p: Prepared, stat: str) -> np.ndarray:
     """Expected value of a card stat ('visits', 'cost_per_visit') for each card."""
-    comp = _components(p, peers, "card")
-    return _lookup(peers.stats[f"card_{stat}"], comp, "card", _radix(peers))
+    if p.n == 0:
+        return np.zeros(0)
+    groups = _Groups(_components(p, peers, "card"), "card", peers)
+    return groups.lookup(peers.stats[f"card_{stat}"], peers.min_group_size)
 
 
 def expected_tier(peers: PeerTables, p: Prepared, stat: str) -> np.ndarray:

@@ -113,12 +113,20 @@ def group_mode(group: np.ndarray, value: np.ndarray, n_groups: int) -> np.ndarra
 
 
 def shrunk_ratio(
-    actual: np.ndarray, expected: np.ndarray, n: np.ndarray, prior: float = 5.0, floor: float = 1e-9
+    actual: np.ndarray,
+    expected: np.ndarray,
+    n: np.ndarray,
+    prior: float = 5.0,
+    floor: float = 1e-9,
+    min_mass: float = 0.0,
 ) -> np.ndarray:
-    """(actual + prior*e) / (expected + prior*e) with e the mean expectation per row.
+    """(actual + m) / (expected + m), m = max(prior * e, min_mass), e = expectation per row.
 
-    Why: a facility with three visits should not reach 10× its peers by chance; the
-    prior pulls small groups towards 1 (typical) and leaves large ones as they are.
+    Why: a facility with three visits should not reach 10× its peers by chance. The
+    prior (a Gamma-Poisson posterior mean) pulls small groups towards 1 (typical) and
+    leaves large ones as they are; ``min_mass`` (in events) keeps rare events, such as
+    lab tests at a commune station, from swinging the ratio on two or three counts.
     """
     e = np.maximum(expected / np.maximum(n, 1.0), floor)
-    return (actual + prior * e) / (expected + prior * e)
+    m = np.maximum(prior * e, min_mass)
+    return (actual + m) / (expected + m)

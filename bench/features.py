@@ -1,0 +1,153 @@
+"""Benchmark the feature build: claims/s, wall time, peak memory, and a naive baseline.
+
+Generates N claims with their lines (``claimguard.synth``, in a child process so the
+generator's memory is not counted), reads the four tables, and times
+``build_features`` (peers fitted on the same data, as ``claimguard features`` does).
+In the same run it times the naive pandas ``groupby().rolling("30D")`` version of the
+busiest-30-days visit count per card against our vectorised version of the same
+feature (``windows.forward_window_counts`` + a per-card max). The naive one runs on a
+subsample of whole cards (default 1M claims) and is scaled linearly to N; the output
+says so.
+
+Targets (issue 5, 2 cores): >= 150,000 claims/s (10M in <= 70 s), peak <= 8 GB,
+>= 10x faster than the naive version of the same feature.
+
+    python bench/features.py                     # 10M claims (the target size)
+    python bench/features.py --claims 500000     # a quick look
+    python bench/features.py --data DIR          # reuse a generated folder
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+TARGET_CLAIMS_PER_S = 150_000
+TARGET_PEAK_GB = 8.0
+TARGET_SPEEDUP = 10.0
+
+
+def _peak_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+
+
+def _generate(out: Path, claims: int, seed: int) -> float:
+    code = (
+        "from pathlib import Path;"
+        "from claimguard.synth.generate import generate, write_synthetic;"
+        f"write_synthetic(generate({claims}, {seed}, start='2024-01-01'), Path({str(out)!r}))"
+    )
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True)
+    return time.perf_counter() - t0
+
+
+def _ours_30d(claims: pd.DataFrame) -> tuple[float, pd.Series]:
+    """Our busiest-30-days count per card: sort by (card, day) + searchsorted."""
+    from claimguard.features import windows
+
+    t0 = time.perf_counter()
+    card, ids = pd.factorize(claims["card_id"], sort=True)
+    day = (claims["admit_time"].to_numpy(dtype="datetime64[s]").view(np.int64) // 86_400).astype(
+        np.int32
+    )
+    order = np.lexsort((day, card))
+    card, day = card[order].astype(np.int32), day[order]
+    counts = windows.forward_window_counts(card, day, 30)
+    best = windows.sorted_group_max(counts, windows.group_starts(card, len(ids)))
+    return time.perf_counter() - t0, pd.Series(best, index=ids)
+
+
+def _naive_30d(claims: pd.DataFrame) -> tuple[float, pd.Series]:
+    """The naive pandas version: groupby(card).rolling('30D') visit count, max per card."""
+    t0 = time.perf_counter()
+    df = claims[["card_id", "admit_time"]].copy()
+    df["admit_time"] = df["admit_time"].dt.normalize()
+    df["one"] = 1.0
+    df = df.sort_values(["card_id", "admit_time"]).set_index("admit_time")
+    rolled = df.groupby("card_id")["one"].rolling("30D").sum()
+    best = rolled.groupby(level=0).max()
+    return time.perf_counter() - t0, best
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--claims", type=int, default=10_000_000)
+    ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--data", type=Path, default=None, help="reuse a generated dataset folder")
+    ap.add_argument(
+        "--naive-claims", type=int, default=1_000_000, help="subsample for the naive baseline"
+    )
+    args = ap.parse_args(argv)
+
+    from claimguard.features.build import build_features
+    from claimguard.settings import FeatureSettings
+
+    tmp = None
+    data = args.data
+    if data is None:
+        tmp = tempfile.TemporaryDirectory(prefix="cg-bench-features-")
+        data = Path(tmp.name)
+        secs = _generate(data, args.claims, args.seed)
+        print(f"generated {args.claims:,} claims with lines in {secs:.1f} s (not timed below)")
+
+    t0 = time.perf_counter()
+    claims = pd.read_parquet(data / "claims.parquet")
+    lines = pd.read_parquet(data / "claim_lines.parquet")
+    cards = pd.read_parquet(data / "cards.parquet")
+    facilities = pd.read_parquet(data / "facilities.parquet")
+    read_s = time.perf_counter() - t0
+    n = len(claims)
+    print(
+        f"read {n:,} claims, {len(lines):,} lines in {read_s:.1f} s; RSS peak {_peak_gb():.2f} GB"
+    )
+
+    t0 = time.perf_counter()
+    fs = build_features(claims, lines, cards, facilities, settings=FeatureSettings())
+    build_s = time.perf_counter() - t0
+    peak = _peak_gb()
+    rate = n / build_s
+    print(
+        f"build_features: {build_s:.1f} s wall, {rate:,.0f} claims/s, "
+        f"{len(fs.card):,} cards x {fs.card.shape[1]} + {len(fs.facility):,} facilities x "
+        f"{fs.facility.shape[1]} features; peak RSS {peak:.2f} GB (incl. the input tables)"
+    )
+    del fs, lines
+
+    ours_s, ours = _ours_30d(claims)
+    # naive baseline on a subsample of whole cards, scaled to N
+    ids = claims["card_id"].drop_duplicates()
+    share = min(1.0, args.naive_claims / n)
+    keep = ids.sample(frac=share, random_state=0) if share < 1.0 else ids
+    sub = claims[claims["card_id"].isin(keep)]
+    naive_sub_s, naive = _naive_30d(sub)
+    scale = n / len(sub)
+    naive_s = naive_sub_s * scale
+    same = np.array_equal(ours.loc[naive.index].to_numpy(), naive.to_numpy())
+    print(
+        f"busiest-30-days visit count: ours {ours_s:.2f} s on {n:,} claims; naive pandas "
+        f"groupby().rolling('30D') {naive_sub_s:.1f} s on a subsample of {len(sub):,} claims "
+        f"(whole cards), scaled x{scale:.1f} to {naive_s:.1f} s -> ours is "
+        f"{naive_s / ours_s:.0f}x faster (same values: {same}); the whole build is "
+        f"{naive_s / build_s:.1f}x the naive single feature's time"
+    )
+    ok = rate >= TARGET_CLAIMS_PER_S and peak <= TARGET_PEAK_GB and naive_s / ours_s >= 10
+    print(
+        f"targets: >= {TARGET_CLAIMS_PER_S:,} claims/s, <= {TARGET_PEAK_GB:.0f} GB, >= "
+        f"{TARGET_SPEEDUP:.0f}x naive -> {'MET' if ok else 'NOT MET'}"
+    )
+    if tmp is not None:
+        tmp.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
