@@ -260,3 +260,22 @@ def test_store_urls_are_normalised() -> None:
     assert normalise_url("postgresql://u:p@h/db") == "postgresql+psycopg://u:p@h/db"
     assert normalise_url("triage.db") == "sqlite:///triage.db"
     assert normalise_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_lines_of_a_claim_id_with_a_slash(store: Store, tmp_path: Path) -> None:
+    from claimguard.triage.sample import write_sample_folder
+
+    folder = tmp_path / "slash"
+    alerts = write_sample_folder(folder, n_cards=1, n_facilities=1)
+    for name in ("evidence_claims", "evidence_lines"):
+        df = pd.read_parquet(folder / f"{name}.parquet")
+        df["claim_id"] = "KCB/2024/" + df["claim_id"]
+        df.to_parquet(folder / f"{name}.parquet")
+    alerts["evidence_claim_ids"] = alerts["evidence_claim_ids"].str.replace('"C', '"KCB/2024/C')
+    alerts.to_parquet(folder / "alerts.parquet")
+    load_folder(store, folder)
+    client = TestClient(create_app(store))
+    aid = str(alerts["alert_id"].iloc[0])
+    url = re.search(r'data-lines-url="([^"]+)"', client.get(f"/alerts/{aid}").text).group(1)  # type: ignore[union-attr]
+    r = client.get(url)
+    assert r.status_code == 200 and r.text.count("<tr>") == 3

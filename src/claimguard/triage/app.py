@@ -314,7 +314,7 @@ def create_app(
     ) -> HTMLResponse:
         return alert_page(request, alert_id, back=_safe_back(back), saved=saved)
 
-    @app.get("/alerts/{alert_id}/claims/{claim_id}/lines", response_class=HTMLResponse)
+    @app.get("/alerts/{alert_id}/claims/{claim_id:path}/lines", response_class=HTMLResponse)
     def claim_lines(request: Request, alert_id: str, claim_id: str) -> HTMLResponse:
         alert = store.alert(alert_id)
         if alert is None or claim_id not in alert["evidence_claim_ids"]:

@@ -36,6 +36,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
     true,
     update,
 )
@@ -262,6 +263,8 @@ def migrate(engine: Engine) -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":  # two servers starting at once: one migrates
+            conn.execute(text("SELECT pg_advisory_xact_lock(727274)"))
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 
