@@ -280,7 +280,11 @@ def create_app(
         if alert is None:
             raise StarletteHTTPException(404, f"No alert {alert_id}")
         ctx = alert["context"]
-        claims = store.claims(alert["evidence_claim_ids"]) if ctx.get("evidence_claims") else None
+        claims = (
+            store.claims(alert["evidence_claim_ids"])
+            if ctx.get("evidence_claims") is not None
+            else None
+        )
         visited = doctors = None
         if alert["entity_type"] == "card" and ctx.get("card_facilities") is not None:
             visited = store.card_facilities(alert["entity_id"])
