@@ -17,9 +17,9 @@ fitted by logistic loss on the labelled entities with an L2 penalty ``alpha * |w
 ``alpha`` is chosen by repeated stratified cross-validation on average precision (the
 strongest penalty within one standard error of the best, since reviewed entities come from
 the top of the queue and weak penalties extrapolate badly to the rest); the adjustment is
-kept only when its cross-validated AP beats the unadjusted score's AP on the
-same folds. With fewer than ``MIN_PER_CLASS`` confirmed or dismissed entities of a type,
-nothing changes. The adjusted score is the training-entity CDF of ``eta`` (0..1, "riskier
+kept only when its cross-validated AP beats the unadjusted score's AP on the same folds by
+more than the standard error of that gain. With fewer than ``MIN_PER_CLASS`` confirmed or
+dismissed entities of a type, nothing changes. The adjusted score is the training-entity CDF of ``eta`` (0..1, "riskier
 than this share of training entities", as before).
 """
 
@@ -271,8 +271,14 @@ def fit_adjustment(
             "weights_before": {c: 0.0 for c in columns},
         }
     )
-    if mean_ap[best] <= report["cv_ap_before"]:
-        report["reason"] = "no penalty strength beat the unadjusted score in cross-validation"
+    # keep it only when the gain over the same folds exceeds its own standard error
+    gain = np.asarray(ap[best]) - np.asarray(base_ap)
+    report["cv_ap_gain_se"] = float(np.std(gain, ddof=1) / np.sqrt(len(gain)))
+    if gain.mean() <= report["cv_ap_gain_se"]:
+        report["reason"] = (
+            "no penalty strength beat the unadjusted score in cross-validation by more than "
+            "one standard error"
+        )
         report["weights_after"] = dict(report["weights_before"])
         return None, report
     adj.intercept, adj.weights = _fit_weights(X, offset, y, best)
