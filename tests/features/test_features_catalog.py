@@ -26,7 +26,15 @@ def test_every_spec_has_description_signal_and_unit() -> None:
 
 
 def test_names_follow_style() -> None:
-    suffixes = ("_count", "_days", "_vnd", "_ratio", "_ratio_to_peers", "_share")
+    suffixes = (
+        "_count",
+        "_days",
+        "_vnd",
+        "_ratio",
+        "_ratio_to_peers",
+        "_ratio_to_colleagues",
+        "_share",
+    )
     for name in CATALOG:
         last = name.split("_")[-1]
         assert name.endswith(suffixes) or name.split("_")[1] in ("is", "has"), (name, last)

@@ -55,9 +55,10 @@ def test_doctor_load_max_share_over_cap_and_busiest_doctor() -> None:
     # F1 doctor-days: 70, 10 (D1) and 5 (D2): one of three above 65
     share = col(fs.facility, "facility_doctor_days_over_cap_share")
     assert approx(share["F1"], 1 / 3) and share["F2"] == 0
-    # busiest doctor: F1 D1 (70 + 10) / 2 = 40, F2 D3 20; tier median (both unknown) 30
-    busy = col(fs.facility, "facility_busiest_doctor_exams_ratio_to_peers")
-    assert approx(busy["F1"], 40 / 30) and approx(busy["F2"], 20 / 30)
+    # busiest doctor: F1 D1 (70 + 10) / 2 = 40 a day, D2 5: median (40 + 5) / 2 = 22.5;
+    # F2 has a single doctor -> 1
+    busy = col(fs.facility, "facility_busiest_doctor_exams_ratio_to_colleagues")
+    assert approx(busy["F1"], 40 / 22.5) and busy["F2"] == 1.0
     load = fs.claim_flags.set_index("claim_id")["doctor_load"]
     assert approx(load["C0"], 70 / 65) and load["C70"] == 0
     fs_cap = build(

@@ -166,10 +166,10 @@ _SPECS: tuple[FeatureSpec, ...] = (
         (), "{value:.1f}× the cost of comparable visits at peer facilities",
     ),
     FeatureSpec(
-        "facility_busiest_doctor_exams_ratio_to_peers", "facility", "ratio", "doctor_load",
+        "facility_busiest_doctor_exams_ratio_to_colleagues", "facility", "ratio", "doctor_load",
         "The busiest doctor's mean outpatient examinations per day worked, divided by the "
-        "median of that figure at facilities of the same tier.",
-        ("claims.doctor_id",), "busiest doctor examines {value:.1f}× as many patients a day as at peers",
+        "median of that figure over the facility's doctors (1 with a single doctor).",
+        ("claims.doctor_id",), "busiest doctor examines {value:.1f}× as many patients a day as colleagues",
     ),
     FeatureSpec(
         "facility_max_exams_per_doctor_day_count", "facility", "examinations", "doctor_load",

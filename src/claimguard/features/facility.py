@@ -14,6 +14,7 @@ from claimguard.features import items, windows
 from claimguard.features.peers import (
     PeerTables,
     away_from_registered,
+    busiest_doctor_vs_colleagues,
     doctor_days,
     expected_tier,
     facility_volume,
@@ -27,9 +28,9 @@ Arrays = dict[str, np.ndarray]
 DoctorDays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
-def volume(p: Prepared, peers: PeerTables, dd: DoctorDays | None) -> Arrays:
+def volume(p: Prepared, peers: PeerTables) -> Arrays:
     """Claims, cards and cost per day against the median facility of the same tier."""
-    vol = facility_volume(p, dd)
+    vol = facility_volume(p)
     out: Arrays = {}
     for stat, name in (
         ("claims_per_day", "facility_claims_per_day_ratio_to_peers"),
@@ -38,11 +39,6 @@ def volume(p: Prepared, peers: PeerTables, dd: DoctorDays | None) -> Arrays:
     ):
         typical = expected_tier(peers, p, stat)
         out[name] = vol[stat] / np.maximum(typical, 1e-9)
-    if dd is not None:
-        typical = expected_tier(peers, p, "busiest_doctor_exams_per_day")
-        out["facility_busiest_doctor_exams_ratio_to_peers"] = vol[
-            "busiest_doctor_exams_per_day"
-        ] / np.maximum(typical, 1.0)
     return out
 
 
@@ -58,6 +54,7 @@ def doctor_load(
     days_total = np.bincount(fac_of, minlength=nf).astype(np.float64)
     flags["doctor_load"] = np.where(per_claim > cap, per_claim / cap, 0.0).astype(np.float32)
     return {
+        "facility_busiest_doctor_exams_ratio_to_colleagues": busiest_doctor_vs_colleagues(p, dd),
         "facility_max_exams_per_doctor_day_count": windows.group_max(counts, fac_of, nf),
         "facility_doctor_days_over_cap_share": np.bincount(
             fac_of, weights=counts > cap, minlength=nf
@@ -233,7 +230,7 @@ def facility_features(
     flags: Arrays = {}
     out: Arrays = {}
     dd = doctor_days(p)
-    out.update(volume(p, peers, dd))
+    out.update(volume(p, peers))
     out.update(cost(p, expected, flags))
     out.update(doctor_load(p, settings, dd, flags))
     del dd

@@ -31,14 +31,14 @@ from claimguard.settings import FeatureSettings
 _RADIX = {"chap": 27, "tier": UNKNOWN_TIER + 1, "vt": 4, "age": UNKNOWN_AGE_BAND + 1, "ndx": 4}
 
 LEVELS: dict[str, tuple[tuple[str, ...], ...]] = {
-    # claim stats that depend on the visit type (cost, services per visit, sick leave);
-    # the diagnosis is coarsened before the tier is dropped: tier drives cost as much
+    # Each family is a chain from the finest group to everyone, every level nested in
+    # the next, so shrinking level by level never mixes tiers back in once dropped last.
+    # Claim stats that depend on the visit type (cost, services per visit, sick leave):
     "claim": (
         ("dx4", "tier", "vt", "age"),
         ("dx4", "tier", "vt"),
         ("dx3", "tier", "vt"),
         ("chap", "tier", "vt"),
-        ("dx3", "vt"),
         ("tier", "vt"),
         ("vt",),
         (),
@@ -49,7 +49,6 @@ LEVELS: dict[str, tuple[tuple[str, ...], ...]] = {
         ("dx4", "tier"),
         ("dx3", "tier"),
         ("chap", "tier"),
-        ("dx3",),
         ("tier",),
         (),
     ),
@@ -58,11 +57,8 @@ LEVELS: dict[str, tuple[tuple[str, ...], ...]] = {
     "card": (
         ("dx4", "age", "ndx"),
         ("dx4", "age"),
-        ("dx4",),
         ("dx3", "age"),
-        ("dx3",),
         ("chap", "age"),
-        ("chap",),
         ("age",),
         (),
     ),
@@ -83,7 +79,7 @@ CLAIM_STATS: dict[str, str] = {
     "away": "claim",
 }
 CARD_STATS: dict[str, str] = {"visits": "card", "cost_per_visit": "card"}
-TIER_STATS = ("claims_per_day", "cards_per_day", "cost_per_day", "busiest_doctor_exams_per_day")
+TIER_STATS = ("claims_per_day", "cards_per_day", "cost_per_day")
 DEMOGRAPHY_PRIOR = 20.0  # pseudo-claims pulling a small demographic group to the overall mix
 
 
@@ -337,20 +333,36 @@ def doctor_days(p: Prepared) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
     return fac_of, doc_of, counts, per_claim
 
 
-def busiest_doctor_per_day(p: Prepared, dd: tuple[np.ndarray, ...] | None) -> np.ndarray:
-    """Per facility: the largest, over its doctors, mean examinations per day worked."""
+def busiest_doctor_vs_colleagues(p: Prepared, dd: tuple[np.ndarray, ...] | None) -> np.ndarray:
+    """Per facility: the busiest doctor's mean examinations per day worked, divided by the
+    median of that figure over the facility's doctors (1 with a single doctor).
+
+    Why: a busy hospital has many busy doctors; a phantom-visit or overload scheme puts
+    one doctor far above the colleagues who treat the same patients.
+    """
+    out = np.ones(p.n_facilities)
     if dd is None:
-        return np.zeros(p.n_facilities)
+        return out
     fac_of, doc_of, counts = dd[0], dd[1], dd[2]
-    pair = windows.combined_key(fac_of, doc_of)
-    uniq, inv = np.unique(pair, return_inverse=True)
+    uniq, inv = np.unique(windows.combined_key(fac_of, doc_of), return_inverse=True)
     inv = inv.reshape(-1)
     mean = np.bincount(inv, weights=counts) / np.bincount(inv)
-    return windows.group_max(mean, (uniq >> 32).astype(np.int64), p.n_facilities)
+    fac = (uniq >> 32).astype(np.int64)
+    order = np.lexsort((mean, fac))
+    fac, mean = fac[order], mean[order]
+    start = np.searchsorted(fac, np.arange(p.n_facilities))
+    size = np.bincount(fac, minlength=p.n_facilities)
+    has = size > 0
+    lo = start[has] + (size[has] - 1) // 2
+    hi = start[has] + size[has] // 2
+    median = (mean[lo] + mean[hi]) / 2.0
+    busiest = mean[start[has] + size[has] - 1]
+    out[has] = busiest / np.maximum(median, 1e-9)
+    return out
 
 
-def facility_volume(p: Prepared, dd: tuple[np.ndarray, ...] | None = None) -> dict[str, np.ndarray]:
-    """Per-facility claims, distinct cards, cost per day and the busiest doctor's load."""
+def facility_volume(p: Prepared) -> dict[str, np.ndarray]:
+    """Per-facility claims, distinct cards and cost per day of the period."""
     days = float(max(p.period_days, 1))
     claims = windows.group_count(p.fac, p.n_facilities)
     cards = windows.distinct_per_group(p.fac, p.card, p.n_facilities)
@@ -359,7 +371,6 @@ def facility_volume(p: Prepared, dd: tuple[np.ndarray, ...] | None = None) -> di
         "claims_per_day": claims / days,
         "cards_per_day": cards / days,
         "cost_per_day": cost / days,
-        "busiest_doctor_exams_per_day": busiest_doctor_per_day(p, dd),
     }
 
 
@@ -428,7 +439,7 @@ def fit_from_prepared(p: Prepared, settings: FeatureSettings) -> PeerTables:
     cgroups = _Groups(_components(p, peers, "card"), "card", peers)
     for name, v in card_stat_values(p).items():
         peers.stats[f"card_{name}"] = cgroups.fit(v)
-    vol = pd.DataFrame(facility_volume(p, doctor_days(p)))
+    vol = pd.DataFrame(facility_volume(p))
     vol["tier"] = p.fac_tier
     overall = vol[list(TIER_STATS)].median()
     by_tier = vol.groupby("tier")[list(TIER_STATS)].median()
