@@ -125,3 +125,37 @@ def test_feedback_on_reviewed_queue_improves_ap_on_the_rest(tmp_path) -> None:
     loaded = load_bundle(save_bundle(bundle, tmp_path / "m.joblib"))
     np.testing.assert_allclose(loaded.score_entity("card", fs.card)["score"], after)
     assert bundle.metrics["feedback"]["card"]["adjusted"] == 1
+
+
+def test_decisions_on_unknown_entities_are_counted_and_change_nothing() -> None:
+    fs, y = _features()
+    bundle = fit_bundle(fs, None, _settings())
+    decisions = pd.DataFrame(
+        {"entity_type": "card", "entity_id": ["X1", "X2"], "decision": "confirmed_abuse"}
+    )
+    report = apply_feedback(bundle, fs, feedback_labels(decisions))
+    assert report["card"]["status"] == "unchanged"
+    assert report["card"]["n_unknown_entities"] == 2
+    assert bundle.feedback == {}
+
+
+def test_train_with_an_unreadable_feedback_file_exits_2(tmp_path, capsys) -> None:
+    from claimguard.cli import run
+    from claimguard.synth.generate import generate, write_synthetic
+
+    write_synthetic(generate(claims=2_000, seed=3), tmp_path / "month")
+    bad = tmp_path / "decisions.csv"
+    bad.write_text("entity_type,entity_id\ncard,A\n")
+    code = run(
+        [
+            "train",
+            str(tmp_path / "month"),
+            "--model-out",
+            str(tmp_path / "m.joblib"),
+            "--feedback",
+            str(bad),
+        ]
+    )
+    assert code == 2
+    assert "decision" in capsys.readouterr().err
+    assert not (tmp_path / "m.joblib").exists()

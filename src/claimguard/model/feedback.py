@@ -338,6 +338,7 @@ def apply_feedback(
                 "reason": "no decisions on these entities",
                 "n_confirmed": 0,
                 "n_dismissed": 0,
+                "n_unknown_entities": int((~known).sum()),
             }
             continue
         pos = index.get_indexer(pd.Index(mine["entity_id"].astype(str)))
