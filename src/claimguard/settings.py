@@ -57,8 +57,12 @@ class FeatureSettings(_Section):
 class ModelSettings(_Section):
     """Isolation forest and rule layer."""
 
-    n_estimators: int = Field(200, gt=0)
-    max_samples: int | float | Literal["auto"] = Field(256)
+    n_estimators: int = Field(100, gt=0)
+    max_samples: int | float | Literal["auto"] = Field(
+        16384,
+        description="entities per tree (capped at the number of entities); large subsamples "
+        "keep rare signals in view (measured: card AP 0.60 at 256, 0.70 at 16384)",
+    )
     max_features: float = Field(1.0, gt=0.0, le=1.0)
     random_state: int = 42
     n_jobs: int = Field(2, description="cores used to fit and score")
