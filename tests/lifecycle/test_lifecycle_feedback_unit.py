@@ -102,6 +102,7 @@ def test_too_little_feedback_changes_nothing() -> None:
     pd.testing.assert_series_equal(bundle.score_entity("card", fs.card)["score"], before)
 
 
+@pytest.mark.slow
 def test_feedback_on_reviewed_queue_improves_ap_on_the_rest(tmp_path) -> None:
     fs, y = _features()
     bundle = fit_bundle(fs, None, _settings())
