@@ -159,7 +159,8 @@ def fit_bundle(
         "facility": sorted({10, settings.scoring.review_capacity_facilities}),
     }
     for entity in ENTITY_TYPES:
-        scored = bundle.score_entity(entity, getattr(fs, entity))
+        with step(f"Scoring the training {entity}s", timings):
+            scored = bundle.score_entity(entity, getattr(fs, entity))
         q = np.quantile(scored["score"].to_numpy(), QUANTILES)
         for p, v in zip(QUANTILES, q, strict=True):
             metrics[f"{entity}_score_q{p:g}"] = float(v)
@@ -196,7 +197,8 @@ def train(
     timings = {} if timings is None else timings
     t0 = time.perf_counter()
     labels = labels if labels is not None else ds.labels
-    fp = fingerprint(ds)
+    with step("Fingerprinting the data", timings):
+        fp = fingerprint(ds)
     if config_path is not None:
         fp["config_file"] = str(config_path)
     with step("Fitting peer groups", timings):
