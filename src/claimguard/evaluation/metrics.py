@@ -18,9 +18,10 @@ POSITIVE_DECISIONS = ("confirmed",)
 NEGATIVE_DECISIONS = ("dismissed",)
 
 
-def _ids(values: object) -> pd.Index:
+def _ids(values: Any) -> pd.Index:
     """Entity ids as a plain object Index (hash-based isin, much faster than Arrow strings)."""
-    return pd.Index(pd.Index(values).astype(str).to_numpy(dtype=object), dtype=object)
+    arr = np.asarray(pd.Index(values).astype(str).to_numpy(dtype=object), dtype=object)
+    return pd.Index(arr, dtype="object")
 
 
 def _ranked(scores: pd.Series) -> pd.Series:
