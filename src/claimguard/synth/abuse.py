@@ -64,7 +64,7 @@ def choose_cards(
     k2 = (k + 1) // 2
     # borrowed: strong holders are men, older women or children; subtle are young adults/teens
     strong_pool = ok & (
-        (male & (age >= 20) & (age < 80)) | (~male & (age >= 58)) | ((age >= 3) & (age < 12))
+        (male & (age >= 20) & (age < 80)) | (~male & (age >= 58)) | ((age >= 3) & (age < 11))
     )
     subtle_pool = ok & (((age >= 18) & (age < 32)) | ((age >= 8) & (age < 16)))
     s = _choose(rng, strong_pool, k2, used)
@@ -131,7 +131,12 @@ def card_claims(
     adult_dx = np.array([cat.DX_INDEX[x] for x in ("I10", "E11.9", "M17.9", "J44.9", "I25.9")])
     soft_adult = np.array([cat.DX_INDEX[x] for x in ("I25.9", "M17.9", "J44.9", "I10")])
     soft_teen = np.array([cat.DX_INDEX[x] for x in ("I10", "E11.9", "K80.2", "M17.9")])
-    hard = np.where((age < 12), adult_dx[rng.integers(0, 5, n)], female_dx[rng.integers(0, 5, n)])
+    pregnancy = np.array([cat.DX_INDEX[x] for x in ("Z34.9", "O80", "Z34.9", "O82")])
+    hard = np.where(
+        age < 12,
+        adult_dx[rng.integers(0, 5, n)],
+        np.where(male, female_dx[rng.integers(0, 5, n)], pregnancy[rng.integers(0, 4, n)]),
+    )
     soft = np.where(age < 17, soft_teen[rng.integers(0, 4, n)], soft_adult[rng.integers(0, 4, n)])
     soft = np.where(~male & (age >= 25) & (rng.random(n) < 0.3), cat.DX_INDEX["N95.1"], soft)
     soft = np.where(male & (age >= 25) & (rng.random(n) < 0.3), cat.DX_INDEX["N40"], soft)
@@ -148,10 +153,10 @@ def card_claims(
     )
     f = pick.pick(rng, prov.astype(np.int16), tier)
     f = np.where(f < 0, pick.pick(rng, cards.prov[c], cat.DISTRICT), f)
-    inp = dx == cat.DX_INDEX["O80"]
+    inp = np.isin(dx, [cat.DX_INDEX["O80"], cat.DX_INDEX["O82"]])
     parts.append(
         block(n, card=c, fac=f, day=rng.choice(nd, n, p=cal.weight), minute=np.where(inp, any_minutes(rng, n), outpatient_minutes(rng, n)),
-              los=np.where(inp, rng.integers(1, 4, n), 0), vtype=np.where(inp, INP, 0), dx=dx, dur=rng.integers(10, 60, n),
+              los=np.where(inp, np.where(dx == cat.DX_INDEX["O82"], rng.integers(4, 7, n), rng.integers(1, 4, n)), 0), vtype=np.where(inp, INP, 0), dx=dx, dur=rng.integers(10, 60, n),
               scen=SC["borrowed_card"], ent=c)
     )  # fmt: skip
     # --- medicine_hoarding: refills far faster than the 30 days they cover, at several places

@@ -22,12 +22,26 @@ def strings(arr: pa.Array | pa.ChunkedArray) -> pd.Series:
     return pd.Series(pd.array(arr, dtype="str"))
 
 
-def take(dictionary: np.ndarray | list[str], idx: np.ndarray) -> pd.Series:
-    """Strings ``dictionary[idx]``; negative indices give missing values."""
-    d = pa.array(np.asarray(dictionary, dtype=object), type=pa.string())
+def dictionary(values: np.ndarray | list[str]) -> pa.Array:
+    """A pyarrow string array to ``take_arrow`` from."""
+    return pa.array(np.asarray(values, dtype=object), type=pa.string())
+
+
+def take_arrow(d: pa.Array, idx: np.ndarray) -> pa.Array:
+    """``d[idx]`` as a pyarrow array; negative indices give nulls."""
     idx = np.asarray(idx)
     ind = pa.array(np.maximum(idx, 0).astype(np.int64), mask=idx < 0)
-    return strings(d.take(ind))
+    return d.take(ind)
+
+
+def take(values: np.ndarray | list[str], idx: np.ndarray) -> pd.Series:
+    """Strings ``values[idx]``; negative indices give missing values."""
+    return strings(take_arrow(dictionary(values), idx))
+
+
+def chunked_strings(chunks: list[pa.Array]) -> pd.Series:
+    """A pandas string column from arrow chunks without concatenating them."""
+    return pd.Series(pd.array(pa.chunked_array(chunks, type=chunks[0].type), dtype="str"))
 
 
 def padded(numbers: np.ndarray, width: int) -> pa.Array:
@@ -64,20 +78,24 @@ def days_to_dates(
     start: pd.Timestamp, days: np.ndarray, missing: np.ndarray | None = None
 ) -> pd.Series:
     """Midnight datetimes ``start + days`` (NaT where ``missing``)."""
-    ns = np.datetime64(start, "ns") + np.asarray(days, dtype=np.int64).astype(
-        "timedelta64[D]"
-    ).astype("timedelta64[ns]")
-    if missing is not None:
-        ns = np.where(missing, np.datetime64("NaT", "ns"), ns)
-    return pd.Series(ns)
+    return _times(start, days, 86_400 * 10**9, missing)
 
 
 def minutes_to_times(start: pd.Timestamp, minutes: np.ndarray) -> pd.Series:
     """Datetimes ``start + minutes``."""
-    return pd.Series(
-        np.datetime64(start, "ns")
-        + np.asarray(minutes, dtype=np.int64).astype("timedelta64[m]").astype("timedelta64[ns]")
-    )
+    return _times(start, minutes, 60 * 10**9, None)
+
+
+def _times(
+    start: pd.Timestamp, n: np.ndarray, unit_ns: int, missing: np.ndarray | None
+) -> pd.Series:
+    # one int64 buffer, converted in place: no timedelta temporaries on 50M rows
+    ns = np.array(n, dtype=np.int64)
+    ns *= unit_ns
+    ns += pd.Timestamp(start).as_unit("ns").value
+    if missing is not None:
+        ns[missing] = np.iinfo(np.int64).min  # NaT
+    return pd.Series(ns.view("datetime64[ns]"), copy=False)
 
 
 def ordered(df: pd.DataFrame, table: schema.Table) -> pd.DataFrame:

@@ -38,7 +38,7 @@ from claimguard.synth.care import (
     pregnancy,
     terminal,
 )
-from claimguard.synth.lines import make_lines
+from claimguard.synth.lines import line_table
 from claimguard.synth.population import NO_DAY, Cards, Facilities, make_cards, make_facilities
 from claimguard.tables import Dataset
 
@@ -229,7 +229,7 @@ def generate(
     got: list[Block] = []
     have = 0
     for _ in range(5):  # top up if validity filters removed too many
-        b = _valid(acute(rng, cards, fac, cal, int(target - have) + 10, weight), cards, nd)
+        b = _valid(acute(rng, cards, fac, cal, int((target - have) * 1.1) + 10, weight), cards, nd)
         got.append(b)
         have += len(b)
         if have >= target:
@@ -265,6 +265,23 @@ def generate(
     _assign_doctors(rng, fac, allc)
     order = np.lexsort((allc.card, allc.fac, allc.minute, allc.day))
     allc = allc.take(order)
+    # free the intermediate blocks before the big string tables are built
+    del (
+        chron,
+        dial,
+        chemo,
+        preg,
+        special,
+        got,
+        b,
+        normal,
+        planted,
+        parts,
+        keep,
+        drop,
+        droppable,
+        order,
+    )
     traps = {
         "dialysis": dial_cards,
         "chemotherapy": chemo_cards,
@@ -311,16 +328,18 @@ def _assemble(
     price_factor = np.exp(rng.normal(0, 0.04, fac.n)) * np.where(
         np.isin(prov_codes[fac.prov], cat.CENTRAL_PROVINCES), 1.08, 1.0
     )
-    lines = make_lines(rng, b, fac, price_factor)
-    total = np.bincount(lines.claim, weights=lines.amount, minlength=n)
-    drug_cost = np.bincount(
-        lines.claim, weights=np.where(lines.kind == 0, lines.amount, 0.0), minlength=n
-    )
-    supply_cost = np.bincount(
-        lines.claim, weights=np.where(lines.kind == 2, lines.amount, 0.0), minlength=n
+    admit_min = b.day.astype(np.int64) * 1440 + b.minute
+    claim_lines, total, drug_cost, supply_cost = line_table(
+        rng,
+        b,
+        fac,
+        price_factor,
+        claim_ids.array._pa_array,
+        fr.dictionary(doc_ids),
+        t0,
+        admit_min,  # noqa: SLF001
     )
     share = cat.BENEFIT_SHARE[level[b.card]]
-    admit_min = b.day.astype(np.int64) * 1440 + b.minute
     inp = b.vtype == INP
     dis_min = np.where(
         inp, (b.day.astype(np.int64) + b.los) * 1440 + rng.integers(450, 690, n), admit_min + b.dur
@@ -363,23 +382,8 @@ def _assemble(
             "referral_from": fr.take(fac_ids, b.ref_from),
             "outcome": fr.category(outcome, schema.OUTCOMES),
             "sick_leave_days": b.sick.astype(np.float64),
-        }
-    )
-    item_codes = np.concatenate([cat.DRUG_CODES, cat.SERVICE_CODES, cat.SUPPLY_CODES]).astype(
-        object
-    )
-    item_off = np.array([0, len(cat.DRUG_CODES), len(cat.DRUG_CODES) + len(cat.SERVICE_CODES)])
-    claim_lines = pd.DataFrame(
-        {
-            "claim_id": fr.strings(claim_ids.array._pa_array.take(fr.pa.array(lines.claim))),  # noqa: SLF001
-            "line_type": fr.category(lines.kind, schema.LINE_TYPES),
-            "item_code": fr.take(item_codes, lines.item.astype(np.int64) + item_off[lines.kind]),
-            "quantity": lines.quantity,
-            "amount": lines.amount,
-            "days_supply": lines.days_supply,
-            "doctor_id": fr.take(doc_ids, b.doctor[lines.claim]),
-            "order_time": fr.minutes_to_times(t0, admit_min[lines.claim] + lines.offset_min),
-        }
+        },
+        copy=False,
     )
     facilities = pd.DataFrame(
         {

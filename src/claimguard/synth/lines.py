@@ -11,8 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
+from claimguard import schema
 from claimguard.synth import catalog as cat
+from claimguard.synth import frames as fr
 from claimguard.synth.blocks import INP, Block
 from claimguard.synth.population import Facilities
 
@@ -178,3 +181,73 @@ def make_lines(
     span = np.where(inp, stay * 1440, b.dur.astype(np.float64))[claim]
     offset = np.where(exam, 0, np.floor(rng.random(total) * np.maximum(span, 1))).astype(np.int32)
     return Lines(claim, kind, item, quantity, amount, days, offset)
+
+
+CHUNK = 250_000  # claims per batch: bounds the temporaries of make_lines
+_ITEM_CODES = fr.dictionary(np.concatenate([cat.DRUG_CODES, cat.SERVICE_CODES, cat.SUPPLY_CODES]))
+_ITEM_OFF = np.array([0, len(cat.DRUG_CODES), len(cat.DRUG_CODES) + len(cat.SERVICE_CODES)])
+
+
+def line_table(
+    rng: np.random.Generator,
+    b: Block,
+    fac: Facilities,
+    price_factor: np.ndarray,
+    claim_ids: fr.pa.Array,
+    doctor_ids: fr.pa.Array,
+    start: pd.Timestamp,
+    admit_min: np.ndarray,
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
+    """The canonical claim_lines table plus per-claim total, drug and supply cost.
+
+    Works through the claims in batches so that ten million claims (fifty
+    million lines) never hold more than one batch of temporaries; string
+    columns stay as arrow chunks.
+    """
+    n = len(b)
+    total = np.zeros(n)
+    drug = np.zeros(n)
+    supply = np.zeros(n)
+    cols: dict[str, list] = {
+        k: [] for k in ("claim_id", "kind", "item", "qty", "amount", "days", "doctor", "order")
+    }
+    for lo in range(0, n, CHUNK):
+        hi = min(n, lo + CHUNK)
+        part = b.take(np.arange(lo, hi))
+        ln = make_lines(rng, part, fac, price_factor)
+        m = hi - lo
+        total[lo:hi] = np.bincount(ln.claim, weights=ln.amount, minlength=m)
+        drug[lo:hi] = np.bincount(
+            ln.claim, weights=np.where(ln.kind == DRUG, ln.amount, 0.0), minlength=m
+        )
+        supply[lo:hi] = np.bincount(
+            ln.claim, weights=np.where(ln.kind == SUPPLY, ln.amount, 0.0), minlength=m
+        )
+        glob = ln.claim.astype(np.int64) + lo
+        cols["claim_id"].append(claim_ids.take(fr.pa.array(glob)))
+        cols["kind"].append(ln.kind)
+        cols["item"].append(
+            fr.take_arrow(_ITEM_CODES, ln.item.astype(np.int64) + _ITEM_OFF[ln.kind])
+        )
+        cols["qty"].append(ln.quantity)
+        cols["amount"].append(ln.amount)
+        cols["days"].append(ln.days_supply)
+        # the ordering doctor is recorded on service lines (drug and supply lines leave it empty)
+        doc = np.where(ln.kind == SERVICE, part.doctor[ln.claim], -1)
+        cols["doctor"].append(fr.take_arrow(doctor_ids, doc))
+        cols["order"].append((admit_min[glob] + ln.offset_min).astype(np.int64))
+        del ln, part, glob
+    frame = pd.DataFrame(
+        {
+            "claim_id": fr.chunked_strings(cols.pop("claim_id")),
+            "line_type": fr.category(np.concatenate(cols.pop("kind")), schema.LINE_TYPES),
+            "item_code": fr.chunked_strings(cols.pop("item")),
+            "quantity": np.concatenate(cols.pop("qty")),
+            "amount": np.concatenate(cols.pop("amount")),
+            "days_supply": np.concatenate(cols.pop("days")),
+            "doctor_id": fr.chunked_strings(cols.pop("doctor")),
+            "order_time": fr.minutes_to_times(start, np.concatenate(cols.pop("order"))),
+        },
+        copy=False,
+    )
+    return frame, total, drug, supply
