@@ -111,3 +111,11 @@ def test_feature_subset_from_settings_and_unknown_names_rejected():
     assert bundle.rules["card"] == []  # its rule's feature was not selected
     with pytest.raises(ConfigError, match="card_nonsense"):
         fit_bundle(fs, None, _settings(card_features=["card_nonsense"]))
+
+
+def test_shipped_model_configs_validate(repo: Path):
+    from claimguard.settings import load_settings
+
+    for name in ("fast.yaml", "demo.yaml"):
+        s = load_settings(repo / "configs" / name)
+        assert s.model.n_estimators > 0
