@@ -8,11 +8,14 @@ no server needed).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import json
 import logging
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,26 @@ HEADLINE_METRICS = (
     "facility.average_precision",
     "card_score_q0.99",
 )
+
+
+@contextlib.contextmanager
+def _quiet_mlflow() -> Iterator[None]:
+    """Hide MLflow's chatter while logging a model (kept at DEBUG in our log).
+
+    Its cloudpickle and signature warnings do not apply (the model is our own class, its
+    input is a feature table) and its registry notices go to stderr unasked.
+    """
+    logger = logging.getLogger("mlflow")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    buffer = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(buffer), contextlib.redirect_stdout(buffer):
+            yield
+    finally:
+        logger.setLevel(level)
+        if buffer.getvalue().strip():
+            log.debug("MLflow: %s", buffer.getvalue().strip())
 
 
 def tracking_uri(settings: Settings | None = None) -> str:
@@ -118,16 +141,17 @@ def log_training_run(
             metrics[key] = float(seconds)
         mlflow.log_metrics(metrics)
         mlflow.log_dict(model_card(bundle), "model_card.json")
-        info = mlflow.pyfunc.log_model(
-            name=MODEL_NAME_IN_RUN,
-            python_model=ClaimguardModel(),
-            artifacts={BUNDLE_ARTIFACT: str(bundle_path)},
-            pip_requirements=[
-                f"claimguard=={versions['claimguard']}",
-                f"scikit-learn=={versions['scikit-learn']}",
-            ],
-            registered_model_name=register,
-        )
+        with _quiet_mlflow():
+            info = mlflow.pyfunc.log_model(
+                name=MODEL_NAME_IN_RUN,
+                python_model=ClaimguardModel(),
+                artifacts={BUNDLE_ARTIFACT: str(bundle_path)},
+                pip_requirements=[
+                    f"claimguard=={versions['claimguard']}",
+                    f"scikit-learn=={versions['scikit-learn']}",
+                ],
+                registered_model_name=register,
+            )
     out: dict[str, Any] = {"run_id": run.info.run_id, "model_uri": info.model_uri}
     if register:
         out["registered_version"] = str(info.registered_model_version)
