@@ -30,8 +30,8 @@ from claimguard.schema import QUARANTINE_COLUMNS, TABLES, Table
 EARLIEST_BIRTH = pd.Timestamp("1900-01-01")
 EARLIEST_EVENT = pd.Timestamp("1990-01-01")
 LATEST_VALIDITY = pd.Timestamp("2200-01-01")
-MAX_ID_CHARS = 64
-MAX_TEXT_CHARS = 1000
+MAX_ID_CHARS = 64  # bytes of UTF-8
+MAX_TEXT_CHARS = 4000
 RAW_VALUE_CHARS = 200  # raw values longer than this are cut in the quarantine's JSON
 
 
@@ -46,6 +46,19 @@ class Problem:
 
     def __post_init__(self) -> None:
         self.mask = np.array(self.mask, dtype=bool)  # own, writable copy
+
+
+@dataclass
+class SourceFiles:
+    """Which file each row came from, without a 10M-element object array."""
+
+    names: list[str]
+    codes: np.ndarray | None = None  # int32 index into names per row; None: all names[0]
+
+    def at(self, rows: np.ndarray) -> np.ndarray:
+        if self.codes is None:
+            return np.full(len(rows), self.names[0] if self.names else "", dtype=object)
+        return np.asarray(self.names, dtype=object)[self.codes[rows]]
 
 
 @dataclass
@@ -94,11 +107,12 @@ def value_problems(df: pd.DataFrame, table: Table) -> list[Problem]:
                 out.append(Problem(col.name, v < col.min_value, f"below {col.min_value:g}"))
         elif col.kind in ("id", "str"):
             limit = MAX_ID_CHARS if col.kind == "id" else MAX_TEXT_CHARS
-            lengths = pc.utf8_length(arrow_of(s)) if len(s) else pa.array([], pa.int64())
+            # byte length needs only the offsets (UTF-8 characters take 1-4 bytes each)
+            lengths = pc.binary_length(chunked_of(s))
             too_long = pc.fill_null(pc.greater(lengths, limit), False).to_numpy(
                 zero_copy_only=False
             )
-            out.append(Problem(col.name, too_long, f"longer than {limit} characters"))
+            out.append(Problem(col.name, too_long, f"longer than {limit} bytes"))
         elif col.kind in ("datetime", "date"):
             if col.name in ("patient_birth_date", "birth_date"):
                 lo, hi, what = EARLIEST_BIRTH, now, "before 1900 or in the future"
@@ -136,11 +150,61 @@ def required_problems(df: pd.DataFrame, table: Table) -> list[Problem]:
     return out
 
 
+def chunked_of(s: pd.Series) -> pa.ChunkedArray:
+    """A Series as an Arrow ChunkedArray without copying (Arrow-backed columns)."""
+    a = pa.array(s.array)
+    return a if isinstance(a, pa.ChunkedArray) else pa.chunked_array([a])
+
+
+def _next_differs(a: pa.ChunkedArray) -> np.ndarray:
+    """Bool per row i > 0: row i's value differs from row i-1's (nulls count as different)."""
+    n = len(a)
+    out = np.ones(n, dtype=bool)
+    if n > 1:
+        ne = pc.fill_null(pc.not_equal(a.slice(0, n - 1), a.slice(1)), True)
+        out[1:] = ne.to_numpy(zero_copy_only=False)
+    return out
+
+
+def known_keys(ids: pd.Series, parent: pd.Series) -> np.ndarray:
+    """True where ``ids`` is one of ``parent``'s values (null -> False).
+
+    Lines come grouped by claim, so only the first row of each run of equal ids is
+    looked up (a third of the rows or fewer); when those run heads are exactly the
+    parent keys in the same order (every claim has lines, same export order), no
+    hashing is needed at all.
+    """
+    a = chunked_of(ids)
+    n = len(a)
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    heads = np.flatnonzero(_next_differs(a))
+    runs = np.diff(np.append(heads, n))
+    u = a.take(pa.array(heads)) if len(heads) < n else a
+    p = chunked_of(parent)
+    if p.type != u.type:
+        p = p.cast(u.type)
+    if len(u) == len(p) and pc.all(pc.fill_null(pc.equal(u, p), False)).as_py():
+        known_u = np.ones(len(u), dtype=bool)
+    else:
+        value_set = p.combine_chunks()
+        known_u = pc.fill_null(pc.is_in(u, value_set=value_set), False).to_numpy(
+            zero_copy_only=False
+        )
+    return np.repeat(known_u, runs)
+
+
 def first_copy_mask(keys: pd.Series, eligible: np.ndarray) -> np.ndarray:
     """True on rows whose key already appeared on an earlier eligible row."""
-    arr = arrow_of(keys)
-    if len(arr) == 0:
+    chunked = chunked_of(keys)
+    if len(chunked) == 0:
         return np.zeros(0, dtype=bool)
+    if chunked.null_count == 0 and len(chunked) > 1:
+        # exports ordered by id (most are): strictly increasing means no duplicates
+        n = len(chunked)
+        if pc.all(pc.less(chunked.slice(0, n - 1), chunked.slice(1))).as_py():
+            return np.zeros(n, dtype=bool)
+    arr = chunked.combine_chunks()
     enc = pc.dictionary_encode(arr)
     codes = enc.indices.to_numpy(zero_copy_only=False)
     if len(enc.dictionary) == len(arr):
@@ -213,7 +277,7 @@ def validate_table(
     table: Table,
     *,
     raw: pd.DataFrame,
-    source_file: np.ndarray,
+    source_file: SourceFiles,
     source_row: np.ndarray,
     problems: list[Problem] | None = None,
     parent_keys: pd.Series | None = None,
@@ -247,16 +311,12 @@ def validate_table(
         if p.column in required:
             drop |= p.mask
     if parent_keys is not None and "claim_id" in df.columns:
-        ids = arrow_of(df["claim_id"])
-        known = pc.fill_null(pc.is_in(ids, value_set=arrow_of(parent_keys)), False)
-        orphan = ~known.to_numpy(zero_copy_only=False) & ~drop & _mask(df["claim_id"].notna())
+        known = known_keys(df["claim_id"], parent_keys)
+        orphan = ~known & ~drop & _mask(df["claim_id"].notna())
         if orphan.any():
             in_q = np.zeros(n, dtype=bool)
             if parent_quarantined is not None and len(parent_quarantined):
-                in_q = pc.fill_null(
-                    pc.is_in(ids, value_set=arrow_of(parent_quarantined.astype("str"))),
-                    False,
-                ).to_numpy(zero_copy_only=False)
+                in_q = known_keys(df["claim_id"], parent_quarantined.astype("str"))
             all_problems.append(
                 Problem("claim_id", orphan & in_q, "its claim was quarantined", removes_row=True)
             )
@@ -291,7 +351,7 @@ def validate_table(
         parts.append(
             quarantine_frame(
                 table.name,
-                source_file[rows],
+                source_file.at(rows),
                 source_row[rows],
                 p.column,
                 p.reason,

@@ -99,7 +99,9 @@ def _corrupt(data: bytes, ops: list[tuple[str, int, int, str]]) -> bytes:
     return b"\n".join([header, *body]) + b"\n"
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(
     claims_ops=st.lists(op, min_size=1, max_size=6),
     lines_ops=st.lists(op, max_size=4),
@@ -157,7 +159,9 @@ def typed_corruption(draw):
     return claims
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=30, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(claims=typed_corruption())
 def test_corrupted_parquet_keeps_the_invariant(claims) -> None:
     with tempfile.TemporaryDirectory() as tmp:

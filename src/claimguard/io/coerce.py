@@ -95,7 +95,7 @@ def to_datetime(
     out_of_range = ((parsed < _NS_MIN) | (parsed > _NS_MAX)).to_numpy(dtype=bool, na_value=False)
     if out_of_range.any():
         parsed = parsed.mask(out_of_range)
-        bad |= out_of_range
+        bad = bad | out_of_range
     parsed = parsed.astype(DATETIME_DTYPE)
     if date_only:
         parsed = parsed.dt.normalize()
@@ -116,7 +116,7 @@ def to_float(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
     inf = np.isinf(v)
     if inf.any():
         out = out.mask(inf)
-        bad |= inf
+        bad = bad | inf
     return out, bad
 
 
@@ -141,7 +141,7 @@ def to_category(
             for c in cat.categories
         ]
         + [-1],
-        dtype=np.int64,
+        dtype=np.int8 if len(categories) < 127 else np.int32,
     )
     new_codes = lut[codes]  # code -1 picks the trailing -1
     bad = (codes >= 0) & (new_codes < 0)
@@ -190,4 +190,4 @@ def coerce_table(
         out[col.name] = c
         if bad.any():
             problems.append(Problem(col.name, bad, reason))
-    return pd.DataFrame(out, index=mapped.index), problems
+    return pd.DataFrame(out, index=mapped.index, copy=False), problems

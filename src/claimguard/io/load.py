@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 from claimguard.errors import InputFileError
 from claimguard.io.coerce import coerce_table
@@ -97,7 +98,7 @@ def _canonical(
     mapped = apply_mapping(raw.frame, raw.name, tm)
     missing = [c for c in table.required if c not in mapped.columns]
     if missing:
-        where = ", ".join(sorted(set(raw.source_file.tolist()))[:3]) or raw.name
+        where = ", ".join(raw.source_file.names[:3]) or raw.name
         have = ", ".join(map(str, list(raw.frame.columns)[:12]))
         raise InputFileError(
             f"the {raw.name} table lacks required column(s) {', '.join(missing)} "
@@ -123,6 +124,7 @@ def _canonical(
         parent_keys=parent_keys,
         parent_quarantined=parent_q,
     )
+    pa.default_memory_pool().release_unused()  # temporaries of 10M-row checks back to the OS
     if len(raw.pre_quarantine):
         checked.quarantine = pd.concat([raw.pre_quarantine, checked.quarantine], ignore_index=True)
         checked.rows_quarantined += len(raw.pre_quarantine)

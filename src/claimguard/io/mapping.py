@@ -188,4 +188,4 @@ def apply_mapping(raw: pd.DataFrame, table: str, tm: TableMapping | None) -> pd.
         unused = [u for u in unused if u not in m]
     if unused:
         log.debug("%s: ignoring source columns %s", table, unused)
-    return pd.DataFrame(out, index=raw.index)
+    return pd.DataFrame(out, index=raw.index, copy=False)

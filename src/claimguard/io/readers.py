@@ -26,7 +26,7 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from claimguard.errors import InputFileError
-from claimguard.validation import empty_frame, quarantine_frame
+from claimguard.validation import SourceFiles, empty_frame, quarantine_frame
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class RawTable:
 
     name: str
     frame: pd.DataFrame
-    source_file: np.ndarray  # object array, one file path per row
+    source_file: SourceFiles  # which file each row came from
     source_row: np.ndarray  # int64, 1-based
     pre_quarantine: pd.DataFrame = field(default_factory=empty_frame)
 
@@ -78,11 +78,52 @@ def _check_file(path: Path, what: str) -> None:
         )
 
 
+PARQUET_GROUP_BYTES = 768 << 20  # decode at most this much (uncompressed) at a time
+
+
+def _column_groups(pf: pq.ParquetFile) -> list[list[str]]:
+    """Top-level columns in groups of bounded uncompressed size.
+
+    Why: decoding a 30M-row table at once needs its decode buffers on top of the
+    result; a group at a time keeps the peak near the result's own size while each
+    group still decodes on all cores.
+    """
+    md = pf.metadata
+    sizes: dict[str, int] = {}
+    for i in range(md.num_row_groups):
+        rg = md.row_group(i)
+        for j in range(rg.num_columns):
+            col = rg.column(j)
+            top = col.path_in_schema.split(".")[0]
+            sizes[top] = sizes.get(top, 0) + col.total_uncompressed_size
+    groups: list[list[str]] = [[]]
+    used = 0
+    for name in pf.schema_arrow.names:
+        size = sizes.get(name, 0)
+        if groups[-1] and used + size > PARQUET_GROUP_BYTES:
+            groups.append([])
+            used = 0
+        groups[-1].append(name)
+        used += size
+    return [g for g in groups if g]
+
+
 def read_parquet(path: Path, table: str) -> RawTable:
     """Read a Parquet file with its own types (coercion to canonical kinds comes later)."""
     _check_file(path, table)
+    pool = pa.default_memory_pool()
+    columns: dict[str, pd.Series] = {}
     try:
-        tbl = pq.read_table(path)
+        pf = pq.ParquetFile(path)
+        n = pf.metadata.num_rows
+        for group in _column_groups(pf):
+            tbl = pf.read(columns=group)
+            part = tbl.to_pandas(ignore_metadata=True, split_blocks=True, self_destruct=True)
+            del tbl
+            pool.release_unused()  # hand decode buffers back to the OS
+            for name in group:
+                columns[name] = part[name]
+            del part
     except (pa.ArrowException, OSError) as exc:
         raise InputFileError(
             f"the {table} file is not a readable Parquet table ({type(exc).__name__}: {exc})",
@@ -90,9 +131,8 @@ def read_parquet(path: Path, table: str) -> RawTable:
             fix="re-export it as Parquet, or save it as UTF-8 CSV with a header row "
             "and a .csv name",
         ) from None
-    frame = tbl.to_pandas(ignore_metadata=True, split_blocks=True, self_destruct=True)
-    n = len(frame)
-    return RawTable(table, frame, np.full(n, str(path), dtype=object), np.arange(1, n + 1))
+    frame = pd.DataFrame(columns, index=pd.RangeIndex(n), copy=False)
+    return RawTable(table, frame, SourceFiles([str(path)]), np.arange(1, n + 1))
 
 
 def _first_bad_utf8_line(path: Path) -> int:
@@ -231,7 +271,7 @@ def read_csv(path: Path, table: str) -> RawTable:
             "quarantined",
             [json.dumps({"line": t[:200]}, ensure_ascii=False) for _, t in bad],
         )
-    return RawTable(table, frame, np.full(len(frame), str(path), dtype=object), rows, pre)
+    return RawTable(table, frame, SourceFiles([str(path)]), rows, pre)
 
 
 def read_table_file(path: Path, table: str) -> RawTable:

@@ -29,7 +29,7 @@ import pandas as pd
 from claimguard.errors import InputFileError
 from claimguard.io.readers import RawTable, sha256_file
 from claimguard.io.xml130_names import EXAM_GROUP, XML130_MAPPING
-from claimguard.validation import empty_frame, quarantine_frame
+from claimguard.validation import SourceFiles, empty_frame, quarantine_frame
 
 log = logging.getLogger(__name__)
 
@@ -121,15 +121,16 @@ class _Collector:
     """Gathers flat rows in chunks of text columns (bounded Python-object memory)."""
 
     rows: list[dict[str, str]] = field(default_factory=list)
-    files: list[str] = field(default_factory=list)
+    file_codes: list[int] = field(default_factory=list)
     positions: list[int] = field(default_factory=list)
+    names: dict[str, int] = field(default_factory=dict)
     chunks: list[pd.DataFrame] = field(default_factory=list)
     chunk_files: list[np.ndarray] = field(default_factory=list)
     chunk_rows: list[np.ndarray] = field(default_factory=list)
 
     def add(self, row: dict[str, str], file: str, position: int) -> None:
         self.rows.append(row)
-        self.files.append(file)
+        self.file_codes.append(self.names.setdefault(file, len(self.names)))
         self.positions.append(position)
         if len(self.rows) >= _CHUNK:
             self.flush()
@@ -139,22 +140,20 @@ class _Collector:
             return
         frame = pd.DataFrame.from_records(self.rows)
         self.chunks.append(frame.replace("", None).astype("str"))
-        self.chunk_files.append(np.array(self.files, dtype=object))
+        self.chunk_files.append(np.array(self.file_codes, dtype=np.int32))
         self.chunk_rows.append(np.array(self.positions, dtype=np.int64))
-        self.rows, self.files, self.positions = [], [], []
+        self.rows, self.file_codes, self.positions = [], [], []
 
     def table(self, name: str) -> RawTable:
         self.flush()
+        files = SourceFiles(list(self.names), np.array([], dtype=np.int32))
         if not self.chunks:
-            return RawTable(
-                name, pd.DataFrame(), np.array([], dtype=object), np.array([], dtype=np.int64)
-            )
+            return RawTable(name, pd.DataFrame(), files, np.array([], dtype=np.int64))
         frame = (
             pd.concat(self.chunks, ignore_index=True) if len(self.chunks) > 1 else self.chunks[0]
         )
-        return RawTable(
-            name, frame, np.concatenate(self.chunk_files), np.concatenate(self.chunk_rows)
-        )
+        files.codes = np.concatenate(self.chunk_files)
+        return RawTable(name, frame, files, np.concatenate(self.chunk_rows))
 
 
 def _bad_file(path: Path, what: str) -> InputFileError:
