@@ -19,6 +19,7 @@ import json
 import logging
 import pickle
 import platform
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -240,7 +241,8 @@ def load_bundle(path_or_uri: str | Path) -> Bundle:
     if text.startswith("models:/") or text.startswith("runs:/"):
         from claimguard.model.tracking import download_bundle
 
-        return load_bundle(download_bundle(text))
+        with tempfile.TemporaryDirectory(prefix="claimguard-model-") as tmp:
+            return load_bundle(download_bundle(text, Path(tmp)))
     path = Path(text)
     if not path.is_file():
         raise ModelError(

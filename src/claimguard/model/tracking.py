@@ -14,7 +14,6 @@ import io
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -158,15 +157,14 @@ def log_training_run(
     return out
 
 
-def download_bundle(uri: str) -> Path:
-    """Fetch the bundle file of a logged/registered model (``models:/NAME@alias``)."""
+def download_bundle(uri: str, dst: Path) -> Path:
+    """Fetch the bundle file of a logged/registered model (``models:/NAME@alias``) into dst."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
     from claimguard.model.pyfunc import BUNDLE_ARTIFACT
 
     _client()
-    dst = Path(tempfile.mkdtemp(prefix="claimguard-model-"))
     try:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dst)))
     except MlflowException as exc:
