@@ -119,3 +119,12 @@ def test_shipped_model_configs_validate(repo: Path):
     for name in ("fast.yaml", "demo.yaml"):
         s = load_settings(repo / "configs" / name)
         assert s.model.n_estimators > 0
+
+
+def test_fit_rows_are_sampled_to_max_fit_rows():
+    fs = tiny_features()
+    bundle = fit_bundle(fs, None, _settings(max_samples=16384, max_fit_rows=500))
+    assert bundle.detectors["card"].forest_.max_samples_ == 500
+    assert bundle.detectors["facility"].forest_.max_samples_ == len(fs.facility)
+    scored = bundle.score(fs)["card"]
+    assert len(scored) == len(fs.card)  # every entity is still scored
