@@ -287,3 +287,20 @@ def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     metrics = json.loads((out / "report" / "metrics.json").read_text())
     assert set(metrics["entity_types"]) == {"card", "facility"}
     assert metrics["entity_types"]["card"]["baselines"]  # naive baselines side by side
+
+
+def test_period_limits_the_claims_scored(
+    world: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "half"
+    base = ["score", str(world["data"]), "--model", str(world["model"]), "-c", str(world["cfg"])]
+    assert run([*base, "--out", str(out), "--period", "2024-02-01..2024-02-14"]) == 0
+    record = json.loads((out / "run.json").read_text())
+    assert (record["period_start"], record["period_end"]) == ("2024-02-01", "2024-02-14")
+    full = json.loads((world["out"] / "run.json").read_text())
+    assert 0 < record["claims_scored"] < full["claims_scored"]
+    scores = pd.read_parquet(out / "scores.parquet")
+    assert (scores["period_end"] == pd.Timestamp("2024-02-14")).all()
+    capsys.readouterr()
+    assert run([*base, "--out", str(out), "--period", "2024-02-14..2024-02-01"]) == 2
+    assert "--period" in capsys.readouterr().err

@@ -64,7 +64,9 @@ def entity_info(
             sex = first["patient_sex"].astype("string").reindex(cards["entity_id"])
             sex = sex.reset_index(drop=True)
     if ds.cards is not None and not ds.cards.empty:
-        reg = ds.cards.drop_duplicates("card_id").set_index("card_id")
+        # Filter the (possibly national) registry first: only alerted cards are looked up.
+        reg = ds.cards.loc[ds.cards["card_id"].isin(card_ids)]
+        reg = reg.drop_duplicates("card_id").set_index("card_id")
         if "birth_date" in reg:
             birth = birth.fillna(
                 reg["birth_date"].reindex(cards["entity_id"]).reset_index(drop=True)
@@ -85,7 +87,8 @@ def entity_info(
     facs = pd.DataFrame({"entity_id": pd.Series(facility_ids, dtype="string")})
     facs["entity_type"] = "facility"
     if ds.facilities is not None and not ds.facilities.empty:
-        reg = ds.facilities.drop_duplicates("facility_id").set_index("facility_id")
+        reg = ds.facilities.loc[ds.facilities["facility_id"].isin(facility_ids)]
+        reg = reg.drop_duplicates("facility_id").set_index("facility_id")
         get = lambda c: (  # noqa: E731 - tiny local accessor
             reg[c].astype("string").reindex(facs["entity_id"]).reset_index(drop=True)
             if c in reg

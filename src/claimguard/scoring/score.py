@@ -38,8 +38,8 @@ from claimguard.tables import Dataset
 
 log = logging.getLogger(__name__)
 
-# Claims per feature-building partition: ~2-3 GB of temporaries at most.
-PARTITION_ROWS = 4_000_000
+# Claims per feature-building partition (bounds the feature arithmetic's temporaries).
+PARTITION_ROWS = 2_500_000
 
 
 @dataclass
@@ -103,6 +103,7 @@ def _restrict_to_period(
 def _build(
     claims: pd.DataFrame,
     lines: pd.DataFrame | None,
+    cards: pd.DataFrame | None,
     ds: Dataset,
     bundle: Any,
     period: tuple[pd.Timestamp, pd.Timestamp],
@@ -117,12 +118,21 @@ def _build(
     }
     if entity is not None and "entities" in inspect.signature(build_features).parameters:
         kwargs["entities"] = (entity,)
-    return build_features(claims, lines, ds.cards, ds.facilities, **kwargs)
+    return build_features(claims, lines, cards, ds.facilities, **kwargs)
 
 
 def _partition_ids(keys: pd.Series, n: int) -> np.ndarray:
+    """Stable partition number of each key (same key -> same partition, in any table)."""
     hashed = pd.util.hash_array(keys.astype("string").to_numpy(dtype="object"))
     return (hashed % np.uint64(n)).astype("int64")
+
+
+def _cards_in_claims(cards: pd.DataFrame | None, claims: pd.DataFrame) -> pd.DataFrame | None:
+    """The registry rows of cards that have claims (a national registry is far larger)."""
+    if cards is None:
+        return None
+    keep = cards["card_id"].isin(claims["card_id"].unique())
+    return cards if bool(keep.all()) else cards.loc[keep]
 
 
 def build_partitioned(
@@ -134,33 +144,51 @@ def build_partitioned(
     partition_rows: int = PARTITION_ROWS,
 ) -> tuple[Any, dict[str, pd.DataFrame]]:
     """Features for the whole period; returns (FeatureSet, compact claim flags per entity type)."""
+    cards = _cards_in_claims(ds.cards, claims)
     n_parts = max(1, math.ceil(len(claims) / max(partition_rows, 1)))
     if n_parts == 1:
-        fs = _build(claims, lines, ds, bundle, period, None)
+        fs = _build(claims, lines, cards, ds, bundle, period, None)
         if fs.claim_flags is None:
             return dataclasses.replace(fs, claim_flags=None), {}
         compact = compact_flags(fs.claim_flags)
         return dataclasses.replace(fs, claim_flags=None), {"card": compact, "facility": compact}
     log.info("Building features in %d card and %d facility partitions", n_parts, n_parts)
+    # Lines follow their claim: look each line's claim up once, not once per partition.
+    line_pos = (
+        None if lines is None else pd.Index(claims["claim_id"]).get_indexer(lines["claim_id"])
+    )
     frames: dict[str, list[pd.DataFrame]] = {"card": [], "facility": []}
     flags_parts: dict[str, list[pd.DataFrame]] = {"card": [], "facility": []}
     first: Any = None
     for entity, key in (("card", "card_id"), ("facility", "facility_id")):
         part_of = _partition_ids(claims[key], n_parts)
+        line_part = None if line_pos is None else np.where(line_pos >= 0, part_of[line_pos], -1)
+        card_part = (
+            _partition_ids(cards["card_id"], n_parts)
+            if cards is not None and entity == "card"
+            else None
+        )
         for p in range(n_parts):  # loop over a handful of partitions
             sub = claims.loc[part_of == p]
             if sub.empty:
                 continue
-            sub_lines = (
-                None if lines is None else lines.loc[lines["claim_id"].isin(sub["claim_id"])]
-            )
-            fs = _build(sub, sub_lines, ds, bundle, period, entity)
+            sub_lines: pd.DataFrame | None = None
+            if lines is not None and line_part is not None:
+                sub_lines = lines.loc[line_part == p]
+            sub_cards: pd.DataFrame | None
+            if cards is None:
+                sub_cards = None
+            elif card_part is not None:
+                sub_cards = cards.loc[card_part == p]
+            else:
+                sub_cards = cards.loc[cards["card_id"].isin(sub["card_id"].unique())]
+            fs = _build(sub, sub_lines, sub_cards, ds, bundle, period, entity)
             frames[entity].append(getattr(fs, entity))
             if fs.claim_flags is not None:
                 flags_parts[entity].append(compact_flags(fs.claim_flags))
             if first is None:
                 first = fs
-            del fs, sub, sub_lines
+            del fs, sub, sub_lines, sub_cards
     fs = dataclasses.replace(
         first,
         card=pd.concat(frames["card"]),
