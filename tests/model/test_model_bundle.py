@@ -128,3 +128,11 @@ def test_fit_rows_are_sampled_to_max_fit_rows():
     assert bundle.detectors["facility"].forest_.max_samples_ == len(fs.facility)
     scored = bundle.score(fs)["card"]
     assert len(scored) == len(fs.card)  # every entity is still scored
+
+
+def test_empty_entity_tables_score_to_empty_frames():
+    fs = tiny_features()
+    bundle = fit_bundle(fs, None, _settings())
+    fs.facility = fs.facility.iloc[:0]
+    out = bundle.score(fs)["facility"]
+    assert len(out) == 0 and list(out.columns)[:2] == ["score", "forest_score"]

@@ -176,7 +176,10 @@ class Bundle:
         adjusted one; ``feedback=False`` gives the unadjusted score.
         """
         M = self._matrix(entity_type, X)
-        forest = self.detectors[entity_type].score_samples(M)
+        if len(M) == 0:  # e.g. a partition or period without facilities
+            forest = np.zeros(0)
+        else:
+            forest = self.detectors[entity_type].score_samples(M)
         rule_score, hits = apply_rules(M, self.rules.get(entity_type, []))
         final = combine(forest, rule_score, self.settings.model.rule_weight)
         adjustment = getattr(self, "feedback", {}).get(entity_type) if feedback else None
