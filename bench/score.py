@@ -40,7 +40,7 @@ def _generate(out: Path, claims: int, seed: int, start: str) -> float:
     return time.perf_counter() - t0
 
 
-def _score_stage(data: Path, model: Path, out: Path) -> None:
+def _score_stage(data: Path, model: Path, out: Path, partition_rows: int) -> None:
     """Runs in the child process: score, then print timings and peak RSS as JSON."""
     import pandas as pd
 
@@ -61,7 +61,7 @@ def _score_stage(data: Path, model: Path, out: Path) -> None:
     t1 = time.perf_counter()
     ds = load_dataset(data)
     timings["Reading data"] = time.perf_counter() - t1
-    result = score_dataset(ds, bundle, Settings(), timings=timings)
+    result = score_dataset(ds, bundle, Settings(), timings=timings, partition_rows=partition_rows)
     t2 = time.perf_counter()
     write_score_folder(result, out)
     timings["Writing outputs"] = time.perf_counter() - t2
@@ -93,11 +93,21 @@ def main() -> None:
         help="claims in the training month (default: N/5, at least 100k)",
     )
     parser.add_argument("--workdir", type=Path, default=None, help="keep data here")
-    parser.add_argument("--_score", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--partition-rows",
+        type=int,
+        default=None,
+        help="claims per feature partition (default: claimguard.scoring.score.PARTITION_ROWS)",
+    )
+    parser.add_argument("--_score", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args._score:
-        _score_stage(*(Path(p) for p in args._score))
+        data, model_path, out = (Path(p) for p in args._score[:3])
+        _score_stage(data, model_path, out, int(args._score[3]))
         return
+    from claimguard.scoring.score import PARTITION_ROWS
+
+    partition_rows = args.partition_rows or PARTITION_ROWS
 
     train_claims = args.train_claims or max(100_000, args.claims // 5)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="cg-bench-score-"))
@@ -133,7 +143,15 @@ def main() -> None:
 
     print("scoring ...", flush=True)
     child = subprocess.run(
-        [sys.executable, __file__, "--_score", str(score_dir), str(model), str(work / "scored")],
+        [
+            sys.executable,
+            __file__,
+            "--_score",
+            str(score_dir),
+            str(model),
+            str(work / "scored"),
+            str(partition_rows),
+        ],
         check=True,
         capture_output=True,
         text=True,
@@ -141,7 +159,10 @@ def main() -> None:
     )
     r = json.loads(child.stdout.strip().splitlines()[-1])
     n = r["claims"]
-    print(f"\nclaims scored: {n:,} (with {r['lines']:,} lines); model trained on {train_claims:,}")
+    print(
+        f"\nclaims scored: {n:,} (with {r['lines']:,} lines); model trained on "
+        f"{train_claims:,}; feature partitions of {partition_rows:,} claims"
+    )
     print(f"{'stage':<34}{'seconds':>10}{'claims/s':>14}")
     for stage, sec in r["timings"].items():
         if stage.startswith("Scoring total"):

@@ -331,7 +331,7 @@ def score_dataset(
 
     with step("Checking drift", timings):
         drift = drift_report(
-            {e: getattr(fs, e).reindex(columns=bundle.feature_names[e]) for e in ENTITY_TYPES},
+            {e: getattr(fs, e).reindex(columns=names) for e, names in bundle.feature_names.items()},
             bundle.feature_stats,
             claims,
             seen_facilities=_seen(bundle, ("facility_ids", "facilities", "seen_facilities")),
