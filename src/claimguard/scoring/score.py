@@ -123,7 +123,7 @@ def _build(
 
 def _partition_ids(keys: pd.Series, n: int) -> np.ndarray:
     """Stable partition number of each key (same key -> same partition, in any table)."""
-    hashed = pd.util.hash_array(keys.astype("string").to_numpy(dtype="object"))
+    hashed = pd.util.hash_pandas_object(keys.astype("string"), index=False).to_numpy()
     return (hashed % np.uint64(n)).astype("int64")
 
 
