@@ -52,3 +52,16 @@ def test_committed_markdown_is_fresh() -> None:
         "python -c 'from claimguard.features.catalog import render_markdown as r; "
         'open("docs/feature_catalog.md","w").write(r())\''
     )
+
+
+def test_used_columns_cover_every_requirement() -> None:
+    from claimguard.features.build import USED_COLUMNS
+    from claimguard.schema import TABLES
+
+    for spec in CATALOG.values():
+        for req in spec.requires:
+            for alt in req.split("|"):
+                table, _, column = alt.partition(".")
+                assert column in USED_COLUMNS[table], alt
+    for table, cols in USED_COLUMNS.items():
+        assert set(cols) <= set(TABLES[table].names)

@@ -27,6 +27,23 @@ log = logging.getLogger(__name__)
 
 FLAG_SIGNALS: tuple[str, ...] = tuple(s for s in SIGNALS if s != "other")
 
+# The canonical columns the features read: a job may load only these (a fund's card
+# registry and line tables are large).
+USED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "claims": (
+        "claim_id", "card_id", "facility_id", "admit_time", "discharge_time", "visit_type",
+        "primary_dx", "secondary_dx", "total_cost", "drug_cost", "supply_cost",
+        "patient_birth_date", "patient_sex", "registered_facility_id", "card_valid_from",
+        "card_valid_to", "doctor_id", "referral_from", "sick_leave_days",
+    ),
+    "claim_lines": ("claim_id", "line_type", "item_code", "amount", "days_supply"),
+    "cards": (
+        "card_id", "birth_date", "sex", "province", "registered_facility_id", "valid_from",
+        "valid_to", "death_date",
+    ),
+    "facilities": ("facility_id", "province", "tier"),
+}  # fmt: skip
+
 
 @dataclass
 class FeatureSet:
@@ -146,4 +163,4 @@ def _claim_flags(
     return df
 
 
-__all__ = ["FeatureSet", "build_features"]
+__all__ = ["FLAG_SIGNALS", "USED_COLUMNS", "FeatureSet", "build_features"]

@@ -65,8 +65,16 @@ def group_count(group: np.ndarray, n_groups: int) -> np.ndarray:
 def distinct_per_group(group: np.ndarray, value: np.ndarray, n_groups: int) -> np.ndarray:
     """Number of distinct non-negative ``value`` per group (negative values are ignored)."""
     ok = value >= 0
-    pairs = np.unique(combined_key(group[ok], value[ok]))
+    pairs = sorted_unique(combined_key(group[ok], value[ok]))
     return np.bincount((pairs >> 32).astype(np.int64), minlength=n_groups).astype(np.float64)
+
+
+def sorted_unique(key: np.ndarray) -> np.ndarray:
+    """Distinct values, sorted (sort-based: numpy's hash-based ``unique`` is far slower here)."""
+    s = np.sort(key)
+    keep = np.ones(len(s), dtype=bool)
+    keep[1:] = s[1:] != s[:-1]
+    return s[keep]
 
 
 def run_sizes(key: np.ndarray) -> np.ndarray:
