@@ -97,6 +97,14 @@ def test_feedback_on_two_percent_improves_ap_on_the_rest(
     ap_after = held_out_ap(after["card"], labels, decisions, "card")
     print(f"held-out card AP: {ap_before:.4f} without feedback, {ap_after:.4f} with")
     assert ap_after > ap_before
+    # `claimguard score` with the tuned bundle ranks by the adjusted score
+    out = tmp_path / "scored"
+    assert run(["score", str(synthetic_dir), "--model", str(tuned), "--out", str(out)]) == 0
+    scored = pd.read_parquet(out / "scores.parquet").query("entity_type == 'card'")
+    scored = scored.set_index("entity_id")["score"]
+    common = scored.index.intersection(after["card"].index)
+    assert len(common) > 0.9 * len(after["card"])
+    assert scored.loc[common].corr(after["card"]["score"].loc[common], method="spearman") > 0.99
     # an entity type left unchanged (too few decisions, or no CV gain) keeps its exact scores
     if report["facility"]["status"] == "unchanged":
         pd.testing.assert_series_equal(after["facility"]["score"], before["facility"]["score"])
