@@ -170,6 +170,15 @@ def norm_province(values: pd.Series) -> pd.Series:
     return s.where(s.str.len() > 0)
 
 
+def _norm_by_uniques(values: pd.Series) -> np.ndarray:
+    """norm_province on the distinct values only (a registry has millions of rows)."""
+    codes, uniq = pd.factorize(values, use_na_sentinel=True)
+    norm = norm_province(pd.Series(uniq, dtype="string"))
+    labels = np.asarray(norm.astype(object).where(norm.notna(), None), dtype=object)
+    labels = np.concatenate([labels, np.array([None], dtype=object)])
+    return np.asarray(labels[codes])
+
+
 def province_from_card_number(card_ids: np.ndarray) -> pd.Series:
     """The 2-digit province inside a 15-character Vietnamese card number (chars 4-5)."""
     s = pd.Series(card_ids, dtype="string").str.strip()
@@ -286,7 +295,7 @@ def prepare(
     # ---- cards reference: per-card arrays, then broadcast per claim
     card_sex = np.full(n_cards, -1, dtype=np.int8)
     card_birth = np.full(n_cards, NO_DAY_LO, dtype=np.int32)
-    card_prov_lbl = pd.Series(pd.NA, index=range(n_cards), dtype="string")
+    card_prov_lbl = np.full(n_cards, None, dtype=object)
     card_reg = np.full(n_cards, -2, dtype=np.int32)
     card_vfrom = np.full(n_cards, NO_DAY_LO, dtype=np.int32)
     card_vto = np.full(n_cards, NO_DAY_HI, dtype=np.int32)
@@ -301,7 +310,7 @@ def prepare(
         if "cards.birth_date" in available:
             card_birth[p] = _days(sel["birth_date"], NO_DAY_LO)
         if "cards.province" in available:
-            card_prov_lbl.iloc[p] = norm_province(sel["province"]).to_numpy()
+            card_prov_lbl[p] = _norm_by_uniques(sel["province"])
         if "cards.registered_facility_id" in available:
             card_reg[p] = np.where(
                 sel["registered_facility_id"].notna().to_numpy(),
@@ -330,14 +339,18 @@ def prepare(
     band = age_band(age)
 
     # home province: registry, else the card number
-    if card_prov_lbl.isna().any():
-        card_prov_lbl = card_prov_lbl.fillna(province_from_card_number(card_ids))
-        if card_prov_lbl.notna().any():
+    missing_prov = pd.isna(card_prov_lbl)
+    if missing_prov.any():
+        from_number = province_from_card_number(card_ids[missing_prov])
+        card_prov_lbl[missing_prov] = np.asarray(
+            from_number.astype(object).where(from_number.notna(), None)
+        )
+        if from_number.notna().any():
             available.add("cards.province")
 
     # ---- facilities reference
     fac_tier = np.full(len(fac_ids), UNKNOWN_TIER, dtype=np.int8)
-    fac_prov_lbl = pd.Series(pd.NA, index=range(len(fac_ids)), dtype="string")
+    fac_prov_lbl = np.full(len(fac_ids), None, dtype=object)
     if facilities is not None and len(facilities):
         pos = codes_in(facilities["facility_id"], fac_ids)
         m = pos >= 0
@@ -347,9 +360,9 @@ def prepare(
             t = _enum_codes(sel["tier"], TIERS)
             fac_tier[p] = np.where(t >= 0, t, UNKNOWN_TIER)
         if "facilities.province" in available:
-            fac_prov_lbl.iloc[p] = norm_province(sel["province"]).to_numpy()
+            fac_prov_lbl[p] = _norm_by_uniques(sel["province"])
     prov_codes, _ = pd.factorize(
-        pd.concat([fac_prov_lbl, card_prov_lbl], ignore_index=True), use_na_sentinel=True
+        np.concatenate([fac_prov_lbl, card_prov_lbl]), use_na_sentinel=True
     )
     fac_prov = prov_codes[: len(fac_ids)].astype(np.int32)
     home_prov = prov_codes[len(fac_ids) :].astype(np.int32)
@@ -455,18 +468,9 @@ def _aggregate_lines(
     code_idx, code_uniq = pd.factorize(lines["item_code"].astype("string"), use_na_sentinel=True)
     code_vocab = np.asarray(code_uniq, dtype=object)
     svc_cls = items.classify_service_codes(code_vocab)
-    cls = np.where(
-        lt == 0,
-        items.DRUG,
-        np.where(
-            lt == 2,
-            items.SUPPLY,
-            svc_cls[np.where(code_idx >= 0, code_idx, 0)]
-            if len(code_vocab)
-            else items.OTHER_SERVICE,
-        ),
-    ).astype(np.int8)
-    cls = np.where(code_idx >= 0, cls, np.where(lt == 1, items.OTHER_SERVICE, cls)).astype(np.int8)
+    # service class per code (missing code -> other service), then drug/supply by line type
+    svc = np.append(svc_cls, np.int8(items.OTHER_SERVICE)).astype(np.int8)[code_idx]
+    cls = np.where(lt == 0, np.int8(items.DRUG), np.where(lt == 2, np.int8(items.SUPPLY), svc))
     amount = np.nan_to_num(lines["amount"].to_numpy(dtype=np.float64, na_value=np.nan))
     p = pos[ok]
     c = cls[ok]
@@ -492,10 +496,10 @@ def _aggregate_lines(
             # one dispensing per (claim, class): the longest line (two drugs of one class
             # taken together do not last twice as long)
             k = dp * (int(dc.max()) + 1) + dc
-            srt = np.lexsort((-dd, k))
-            k = k[srt]
-            first = np.ones(len(k), dtype=bool)
-            first[1:] = k[1:] != k[:-1]
-            sel = srt[first]
-            drug_pos, drug_class, drug_days = dp[sel], dc[sel].astype(np.int32), dd[sel]
+            order = np.argsort(k)
+            k = k[order]
+            first = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+            sel = order[first]
+            drug_days = np.maximum.reduceat(dd[order], first)
+            drug_pos, drug_class = dp[sel], dc[sel].astype(np.int32)
     return LineAgg(counts, treatment, drug_pos, drug_class, drug_days)
