@@ -6,8 +6,8 @@ features → sample to model.max_fit_rows → fit one forest per entity type →
 training entities (quantiles, metrics). The baseline in the same run is the naive
 approach: per-card aggregates of the claims + a scikit-learn IsolationForest fit.
 
-    python bench/train.py --claims 10000000        # the target size
-    python bench/train.py --claims 200000          # a quick look
+    python bench/train.py --claims 10000000        # the target size (12 months of claims)
+    python bench/train.py --claims 200000 --months 1   # a quick look
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ import time
 from pathlib import Path
 
 
-def _generate(out: Path, claims: int, seed: int) -> float:
+def _generate(out: Path, claims: int, seed: int, months: int) -> float:
     code = (
         "from pathlib import Path;"
         "from claimguard.synth.generate import generate, write_synthetic;"
-        f"write_synthetic(generate({claims}, {seed}), Path({str(out)!r}))"
+        f"write_synthetic(generate({claims}, {seed}, months={months}), Path({str(out)!r}))"
     )
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -77,6 +77,12 @@ def _train_stage(data: Path, model: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--claims", type=int, default=10_000_000, help="claims to train on")
+    parser.add_argument(
+        "--months",
+        type=int,
+        default=12,
+        help="months the claims span (a 1-month 10M set implies ~55M insured cards)",
+    )
     parser.add_argument("--workdir", type=Path, default=None, help="keep data here")
     parser.add_argument("--_train", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -84,10 +90,10 @@ def main() -> None:
         _train_stage(*(Path(p) for p in args._train))
         return
     work = args.workdir or Path(tempfile.mkdtemp(prefix="cg-bench-train-"))
-    data = work / f"train-{args.claims}"
+    data = work / f"train-{args.claims}-{args.months}m"
     if not (data / "claims.parquet").exists():
-        print(f"generating {args.claims:,} claims ...", flush=True)
-        print(f"  {_generate(data, args.claims, 7):.0f} s", flush=True)
+        print(f"generating {args.claims:,} claims over {args.months} months ...", flush=True)
+        print(f"  {_generate(data, args.claims, 7, args.months):.0f} s", flush=True)
     print("training ...", flush=True)
     env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{work / 'mlflow.db'}")
     child = subprocess.run(

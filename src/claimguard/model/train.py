@@ -159,7 +159,8 @@ def fit_bundle(
         "facility": sorted({10, settings.scoring.review_capacity_facilities}),
     }
     for entity in ENTITY_TYPES:
-        with step(f"Scoring the training {entity}s", timings):
+        plural = {"card": "cards", "facility": "facilities"}[entity]
+        with step(f"Scoring the training {plural}", timings):
             scored = bundle.score_entity(entity, getattr(fs, entity))
         q = np.quantile(scored["score"].to_numpy(), QUANTILES)
         for p, v in zip(QUANTILES, q, strict=True):
