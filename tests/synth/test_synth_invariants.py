@@ -15,6 +15,8 @@ from claimguard.synth import catalog as cat
 from claimguard.synth.blocks import CARD_SCENARIOS, FACILITY_SCENARIOS
 from claimguard.synth.generate import SyntheticData, generate, write_synthetic
 
+from .conftest import CLAIMS
+
 TRAP_KINDS = {
     "dialysis",
     "chemotherapy",
@@ -32,7 +34,7 @@ def _hashes(folder: Path) -> dict[str, str]:
 
 def test_exact_claim_count_and_unique_ids(synth_data: SyntheticData) -> None:
     d = synth_data
-    assert len(d.claims) == 30_000
+    assert len(d.claims) == CLAIMS
     assert d.claims["claim_id"].is_unique
     assert d.cards["card_id"].is_unique
     assert d.facilities["facility_id"].is_unique

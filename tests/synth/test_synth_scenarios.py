@@ -9,6 +9,8 @@ import pytest
 from claimguard.synth import catalog as cat
 from claimguard.synth.generate import SyntheticData
 
+from .conftest import MONTHS
+
 CAP = 65  # outpatient examinations per doctor per day (SPEC.md section 1)
 TESTS = ("lab", "imaging", "functional")
 
@@ -68,14 +70,15 @@ def test_borrowed_card_care_does_not_fit_the_holder(synth_data: SyntheticData) -
     assert away.mean() >= 0.5
 
 
-def _dispensed_days(d: SyntheticData) -> pd.Series:
-    """Outpatient drug days per card, for its most dispensed condition."""
+def _refills(d: SyntheticData) -> pd.DataFrame:
+    """Outpatient chronic dispensings (28+ days of drugs): card, condition, day, days."""
     lines = d.claim_lines[d.claim_lines["line_type"] == "drug"]
-    per_claim = lines.groupby("claim_id")["days_supply"].max()
-    c = d.claims[["claim_id", "card_id", "visit_type", "primary_dx"]]
-    c = c.merge(per_claim.rename("days").reset_index(), on="claim_id")
-    c = c[c["visit_type"] == "outpatient"]
-    return c.groupby(["card_id", "primary_dx"])["days"].sum().groupby("card_id").max()
+    per_claim = lines.groupby("claim_id")["days_supply"].max().rename("days").reset_index()
+    c = d.claims[d.claims["visit_type"] == "outpatient"][
+        ["claim_id", "card_id", "primary_dx", "admit_time"]
+    ]
+    c = c.merge(per_claim, on="claim_id")
+    return c[c["days"] >= 28].assign(day=lambda x: x["admit_time"].dt.normalize())
 
 
 def test_hoarding_dispenses_far_more_days_than_the_period(synth_data: SyntheticData) -> None:
@@ -83,18 +86,25 @@ def test_hoarding_dispenses_far_more_days_than_the_period(synth_data: SyntheticD
     period = (
         d.claims["admit_time"].max().normalize() - d.claims["admit_time"].min().normalize()
     ).days + 1
-    days = _dispensed_days(d)
+    r = _refills(d)
+    days = r.groupby(["card_id", "primary_dx"])["days"].sum().groupby("card_id").max()
     lab = d.labels[d.labels["scenario"] == "medicine_hoarding"].set_index("entity_id")["variant"]
-    ratio = days.reindex(lab.index) / period
-    assert (ratio[lab == "strong"] > 3).all()
-    assert (ratio[lab == "subtle"] > 1.4).all()
+    assert (days[lab[lab == "strong"].index] > 3 * period).all()
+    assert (days[lab[lab == "subtle"].index] > period).all()
     places = (
         d.claims[d.claims["card_id"].isin(lab.index)].groupby("card_id")["facility_id"].nunique()
     )
     assert (places[lab[lab == "strong"].index] >= 3).all()
-    # legitimate chronic patients stay near one day of drugs per day
-    normal_cards = days.index.difference(d.labels["entity_id"])
-    assert (days[normal_cards] / period).quantile(0.99) < 1.5
+    # possession ratio: days supplied before the last refill / days between first and last
+    g = r.groupby(["card_id", "primary_dx"])
+    span = (g["day"].max() - g["day"].min()).dt.days
+    supplied = g["days"].sum() - g.apply(
+        lambda x: x.loc[x["day"].idxmax(), "days"], include_groups=False
+    )
+    mpr = (supplied / span.where(span > 0)).dropna().groupby("card_id").max()
+    assert (mpr[lab.index.intersection(mpr.index)] > 1.4).all()
+    legit = mpr.drop(d.labels["entity_id"], errors="ignore")
+    assert legit.quantile(0.99) < 1.3
 
 
 def _overlaps(c: pd.DataFrame) -> pd.Series:
@@ -169,7 +179,7 @@ def test_overbilling_orders_more_tests_than_tier_peers(synth_data: SyntheticData
     p = p.merge(d.labels[["entity_id", "variant"]], left_on="facility_id", right_on="entity_id")
     ratio = p.groupby("variant")["tests"].sum() / p.groupby("variant")["expected"].sum()
     assert ratio["strong"] > 2.0
-    assert 1.3 < ratio["subtle"] < ratio["strong"]
+    assert 1.15 < ratio["subtle"] < ratio["strong"]
 
 
 def test_admission_inflation_admits_what_peers_treat_as_outpatients(
@@ -213,9 +223,13 @@ def test_phantom_visits_are_thin_one_off_visits(synth_data: SyntheticData) -> No
     p = _planted(d, "phantom_visits")
     n_lines = d.claim_lines.groupby("claim_id").size()
     assert (n_lines[p["claim_id"]] <= 2).all()
+    # the cards "came" once: most have no other visit anywhere
     visits = d.claims.groupby("card_id").size()
     assert (visits[p["card_id"].unique()] == 1).mean() > 0.5
-    assert (visits[p["card_id"].unique()] == 1).mean() > 1.5 * (visits == 1).mean()
+    # and almost nothing was done for them compared with the facility's real patients
+    real = _normal(d).groupby("facility_id")["total_cost"].median()
+    fake = p.groupby("facility_id")["total_cost"].median()
+    assert (fake < 0.5 * real[fake.index]).all()
 
 
 def _doctor_days(c: pd.DataFrame) -> pd.Series:
@@ -248,7 +262,7 @@ def test_traps_are_heavy_but_legitimate(synth_data: SyntheticData, kind: str) ->
     if kind in ("dialysis", "elderly_multimorbid", "frequent_child"):
         assert visits[ids].median() >= 2 * visits.median()
     if kind == "dialysis":
-        assert visits[ids].median() >= 20  # three sessions a week over two months
+        assert visits[ids].median() >= 10 * MONTHS  # three sessions a week
 
 
 def test_busy_district_hospitals_are_busy_within_the_cap(synth_data: SyntheticData) -> None:
@@ -256,5 +270,5 @@ def test_busy_district_hospitals_are_busy_within_the_cap(synth_data: SyntheticDa
     busy = d.traps[d.traps["kind"] == "busy_district_hospital"]["entity_id"]
     vol = d.claims.groupby("facility_id").size()
     district = d.facilities[d.facilities["tier"] == "district"]["facility_id"]
-    assert vol[busy].median() > 2 * vol[district].median()
+    assert vol[busy].median() > 1.5 * vol[district].median()
     assert _doctor_days(d.claims[d.claims["facility_id"].isin(busy)]).max() <= CAP

@@ -144,7 +144,7 @@ def card_claims(
     mismatch = st & (first_of_card | (rng.random(n) < 0.7))
     borrower = acute_conditions(rng, np.full(n, 3), np.ones(n, np.int8))
     dx = np.where(st, np.where(mismatch, hard, borrower), soft)
-    far = st & (rng.random(n) < 0.75)
+    far = st & (rng.random(n) < 0.85)
     prov = np.where(far, rng.integers(0, len(cat.PROVINCES), n), cards.prov[c])
     tier = np.where(
         rng.random(n) < 0.5,
@@ -165,11 +165,11 @@ def card_claims(
     cnt = np.where(
         strong,
         np.maximum(3, np.round(months * rng.integers(5, 9, len(idx)))),
-        np.maximum(1, np.round(months)),
+        np.maximum(2, np.round(months * 1.5)),
     ).astype(np.int64)
-    first = rng.integers(0, 6, len(idx)) + np.where(strong, 0, rng.integers(8, 14, len(idx)))
+    first = rng.integers(0, 6, len(idx)) + np.where(strong, 0, rng.integers(0, 8, len(idx)))
     rep_s, day_s = _seq(rng, cnt, first, 3, 6)
-    rep_t, day_t = _seq(rng, cnt, first, 27, 31)
+    rep_t, day_t = _seq(rng, cnt, first, 15, 21)
     rep = rep_s
     day = np.where(strong[rep_s], day_s, day_t)
     c = idx[rep]

@@ -85,8 +85,10 @@ def chronic_refills(
     fac3 = pick.pick(rng, cards.prov[who[m3]], cat.PROVINCIAL)
     s_card = np.concatenate([who, who[m], who[m3]])
     s_fac = np.concatenate([fac1, fac2, fac3])
-    s_dx = np.concatenate([first, last[m], first[m3]])
-    s_dx2 = np.concatenate([last, first[m], last[m3]])
+    # the third place treats the second condition (each condition refilled at one place)
+    second = cat.CHRONIC_DX[np.argmax(np.cumsum(ch[m3], axis=1) == 2, axis=1)]
+    s_dx = np.concatenate([first, last[m], second])
+    s_dx2 = np.concatenate([last, first[m], np.full(len(m3), -1, np.int16)])
     s_dx = np.where(s_dx < 0, s_dx2, s_dx)
     s_dx2 = np.where(s_dx2 == s_dx, -1, s_dx2)
     ok = (s_fac >= 0) & (s_dx >= 0)
@@ -393,7 +395,7 @@ def acute(
 def acute_weight(cards: Cards, frequent_child: np.ndarray, multimorbid: np.ndarray) -> np.ndarray:
     """Per-card acute visit propensity."""
     w = ACUTE_RATE[cards.band()] * np.exp(0.5 * _noise(cards))
-    w[frequent_child] *= 12.0
+    w[frequent_child] *= 20.0
     w[multimorbid] *= 1.6
     return w
 

@@ -129,7 +129,8 @@ def _drop_inside_stays(b: Block, n_special: int) -> tuple[Block, int]:
     Independent draws would otherwise put a patient at a clinic while admitted
     elsewhere; that is the overlapping-care abuse pattern and must not occur in
     normal care. Transfers (admitted on the discharge day, with a referral) stay.
-    Same-day (zero-night) admissions count as visits.
+    Same-day (zero-night) admissions count as visits. A second claim of the same
+    card at the same facility on the same day is dropped too (split billing is abuse).
     Returns the kept rows and how many of them are among the first ``n_special``.
     """
     big = np.int64(1 << 22)
@@ -148,11 +149,25 @@ def _drop_inside_stays(b: Block, n_special: int) -> tuple[Block, int]:
     own = np.zeros(len(b), np.int64)
     own[stay] = 1
     keep = cover - own <= 0
+    # one record per visit: a second normal claim of the card at the same place that day goes
+    visit = (b.card.astype(np.int64) << 26) | (b.fac.astype(np.int64) << 10) | b.day
+    first = np.zeros(len(b), bool)
+    first[np.unique(visit, return_index=True)[1]] = True
+    keep &= first
     # on a discharge day other care starts after the discharge (inpatients leave by 11:30)
     on_discharge_day = np.isin(key, key[stay] + b.los[stay])
     b.minute = np.where(on_discharge_day, np.maximum(b.minute, 725), b.minute).astype(np.int16)
     idx = np.flatnonzero(keep)
     return b.take(idx), int((idx < n_special).sum())
+
+
+def _year_only_birth_dates(rng: np.random.Generator, cards: Cards, cal: Calendar) -> None:
+    """Many older people's papers carry only a birth year: recorded as 1 January."""
+    day0 = np.datetime64(cal.start.date(), "D")
+    born = day0 + cards.birth.astype("timedelta64[D]")
+    jan1 = (born.astype("datetime64[Y]").astype("datetime64[D]") - day0).astype(np.int32)
+    old = (cards.birth < -55 * 365.25) & (rng.random(cards.n) < 0.2)
+    cards.birth[old] = jan1[old]
 
 
 def _staff(
@@ -191,14 +206,15 @@ def generate(
     nd = cal.n_days
     fac = make_facilities(rng, claims / months)
     n_cards = max(1_000, round(claims * 365 / (VISITS_PER_INSURED_YEAR * nd)))
-    # legitimate busy district hospitals draw three times their share of patients
+    # legitimate busy district hospitals draw four times their share of patients
     district = np.flatnonzero(fac.tier == cat.DISTRICT)
     dprov = fac.prov[district]
     in_prov = np.bincount(dprov, weights=fac.weight[district], minlength=len(cat.PROVINCES))
     expected = fac.weight[district] / in_prov[dprov] * cat.PROVINCE_POP[dprov]
     busy = district[np.argsort(-expected)[: max(2, len(district) // 20)]]
-    fac.weight[busy] *= 3.0
+    fac.weight[busy] *= 4.0
     cards = make_cards(rng, n_cards, fac, nd, seed)
+    _year_only_birth_dates(rng, cards, cal)
     central = np.flatnonzero(fac.tier == cat.CENTRAL)
     # abusive cards first: their registry entries (death, expiry) shape normal care
     used = np.zeros(cards.n, bool)
