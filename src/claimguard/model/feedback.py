@@ -18,7 +18,7 @@ fitted by logistic loss on the labelled entities with an L2 penalty ``alpha * |w
 strongest penalty within one standard error of the best, since reviewed entities come from
 the top of the queue and weak penalties extrapolate badly to the rest); the adjustment is
 kept only when its cross-validated AP beats the unadjusted score's AP on the same folds by
-more than the standard error of that gain. With fewer than ``MIN_PER_CLASS`` confirmed or
+more than the standard error of that gain and at least ``MIN_AP_GAIN``. With fewer than ``MIN_PER_CLASS`` confirmed or
 dismissed entities of a type, nothing changes. The adjusted score is the training-entity CDF of ``eta`` (0..1, "riskier
 than this share of training entities", as before).
 """
@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 POSITIVE_DECISIONS = frozenset({"confirmed_abuse", "confirmed"})
 NEGATIVE_DECISIONS = frozenset({"dismissed"})
 MIN_PER_CLASS = 5
+MIN_AP_GAIN = 0.01  # smaller cross-validated gains are not worth a changed score
 ALPHAS: tuple[float, ...] = (10.0, 3.0, 1.0, 0.3, 0.1, 0.03)
 MAX_REFERENCE_ROWS = 20_000  # training entities used for scaling and the CDF
 _N_QUANTILES = 1001
@@ -274,10 +275,10 @@ def fit_adjustment(
     # keep it only when the gain over the same folds exceeds its own standard error
     gain = np.asarray(ap[best]) - np.asarray(base_ap)
     report["cv_ap_gain_se"] = float(np.std(gain, ddof=1) / np.sqrt(len(gain)))
-    if gain.mean() <= report["cv_ap_gain_se"]:
+    if gain.mean() <= max(report["cv_ap_gain_se"], MIN_AP_GAIN):
         report["reason"] = (
             "no penalty strength beat the unadjusted score in cross-validation by more than "
-            "one standard error"
+            f"one standard error and {MIN_AP_GAIN} AP"
         )
         report["weights_after"] = dict(report["weights_before"])
         return None, report
