@@ -157,6 +157,8 @@ def test_peers_pickle_and_claim_flags_layout() -> None:
     assert len(flags) == len(d["claims"]) and flags["claim_id"].is_unique
     assert (flags.iloc[:, 3:].to_numpy() >= 0).all()
     assert {"doctor_load", "split_billing", "service_intensity", "cost"} <= set(flags.columns)
+    # evidence is sparse: most claims show no visit-frequency or cost excess
+    assert (flags["visit_frequency"] == 0).mean() > 0.3 and (flags["cost"] == 0).mean() > 0.3
     assert set(peers.facility_ids) == set(d["claims"]["facility_id"])
 
 

@@ -46,7 +46,8 @@ def visits(p: Prepared, peers: PeerTables, flags: Arrays) -> Arrays:
     c7 = windows.forward_window_counts(p.card, p.day, 7)
     c30 = windows.forward_window_counts(p.card, p.day, 30)
     expected = np.maximum(np.nan_to_num(expected_card(peers, p, "visits"), nan=1.0), 1.0)
-    flags["visit_frequency"] = (c30 / expected[p.card]).astype(np.float32)
+    # evidence only where the busiest 30 days from this claim exceed what peers make
+    flags["visit_frequency"] = np.maximum(c30 / expected[p.card] - 1.0, 0.0).astype(np.float32)
     return {
         "card_visits_count": count,
         "card_max_visits_7d_count": windows.sorted_group_max(c7, p.card_start),
