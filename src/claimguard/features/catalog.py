@@ -331,4 +331,40 @@ def render_markdown() -> str:
         age = "any" if r.min_age == 0 and r.max_age >= 200 else f"{r.min_age:g}-{r.max_age:g}"
         out.append(f"| {r.first}-{r.last} | {sex_name[r.sex]} | {age} | {r.label} |")
     out += ["", "## Claim-line classification", "", (items.__doc__ or "").strip(), ""]
+    out += _peer_section()
     return "\n".join(out)
+
+
+def _peer_section() -> list[str]:
+    """How peer expectations are formed (from claimguard.features.peers)."""
+    from claimguard.features import peers
+
+    names = {
+        "dx4": "ICD-10 subcategory",
+        "dx3": "ICD-10 category",
+        "chap": "ICD-10 letter",
+        "tier": "facility tier",
+        "vt": "visit type",
+        "age": "age band",
+        "ndx": "number of distinct diagnoses (1, 2, 3, 4+)",
+    }
+    out = ["## Peer groups", "", (peers.__doc__ or "").strip(), ""]
+    used_by = {
+        "claim": "cost, tests, imaging, drugs, supplies, sick leave, near-empty visits, "
+        "out-of-province and registered-elsewhere visits",
+        "admission": "admission rate, length of stay",
+        "card": "visits per card",
+    }
+    for family, levels in peers.LEVELS.items():
+        chain = " → ".join(
+            "(" + ", ".join(names[c] for c in level) + ")" if level else "everyone"
+            for level in levels
+        )
+        out += [f"- **{family}** ({used_by[family]}): {chain}"]
+    out += [
+        "",
+        "Facility volume (claims, cards, cost per day) is compared with the median facility "
+        "of the same tier (everyone's median for a tier with fewer than 3 facilities).",
+        "",
+    ]
+    return out

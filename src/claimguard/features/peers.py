@@ -78,7 +78,7 @@ CLAIM_STATS: dict[str, str] = {
     "outside_home": "claim",
     "away": "claim",
 }
-CARD_STATS: dict[str, str] = {"visits": "card", "cost_per_visit": "card"}
+CARD_STATS: dict[str, str] = {"visits": "card"}
 TIER_STATS = ("claims_per_day", "cards_per_day", "cost_per_day")
 DEMOGRAPHY_PRIOR = 20.0  # pseudo-claims pulling a small demographic group to the overall mix
 
@@ -308,9 +308,7 @@ def claim_stat_values(p: Prepared, near_zero_vnd: float) -> dict[str, np.ndarray
 
 def card_stat_values(p: Prepared) -> dict[str, np.ndarray]:
     """Per-card values whose peer means are fitted."""
-    visits = windows.group_count(p.card, p.n_cards)
-    cost = windows.group_sum(p.cost, p.card, p.n_cards)
-    return {"visits": visits, "cost_per_visit": cost / np.maximum(visits, 1)}
+    return {"visits": windows.group_count(p.card, p.n_cards)}
 
 
 def doctor_days(p: Prepared) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
@@ -483,7 +481,7 @@ def expected_claims(peers: PeerTables, p: Prepared) -> dict[str, np.ndarray]:
 
 
 def expected_card(peers: PeerTables, p: Prepared, stat: str) -> np.ndarray:
-    """Expected value of a card stat ('visits', 'cost_per_visit') for each card."""
+    """Expected value of a card stat ('visits') for each card."""
     if p.n == 0:
         return np.zeros(0)
     groups = _Groups(_components(p, peers, "card"), "card", peers)
