@@ -11,6 +11,10 @@ Targets (issue 7, 2 cores): end to end >= 80,000 claims/s, peak memory <= 8 GB.
 
     python bench/score.py --claims 10000000        # the target size
     python bench/score.py --claims 200000          # a quick look
+
+A --workdir that already holds ``score/`` and ``train/`` dataset folders (and optionally
+``model.joblib``) is reused as it is, so existing data can be benchmarked without
+generating it again.
 """
 
 from __future__ import annotations
