@@ -114,8 +114,13 @@ def test_alert_ids_stable_across_runs(world: dict[str, Path], tmp_path: Path) ->
     second = pd.read_parquet(again / "alerts.parquet")
     assert list(first["alert_id"]) == list(second["alert_id"])
     assert first["alert_id"].is_unique
-    # re-running into the same folder replaces it and keeps the ids
+    # re-running into the same folder replaces it and keeps the ids; a stale report goes,
+    # a file that is not ours stays
+    (again / "report").mkdir()
+    (again / "report" / "report.html").write_text("old")
+    (again / "notes.txt").write_text("mine")
     assert run([*args, "--out", str(again)]) == 0
+    assert not (again / "report").exists() and (again / "notes.txt").read_text() == "mine"
     assert list(pd.read_parquet(again / "alerts.parquet")["alert_id"]) == list(first["alert_id"])
     assert [p.name for p in tmp_path.iterdir()] == ["again"]
 

@@ -123,6 +123,7 @@ SCORE_FILES = (
     "card_facilities.parquet",
     "doctor_days.parquet",
     "run.json",
+    "report",  # `claimguard evaluate`'s default folder: stale once the scores are replaced
 )
 
 
