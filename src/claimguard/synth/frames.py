@@ -81,16 +81,20 @@ def days_to_dates(
     return _times(start, days, 86_400 * 10**9, missing)
 
 
-def minutes_to_times(start: pd.Timestamp, minutes: np.ndarray) -> pd.Series:
-    """Datetimes ``start + minutes``."""
-    return _times(start, minutes, 60 * 10**9, None)
+def minutes_to_times(start: pd.Timestamp, minutes: np.ndarray, inplace: bool = False) -> pd.Series:
+    """Datetimes ``start + minutes`` (``inplace``: reuse an int64 ``minutes`` buffer)."""
+    return _times(start, minutes, 60 * 10**9, None, inplace)
 
 
 def _times(
-    start: pd.Timestamp, n: np.ndarray, unit_ns: int, missing: np.ndarray | None
+    start: pd.Timestamp,
+    n: np.ndarray,
+    unit_ns: int,
+    missing: np.ndarray | None,
+    inplace: bool = False,
 ) -> pd.Series:
     # one int64 buffer, converted in place: no timedelta temporaries on 50M rows
-    ns = np.array(n, dtype=np.int64)
+    ns = n if inplace and n.dtype == np.int64 else np.array(n, dtype=np.int64)
     ns *= unit_ns
     ns += pd.Timestamp(start).as_unit("ns").value
     if missing is not None:

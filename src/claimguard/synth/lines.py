@@ -49,10 +49,40 @@ def _pick(rng: np.random.Generator, pool: np.ndarray, n: int) -> np.ndarray:
     return pool[rng.integers(0, len(pool), n)]
 
 
-def make_lines(
-    rng: np.random.Generator, b: Block, fac: Facilities, price_factor: np.ndarray
-) -> Lines:
-    """All lines of all claims in ``b``, ordered by claim."""
+@dataclass
+class Counts:
+    """Per-claim line counts (drawn once for all claims, so outputs can be preallocated)."""
+
+    n_lab: np.ndarray
+    n_img: np.ndarray
+    n_drug: np.ndarray
+    n_sup: np.ndarray
+    has_proc: np.ndarray
+    implant: np.ndarray
+
+    def take(self, idx: slice) -> Counts:
+        return Counts(
+            *(
+                getattr(self, f)[idx]
+                for f in ("n_lab", "n_img", "n_drug", "n_sup", "has_proc", "implant")
+            )
+        )
+
+    def lines(self, inp: np.ndarray) -> np.ndarray:
+        """Lines per claim: exam, bed day (inpatients), procedure, tests, drugs, supplies."""
+        return (
+            1
+            + inp.astype(np.int64)
+            + self.has_proc
+            + self.n_lab
+            + self.n_img
+            + self.n_drug
+            + self.n_sup
+        )
+
+
+def line_counts(rng: np.random.Generator, b: Block, fac: Facilities) -> Counts:
+    """How many lines of each kind every claim gets."""
     n = len(b)
     tier = fac.tier[b.fac]
     inp = b.vtype == INP
@@ -77,13 +107,41 @@ def make_lines(
         1 + rng.poisson(np.maximum(drugs_mu - 1, 0) * np.minimum(b.dmult, 1) + 0.6 * (b.dx2 >= 0)),
         rng.poisson(drugs_mu + np.where(inp, 1.5, 0.0)),
     )
-    n_drug = np.where(thin, rng.random(n) < 0.6, n_drug).astype(np.int64)
+    n_drug = np.where(thin, rng.random(n) < 0.6, n_drug)
     sup_mu = cat.condition_array("supply")[dx] * b.smult * np.where(inp, 2.0, 1.0)
     n_sup = np.where(thin, 0, rng.poisson(sup_mu) + inp)
-    dial = (dx == _DIALYSIS_DX) & ~thin
-    n_sup = n_sup + 2 * dial
+    n_sup = n_sup + 2 * ((dx == _DIALYSIS_DX) & ~thin)
     has_proc = (_PROC_ITEM[dx] >= 0) & (inp | _ALWAYS_PROCEDURE[dx]) & ~thin
     implant = _IMPLANT_DX[dx] & inp & (rng.random(n) < 0.6)
+    i32 = np.int32
+    return Counts(
+        n_lab.astype(i32),
+        n_img.astype(i32),
+        n_drug.astype(i32),
+        n_sup.astype(i32),
+        has_proc,
+        implant,
+    )
+
+
+def make_lines(
+    rng: np.random.Generator, b: Block, fac: Facilities, price_factor: np.ndarray, k: Counts
+) -> Lines:
+    """All lines of the claims in ``b`` (with counts ``k``), ordered by claim."""
+    n = len(b)
+    tier = fac.tier[b.fac]
+    inp = b.vtype == INP
+    stay = np.maximum(b.los, 1).astype(np.float64)
+    thin = b.thin
+    dx = b.dx
+    n_lab, n_img, has_proc, implant = (
+        k.n_lab.astype(np.int64),
+        k.n_img.astype(np.int64),
+        k.has_proc,
+        k.implant,
+    )
+    n_drug, n_sup = k.n_drug.astype(np.int64), k.n_sup.astype(np.int64)
+    dial = (dx == _DIALYSIS_DX) & ~thin
     n_srv = 1 + inp + has_proc + n_lab + n_img
     counts = n_srv + n_drug + n_sup
     total = int(counts.sum())
@@ -205,17 +263,33 @@ def line_table(
     columns stay as arrow chunks.
     """
     n = len(b)
+    counts = line_counts(rng, b, fac)
+    per_claim = counts.lines(b.vtype == INP)
+    off = np.zeros(n + 1, np.int64)
+    np.cumsum(per_claim, out=off[1:])
+    total_lines = int(off[-1])
+    # preallocated outputs: batches write into slices, so nothing accumulates in small pieces
+    kind = np.empty(total_lines, np.int8)
+    qty = np.empty(total_lines)
+    amount = np.empty(total_lines)
+    days = np.empty(total_lines)
+    order = np.empty(total_lines, np.int64)
     total = np.zeros(n)
     drug = np.zeros(n)
     supply = np.zeros(n)
-    cols: dict[str, list] = {
-        k: [] for k in ("claim_id", "kind", "item", "qty", "amount", "days", "doctor", "order")
-    }
+    strs: dict[str, list] = {"claim_id": [], "item": [], "doctor": []}
     for lo in range(0, n, CHUNK):
         hi = min(n, lo + CHUNK)
         part = b.take(np.arange(lo, hi))
-        ln = make_lines(rng, part, fac, price_factor)
+        ln = make_lines(rng, part, fac, price_factor, counts.take(slice(lo, hi)))
         m = hi - lo
+        a, z = off[lo], off[hi]
+        kind[a:z] = ln.kind
+        qty[a:z] = ln.quantity
+        amount[a:z] = ln.amount
+        days[a:z] = ln.days_supply
+        glob = ln.claim.astype(np.int64) + lo
+        order[a:z] = admit_min[glob] + ln.offset_min
         total[lo:hi] = np.bincount(ln.claim, weights=ln.amount, minlength=m)
         drug[lo:hi] = np.bincount(
             ln.claim, weights=np.where(ln.kind == DRUG, ln.amount, 0.0), minlength=m
@@ -223,30 +297,24 @@ def line_table(
         supply[lo:hi] = np.bincount(
             ln.claim, weights=np.where(ln.kind == SUPPLY, ln.amount, 0.0), minlength=m
         )
-        glob = ln.claim.astype(np.int64) + lo
-        cols["claim_id"].append(claim_ids.take(fr.pa.array(glob)))
-        cols["kind"].append(ln.kind)
-        cols["item"].append(
+        strs["claim_id"].append(claim_ids.take(fr.pa.array(glob)))
+        strs["item"].append(
             fr.take_arrow(_ITEM_CODES, ln.item.astype(np.int64) + _ITEM_OFF[ln.kind])
         )
-        cols["qty"].append(ln.quantity)
-        cols["amount"].append(ln.amount)
-        cols["days"].append(ln.days_supply)
         # the ordering doctor is recorded on service lines (drug and supply lines leave it empty)
         doc = np.where(ln.kind == SERVICE, part.doctor[ln.claim], -1)
-        cols["doctor"].append(fr.take_arrow(doctor_ids, doc))
-        cols["order"].append((admit_min[glob] + ln.offset_min).astype(np.int64))
-        del ln, part, glob
+        strs["doctor"].append(fr.take_arrow(doctor_ids, doc))
+        del ln, part, glob, doc
     frame = pd.DataFrame(
         {
-            "claim_id": fr.chunked_strings(cols.pop("claim_id")),
-            "line_type": fr.category(np.concatenate(cols.pop("kind")), schema.LINE_TYPES),
-            "item_code": fr.chunked_strings(cols.pop("item")),
-            "quantity": np.concatenate(cols.pop("qty")),
-            "amount": np.concatenate(cols.pop("amount")),
-            "days_supply": np.concatenate(cols.pop("days")),
-            "doctor_id": fr.chunked_strings(cols.pop("doctor")),
-            "order_time": fr.minutes_to_times(start, np.concatenate(cols.pop("order"))),
+            "claim_id": fr.chunked_strings(strs.pop("claim_id")),
+            "line_type": fr.category(kind, schema.LINE_TYPES),
+            "item_code": fr.chunked_strings(strs.pop("item")),
+            "quantity": qty,
+            "amount": amount,
+            "days_supply": days,
+            "doctor_id": fr.chunked_strings(strs.pop("doctor")),
+            "order_time": fr.minutes_to_times(start, order, inplace=True),
         },
         copy=False,
     )

@@ -1,0 +1,48 @@
+"""`claimguard generate` as a user runs it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from claimguard.cli import run
+
+
+def test_generate_writes_a_dataset_folder(tmp_path: Path) -> None:
+    out = tmp_path / "data"
+    code = run(["generate", str(out), "--claims", "3000", "--seed", "4", "--start", "2024-06-01"])
+    assert code == 0
+    names = {p.name for p in out.iterdir()}
+    assert {"claims.parquet", "claim_lines.parquet", "facilities.parquet", "cards.parquet"} <= names
+    assert {"labels.csv", "traps.csv", "truth_claims.parquet"} <= names
+    claims = pd.read_parquet(out / "claims.parquet")
+    assert len(claims) == 3000
+    assert (claims["admit_time"].dt.month == 6).all()
+    labels = pd.read_csv(out / "labels.csv")
+    assert list(labels.columns) == ["entity_type", "entity_id", "scenario", "variant"]
+
+
+def test_defaults_come_from_the_config(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("generate:\n  claims: 2500\n  seed: 3\n  months: 2\n  abuse_rate: 0.02\n")
+    out = tmp_path / "data"
+    assert run(["generate", str(out), "--config", str(cfg)]) == 0
+    claims = pd.read_parquet(out / "claims.parquet")
+    assert len(claims) == 2500
+    assert claims["admit_time"].dt.to_period("M").nunique() == 2
+    # a flag beats the config
+    assert run(["generate", str(tmp_path / "b"), "--config", str(cfg), "--claims", "2200"]) == 0
+    assert len(pd.read_parquet(tmp_path / "b" / "claims.parquet")) == 2200
+
+
+@pytest.mark.parametrize(
+    ("args", "word"), [(["--claims", "10"], "--claims"), (["--start", "soon"], "--start")]
+)
+def test_bad_arguments_exit_2_with_a_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], word: str
+) -> None:
+    assert run(["generate", str(tmp_path / "x"), *args]) == 2
+    err = capsys.readouterr().err
+    assert word in err and "Fix:" in err and "Traceback" not in err
