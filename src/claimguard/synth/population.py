@@ -167,16 +167,18 @@ def _ages(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def _groups(rng: np.random.Generator, age: np.ndarray) -> np.ndarray:
+    """Beneficiary group by age: one searchsorted over per-age cumulative weights."""
     lo = np.array([g[2] for g in cat.GROUPS])
     hi = np.array([g[3] for g in cat.GROUPS])
     w = np.array([g[4] for g in cat.GROUPS])
-    out = np.empty(len(age), np.int8)
-    ai = np.floor(age).astype(np.int64)
-    for a in np.unique(np.minimum(ai, 100)):  # at most ~100 age values
-        sel = np.flatnonzero(np.minimum(ai, 100) == a)
-        p = np.where((lo <= a) & (a <= hi), w, 0.0)
-        out[sel] = rng.choice(len(p), len(sel), p=p / p.sum())
-    return out
+    ages = np.arange(121)
+    p = np.where((lo <= ages[:, None]) & (ages[:, None] <= hi), w, 0.0)
+    cum = np.cumsum(p / p.sum(axis=1, keepdims=True), axis=1)
+    cum[:, -1] = 1.0
+    flat = (cum + ages[:, None]).ravel()  # row a holds a + cumulative share: increasing overall
+    ai = np.minimum(age.astype(np.int64), 120)
+    pos = np.searchsorted(flat, ai + rng.random(len(age)), side="right")
+    return np.minimum(pos - ai * len(w), len(w) - 1).astype(np.int8)
 
 
 def make_cards(rng: np.random.Generator, n: int, fac: Facilities, n_days: int, seed: int) -> Cards:
@@ -217,7 +219,9 @@ def make_cards(rng: np.random.Generator, n: int, fac: Facilities, n_days: int, s
     base = np.int64(rng.integers(0, 10**9))
     sin = (np.arange(n, dtype=np.int64) * np.int64(7_919_123_457) + base + seed) % np.int64(10**10)
     band = np.searchsorted(cat.AGE_BANDS, age, side="right") - 1
-    chronic = rng.random((n, len(cat.CHRONIC))) < cat.CHRONIC_PREV.T[band]
+    chronic = np.empty((n, len(cat.CHRONIC)), bool)
+    for j in range(len(cat.CHRONIC)):  # ten conditions, one column at a time (memory)
+        chronic[:, j] = rng.random(n) < cat.CHRONIC_PREV[j][band]
     managed = chronic.any(axis=1) & (rng.random(n) < 0.45)
     return Cards(
         prov, birth, sex, group, reg_fac, valid_from, valid_to, death, sin, chronic, managed
