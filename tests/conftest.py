@@ -11,7 +11,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test writes into the checkout or a shared MLflow store."""
+    """No test writes into the checkout or a shared MLflow store.
+
+    Each test runs in its own temporary working folder: MLflow's artifact store, default
+    output folders and the default triage database all land there.
+    """
+    monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     for name in list(__import__("os").environ):
         if name.startswith("CLAIMGUARD_") and "__" in name:
