@@ -303,9 +303,9 @@ def modify_facility_claims(rng: np.random.Generator, plan: Plan, b: Block, fac: 
     idx, strong = plan.facilities["overbilling"]
     for f, st in zip(idx, strong, strict=True):  # a handful of facilities
         rows = np.flatnonzero((b.fac == f) & (b.scen < 0))
-        rows = rows if st else rows[rng.random(len(rows)) < 0.55]
+        rows = rows if st else rows[rng.random(len(rows)) < 0.65]
         m = len(rows)
-        b.tmult[rows] *= rng.uniform(2.3, 3.2, m) if st else rng.uniform(1.5, 1.9, m)
+        b.tmult[rows] *= rng.uniform(2.3, 3.2, m) if st else rng.uniform(1.6, 2.0, m)
         b.smult[rows] *= 2.5 if st else 1.5
         b.dmult[rows] *= 1.4 if st else 1.15
         b.scen[rows] = SC["overbilling"]

@@ -191,7 +191,7 @@ def _staff(
     out = np.bincount(b.fac, weights=(b.vtype != INP).astype(float), minlength=fac.n)
     daily = out / wd * 1.15
     load = rng.uniform(12, 28, fac.n)
-    load[busy] = rng.uniform(40, 46, len(busy))
+    load[busy] = rng.uniform(36, 42, len(busy))
     minimum = np.array([15, 6, 3, 1, 1])[fac.tier]
     fac.doctors = np.maximum(minimum, np.ceil(daily / load)).astype(np.int32)
     fac.doctor_offset = (np.cumsum(fac.doctors) - fac.doctors).astype(np.int32)
