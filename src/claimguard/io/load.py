@@ -169,11 +169,12 @@ def load_dataset(path: str | Path, mapping: str | Path | Mapping | None = None) 
             if len(lines_raw.frame.columns):
                 raws["claim_lines"] = lines_raw
         else:
-            for f in inputs.tables.values():
-                hashes[str(f)] = pool.submit(sha256_file, f)
             for name, f in inputs.tables.items():
                 with step(f"Reading {name} ({f.name})"):
                     raws[name] = read_table_file(f, name)
+            # hash while validating: the reads use both cores, validation mostly one
+            for f in inputs.tables.values():
+                hashes[str(f)] = pool.submit(sha256_file, f)
         m = m or Mapping()
         checked: dict[str, Checked] = {}
         with step("Validating"):

@@ -1,0 +1,66 @@
+"""Row-level details: CSV lines that cannot be split, row numbers, key checks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from claimguard.io import load_dataset
+from claimguard.validation import first_copy_mask, known_keys
+
+HEADER = "claim_id,card_id,facility_id,admit_time,visit_type,primary_dx,total_cost\n"
+
+
+def _row(i: int) -> str:
+    return f"{i},C{i},F1,2024-01-02,outpatient,J06,{i}\n"
+
+
+def test_malformed_csv_lines_are_quarantined_with_their_row_numbers(tmp_path: Path) -> None:
+    body = [_row(1), "2,C2,F1\n", _row(3), '4,"C4,F1,2024-01-02,outpatient,J06,4\n', _row(5)]
+    p = tmp_path / "claims.csv"
+    p.write_text(HEADER + "".join(body))
+    ds = load_dataset(p)
+    assert (
+        ds.counts["claims"]["in"]
+        == ds.counts["claims"]["valid"] + ds.counts["claims"]["quarantined"]
+    )
+    q = ds.quarantine
+    assert 2 in q["source_row"].tolist()
+    assert "header's 7 fields" in q["reason"].iloc[0]
+    assert json.loads(q["raw"].iloc[0])["line"].startswith("2,C2")
+    assert "1" in ds.claims["claim_id"].tolist() and "3" in ds.claims["claim_id"].tolist()
+
+
+def test_huge_strings_and_stray_whitespace(tmp_path: Path) -> None:
+    p = tmp_path / "claims.csv"
+    p.write_text(
+        HEADER
+        + _row(1)
+        + f"{'x' * 100_000},C2,F1,2024-01-02,outpatient,J06,1\n"
+        + " 3 ,C3,F1,2024-01-02, outpatient ,J06, 7 \n"
+    )
+    ds = load_dataset(p)
+    assert ds.claims["claim_id"].tolist() == ["1", "3"]
+    assert ds.claims["total_cost"].tolist() == [1.0, 7.0]
+    raw = json.loads(ds.quarantine["raw"].iloc[0])
+    assert len(raw["claim_id"]) < 300  # the quarantine keeps a cut of huge values
+
+
+def test_known_keys_grouped_ungrouped_and_null() -> None:
+    parent = pd.Series(["a", "b", "c"], dtype="str")
+    same_order = pd.Series(["a", "a", "b", "c", "c"], dtype="str")
+    assert known_keys(same_order, parent).all()
+    mixed = pd.Series(["c", "x", "a", None, "b", "b", "x"], dtype="str")
+    assert known_keys(mixed, parent).tolist() == [True, False, True, False, True, True, False]
+    assert known_keys(pd.Series([], dtype="str"), parent).tolist() == []
+
+
+def test_first_copy_mask_keeps_the_first_eligible_copy() -> None:
+    keys = pd.Series(["b", "a", "b", "a", "c", "b"], dtype="str")
+    eligible = np.array([False, True, True, True, True, True])
+    assert first_copy_mask(keys, eligible).tolist() == [False, False, False, True, False, True]
+    increasing = pd.Series(["a", "b", "c"], dtype="str")
+    assert not first_copy_mask(increasing, np.ones(3, bool)).any()
