@@ -364,10 +364,10 @@ def _assemble(
         b,
         fac,
         price_factor,
-        claim_ids.array._pa_array,
+        claim_ids.array._pa_array,  # noqa: SLF001
         fr.dictionary(doc_ids),
         t0,
-        admit_min,  # noqa: SLF001
+        admit_min,
     )
     _release_memory()
     share = cat.BENEFIT_SHARE[level[b.card]]

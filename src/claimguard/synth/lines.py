@@ -243,6 +243,7 @@ def make_lines(
 
 CHUNK = 250_000  # claims per batch: bounds the temporaries of make_lines
 _ITEM_CODES = fr.dictionary(np.concatenate([cat.DRUG_CODES, cat.SERVICE_CODES, cat.SUPPLY_CODES]))
+_EXAM_ITEM = cat.SERVICE_INDEX["02.1896"]
 _ITEM_OFF = np.array([0, len(cat.DRUG_CODES), len(cat.DRUG_CODES) + len(cat.SERVICE_CODES)])
 
 
@@ -260,7 +261,10 @@ def line_table(
 
     Works through the claims in batches so that ten million claims (fifty
     million lines) never hold more than one batch of temporaries; string
-    columns stay as arrow chunks.
+    columns stay as arrow chunks. The line ``doctor_id`` is filled on the
+    examination line only (as in XML 130, where the exam line carries the
+    examining doctor); other lines leave it empty, which also saves about 0.5 GB
+    at ten million claims.
     """
     n = len(b)
     counts = line_counts(rng, b, fac)
@@ -301,8 +305,9 @@ def line_table(
         strs["item"].append(
             fr.take_arrow(_ITEM_CODES, ln.item.astype(np.int64) + _ITEM_OFF[ln.kind])
         )
-        # the ordering doctor is recorded on service lines (drug and supply lines leave it empty)
-        doc = np.where(ln.kind == SERVICE, part.doctor[ln.claim], -1)
+        # the examining doctor is recorded on the examination line (XML3 MA_NHOM 13)
+        doc = np.where(ln.item == _EXAM_ITEM, part.doctor[ln.claim], -1)
+        doc[ln.kind != SERVICE] = -1
         strs["doctor"].append(fr.take_arrow(doctor_ids, doc))
         del ln, part, glob, doc
     frame = pd.DataFrame(
