@@ -142,10 +142,12 @@ def test_evidence_prefers_top_signal_then_others_then_cost() -> None:
     )
     top = pd.DataFrame({"s0": ["multi_facility", None], "s1": ["visit_frequency", None]})
     top.index = pd.Index(["c1", "c2"])
-    ev = select_evidence("card", top, claims, compact_flags(flags), max_evidence=4)
+    compact = compact_flags(flags, claims["claim_id"])
+    assert list(compact["pos"]) == [0, 1, 2, 3]  # claims without any signal are dropped
+    ev = select_evidence("card", top, claims, compact, max_evidence=4)
     assert ev["c1"] == ["k2", "k0", "k1", "k3"]  # top signal by strength, 2nd, other, no cost
     assert ev["c2"] == ["k5"]  # no evidence at all: the entity's claims by cost
-    assert len(select_evidence("card", top, claims, flags, max_evidence=1)["c1"]) == 1
+    assert len(select_evidence("card", top, claims, compact, max_evidence=1)["c1"]) == 1
 
 
 def test_psi_detects_shift_not_noise() -> None:

@@ -25,18 +25,25 @@ def flag_columns(flags: pd.DataFrame | None) -> list[str]:
     return [c for c in SIGNALS if c in flags.columns]
 
 
-def compact_flags(flags: pd.DataFrame) -> pd.DataFrame:
-    """Only claims that show some signal, strengths as float32 (keeps memory small)."""
+def compact_flags(flags: pd.DataFrame, claim_ids: pd.Series) -> pd.DataFrame:
+    """Claim flags keyed by row position in ``claim_ids`` (the scored claims' ids).
+
+    Why positions: at ten million claims, three string id columns per flag row cost
+    gigabytes, while an int32 position costs 40 MB. Keeps only claims that show some
+    signal; strengths as float32. Columns: ``pos`` and one per signal.
+    """
     cols = flag_columns(flags)
-    keep = ["claim_id", *[c for c in ("card_id", "facility_id") if c in flags.columns]]
-    if not cols:
-        return flags[keep].iloc[0:0]
-    strengths = flags[cols].to_numpy(dtype="float32", na_value=0.0)
-    any_pos = (np.nan_to_num(strengths) > 0).any(axis=1)
-    out = flags.loc[any_pos, keep].copy()
+    if not cols or flags.empty:
+        return pd.DataFrame({"pos": np.zeros(0, dtype="int32")})
+    strengths = np.nan_to_num(flags[cols].to_numpy(dtype="float32", na_value=0.0))
+    any_pos = (strengths > 0).any(axis=1)
+    pos = pd.Index(claim_ids).get_indexer(flags["claim_id"].to_numpy()[any_pos])
+    found = pos >= 0
+    out = pd.DataFrame({"pos": pos[found].astype("int32")})
+    kept = strengths[any_pos][found]
     for j, c in enumerate(cols):
-        out[c] = np.nan_to_num(strengths[any_pos, j])
-    return out.reset_index(drop=True)
+        out[c] = kept[:, j]
+    return out
 
 
 def select_evidence(
@@ -49,7 +56,8 @@ def select_evidence(
     """Evidence claim ids per alerted entity, best first.
 
     ``top_signals``: index = entity id, columns ``s0, s1, s2`` (signal names of the top
-    reasons, None when fewer). ``claims`` needs claim_id, the entity key and total_cost.
+    reasons, None when fewer). ``claims`` needs claim_id, the entity key and total_cost;
+    ``flags`` comes from :func:`compact_flags` over the same ``claims`` (row positions).
     Returns a Series (index = entity id) of lists of claim ids, at most ``max_evidence``.
     """
     key = ENTITY_KEY[entity_type]
@@ -57,14 +65,15 @@ def select_evidence(
     empty: pd.Series = pd.Series([[] for _ in range(len(ids))], index=ids, dtype="object")
     if len(ids) == 0:
         return empty
-    mine = claims.loc[claims[key].isin(ids), ["claim_id", key, "total_cost"]]
-    if mine.empty:
+    rows = np.flatnonzero(claims[key].isin(ids).to_numpy())
+    if len(rows) == 0:
         return empty
+    mine = claims.iloc[rows][["claim_id", key, "total_cost"]].reset_index(drop=True)
+    mine["pos"] = rows.astype("int32")
     cols = flag_columns(flags)
     if flags is not None and cols and not flags.empty:
-        fl = flags.loc[flags[key].isin(ids), ["claim_id", *cols]]
-        fl = fl.drop_duplicates("claim_id")
-        mine = mine.merge(fl, on="claim_id", how="left")
+        fl = flags.loc[flags["pos"].isin(rows), ["pos", *cols]].drop_duplicates("pos")
+        mine = mine.merge(fl, on="pos", how="left")
     strengths = (
         np.nan_to_num(mine[cols].to_numpy(dtype="float64", na_value=0.0))
         if cols

@@ -150,18 +150,20 @@ def build_partitioned(
         fs = _build(claims, lines, cards, ds, bundle, period, None)
         if fs.claim_flags is None:
             return dataclasses.replace(fs, claim_flags=None), {}
-        compact = compact_flags(fs.claim_flags)
+        compact = compact_flags(fs.claim_flags, claims["claim_id"])
         return dataclasses.replace(fs, claim_flags=None), {"card": compact, "facility": compact}
     log.info("Building features in %d card and %d facility partitions", n_parts, n_parts)
     # Lines follow their claim: look each line's claim up once, not once per partition.
     line_pos = (
-        None if lines is None else pd.Index(claims["claim_id"]).get_indexer(lines["claim_id"])
+        None
+        if lines is None
+        else pd.Index(claims["claim_id"]).get_indexer(lines["claim_id"]).astype("int32")
     )
     frames: dict[str, list[pd.DataFrame]] = {"card": [], "facility": []}
     flags_parts: dict[str, list[pd.DataFrame]] = {"card": [], "facility": []}
     first: Any = None
     for entity, key in (("card", "card_id"), ("facility", "facility_id")):
-        part_of = _partition_ids(claims[key], n_parts)
+        part_of = _partition_ids(claims[key], n_parts).astype("int16")
         line_part = None if line_pos is None else np.where(line_pos >= 0, part_of[line_pos], -1)
         card_part = (
             _partition_ids(cards["card_id"], n_parts)
@@ -169,7 +171,8 @@ def build_partitioned(
             else None
         )
         for p in range(n_parts):  # loop over a handful of partitions
-            sub = claims.loc[part_of == p]
+            rows = np.flatnonzero(part_of == p)
+            sub = claims.iloc[rows]
             if sub.empty:
                 continue
             sub_lines: pd.DataFrame | None = None
@@ -185,10 +188,12 @@ def build_partitioned(
             fs = _build(sub, sub_lines, sub_cards, ds, bundle, period, entity)
             frames[entity].append(getattr(fs, entity))
             if fs.claim_flags is not None:
-                flags_parts[entity].append(compact_flags(fs.claim_flags))
+                part_flags = compact_flags(fs.claim_flags, sub["claim_id"])
+                part_flags["pos"] = rows[part_flags["pos"].to_numpy()].astype("int32")
+                flags_parts[entity].append(part_flags)
             if first is None:
-                first = fs
-            del fs, sub, sub_lines, sub_cards
+                first = dataclasses.replace(fs, claim_flags=None)
+            del fs, sub, sub_lines, sub_cards, rows
     fs = dataclasses.replace(
         first,
         card=pd.concat(frames["card"]),
