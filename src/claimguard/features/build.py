@@ -95,7 +95,9 @@ def build_features(
     period None = first .. last admit day. peers None = fitted on these claims (fine
     for exploration; for scoring pass the peers fitted on the training data).
     ``entities`` limits the work to card or facility features (a partition of cards
-    needs no facility features); the other table is then empty.
+    needs no facility features); the other table is then empty. Card rows come in order
+    of first appearance in ``claims``, facility rows sorted by id, ``claim_flags`` rows
+    in the order of ``claims``.
     """
     if period is None:
         period = period_of(claims)
@@ -130,9 +132,11 @@ def build_features(
     card_df = _frame(card_vals, card_names, card_ids, "card_id")
     fac_df = _frame(fac_vals, fac_names, fac_ids, "facility_id")
 
-    flags = _claim_flags(
-        claims, p, {**card_flags, **fac_flags}, off, set(card_vals) | set(fac_vals)
-    )
+    computed = set(card_vals) | set(fac_vals)
+    del card_vals, fac_vals
+    all_flags = {**card_flags, **fac_flags}
+    del card_flags, fac_flags
+    flags = _claim_flags(claims, p, all_flags, off, computed)
     return FeatureSet(
         card=card_df,
         facility=fac_df,
@@ -150,16 +154,28 @@ def _claim_flags(
     off: dict[str, list[str]],
     computed: set[str],
 ) -> pd.DataFrame:
-    """claim_id, card_id, facility_id + one strength column per signal with evidence."""
+    """claim_id, card_id, facility_id + one strength column per signal with evidence.
+
+    Rows follow the input claims' order (those admitted within the period), so the id
+    columns share the input's memory instead of copying millions of strings.
+    """
     live_signals = {CATALOG[n].signal for n in computed if n not in off}
-    out = {
-        col: claims[col].iloc[p.order].reset_index(drop=True).astype("string")
-        for col in ("claim_id", "card_id", "facility_id")
-    }
-    df = pd.DataFrame(out)
+    ids = ["claim_id", "card_id", "facility_id"]
+    if p.n == len(claims):
+        df = claims[ids].reset_index(drop=True)
+        where = p.order
+    else:
+        rows = np.sort(p.order)
+        df = claims[ids].iloc[rows].reset_index(drop=True)
+        where = np.searchsorted(rows, p.order)
+    for col in ids:
+        if not isinstance(df[col].dtype, pd.StringDtype):
+            df[col] = df[col].astype("string")
     for signal in FLAG_SIGNALS:
         if signal in flags and signal in live_signals:
-            df[signal] = np.nan_to_num(flags[signal].astype(np.float32), nan=0.0)
+            strength = np.zeros(len(df), dtype=np.float32)
+            strength[where] = np.nan_to_num(flags.pop(signal).astype(np.float32), nan=0.0)
+            df[signal] = strength
     return df
 
 

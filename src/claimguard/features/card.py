@@ -129,33 +129,38 @@ def drug_supply(p: Prepared, flags: Arrays) -> Arrays:
     if lines is None or lines.drug_pos is None or lines.drug_class is None:
         return {}
     assert lines.drug_days is not None
-    pos, dclass, ddays = lines.drug_pos, lines.drug_class, lines.drug_days
-    card = p.card[pos]
-    day = p.day[pos].astype(np.float64)
-    srt = np.lexsort((pos, day, dclass, card))
-    card, dclass, day, pos = card[srt], dclass[srt], day[srt], pos[srt]
-    dd = ddays[srt].astype(np.float64)
-    cc = windows.combined_key(card, dclass)
-    uniq, inv = np.unique(cc, return_inverse=True)
-    inv = inv.reshape(-1)
-    per_class = np.bincount(inv, weights=dd, minlength=len(uniq))
-    ratio = windows.group_max(per_class / max(p.period_days, 1), (uniq >> 32).astype(np.int64), nc)
-    # stock on hand at each refill (grouped prefix minimum via a per-group offset)
+    # dispensings arrive sorted by claim position, i.e. by (card, time): a stable sort on
+    # (card, class) gives each card's classes in time order
+    cc = windows.combined_key(p.card[lines.drug_pos], lines.drug_class)
+    srt = np.argsort(cc, kind="stable")
+    cc, pos = cc[srt], lines.drug_pos[srt]
+    dd = lines.drug_days[srt].astype(np.float64)
+    del srt
     first = np.ones(len(cc), dtype=bool)
     first[1:] = cc[1:] != cc[:-1]
+    inv = np.cumsum(first) - 1
+    card_of_class = (cc[first] >> 32).astype(np.int64)
+    card = (cc >> 32).astype(np.int32)
+    del cc
+    per_class = np.bincount(inv, weights=dd)
+    ratio = windows.group_max(per_class / max(p.period_days, 1), card_of_class, nc)
+    # stock on hand at each refill (grouped prefix minimum via a per-group offset)
     cum = np.cumsum(dd) - dd
     cum -= np.maximum.accumulate(np.where(first, cum, -np.inf))
-    y = cum - day
+    y = cum - p.day[pos]
+    del cum
     big = float(np.abs(y).max() + 1.0) if len(y) else 1.0
-    shifted = y - inv * big
-    prefmin = np.minimum.accumulate(shifted)
-    prev_min = np.empty_like(prefmin)
+    y -= inv * big
+    del inv
+    prev_min = np.empty_like(y)
     prev_min[:1] = np.inf
-    prev_min[1:] = prefmin[:-1]
-    stock = np.where(first, 0.0, np.maximum(shifted - prev_min, 0.0))
+    prev_min[1:] = np.minimum.accumulate(y)[:-1]
+    stock = np.where(first, 0.0, np.maximum(y - prev_min, 0.0))
+    del y, prev_min
     prev_days = np.zeros(len(dd))
     prev_days[1:] = dd[:-1]
     early = ~first & (stock > (1.0 - EARLY_REFILL_SHARE) * prev_days)
+    del prev_days, dd
     flag = np.zeros(p.n, dtype=np.float32)
     np.maximum.at(flag, pos, stock.astype(np.float32))
     flags["drug_oversupply"] = flag

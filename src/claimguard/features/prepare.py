@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -51,7 +52,7 @@ class Prepared:
     n: int
     order: np.ndarray
     card: np.ndarray
-    card_ids: np.ndarray
+    card_ids: Any  # pandas string array (millions of ids)
     card_start: np.ndarray
     fac: np.ndarray
     fac_ids: np.ndarray
@@ -123,21 +124,46 @@ def _arrow(s: pd.Series) -> pa.Array | pa.ChunkedArray:
     """An Arrow string array of an id column (zero-copy for pandas' Arrow strings)."""
     if not (pd.api.types.is_string_dtype(s.dtype) and not pd.api.types.is_object_dtype(s.dtype)):
         s = s.astype("string")
+    if hasattr(s.array, "__arrow_array__"):  # Arrow-backed: keep its chunks, no copy
+        return s.array.__arrow_array__()
     return pa.array(s, from_pandas=True)
 
 
-def codes_in(values: pd.Series, vocab: np.ndarray) -> np.ndarray:
-    """Position of each value in ``vocab`` (-1 when absent or null), via an Arrow hash join."""
+def codes_in(values: pd.Series, vocab: Any) -> np.ndarray:
+    """Position of each value in ``vocab`` (-1 when absent or null), via an Arrow hash join.
+
+    A categorical column is joined on its categories only, then expanded by its codes.
+    """
     if len(values) == 0:
         return np.zeros(0, dtype=np.int32)
-    vset = pa.array(np.asarray(vocab, dtype=object), type=pa.large_string())
-    arr = _arrow(values)
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.cast(pa.large_string())
-    else:
-        arr = arr.cast(pa.large_string())
-    idx = pc.index_in(arr, value_set=vset)
+    if isinstance(vocab, np.ndarray):
+        vset = pa.array(np.asarray(vocab, dtype=object), type=pa.large_string())
+    else:  # a pandas Series or string array: zero-copy for Arrow strings
+        vset = _arrow(pd.Series(vocab, copy=False)).cast(pa.large_string())
+    if isinstance(vset, pa.ChunkedArray):
+        vset = vset.combine_chunks()
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        cats = pd.Series(values.cat.categories)
+        on_cats = codes_in(cats, vocab) if len(cats) else np.zeros(0, dtype=np.int32)
+        codes = values.cat.codes.to_numpy()
+        return np.append(on_cats, np.int32(-1)).astype(np.int32)[codes]
+    idx = pc.index_in(_arrow(values).cast(pa.large_string()), value_set=vset)
     return np.asarray(pc.fill_null(idx, -1).to_numpy(zero_copy_only=False), dtype=np.int32)
+
+
+def factorize(s: pd.Series, sort: bool = False, as_object: bool = True) -> tuple[np.ndarray, Any]:
+    """(int32 codes, -1 = missing; distinct values) of a string or categorical column,
+    without materialising a categorical's strings. ``as_object=False`` keeps millions of
+    distinct ids as a pandas string array instead of Python objects.
+    """
+    if isinstance(s.dtype, pd.CategoricalDtype) and not sort:
+        codes = s.cat.codes.to_numpy().astype(np.int32)
+        cats = s.cat.categories
+        return codes, np.asarray(cats, dtype=object) if as_object else cats.array
+    if not pd.api.types.is_string_dtype(s.dtype) or pd.api.types.is_object_dtype(s.dtype):
+        s = s.astype("string")
+    codes, uniq = pd.factorize(s.array, sort=sort, use_na_sentinel=True)
+    return codes.astype(np.int32), np.asarray(uniq, dtype=object) if as_object else uniq
 
 
 def _seconds(s: pd.Series) -> np.ndarray:
@@ -170,16 +196,18 @@ def norm_province(values: pd.Series) -> pd.Series:
     return s.where(s.str.len() > 0)
 
 
-def _norm_by_uniques(values: pd.Series) -> np.ndarray:
-    """norm_province on the distinct values only (a registry has millions of rows)."""
+def _province_codes(values: pd.Series, vocab: dict[str, int]) -> np.ndarray:
+    """int32 code of each normalised province label in ``vocab`` (grown as needed; -1 =
+    missing). Normalises the distinct values only: a registry has millions of rows.
+    """
     codes, uniq = pd.factorize(values, use_na_sentinel=True)
     norm = norm_province(pd.Series(uniq, dtype="string"))
-    labels = np.asarray(norm.astype(object).where(norm.notna(), None), dtype=object)
-    labels = np.concatenate([labels, np.array([None], dtype=object)])
-    return np.asarray(labels[codes])
+    labels = norm.astype(object).where(norm.notna(), None)
+    table = [vocab.setdefault(v, len(vocab)) if isinstance(v, str) else -1 for v in labels]
+    return np.append(np.asarray(table, dtype=np.int32), np.int32(-1))[codes]
 
 
-def province_from_card_number(card_ids: np.ndarray) -> pd.Series:
+def province_from_card_number(card_ids: Any) -> pd.Series:
     """The 2-digit province inside a 15-character Vietnamese card number (chars 4-5)."""
     s = pd.Series(card_ids, dtype="string").str.strip()
     prov = s.str[3:5]
@@ -233,7 +261,8 @@ def prepare(
         log.info("%d claims outside the period were left out", len(claims) - len(rows))
     c = claims.iloc[rows] if len(rows) < len(claims) else claims
 
-    card_codes, card_uniq = pd.factorize(c["card_id"].astype("string"), sort=True)
+    # cards in order of first appearance (sorting millions of ids costs seconds)
+    card_codes, card_ids = factorize(c["card_id"], as_object=False)
     admit = admit_all[rows]
     key = card_codes.astype(np.int64) << 34 | (admit - admit.min() if len(admit) else admit)
     srt = np.argsort(key, kind="stable")
@@ -241,15 +270,13 @@ def prepare(
     order = rows[srt]
     n = len(srt)
     card = card_codes[srt].astype(np.int32)
-    n_cards = len(card_uniq)
+    n_cards = len(card_ids)
     card_start = np.searchsorted(card, np.arange(n_cards + 1)).astype(np.int64)
     admit = admit[srt]
     day = (admit // DAY_S).astype(np.int32)
 
-    fac_codes, fac_uniq = pd.factorize(c["facility_id"].astype("string"), sort=True)
-    fac = fac_codes[srt].astype(np.int32)
-    fac_ids = np.asarray(fac_uniq, dtype=object)
-    card_ids = np.asarray(card_uniq, dtype=object)
+    fac_codes, fac_ids = factorize(c["facility_id"], sort=True)
+    fac = fac_codes[srt]
 
     if "claims.discharge_time" in available:
         end = _seconds(c["discharge_time"])[srt]
@@ -295,7 +322,8 @@ def prepare(
     # ---- cards reference: per-card arrays, then broadcast per claim
     card_sex = np.full(n_cards, -1, dtype=np.int8)
     card_birth = np.full(n_cards, NO_DAY_LO, dtype=np.int32)
-    card_prov_lbl = np.full(n_cards, None, dtype=object)
+    prov_vocab: dict[str, int] = {}
+    home_prov = np.full(n_cards, -1, dtype=np.int32)
     card_reg = np.full(n_cards, -2, dtype=np.int32)
     card_vfrom = np.full(n_cards, NO_DAY_LO, dtype=np.int32)
     card_vto = np.full(n_cards, NO_DAY_HI, dtype=np.int32)
@@ -303,14 +331,14 @@ def prepare(
     if cards is not None and len(cards):
         pos = codes_in(cards["card_id"], card_ids)
         m = pos >= 0
-        sel = cards.iloc[np.flatnonzero(m)]
+        sel = cards if m.all() else cards.iloc[np.flatnonzero(m)]
         p = pos[m]
         if "cards.sex" in available:
             card_sex[p] = _enum_codes(sel["sex"], SEXES)
         if "cards.birth_date" in available:
             card_birth[p] = _days(sel["birth_date"], NO_DAY_LO)
         if "cards.province" in available:
-            card_prov_lbl[p] = _norm_by_uniques(sel["province"])
+            home_prov[p] = _province_codes(sel["province"], prov_vocab)
         if "cards.registered_facility_id" in available:
             card_reg[p] = np.where(
                 sel["registered_facility_id"].notna().to_numpy(),
@@ -339,18 +367,16 @@ def prepare(
     band = age_band(age)
 
     # home province: registry, else the card number
-    missing_prov = pd.isna(card_prov_lbl)
+    missing_prov = home_prov < 0
     if missing_prov.any():
         from_number = province_from_card_number(card_ids[missing_prov])
-        card_prov_lbl[missing_prov] = np.asarray(
-            from_number.astype(object).where(from_number.notna(), None)
-        )
+        home_prov[missing_prov] = _province_codes(from_number, prov_vocab)
         if from_number.notna().any():
             available.add("cards.province")
 
     # ---- facilities reference
     fac_tier = np.full(len(fac_ids), UNKNOWN_TIER, dtype=np.int8)
-    fac_prov_lbl = np.full(len(fac_ids), None, dtype=object)
+    fac_prov = np.full(len(fac_ids), -1, dtype=np.int32)
     if facilities is not None and len(facilities):
         pos = codes_in(facilities["facility_id"], fac_ids)
         m = pos >= 0
@@ -360,12 +386,7 @@ def prepare(
             t = _enum_codes(sel["tier"], TIERS)
             fac_tier[p] = np.where(t >= 0, t, UNKNOWN_TIER)
         if "facilities.province" in available:
-            fac_prov_lbl[p] = _norm_by_uniques(sel["province"])
-    prov_codes, _ = pd.factorize(
-        np.concatenate([fac_prov_lbl, card_prov_lbl]), use_na_sentinel=True
-    )
-    fac_prov = prov_codes[: len(fac_ids)].astype(np.int32)
-    home_prov = prov_codes[len(fac_ids) :].astype(np.int32)
+            fac_prov[p] = _province_codes(sel["province"], prov_vocab)
 
     registered = card_reg[card]
     if "claims.registered_facility_id" in available:
@@ -447,6 +468,9 @@ def prepare(
     )
 
 
+LINE_CHUNK = 5_000_000  # lines classified per step: bounds the temporaries of 50M lines
+
+
 def _aggregate_lines(
     lines: pd.DataFrame,
     claim_ids: pd.Series,
@@ -454,52 +478,69 @@ def _aggregate_lines(
     dx3: np.ndarray,
     available: set[str],
 ) -> LineAgg:
-    """Per-claim counts by item class, treatment amount, and drug dispensings."""
-    n = len(claim_ids)
-    inv = np.empty(n, dtype=np.int64)
-    inv[srt] = np.arange(n)
-    vocab = pa.array(claim_ids.astype("string"), from_pandas=True).cast(pa.large_string())
-    idx = pc.index_in(_arrow(lines["claim_id"]).cast(pa.large_string()), value_set=vocab)
-    raw = np.asarray(pc.fill_null(idx, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
-    ok = raw >= 0
-    pos = np.where(ok, inv[np.where(ok, raw, 0)], -1)
-    del raw
-    lt = _enum_codes(lines["line_type"], ("drug", "service", "supply"))
-    code_idx, code_uniq = pd.factorize(lines["item_code"].astype("string"), use_na_sentinel=True)
-    code_vocab = np.asarray(code_uniq, dtype=object)
-    svc_cls = items.classify_service_codes(code_vocab)
-    # service class per code (missing code -> other service), then drug/supply by line type
-    svc = np.append(svc_cls, np.int8(items.OTHER_SERVICE)).astype(np.int8)[code_idx]
-    cls = np.where(lt == 0, np.int8(items.DRUG), np.where(lt == 2, np.int8(items.SUPPLY), svc))
-    amount = np.nan_to_num(lines["amount"].to_numpy(dtype=np.float64, na_value=np.nan))
-    p = pos[ok]
-    c = cls[ok]
-    flat = np.bincount(p * len(items.CLASSES) + c, minlength=n * len(items.CLASSES))
-    counts = flat.reshape(n, len(items.CLASSES)).astype(np.float32)
-    treat_mask = (c != items.EXAM) & (c != items.BED_DAY)
-    treatment = np.bincount(p, weights=amount[ok] * treat_mask, minlength=n)
+    """Per-claim counts by item class, treatment amount, and drug dispensings.
 
+    The claim join runs once over all lines; classification runs in chunks of
+    LINE_CHUNK lines so temporaries stay small on a month of a national fund.
+    """
+    n = len(claim_ids)
+    inv = np.empty(n + 1, dtype=np.int32)
+    inv[srt] = np.arange(n, dtype=np.int32)
+    inv[n] = n  # lines of unknown claims go to a dummy bin n
+    raw = codes_in(lines["claim_id"], claim_ids)
+    pos_all = inv[np.where(raw >= 0, raw, n)]
+    del raw, inv
+    counts = np.zeros((n, len(items.CLASSES)), dtype=np.float32)
+    treatment = np.zeros(n + 1, dtype=np.float64)
+    with_days = "claim_lines.days_supply" in available
+    atc_ids: dict[str, int] = {}
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for start in range(0, len(lines), LINE_CHUNK):  # a few chunks, not rows
+        sub = lines.iloc[start : start + LINE_CHUNK]
+        pos = pos_all[start : start + LINE_CHUNK]
+        lt = _enum_codes(sub["line_type"], ("drug", "service", "supply"))
+        code_idx, code_vocab = factorize(sub["item_code"])
+        # service class per code (missing code -> other service), then drug/supply by type
+        svc_table = np.append(items.classify_service_codes(code_vocab), items.OTHER_SERVICE)
+        cls = svc_table.astype(np.int8)[code_idx]
+        cls[lt == 0] = items.DRUG
+        cls[lt == 2] = items.SUPPLY
+        del lt
+        for k in range(len(items.CLASSES)):  # a handful of classes, not rows
+            counts[:, k] += np.bincount(pos[cls == k], minlength=n + 1)[:n]
+        amount = sub["amount"].to_numpy(dtype=np.float64, na_value=np.nan)
+        treat = (cls != items.EXAM) & (cls != items.BED_DAY) & ~np.isnan(amount)
+        treatment += np.bincount(pos, weights=np.where(treat, amount, 0.0), minlength=n + 1)
+        del treat, amount
+        if with_days:
+            days = sub["days_supply"].to_numpy(dtype=np.float32, na_value=np.nan)
+            dm = (pos < n) & (cls == items.DRUG) & (days > 0) & (code_idx >= 0)
+            if dm.any():
+                # ATC group when the code is ATC, else the claim's diagnosis (items doc);
+                # diagnosis classes are coded -1 - dx3 until the ATC count is known
+                labels = items.drug_classes(code_vocab)
+                atc_of_code = np.array(
+                    [atc_ids.setdefault(lb, len(atc_ids)) if lb else -1 for lb in labels],
+                    dtype=np.int64,
+                )  # one entry per distinct code
+                dp = pos[dm].astype(np.int64)
+                atc = atc_of_code[code_idx[dm]]
+                dc = np.where(atc >= 0, atc, -1 - dx3[dp].astype(np.int64))
+                parts.append((dp, dc, days[dm]))
     drug_pos = drug_class = drug_days = None
-    if "claim_lines.days_supply" in available:
-        days = lines["days_supply"].to_numpy(dtype=np.float32, na_value=np.nan)
-        dm = ok & (cls == items.DRUG) & np.isfinite(days) & (days > 0) & (code_idx >= 0)
-        if dm.any():
-            # ATC group when the code is ATC, else the claim's diagnosis (items module doc)
-            atc_codes, atc_vocab = pd.factorize(items.drug_classes(code_vocab))
-            atc_codes = np.where(
-                np.asarray(atc_vocab, dtype=object)[atc_codes] == "", -1, atc_codes
-            )
-            dp = pos[dm]
-            atc = atc_codes[code_idx[dm]].astype(np.int64)
-            dc = np.where(atc >= 0, atc, len(atc_vocab) + dx3[dp].astype(np.int64))
-            dd = days[dm]
-            # one dispensing per (claim, class): the longest line (two drugs of one class
-            # taken together do not last twice as long)
-            k = dp * (int(dc.max()) + 1) + dc
-            order = np.argsort(k)
-            k = k[order]
-            first = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
-            sel = order[first]
-            drug_days = np.maximum.reduceat(dd[order], first)
-            drug_pos, drug_class = dp[sel], dc[sel].astype(np.int32)
-    return LineAgg(counts, treatment, drug_pos, drug_class, drug_days)
+    if parts:
+        dp = np.concatenate([x[0] for x in parts])
+        dc = np.concatenate([x[1] for x in parts])
+        dd = np.concatenate([x[2] for x in parts])
+        del parts
+        dc = np.where(dc >= 0, dc, len(atc_ids) + (-1 - dc))
+        # one dispensing per (claim, class): the longest line (two drugs of one class
+        # taken together do not last twice as long)
+        key = dp * (int(dc.max()) + 1) + dc
+        order = np.argsort(key)
+        key = key[order]
+        first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        sel = order[first]
+        drug_days = np.maximum.reduceat(dd[order], first)
+        drug_pos, drug_class = dp[sel], dc[sel].astype(np.int32)
+    return LineAgg(counts, treatment[:n], drug_pos, drug_class, drug_days)
