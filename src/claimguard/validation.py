@@ -91,6 +91,24 @@ def _now() -> pd.Timestamp:
     return pd.Timestamp.now().normalize() + pd.Timedelta(days=1)
 
 
+_NAT = np.iinfo(np.int64).min
+
+
+def _i8(s: pd.Series) -> np.ndarray:
+    """datetime64[ns] values as int64 nanoseconds (NaT = int64 min), no copy."""
+    return s.to_numpy(dtype="datetime64[ns]").view("i8")
+
+
+def _outside(s: pd.Series, lo: pd.Timestamp, hi: pd.Timestamp) -> np.ndarray:
+    v = _i8(s)
+    return ((v < lo.value) & (v != _NAT)) | (v > hi.value)
+
+
+def _before(later: pd.Series, earlier: pd.Series) -> np.ndarray:
+    a, b = _i8(later), _i8(earlier)
+    return (a < b) & (a != _NAT)  # b is never above a real value when NaT
+
+
 def value_problems(df: pd.DataFrame, table: Table) -> list[Problem]:
     """Range, window, length and cross-column rules on a coerced frame."""
     out: list[Problem] = []
@@ -120,19 +138,19 @@ def value_problems(df: pd.DataFrame, table: Table) -> list[Problem]:
                 lo, hi, what = EARLIEST_BIRTH, LATEST_VALIDITY, "outside 1900-2200"
             else:
                 lo, hi, what = EARLIEST_EVENT, now, "before 1990 or in the future"
-            out.append(Problem(col.name, _mask((s < lo) | (s > hi)), f"date {what}"))
+            out.append(Problem(col.name, _outside(s, lo, hi), f"date {what}"))
     cols = set(df.columns)
 
     def pair(later: str, earlier: str, reason: str) -> None:
         if later in cols and earlier in cols:
-            out.append(Problem(later, _mask(df[later] < df[earlier]), reason))
+            out.append(Problem(later, _before(df[later], df[earlier]), reason))
 
     if table.name == "claims":
         pair("discharge_time", "admit_time", "discharge before admission")
         pair("card_valid_to", "card_valid_from", "card valid to before valid from")
         if "patient_birth_date" in cols and "admit_time" in cols:
-            after = df["patient_birth_date"] > df["admit_time"]
-            out.append(Problem("patient_birth_date", _mask(after), "birth date after the visit"))
+            after = _before(df["admit_time"], df["patient_birth_date"])
+            out.append(Problem("patient_birth_date", after, "birth date after the visit"))
     elif table.name == "cards":
         pair("valid_to", "valid_from", "valid to before valid from")
         pair("death_date", "birth_date", "death before birth")
@@ -179,19 +197,15 @@ def known_keys(ids: pd.Series, parent: pd.Series) -> np.ndarray:
     if n == 0:
         return np.zeros(0, dtype=bool)
     heads = np.flatnonzero(_next_differs(a))
-    runs = np.diff(np.append(heads, n))
     u = a.take(pa.array(heads)) if len(heads) < n else a
     p = chunked_of(parent)
     if p.type != u.type:
         p = p.cast(u.type)
     if len(u) == len(p) and pc.all(pc.fill_null(pc.equal(u, p), False)).as_py():
-        known_u = np.ones(len(u), dtype=bool)
-    else:
-        value_set = p.combine_chunks()
-        known_u = pc.fill_null(pc.is_in(u, value_set=value_set), False).to_numpy(
-            zero_copy_only=False
-        )
-    return np.repeat(known_u, runs)
+        return np.ones(n, dtype=bool)
+    value_set = p.combine_chunks()
+    known_u = pc.fill_null(pc.is_in(u, value_set=value_set), False).to_numpy(zero_copy_only=False)
+    return np.repeat(known_u, np.diff(np.append(heads, n)))
 
 
 def first_copy_mask(keys: pd.Series, eligible: np.ndarray) -> np.ndarray:

@@ -160,7 +160,9 @@ def load_dataset(path: str | Path, mapping: str | Path | Mapping | None = None) 
     raws: dict[str, RawTable] = {}
     sources: dict[str, str] = {}
     hashes: dict[str, Future[str]] = {}
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    checked: dict[str, Checked] = {}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        claims_job: Future[Checked] | None = None
         if inputs.xml:
             m = m or XML130_MAPPING
             with step(f"Reading {len(inputs.xml)} XML file(s)"):
@@ -169,6 +171,7 @@ def load_dataset(path: str | Path, mapping: str | Path | Mapping | None = None) 
             if len(lines_raw.frame.columns):
                 raws["claim_lines"] = lines_raw
         else:
+            m = m or Mapping()
             for name, f in inputs.tables.items():
                 with step(f"Reading {name} ({f.name})"):
                     raws[name] = read_table_file(f, name)
@@ -176,9 +179,11 @@ def load_dataset(path: str | Path, mapping: str | Path | Mapping | None = None) 
             for f in inputs.tables.values():
                 hashes[str(f)] = pool.submit(sha256_file, f)
         m = m or Mapping()
-        checked: dict[str, Checked] = {}
         with step("Validating"):
-            checked["claims"] = _canonical(raws.pop("claims"), m.table("claims"))
+            if claims_job is not None:
+                checked["claims"] = claims_job.result()
+            else:
+                checked["claims"] = _canonical(raws.pop("claims"), m.table("claims"))
             for name in OPTIONAL_TABLES:
                 if name in raws:
                     parent = checked["claims"] if name == "claim_lines" else None

@@ -78,7 +78,7 @@ def _check_file(path: Path, what: str) -> None:
         )
 
 
-PARQUET_GROUP_BYTES = 768 << 20  # decode at most this much (uncompressed) at a time
+PARQUET_GROUP_BYTES = 2 << 30  # decode at most this much (uncompressed) at a time
 
 
 def _column_groups(pf: pq.ParquetFile) -> list[list[str]]:

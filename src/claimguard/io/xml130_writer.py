@@ -172,6 +172,11 @@ def write_xml130(
     paths = []
     ids = claims["claim_id"].astype(str).tolist()
     fac = claims["facility_id"].astype(str).tolist()
+    leave = (
+        _num(claims["sick_leave_days"]).tolist()
+        if "sick_leave_days" in claims
+        else [""] * len(claims)
+    )
     for start in range(0, len(claims), records_per_file):
         hoso = []
         for i in range(start, min(start + records_per_file, len(claims))):
@@ -181,6 +186,14 @@ def write_xml130(
                 body = "".join(f"<CHI_TIET_THUOC>{r}</CHI_TIET_THUOC>" for r in drugs)
                 files.append(
                     ("XML2", f"{o2}<DSACH_CHI_TIET_THUOC>{body}</DSACH_CHI_TIET_THUOC>{c2}")
+                )
+            if leave[i]:
+                files.append(
+                    (
+                        "XML11",
+                        "<CHUNG_TU_NGHI_VIEC_HUONG_BHXH><SO_NGAY_NGHI>"
+                        f"{leave[i]}</SO_NGAY_NGHI></CHUNG_TU_NGHI_VIEC_HUONG_BHXH>",
+                    )
                 )
             svcs = svc_by.get(ids[i])
             if svcs:
