@@ -31,7 +31,7 @@ from claimguard.schema import ALERT_COLUMNS, ENTITY_TYPES
 from claimguard.scoring import context
 from claimguard.scoring.alerts import alert_ids, rank_scores, select_alerts
 from claimguard.scoring.drift import drift_report
-from claimguard.scoring.evidence import compact_flags, select_evidence
+from claimguard.scoring.evidence import compact_flags, positions, select_evidence
 from claimguard.scoring.reasons import build_reasons
 from claimguard.settings import Settings
 from claimguard.tables import Dataset
@@ -121,10 +121,14 @@ def _build(
     return build_features(claims, lines, cards, ds.facilities, **kwargs)
 
 
-def _partition_ids(keys: pd.Series, n: int) -> np.ndarray:
-    """Stable partition number of each key (same key -> same partition, in any table)."""
-    hashed = pd.util.hash_pandas_object(keys.astype("string"), index=False).to_numpy()
-    return (hashed % np.uint64(n)).astype("int64")
+def _partition_ids(keys: pd.Series, n: int) -> tuple[np.ndarray, pd.Series]:
+    """Partition number of each key (same key -> same partition), and the distinct keys.
+
+    Key number i (in order of first appearance) goes to partition i mod n, so another
+    table's rows follow by looking their key up among the distinct keys.
+    """
+    codes, uniques = pd.factorize(keys)
+    return (codes % n).astype("int16"), pd.Series(uniques, dtype="string")
 
 
 def _cards_in_claims(cards: pd.DataFrame | None, claims: pd.DataFrame) -> pd.DataFrame | None:
@@ -154,22 +158,17 @@ def build_partitioned(
         return dataclasses.replace(fs, claim_flags=None), {"card": compact, "facility": compact}
     log.info("Building features in %d card and %d facility partitions", n_parts, n_parts)
     # Lines follow their claim: look each line's claim up once, not once per partition.
-    line_pos = (
-        None
-        if lines is None
-        else pd.Index(claims["claim_id"]).get_indexer(lines["claim_id"]).astype("int32")
-    )
+    line_pos = None if lines is None else positions(lines["claim_id"], claims["claim_id"])
     frames: dict[str, list[pd.DataFrame]] = {"card": [], "facility": []}
     flags_parts: dict[str, list[pd.DataFrame]] = {"card": [], "facility": []}
     first: Any = None
     for entity, key in (("card", "card_id"), ("facility", "facility_id")):
-        part_of = _partition_ids(claims[key], n_parts).astype("int16")
+        part_of, distinct = _partition_ids(claims[key], n_parts)
         line_part = None if line_pos is None else np.where(line_pos >= 0, part_of[line_pos], -1)
-        card_part = (
-            _partition_ids(cards["card_id"], n_parts)
-            if cards is not None and entity == "card"
-            else None
-        )
+        card_part = None
+        if cards is not None and entity == "card":
+            found = positions(cards["card_id"], distinct)
+            card_part = np.where(found >= 0, found % n_parts, -1)
         for p in range(n_parts):  # loop over a handful of partitions
             rows = np.flatnonzero(part_of == p)
             sub = claims.iloc[rows]
