@@ -64,3 +64,10 @@ def test_first_copy_mask_keeps_the_first_eligible_copy() -> None:
     assert first_copy_mask(keys, eligible).tolist() == [False, False, False, True, False, True]
     increasing = pd.Series(["a", "b", "c"], dtype="str")
     assert not first_copy_mask(increasing, np.ones(3, bool)).any()
+
+
+def test_csv_with_byte_order_mark_keeps_leading_zeros(tmp_path: Path) -> None:
+    p = tmp_path / "claims.csv"
+    p.write_bytes(("\ufeff" + HEADER + "0012,C1,F1,2024-01-02,outpatient,J06,1\n").encode("utf-8"))
+    ds = load_dataset(p)
+    assert ds.claims["claim_id"].tolist() == ["0012"]

@@ -31,7 +31,7 @@ from claimguard.io.xml130_names import XML130_MAPPING
 from claimguard.progress import step
 from claimguard.schema import TABLES
 from claimguard.tables import Dataset
-from claimguard.validation import Checked, empty_frame, validate_table
+from claimguard.validation import Checked, check_contract, empty_frame, validate_table
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +194,7 @@ def load_dataset(path: str | Path, mapping: str | Path | Mapping | None = None) 
     if labels is not None:
         sources[str(inputs.labels)] = sha256_file(inputs.labels)  # type: ignore[arg-type]
     _log_absent(checked)
+    check_contract({name: c.valid for name, c in checked.items()})
     parts = [c.quarantine for c in checked.values() if len(c.quarantine)]
     quarantine = pd.concat(parts, ignore_index=True) if parts else empty_frame()
     counts = {

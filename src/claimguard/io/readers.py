@@ -223,7 +223,9 @@ def _read_csv_arrow(path: Path, names: list[str], threads: bool) -> tuple[pa.Tab
 
     tbl = pcsv.read_csv(
         path,
-        read_options=pcsv.ReadOptions(use_threads=threads, block_size=16 << 20),
+        read_options=pcsv.ReadOptions(
+            use_threads=threads, block_size=16 << 20, column_names=names, skip_rows=1
+        ),
         parse_options=pcsv.ParseOptions(invalid_row_handler=on_bad),
         convert_options=pcsv.ConvertOptions(
             column_types={n: pa.string() for n in names},
