@@ -148,3 +148,14 @@ def test_validate_writes_quarantine_and_exits_0_with_bad_rows(
     q = pd.read_parquet(tmp_path / "q" / "quarantine.parquet")
     assert sorted(q["column"]) == ["total_cost", "visit_type"]
     assert "quarantined" in out and "unknown value" in out
+
+
+def test_value_map_on_a_text_column(tmp_path: Path) -> None:
+    m = tmp_path / "m.yaml"
+    m.write_text("tables:\n  claims:\n    values: {facility_id: {OLD1: '79001'}}\n")
+    p = tmp_path / "claims.csv"
+    p.write_text(
+        "claim_id,card_id,facility_id,admit_time,visit_type,primary_dx,total_cost\n"
+        "1,C1,OLD1,2024-01-02,outpatient,J06,1\n2,C2,79002,2024-01-02,outpatient,J06,1\n"
+    )
+    assert load_dataset(p, m).claims["facility_id"].tolist() == ["79001", "79002"]

@@ -41,9 +41,9 @@ def _text(s: pd.Series) -> pd.Series:
 
 
 def _num(s: pd.Series) -> pd.Series:
+    """Shortest text that reads back to the same float (Python's repr), empty when missing."""
     v = s.astype("float64")
-    out = pd.Series([f"{x:.15g}" for x in v.to_numpy()], index=s.index, dtype=object)
-    return out.where(v.notna(), "")
+    return v.astype("str").where(v.notna(), "")
 
 
 def _code(s: pd.Series, codes: dict[str, str]) -> pd.Series:
@@ -136,9 +136,13 @@ def _line_fields(lines: pd.DataFrame, claims: pd.DataFrame, layout: Layout) -> p
 
 
 def _records(frame: pd.DataFrame, names: list[str]) -> list[str]:
-    """One ``<TAG>value</TAG>...`` string per row (empty elements omitted)."""
-    cols = [frame[n].map(lambda v, n=n: f"<{n}>{escape(v)}</{n}>" if v else "") for n in names]
-    return list(pd.concat(cols, axis=1).sum(axis=1)) if cols else [""] * len(frame)
+    """One ``<TAG>value</TAG>...`` string per row (empty elements omitted), column-wise."""
+    out = pd.Series("", index=frame.index, dtype="str")
+    for n in names:
+        v = frame[n].astype("str").fillna("")
+        v = v.str.replace("&", "&amp;").str.replace("<", "&lt;").str.replace(">", "&gt;")
+        out = out + (f"<{n}>" + v + f"</{n}>").where(v != "", "")
+    return out.tolist()
 
 
 def _b64(xml: str) -> str:
