@@ -354,91 +354,8 @@ def _assemble(
         fr.padded(cards.sin, 10),
     )
     card_ids = fr.strings(card_arr)
-    claim_ids = fr.strings(fr.join(f"LK{t0:%Y%m}", fr.padded(np.arange(n), 8)))
-    price_factor = np.exp(rng.normal(0, 0.04, fac.n)) * np.where(
-        np.isin(prov_codes[fac.prov], cat.CENTRAL_PROVINCES), 1.08, 1.0
-    )
-    admit_min = b.day.astype(np.int64) * 1440 + b.minute
-    claim_lines, total, drug_cost, supply_cost = line_table(
-        rng,
-        b,
-        fac,
-        price_factor,
-        claim_ids.array._pa_array,  # noqa: SLF001
-        fr.dictionary(doc_ids),
-        t0,
-        admit_min,
-    )
-    _release_memory()
-    share = cat.BENEFIT_SHARE[level[b.card]]
-    inp = b.vtype == INP
-    dis_min = np.where(
-        inp, (b.day.astype(np.int64) + b.los) * 1440 + rng.integers(450, 690, n), admit_min + b.dur
-    )
-    dis_min = np.maximum(dis_min, admit_min)
-    outcome = np.where(
-        inp,
-        rng.choice([0, 1, 2, 3], n, p=[0.42, 0.52, 0.04, 0.02]),
-        np.where(
-            b.refill > 0,
-            rng.choice([1, 2], n, p=[0.4, 0.6]),
-            rng.choice([0, 1, 2, 5], n, p=[0.25, 0.65, 0.08, 0.02]),
-        ),
-    )
-    outcome = np.where(b.died, 4, outcome)
-    depts = np.array(sorted({c.dept for c in cat.CONDITIONS}), dtype=object)
-    dept_code = np.searchsorted(depts, cat.condition_array("dept"))[b.dx]
-    c = b.card
-    claims = pd.DataFrame(
-        {
-            "claim_id": claim_ids,
-            "card_id": card_ids.take(c).reset_index(drop=True),
-            "facility_id": fr.take(fac_ids, b.fac),
-            "admit_time": fr.minutes_to_times(t0, admit_min),
-            "discharge_time": fr.minutes_to_times(t0, dis_min),
-            "visit_type": fr.category(b.vtype, schema.VISIT_TYPES),
-            "primary_dx": fr.take(cat.DX_CODES, b.dx),
-            "secondary_dx": fr.join_codes(cat.DX_CODES, b.dx2, b.dx3),
-            "total_cost": total,
-            "insurance_paid": np.round(total * share),
-            "drug_cost": drug_cost,
-            "supply_cost": supply_cost,
-            "patient_birth_date": fr.days_to_dates(t0, cards.birth[c]),
-            "patient_sex": fr.category(cards.sex[c], schema.SEXES),
-            "registered_facility_id": fr.take(fac_ids, cards.reg_fac[c]),
-            "card_valid_from": fr.days_to_dates(t0, cards.valid_from[c]),
-            "card_valid_to": fr.days_to_dates(t0, cards.valid_to[c]),
-            "doctor_id": fr.take(doc_ids, b.doctor),
-            "department_id": fr.take(depts, dept_code),
-            "referral_from": fr.take(fac_ids, b.ref_from),
-            "outcome": fr.category(outcome, schema.OUTCOMES),
-            "sick_leave_days": b.sick.astype(np.float64),
-        },
-        copy=False,
-    )
-    facilities = pd.DataFrame(
-        {
-            "facility_id": fr.take(fac_ids, np.arange(fac.n)),
-            "province": fr.take(prov_codes.astype(object), fac.prov),
-            "tier": fr.category(fac.tier, schema.TIERS),
-            "kind": fr.category(fac.kind, schema.FACILITY_KINDS),
-            "beds": fac.beds.astype(np.float64),
-        }
-    )
-    cards_df = pd.DataFrame(
-        {
-            "card_id": card_ids,
-            "birth_date": fr.days_to_dates(t0, cards.birth),
-            "sex": fr.category(cards.sex, schema.SEXES),
-            "province": fr.take(prov_codes.astype(object), cards.prov),
-            "registered_facility_id": fr.take(fac_ids, cards.reg_fac),
-            "valid_from": fr.days_to_dates(t0, cards.valid_from),
-            "valid_to": fr.days_to_dates(t0, cards.valid_to),
-            "death_date": fr.days_to_dates(
-                t0, np.minimum(cards.death, 100_000), cards.death == NO_DAY
-            ),
-        }
-    )
+    # record ids (MA_LK): start month and a sequence number, 12 digits (e.g. 240100001234)
+    claim_ids = fr.strings(fr.join(f"{t0:%y%m}", fr.padded(np.arange(n), 8)))
     # ground truth: planted claims, and labels for every entity that got any
     pl = np.flatnonzero(b.scen >= 0)
     scen = b.scen[pl]
@@ -450,7 +367,7 @@ def _assemble(
     scen_names = np.array(SCENARIOS, dtype=object)[scen]
     truth = pd.DataFrame(
         {
-            "claim_id": claims["claim_id"].to_numpy()[pl],
+            "claim_id": _ids(claim_ids, pl),
             "entity_type": np.where(is_card, "card", "facility"),
             "entity_id": ent_ids,
             "scenario": scen_names,
@@ -483,6 +400,96 @@ def _assemble(
     )
     labels = labels.sort_values(["entity_type", "scenario", "entity_id"], ignore_index=True)
     traps = _traps(b, card_traps, card_ids, fac_ids, central, busy, labels)
+    price_factor = np.exp(rng.normal(0, 0.04, fac.n)) * np.where(
+        np.isin(prov_codes[fac.prov], cat.CENTRAL_PROVINCES), 1.08, 1.0
+    )
+    admit_min = b.day.astype(np.int64) * 1440 + b.minute
+    claim_lines, total, drug_cost, supply_cost = line_table(
+        rng,
+        b,
+        fac,
+        price_factor,
+        claim_ids.array._pa_array,  # noqa: SLF001
+        fr.dictionary(doc_ids),
+        t0,
+        admit_min,
+    )
+    _release_memory()
+    # claim columns one at a time, each temporary freed before the next (peak memory)
+    cl: dict[str, object] = {"claim_id": claim_ids}
+    c = b.card
+    cl["card_id"] = card_ids.take(c).reset_index(drop=True)
+    cl["facility_id"] = fr.take(fac_ids, b.fac)
+    _free(b, "fac", "tmult", "dmult", "smult", "thin", "scen", "ent")
+    inp = b.vtype == INP
+    dis_min = np.where(
+        inp, (b.day.astype(np.int64) + b.los) * 1440 + rng.integers(450, 690, n), admit_min + b.dur
+    )
+    np.maximum(dis_min, admit_min, out=dis_min)
+    cl["admit_time"] = fr.minutes_to_times(t0, admit_min, inplace=True)
+    cl["discharge_time"] = fr.minutes_to_times(t0, dis_min, inplace=True)
+    del admit_min, dis_min
+    _free(b, "day", "minute", "los", "dur")
+    cl["visit_type"] = fr.category(b.vtype, schema.VISIT_TYPES)
+    cl["primary_dx"] = fr.take(cat.DX_CODES, b.dx)
+    cl["secondary_dx"] = fr.join_codes(cat.DX_CODES, b.dx2, b.dx3)
+    _free(b, "dx2", "dx3")
+    cl["total_cost"] = total
+    cl["insurance_paid"] = np.round(total * cat.BENEFIT_SHARE[level[c]])
+    cl["drug_cost"] = drug_cost
+    cl["supply_cost"] = supply_cost
+    cl["patient_birth_date"] = fr.days_to_dates(t0, cards.birth[c])
+    cl["patient_sex"] = fr.category(cards.sex[c], schema.SEXES)
+    cl["registered_facility_id"] = fr.take(fac_ids, cards.reg_fac[c])
+    cl["card_valid_from"] = fr.days_to_dates(t0, cards.valid_from[c])
+    cl["card_valid_to"] = fr.days_to_dates(t0, cards.valid_to[c])
+    cl["doctor_id"] = fr.take(doc_ids, b.doctor)
+    del c
+    _free(b, "doctor", "card")
+    depts = np.array(sorted({x.dept for x in cat.CONDITIONS}), dtype=object)
+    cl["department_id"] = fr.take(depts, np.searchsorted(depts, cat.condition_array("dept"))[b.dx])
+    cl["referral_from"] = fr.take(fac_ids, b.ref_from)
+    _free(b, "ref_from", "dx")
+    outcome = np.where(
+        inp,
+        rng.choice(np.array([0, 1, 2, 3], np.int8), n, p=[0.42, 0.52, 0.04, 0.02]),
+        np.where(
+            b.refill > 0,
+            rng.choice(np.array([1, 2], np.int8), n, p=[0.4, 0.6]),
+            rng.choice(np.array([0, 1, 2, 5], np.int8), n, p=[0.25, 0.65, 0.08, 0.02]),
+        ),
+    )
+    outcome[b.died] = 4
+    cl["outcome"] = fr.category(outcome, schema.OUTCOMES)
+    del outcome, inp
+    cl["sick_leave_days"] = b.sick.astype(np.float64)
+    claims = pd.DataFrame(
+        cl,
+        copy=False,
+    )
+    facilities = pd.DataFrame(
+        {
+            "facility_id": fr.take(fac_ids, np.arange(fac.n)),
+            "province": fr.take(prov_codes.astype(object), fac.prov),
+            "tier": fr.category(fac.tier, schema.TIERS),
+            "kind": fr.category(fac.kind, schema.FACILITY_KINDS),
+            "beds": fac.beds.astype(np.float64),
+        }
+    )
+    cards_df = pd.DataFrame(
+        {
+            "card_id": card_ids,
+            "birth_date": fr.days_to_dates(t0, cards.birth),
+            "sex": fr.category(cards.sex, schema.SEXES),
+            "province": fr.take(prov_codes.astype(object), cards.prov),
+            "registered_facility_id": fr.take(fac_ids, cards.reg_fac),
+            "valid_from": fr.days_to_dates(t0, cards.valid_from),
+            "valid_to": fr.days_to_dates(t0, cards.valid_to),
+            "death_date": fr.days_to_dates(
+                t0, np.minimum(cards.death, 100_000), cards.death == NO_DAY
+            ),
+        }
+    )
     return SyntheticData(
         claims=fr.ordered(claims, schema.CLAIMS),
         claim_lines=fr.ordered(claim_lines, schema.CLAIM_LINES),
@@ -528,6 +535,12 @@ def _traps(
     traps = pd.concat(rows, ignore_index=True).astype("str")
     bad = traps["entity_id"].isin(labels["entity_id"])
     return traps[~bad].drop_duplicates(["entity_type", "entity_id"]).reset_index(drop=True)
+
+
+def _free(b: Block, *names: str) -> None:
+    """Release block columns that are no longer needed (peak memory at 10M claims)."""
+    for name in names:
+        setattr(b, name, np.empty(0, getattr(b, name).dtype))
 
 
 def _ids(ids: pd.Series, idx: np.ndarray) -> np.ndarray:
