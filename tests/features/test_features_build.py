@@ -207,3 +207,18 @@ def test_lines_in_chunks_give_the_same_features(monkeypatch) -> None:
     chunked = build_features(d["claims"], d["claim_lines"], None, d["facilities"], settings=S)
     pd.testing.assert_frame_equal(whole.card, chunked.card)
     pd.testing.assert_frame_equal(whole.facility, chunked.facility)
+
+
+def test_categorical_id_and_code_columns_give_the_same_features() -> None:
+    """Large jobs may read repetitive ids/codes dictionary-encoded; results must not change."""
+    d = random_dataset(1500)
+    plain = build_features(d["claims"], d["claim_lines"], None, d["facilities"], settings=S)
+    claims = d["claims"].astype({c: "category" for c in ("facility_id", "primary_dx", "doctor_id")})
+    claims["facility_id"] = claims["facility_id"].cat.add_categories(["UNUSED"])
+    lines = d["claim_lines"].astype({"claim_id": "category", "item_code": "category"})
+    cat = build_features(claims, lines, None, d["facilities"], settings=S)
+    pd.testing.assert_frame_equal(plain.card, cat.card)
+    pd.testing.assert_frame_equal(plain.facility, cat.facility)
+    pd.testing.assert_frame_equal(
+        plain.claim_flags.iloc[:, 3:], cat.claim_flags.iloc[:, 3:], check_dtype=False
+    )

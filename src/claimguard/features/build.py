@@ -168,8 +168,8 @@ def _claim_flags(
         rows = np.sort(p.order)
         df = claims[ids].iloc[rows].reset_index(drop=True)
         where = np.searchsorted(rows, p.order)
-    for col in ids:
-        if not isinstance(df[col].dtype, pd.StringDtype):
+    for col in ids:  # strings stay strings, categoricals stay categoricals (memory)
+        if not isinstance(df[col].dtype, pd.StringDtype | pd.CategoricalDtype):
             df[col] = df[col].astype("string")
     for signal in FLAG_SIGNALS:
         if signal in flags and signal in live_signals:

@@ -156,10 +156,17 @@ def factorize(s: pd.Series, sort: bool = False, as_object: bool = True) -> tuple
     without materialising a categorical's strings. ``as_object=False`` keeps millions of
     distinct ids as a pandas string array instead of Python objects.
     """
-    if isinstance(s.dtype, pd.CategoricalDtype) and not sort:
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        # work on the categories: drop unused ones, sort them if asked, remap the codes
         codes = s.cat.codes.to_numpy().astype(np.int32)
-        cats = s.cat.categories
-        return codes, np.asarray(cats, dtype=object) if as_object else cats.array
+        cats = np.asarray(s.cat.categories.astype("string"), dtype=object)
+        used = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(cats)) > 0)
+        if sort:
+            used = used[np.argsort(cats[used].astype(str), kind="stable")]
+        remap = np.full(len(cats) + 1, -1, dtype=np.int32)
+        remap[used] = np.arange(len(used), dtype=np.int32)
+        out = cats[used]
+        return remap[codes], out if as_object else pd.array(out, dtype="string")
     if not pd.api.types.is_string_dtype(s.dtype) or pd.api.types.is_object_dtype(s.dtype):
         s = s.astype("string")
     codes, uniq = pd.factorize(s.array, sort=sort, use_na_sentinel=True)
@@ -285,7 +292,7 @@ def prepare(
         end = admit
     vt = _enum_codes(c["visit_type"], VISIT_TYPES)[srt]
     # diagnoses: normalise the distinct codes only, then broadcast
-    pdx_codes, pdx_vocab = pd.factorize(c["primary_dx"].astype("string"), sort=True)
+    pdx_codes, pdx_vocab = factorize(c["primary_dx"], sort=True)
     dx3_of_pdx = clinical.normalise_dx(np.asarray(pdx_vocab, dtype=object))
     dx3_idx, dx3_vocab = pd.factorize(np.append(dx3_of_pdx, ""), sort=True)
     dx3_vocab = np.asarray(dx3_vocab, dtype=object)
@@ -303,9 +310,7 @@ def prepare(
     dx_lo = plo[dx3_codes]
     dx_hi = phi[dx3_codes]
     if "claims.secondary_dx" in available:
-        sec_codes, sec_vocab = pd.factorize(
-            c["secondary_dx"].astype("string"), use_na_sentinel=True
-        )
+        sec_codes, sec_vocab = factorize(c["secondary_dx"])
         sec_codes = sec_codes[srt]
         ssex, slo, shi = clinical.secondary_constraints(np.asarray(sec_vocab, dtype=object))
         has = sec_codes >= 0
@@ -406,7 +411,7 @@ def prepare(
     if "claims.card_valid_to" in available:
         vto = np.where(vto != NO_DAY_HI, vto, _days(c["card_valid_to"], NO_DAY_HI)[srt])
     if "claims.doctor_id" in available:
-        doctor = pd.factorize(c["doctor_id"].astype("string"))[0][srt].astype(np.int32)
+        doctor = factorize(c["doctor_id"])[0][srt]
     else:
         doctor = np.full(n, -1, dtype=np.int32)
     sick = (
