@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -99,6 +100,7 @@ def _corrupt(data: bytes, ops: list[tuple[str, int, int, str]]) -> bytes:
     return b"\n".join([header, *body]) + b"\n"
 
 
+@pytest.mark.slow
 @settings(
     max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
 )
@@ -159,6 +161,7 @@ def typed_corruption(draw):
     return claims
 
 
+@pytest.mark.slow
 @settings(
     max_examples=30, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
 )
