@@ -123,7 +123,8 @@ def build_features(
         fac_vals, fac_flags = facility_mod.facility_features(p, peers, settings, expected, sizes)
     del expected, sizes
 
-    off = _switched_off(p, set(card_vals) | set(fac_vals), entities)
+    computed = set(card_vals) | set(fac_vals)
+    off = _switched_off(p, computed, entities)
     if off:
         log.info(
             "Features switched off (columns absent): %s",
