@@ -17,6 +17,7 @@ import pandas as pd
 
 from claimguard.features import card as card_mod
 from claimguard.features import facility as facility_mod
+from claimguard.features import patterns as patterns_mod
 from claimguard.features.catalog import CATALOG, features_for
 from claimguard.features.peers import PeerTables, expected_claims, fit_from_prepared
 from claimguard.features.prepare import Prepared, period_of, prepare
@@ -119,6 +120,7 @@ def build_features(
     fac_flags: dict[str, np.ndarray] = {}
     if "card" in entities:
         card_vals, card_flags = card_mod.card_features(p, peers, settings, expected, sizes)
+        card_vals.update(patterns_mod.card_patterns(p, peers, sizes, card_flags))
     if "facility" in entities:
         fac_vals, fac_flags = facility_mod.facility_features(p, peers, settings, expected, sizes)
     del expected, sizes

@@ -143,6 +143,32 @@ _SPECS: tuple[FeatureSpec, ...] = (
         "(same diagnosis, tier, visit type, age band).",
         (), "{value:.1f}× the cost of comparable visits",
     ),
+    FeatureSpec(
+        "card_same_dx_same_day_claims_count", "card", "claims", "split_billing",
+        "Extra outpatient claims on a day on which the same facility already billed the card "
+        "for the same diagnosis category (one visit billed as several claims).",
+        (), "{value:.0f} extra claims for the same diagnosis on the same day at one facility",
+    ),
+    FeatureSpec(
+        "card_visits_inside_other_stay_count", "card", "claims", "overlapping_care",
+        "Outpatient or day-care claims at another facility on a day strictly between the "
+        "admission and discharge days of an inpatient stay of the card.",
+        ("claims.discharge_time",), "{value:.0f} visits elsewhere while admitted to hospital",
+    ),
+    FeatureSpec(
+        "card_concurrent_supply_days", "card", "days", "drug_oversupply",
+        "Most days of a drug class dispensed by another facility still on hand when the card "
+        "was dispensed the same class again (two prescribers at once).",
+        ("claim_lines.days_supply",),
+        "{value:.0f} days of another facility's supply still on hand at a new dispensing",
+    ),
+    FeatureSpec(
+        "card_max_dx_atypicality_away_ratio", "card", "ratio", "demographic_mismatch",
+        "card_max_dx_atypicality_ratio over claims away from the card's registered facility "
+        "only (1 = typical, or registered facility unknown).",
+        (f"{_SEX}|{_AGE}", _REG),
+        "a diagnosis {value:.0f}× rarer for the holder's sex and age, away from the registered facility",
+    ),
     # ------------------------------------------------------------------ facility
     FeatureSpec(
         "facility_claims_per_day_ratio_to_peers", "facility", "ratio", "visit_frequency",
