@@ -170,4 +170,11 @@ ALERT_COLUMNS = (
 )
 LABEL_COLUMNS = ("entity_type", "entity_id", "scenario")
 DECISION_COLUMNS = (*LABEL_COLUMNS, "decision", "reviewer", "decided_at")
+# Reviewer decisions (SPEC section 4). Evaluation and feedback read confirmed as positive,
+# dismissed as negative and ignore the rest; a few common spellings from other tools count too.
+DECISIONS = ("confirmed_abuse", "dismissed", "needs_information")
+POSITIVE_DECISIONS = frozenset(
+    {"confirmed_abuse", "confirmed", "confirm", "abuse", "fraud", "positive"}
+)
+NEGATIVE_DECISIONS = frozenset({"dismissed", "dismiss", "negative", "normal", "no_abuse"})
 ENTITY_TYPES = ("card", "facility")

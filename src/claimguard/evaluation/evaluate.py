@@ -23,13 +23,15 @@ from claimguard.errors import InputFileError
 from claimguard.evaluation import report
 from claimguard.evaluation.scenarios import canonical_scenario, expected_signals, normalise
 from claimguard.progress import step
-from claimguard.schema import ENTITY_TYPES, LABEL_COLUMNS
+from claimguard.schema import (
+    ENTITY_TYPES,
+    LABEL_COLUMNS,
+    NEGATIVE_DECISIONS,
+    POSITIVE_DECISIONS,
+)
 from claimguard.scoring.output import atomic_folder, write_json
 
 log = logging.getLogger(__name__)
-
-POSITIVE_DECISIONS = {"confirmed", "confirm", "abuse", "fraud", "positive"}
-NEGATIVE_DECISIONS = {"dismissed", "dismiss", "negative", "normal", "no_abuse"}
 
 
 def read_labels(path: Path) -> tuple[pd.DataFrame, str]:

@@ -14,8 +14,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-POSITIVE_DECISIONS = ("confirmed",)
-NEGATIVE_DECISIONS = ("dismissed",)
+from claimguard.schema import NEGATIVE_DECISIONS, POSITIVE_DECISIONS
 
 
 def _ids(values: Any) -> pd.Index:

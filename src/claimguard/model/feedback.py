@@ -37,11 +37,10 @@ from sklearn.metrics import average_precision_score
 from sklearn.model_selection import RepeatedStratifiedKFold
 
 from claimguard.errors import InputFileError
+from claimguard.schema import NEGATIVE_DECISIONS, POSITIVE_DECISIONS
 
 log = logging.getLogger(__name__)
 
-POSITIVE_DECISIONS = frozenset({"confirmed_abuse", "confirmed"})
-NEGATIVE_DECISIONS = frozenset({"dismissed"})
 MIN_PER_CLASS = 5
 MIN_AP_GAIN = 0.01  # smaller cross-validated gains are not worth a changed score
 ALPHAS: tuple[float, ...] = (10.0, 3.0, 1.0, 0.3, 0.1, 0.03)

@@ -46,10 +46,10 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql import ColumnElement
 
 from claimguard.errors import ConfigError
+from claimguard.schema import DECISIONS
 
 log = logging.getLogger(__name__)
 
-DECISIONS = ("confirmed_abuse", "dismissed", "needs_information")
 STATUSES = ("open", *DECISIONS)
 MIGRATIONS = Path(__file__).with_name("migrations")
 _CHUNK = 500
