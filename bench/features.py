@@ -115,6 +115,7 @@ def _read(data: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.Data
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.dataset as pads
+    import pyarrow.parquet as pq
 
     from claimguard.features.build import USED_COLUMNS
 
@@ -125,19 +126,22 @@ def _read(data: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.Data
     # free Arrow buffers column by column while converting (halves the read peak)
     lean = {"split_blocks": True, "self_destruct": True}
     # repetitive ids and codes dictionary-encoded (pandas categoricals): build_features
-    # takes strings or categoricals alike, and 50M line ids as strings alone take 1.2 GB
-    claims = pd.read_parquet(
-        data / "claims.parquet",
-        columns=cols("claims"),
-        to_pandas_kwargs=lean,
-        read_dictionary=[c for c in cols("claims") if c in CODE_COLUMNS],
-    )
-    lines = pd.read_parquet(
+    # takes strings or categoricals alike, and 50M line ids as strings alone take 1.2 GB.
+    # Lines first (the largest read), Arrow memory released after each table.
+    lines = pq.read_table(
         data / "claim_lines.parquet",
         columns=cols("claim_lines"),
-        to_pandas_kwargs=lean,
         read_dictionary=["claim_id", "item_code"],
-    )
+        pre_buffer=False,
+    ).to_pandas(**lean)
+    pa.default_memory_pool().release_unused()
+    claims = pq.read_table(
+        data / "claims.parquet",
+        columns=cols("claims"),
+        read_dictionary=[c for c in cols("claims") if c in CODE_COLUMNS],
+        pre_buffer=False,
+    ).to_pandas(**lean)
+    pa.default_memory_pool().release_unused()
     reg = pads.dataset(data / "cards.parquet")
     ids = pc.unique(pads.dataset(data / "claims.parquet").to_table(columns=["card_id"])["card_id"])
     table = reg.to_table(columns=cols("cards"), filter=pc.field("card_id").isin(ids))
