@@ -72,6 +72,22 @@ class ModelSettings(_Section):
     facility_features: list[str] | None = Field(
         None, description="feature subset for facilities (None = all)"
     )
+    exclude_features: list[str] = Field(
+        default_factory=lambda: [
+            "facility_max_exams_per_doctor_day_count",
+            "facility_sick_leave_days_per_certificate_days",
+            "facility_sick_leave_near_zero_treatment_share",
+            "facility_one_visit_cards_share",
+            "facility_split_billing_count",
+            "facility_split_billing_share",
+            "facility_after_death_claims_count",
+            "facility_outside_validity_claims_count",
+        ],
+        description="features left out of the forest when card_features/facility_features is "
+        "None (names that do not exist are ignored); default: facility raw counts and shares "
+        "that are not compared with peers: on ~500 facilities they dilute the isolation "
+        "(measured facility AP 0.71 -> 0.78 and 0.76 -> 0.84 on two seed pairs)",
+    )
     peer_groupings: list[str] = Field(
         default_factory=lambda: ["dx_group", "age_band", "tier", "visit_type"],
         description="what a peer group is conditioned on",

@@ -43,3 +43,24 @@ def test_default_rules_name_catalogue_features_with_valid_strengths() -> None:
     for r in DEFAULT_RULES:
         assert r.feature in CATALOG and r.signal in SIGNALS and 0.0 < r.strength <= 1.0
         assert CATALOG[r.feature].signal == r.signal
+
+
+def test_excluded_features_stay_out_of_the_forest_unless_named() -> None:
+    from claimguard.model.train import select_features
+    from claimguard.settings import Settings
+
+    table = pd.DataFrame({"facility_a_ratio_to_peers": [1.0, 2.0], "facility_b_count": [0.0, 3.0]})
+    s = Settings().model_copy(deep=True)
+    s = s.model_copy(
+        update={"model": s.model.model_copy(update={"exclude_features": ["facility_b_count"]})}
+    )
+    assert select_features("facility", table, s) == ["facility_a_ratio_to_peers"]
+    named = s.model_copy(
+        update={"model": s.model.model_copy(update={"facility_features": ["facility_b_count"]})}
+    )
+    assert select_features("facility", table, named) == ["facility_b_count"]
+    # the default list names facility features of the catalogue, none of them peer-relative
+    from claimguard.features.catalog import CATALOG
+
+    for name in Settings().model.exclude_features:
+        assert CATALOG[name].entity == "facility" and "ratio_to" not in name

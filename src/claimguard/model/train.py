@@ -68,14 +68,16 @@ def model_version(settings: Settings, fp: dict[str, Any]) -> str:
 
 
 def select_features(entity_type: str, table: pd.DataFrame, settings: Settings) -> list[str]:
-    """Configured subset (model.card_features / facility_features) or every usable column.
+    """Configured subset (model.card_features / facility_features) or every usable column
+    not in model.exclude_features.
 
     Columns that are entirely missing (their input was absent) are left out.
     """
     wanted = getattr(settings.model, f"{entity_type}_features")
     usable = [str(c) for c in table.columns if table[c].notna().any()]
     if wanted is None:
-        return usable
+        excluded = set(settings.model.exclude_features)
+        return [c for c in usable if c not in excluded]
     unknown = [f for f in wanted if f not in table.columns]
     if unknown:
         raise ConfigError(
