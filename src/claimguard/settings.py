@@ -82,11 +82,13 @@ class ModelSettings(_Section):
             "facility_split_billing_share",
             "facility_after_death_claims_count",
             "facility_outside_validity_claims_count",
+            "facility_cost_per_day_ratio_to_peers",
         ],
         description="features left out of the forest when card_features/facility_features is "
         "None (names that do not exist are ignored); default: facility raw counts and shares "
-        "that are not compared with peers: on ~500 facilities they dilute the isolation "
-        "(measured facility AP 0.71 -> 0.78 and 0.76 -> 0.84 on two seed pairs)",
+        "that are not compared with peers, and cost per day (claims per day x cost per visit, "
+        "both in the model: it double-counts size): on ~500 facilities they dilute the "
+        "isolation (measured facility AP 0.71 -> 0.81 and 0.76 -> 0.85 on two seed pairs)",
     )
     peer_groupings: list[str] = Field(
         default_factory=lambda: ["dx_group", "age_band", "tier", "visit_type"],

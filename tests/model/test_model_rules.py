@@ -59,8 +59,8 @@ def test_excluded_features_stay_out_of_the_forest_unless_named() -> None:
         update={"model": s.model.model_copy(update={"facility_features": ["facility_b_count"]})}
     )
     assert select_features("facility", table, named) == ["facility_b_count"]
-    # the default list names facility features of the catalogue, none of them peer-relative
+    # the default list names facility features of the catalogue
     from claimguard.features.catalog import CATALOG
 
     for name in Settings().model.exclude_features:
-        assert CATALOG[name].entity == "facility" and "ratio_to" not in name
+        assert CATALOG[name].entity == "facility"
