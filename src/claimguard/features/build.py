@@ -27,6 +27,7 @@ from claimguard.settings import FeatureSettings
 log = logging.getLogger(__name__)
 
 FLAG_SIGNALS: tuple[str, ...] = tuple(s for s in SIGNALS if s != "other")
+CARD_EXPECTATIONS = ("cost", "outside_home", "away")  # peer expectations card features use
 
 # The canonical columns the features read: a job may load only these (a fund's card
 # registry and line tables are large).
@@ -118,11 +119,14 @@ def build_features(
     card_flags: dict[str, np.ndarray] = {}
     fac_vals: dict[str, np.ndarray] = {}
     fac_flags: dict[str, np.ndarray] = {}
+    # facilities first: they use every peer expectation, cards only three (memory)
+    if "facility" in entities:
+        fac_vals, fac_flags = facility_mod.facility_features(p, peers, settings, expected, sizes)
+    for stat in [s for s in expected if s not in CARD_EXPECTATIONS]:
+        del expected[stat]
     if "card" in entities:
         card_vals, card_flags = card_mod.card_features(p, peers, settings, expected, sizes)
         card_vals.update(patterns_mod.card_patterns(p, peers, sizes, card_flags))
-    if "facility" in entities:
-        fac_vals, fac_flags = facility_mod.facility_features(p, peers, settings, expected, sizes)
     del expected, sizes
 
     computed = set(card_vals) | set(fac_vals)

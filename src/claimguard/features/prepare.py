@@ -173,6 +173,13 @@ def factorize(s: pd.Series, sort: bool = False, as_object: bool = True) -> tuple
     return codes.astype(np.int32), np.asarray(uniq, dtype=object) if as_object else uniq
 
 
+def _release() -> None:
+    """Hand the blocks Arrow's allocator keeps after hash joins back to the system, so
+    the numpy work that follows can use that memory (Arrow would only reuse it itself).
+    """
+    pa.default_memory_pool().release_unused()
+
+
 def _seconds(s: pd.Series) -> np.ndarray:
     """Seconds since the epoch (int64); missing = INT64 min."""
     if not pd.api.types.is_datetime64_any_dtype(s.dtype):
@@ -270,6 +277,7 @@ def prepare(
 
     # cards in order of first appearance (sorting millions of ids costs seconds)
     card_codes, card_ids = factorize(c["card_id"], as_object=False)
+    _release()
     admit = admit_all[rows]
     key = card_codes.astype(np.int64) << 34 | (admit - admit.min() if len(admit) else admit)
     srt = np.argsort(key, kind="stable")
@@ -336,6 +344,7 @@ def prepare(
     if cards is not None and len(cards):
         pos = codes_in(cards["card_id"], card_ids)
         m = pos >= 0
+        _release()
         sel = cards if m.all() else cards.iloc[np.flatnonzero(m)]
         p = pos[m]
         if "cards.sex" in available:
@@ -420,14 +429,21 @@ def prepare(
         else np.full(n, np.nan, dtype=np.float32)
     )
 
+    has_lines = (
+        claim_lines is not None and len(claim_lines) > 0 and "claim_lines.claim_id" in available
+    )
+
     def money(col: str) -> np.ndarray | None:
-        if f"claims.{col}" not in available:
+        # only a fallback for the treatment amount when there are no claim lines
+        if f"claims.{col}" not in available or has_lines:
             return None
         return c[col].to_numpy(dtype=np.float64, na_value=np.nan)[srt]
 
     lines = None
-    if claim_lines is not None and len(claim_lines) and "claim_lines.claim_id" in available:
+    if has_lines:
+        assert claim_lines is not None
         lines = _aggregate_lines(claim_lines, c["claim_id"], srt, dx3_codes, available)
+    _release()
 
     return Prepared(
         n=n,
@@ -493,6 +509,7 @@ def _aggregate_lines(
     inv[srt] = np.arange(n, dtype=np.int32)
     inv[n] = n  # lines of unknown claims go to a dummy bin n
     raw = codes_in(lines["claim_id"], claim_ids)
+    _release()
     pos_all = inv[np.where(raw >= 0, raw, n)]
     del raw, inv
     counts = np.zeros((n, len(items.CLASSES)), dtype=np.float32)
