@@ -34,6 +34,11 @@ Thresholds were chosen on generated data so that no normal card or trap (legitim
 user) fires them; short overlaps, single same-day extra claims and diagnoses that do not fit
 the holder's age or sex are left to the forest, because children and multimorbid patients
 show them too (a demographic-mismatch rule hit 178 frequently ill children per 200k claims).
+The pattern rules narrow those signals to their abusive form: same-day claims *for the same
+diagnosis*, a visit elsewhere *strictly inside* a stay, a diagnosis 20x rarer for the
+holder's sex and age *away from the registered facility* (measured, 200k claims/month, two
+seed pairs: 2-3 normal cards or traps per rule per month, against 24-67 planted ones; the
+innocent hits are hospitalised frequently ill children and young chemotherapy patients).
 
 A rule whose feature is absent from the data (its input column was missing) is skipped
 with one log line; rules never stop a run.
@@ -106,6 +111,14 @@ DEFAULT_RULES: tuple[Rule, ...] = (
         0.0,
         "overlapping_care",
         "a visit at another facility while the holder was admitted to hospital",
+        PATTERN_STRENGTH,
+    ),
+    Rule(
+        "card_max_dx_atypicality_away_ratio",
+        20.0,
+        "demographic_mismatch",
+        "away from the registered facility, a diagnosis over 20 times rarer for the holder's "
+        "sex and age than overall",
         PATTERN_STRENGTH,
     ),
     Rule(
