@@ -34,6 +34,11 @@ def test_pattern_hits_rank_between_decisive_hits_and_the_forest() -> None:
     # ... and below decisive hits at the same or lower forest score
     assert final[2] > final[1] and final[3] > final[1]
     assert np.all((final >= forest) & (final <= 1.0))
+    # strict tiers: a pattern hit the forest is sure of stays below any decisive hit
+    sure_pattern, weak_decisive = combine(
+        np.array([0.99999, 0.0]), np.array([PATTERN_STRENGTH, 1.0]), w
+    )
+    assert sure_pattern < weak_decisive
 
 
 def test_default_rules_name_catalogue_features_with_valid_strengths() -> None:

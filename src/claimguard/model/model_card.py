@@ -24,8 +24,9 @@ LIMITS = (
 # The formula implemented by claimguard.model.rules.combine.
 SCORE_FORMULA = (
     "forest = training-CDF of the isolation score (0..1, higher = riskier); "
-    "final = forest + rule_weight * (1 - forest) * rule_score, rule_score = the largest "
-    "strength of the rules that fire (1 for a decisive rule, 0.999/0.9999 for a pattern rule)"
+    "final = forest + rule_weight * (1 - forest) when a decisive rule fires; "
+    "rule_weight * (1 - (1 - s) * (1 - forest)) when only pattern rules (strength s < 1) "
+    "fire, a tier just below decisive hits; forest otherwise"
 )
 
 
