@@ -1,7 +1,7 @@
 """Detection quality: claimguard vs naive IsolationForest vs ECOD on a held-out month.
 
 Generates a training month (seed 1, January) and a test month (seed 2, February) at the
-given size, trains claimguard on the first, scores the second, and fits both naive
+given size (other seeds, months and abuse rates by option), trains claimguard on the first, scores the second, and fits both naive
 baselines (per-entity aggregates) on the same training month. Prints one table with AP,
 ROC AUC, precision/recall at k, traps in the top k and recall per scenario, then checks
 the issue's targets (AP >= 0.80 per entity type, precision@100 cards >= 0.90, traps <= 5%
@@ -9,6 +9,7 @@ of the top 100 cards, both baselines beaten on every headline metric).
 
     python bench/quality.py                       # demo scale: 200k claims per month
     python bench/quality.py --claims 50000        # a quick look
+    python bench/quality.py --seeds 3,4 --months 2024-03-01,2024-05-01 --abuse-rate 0.02
 """
 
 from __future__ import annotations
@@ -34,12 +35,16 @@ def main() -> None:
     parser.add_argument("--claims", type=int, default=200_000, help="claims per month")
     parser.add_argument("--config", default=None, help="settings YAML (default: built-in)")
     parser.add_argument("--csv", default=None, help="also write the table here")
+    parser.add_argument("--seeds", default="1,2", help="train,test generator seeds")
+    parser.add_argument("--months", default="2024-01-01,2024-02-01", help="train,test starts")
+    parser.add_argument("--abuse-rate", type=float, default=0.01, help="planted abuse share")
     args = parser.parse_args()
     settings = load_settings(args.config)
 
     t0 = time.perf_counter()
-    train_data = generate(args.claims, 1, start="2024-01-01")
-    test_data = generate(args.claims, 2, start="2024-02-01")
+    (s1, s2), (m1, m2) = (int(x) for x in args.seeds.split(",")), args.months.split(",")
+    train_data = generate(args.claims, s1, start=m1, abuse_rate=args.abuse_rate)
+    test_data = generate(args.claims, s2, start=m2, abuse_rate=args.abuse_rate)
     print(f"generated 2 x {args.claims:,} claims in {time.perf_counter() - t0:.0f} s", flush=True)
     train_ds, test_ds = dataset_from_synthetic(train_data), dataset_from_synthetic(test_data)
     t1 = time.perf_counter()
