@@ -20,6 +20,7 @@ from rich.console import Console
 from typer._click.exceptions import ClickException, NoArgsIsHelpError  # typer's vendored click
 
 from claimguard import __version__
+from claimguard.commands.options import ConfigOption
 from claimguard.errors import EXIT_UNEXPECTED, EXIT_USER, UserError
 from claimguard.logs import setup_logging
 from claimguard.settings import Settings, load_settings
@@ -43,11 +44,6 @@ app.add_typer(config_app, name="config")
 
 console = Console()
 err_console = Console(stderr=True)
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="YAML settings file (default: configs/default.yaml)."),
-]
 
 
 def _version(value: bool) -> None:

@@ -8,22 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="YAML settings file (default: configs/default.yaml)."),
-]
-MappingOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--mapping", "-m", help="Mapping YAML for a foreign layout (see configs/mappings/)."
-    ),
-]
-DataArg = Annotated[
-    Path,
-    typer.Argument(
-        help="Dataset folder, a claims .parquet/.csv file, or an XML 130 file or folder."
-    ),
-]
+from claimguard.commands.options import ConfigOption, DataArg, MappingOption
 
 
 def features(

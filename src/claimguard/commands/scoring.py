@@ -11,19 +11,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from claimguard.commands.options import ConfigOption, MappingOption
 from claimguard.errors import DriftError
 
 log = logging.getLogger(__name__)
 console = Console()
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="YAML settings file (default: configs/default.yaml)."),
-]
-MappingOption = Annotated[
-    Path | None,
-    typer.Option("--mapping", "-m", help="Mapping YAML for a foreign input layout."),
-]
 
 
 def score(

@@ -8,10 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="YAML settings file (default: configs/default.yaml)."),
-]
+from claimguard.commands.options import ConfigOption
 
 
 def generate(

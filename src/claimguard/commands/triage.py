@@ -8,12 +8,10 @@ from typing import Annotated
 
 import typer
 
+from claimguard.commands.options import ConfigOption
+
 log = logging.getLogger(__name__)
 
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="YAML settings file (default: configs/default.yaml)."),
-]
 DbOption = Annotated[
     str | None,
     typer.Option(
