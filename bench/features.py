@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import argparse
 import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import _data  # bench/_data.py: chunked generation of a one-month dataset
 import numpy as np
 import pandas as pd
 
@@ -47,64 +47,6 @@ CODE_COLUMNS = (
     "doctor_id",
     "referral_from",
 )
-CHUNK_CLAIMS = 2_500_000  # the generator builds one month's registry in memory; stay small
-
-
-def _generate(out: Path, claims: int, seed: int) -> float:
-    """Generate in a child process (its memory is not this job's)."""
-    t0 = time.perf_counter()
-    cmd = [sys.executable, __file__, "--generate-into", str(out)]
-    subprocess.run([*cmd, "--claims", str(claims), "--seed", str(seed)], check=True)
-    return time.perf_counter() - t0
-
-
-def _generate_into(out: Path, claims: int, seed: int) -> None:
-    """One month of ``claims`` claims. Above CHUNK_CLAIMS the month is generated in chunks
-    (seeds seed, seed+1, ...) whose card numbers are made distinct by writing the chunk
-    number into the first digit of the 10-digit serial (characters 6..15), and whose
-    claim ids get a chunk prefix; facilities come from the first chunk, others added.
-    """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    from claimguard.synth.generate import generate, write_synthetic
-
-    k = max(1, -(-claims // CHUNK_CLAIMS))
-    if k == 1:
-        write_synthetic(generate(claims, seed, start="2024-01-01"), out)
-        return
-    parts = []
-    for i in range(k):
-        d = out / f"chunk{i}"
-        write_synthetic(generate(claims // k, seed + i, start="2024-01-01"), d)
-        parts.append(d)
-
-    def fix(table: pa.Table, i: int) -> pa.Table:
-        for col in ("claim_id", "card_id"):
-            if col not in table.column_names:
-                continue
-            arr = table[col]
-            if col == "claim_id":
-                prefix = pa.scalar(f"K{i}", type=arr.type)
-                new = pc.binary_join_element_wise(prefix, arr, pa.scalar("", type=arr.type))
-            else:
-                new = pc.utf8_replace_slice(arr, start=5, stop=6, replacement=str(i))
-            table = table.set_column(table.column_names.index(col), col, new)
-        return table
-
-    for name in ("claims", "claim_lines", "cards"):
-        tables = [fix(pq.read_table(d / f"{name}.parquet"), i) for i, d in enumerate(parts)]
-        pq.write_table(
-            pa.concat_tables(tables, promote_options="permissive"), out / f"{name}.parquet"
-        )
-        del tables
-    fac = pd.concat([pd.read_parquet(d / "facilities.parquet") for d in parts])
-    fac.drop_duplicates("facility_id").to_parquet(out / "facilities.parquet", index=False)
-    for d in parts:
-        for f in d.iterdir():
-            f.unlink()
-        d.rmdir()
 
 
 def _read(data: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, int]:
@@ -189,11 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--naive-claims", type=int, default=1_000_000, help="subsample for the naive baseline"
     )
-    ap.add_argument("--generate-into", type=Path, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    if args.generate_into is not None:
-        _generate_into(args.generate_into, args.claims, args.seed)
-        return 0
 
     from claimguard.features.build import build_features
     from claimguard.settings import FeatureSettings
@@ -203,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     if data is None:
         tmp = tempfile.TemporaryDirectory(prefix="cg-bench-features-")
         data = Path(tmp.name)
-        secs = _generate(data, args.claims, args.seed)
+        secs = _data.generate_month(data, args.claims, args.seed)
         print(f"generated {args.claims:,} claims with lines in {secs:.1f} s (not timed below)")
 
     t0 = time.perf_counter()

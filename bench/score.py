@@ -1,8 +1,11 @@
 """Benchmark `claimguard score`: claims/s per stage and end to end, peak memory.
 
-Generates N claims with their lines (the month to score) and a training month with
-another seed, trains a model on the training month, then scores the N claims in a
-fresh process (so its peak memory is the scoring job's own). End to end = reading the
+Generates ONE month of N claims with their lines (the month to score; in 2.5M-claim
+chunks, see bench/_data.py) and a smaller training month with other seeds, trains a
+model on the training month, then scores the N claims in a fresh process (so its
+peak memory is the scoring job's own). The card registry of each month is the extract
+of the cards that have claims in it (the synthetic population of a 10M-claim month
+would be ~53M cards). End to end = reading the
 data + features + scoring + reasons + evidence + drift + writing the outputs, which is
 what a nightly job pays. The baseline in the same run is reading the claims Parquet
 file alone (the I/O floor).
@@ -29,19 +32,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import _data  # bench/_data.py: chunked generation of a one-month dataset
+
 TARGET_CLAIMS_PER_S = 80_000
 TARGET_PEAK_GB = 8.0
-
-
-def _generate(out: Path, claims: int, seed: int, start: str) -> float:
-    code = (
-        "import sys; from pathlib import Path;"
-        "from claimguard.synth.generate import generate, write_synthetic;"
-        f"write_synthetic(generate({claims}, {seed}, start={start!r}), Path({str(out)!r}))"
-    )
-    t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], check=True)
-    return time.perf_counter() - t0
 
 
 def _score_stage(data: Path, model: Path, out: Path, partition_rows: int) -> None:
@@ -94,7 +88,7 @@ def main() -> None:
         "--train-claims",
         type=int,
         default=None,
-        help="claims in the training month (default: N/5, at least 100k)",
+        help="claims in the training month (default: N/5, at least 100k, at most 2M)",
     )
     parser.add_argument("--workdir", type=Path, default=None, help="keep data here")
     parser.add_argument(
@@ -113,7 +107,7 @@ def main() -> None:
 
     partition_rows = args.partition_rows or PARTITION_ROWS
 
-    train_claims = args.train_claims or max(100_000, args.claims // 5)
+    train_claims = args.train_claims or min(2_000_000, max(100_000, args.claims // 5))
     work = args.workdir or Path(tempfile.mkdtemp(prefix="cg-bench-score-"))
     work.mkdir(parents=True, exist_ok=True)
     train_dir, score_dir = work / "train", work / "score"
@@ -122,11 +116,11 @@ def main() -> None:
 
     if not (score_dir / "claims.parquet").exists():
         print(f"generating {args.claims:,} claims to score ...", flush=True)
-        g = _generate(score_dir, args.claims, 11, "2024-02-01")
+        g = _data.generate_month(score_dir, args.claims, 11, "2024-02-01", claimants_only=True)
         print(f"  {g:.0f} s", flush=True)
     if not (train_dir / "claims.parquet").exists():
         print(f"generating {train_claims:,} training claims ...", flush=True)
-        _generate(train_dir, train_claims, 7, "2024-01-01")
+        _data.generate_month(train_dir, train_claims, 7, "2024-01-01", claimants_only=True)
     if not model.exists():
         print("training ...", flush=True)
         subprocess.run(

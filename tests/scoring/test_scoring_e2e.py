@@ -292,6 +292,23 @@ def test_partitioned_scoring_matches_single_pass(world: dict[str, Path]) -> None
         assert len(set(a_ids) & set(b_ids)) >= len(a_ids) / 2
 
 
+def test_scoring_in_blocks_matches_one_block(world: dict[str, Path]) -> None:
+    """Scoring entities in blocks (bounded memory) gives exactly the unblocked scores."""
+    from claimguard.io.load import load_dataset
+    from claimguard.model.bundle import load_bundle
+    from claimguard.scoring.score import _restrict_to_period, build_partitioned, score_in_blocks
+
+    ds = load_dataset(world["data"])
+    bundle = load_bundle(world["model"])
+    claims, lines, period = _restrict_to_period(ds, None)
+    fs, _ = build_partitioned(claims, lines, ds, bundle, period)
+    whole = bundle.score(fs)
+    blocks = score_in_blocks(bundle, fs, rows=len(fs.card) // 3 + 1)
+    assert set(blocks) == set(whole)
+    for entity_type, frame in whole.items():
+        pd.testing.assert_frame_equal(blocks[entity_type], frame)
+
+
 def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "demo"
     assert run(["demo", "--claims", "8000", "--out", str(out)]) == 0
