@@ -225,3 +225,25 @@ def test_scenario_names_are_normalised() -> None:
     assert expected_signals("cost") == ("cost",)
     assert expected_signals("something else") == ()
     assert canonical_scenario(None) is None
+
+
+def test_stacking_partition_tables_equals_concat() -> None:
+    """Feature tables of partitions stacked part by part equal pd.concat (and empty the list)."""
+
+    from claimguard.scoring.score import _stack
+
+    rng = np.random.default_rng(0)
+    parts = [
+        pd.DataFrame(
+            rng.random((n, 3)),
+            columns=["a", "b", "c"],
+            index=pd.Index(pd.array([f"id{i}_{j}" for j in range(n)], dtype="string")),
+        )
+        for i, n in enumerate((5, 1, 7))
+    ]
+    expected = pd.concat(parts)
+    given = list(parts)
+    pd.testing.assert_frame_equal(_stack(given), expected)
+    assert given == []
+    mixed = [parts[0], parts[1].assign(c=parts[1]["c"].astype("float32"))]
+    pd.testing.assert_frame_equal(_stack(list(mixed)), pd.concat(mixed))
