@@ -195,6 +195,7 @@ def _stack(frames: list[pd.DataFrame]) -> pd.DataFrame:
         values[:, start : start + len(part)] = part.to_numpy().T
         start += len(part)
         del part
+        release_memory()  # a part's columns are heap blocks, kept by malloc unless trimmed
     # (features x entities) C-order -> one pandas block without a copy
     return pd.DataFrame(values.T, index=index, columns=columns, copy=False)
 
