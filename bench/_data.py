@@ -13,6 +13,7 @@ Not a benchmark itself (``make bench`` runs it and it does nothing); import it a
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -103,3 +104,19 @@ def generate_into(
         for f in d.iterdir():
             f.unlink()
         d.rmdir()
+
+
+def run_child(script: str, args: list[str], env: dict[str, str]) -> dict:
+    """Run one benchmark stage as ``python script args`` in a fresh process (so its peak
+    memory is the stage's own) and return the JSON object it prints on its last line."""
+    child = subprocess.run(
+        [sys.executable, script, *args], check=True, capture_output=True, text=True, env=env
+    )
+    return json.loads(child.stdout.strip().splitlines()[-1])
+
+
+def print_rates(timings: dict[str, float], n: int, label: str, width: int = 34) -> None:
+    """One line per stage: seconds and claims per second for ``n`` claims."""
+    print(f"{label:<{width}}{'seconds':>10}{'claims/s':>14}")
+    for stage, sec in timings.items():
+        print(f"{stage:<{width}}{sec:>10.2f}{n / sec if sec > 0 else float('inf'):>14,.0f}")

@@ -140,33 +140,18 @@ def main() -> None:
         )
 
     print("scoring ...", flush=True)
-    child = subprocess.run(
-        [
-            sys.executable,
-            __file__,
-            "--_score",
-            str(score_dir),
-            str(model),
-            str(work / "scored"),
-            str(partition_rows),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        env=env,
+    r = _data.run_child(
+        __file__,
+        ["--_score", str(score_dir), str(model), str(work / "scored"), str(partition_rows)],
+        env,
     )
-    r = json.loads(child.stdout.strip().splitlines()[-1])
     n = r["claims"]
     print(
         f"\nclaims scored: {n:,} (with {r['lines']:,} lines); model trained on "
         f"{train_claims:,}; feature partitions of {partition_rows:,} claims"
     )
-    print(f"{'stage':<34}{'seconds':>10}{'claims/s':>14}")
-    for stage, sec in r["timings"].items():
-        if stage.startswith("Scoring total"):
-            continue
-        rate = n / sec if sec > 0 else float("inf")
-        print(f"{stage:<34}{sec:>10.2f}{rate:>14,.0f}")
+    stages = {k: v for k, v in r["timings"].items() if not k.startswith("Scoring total")}
+    _data.print_rates(stages, n, "stage")
     e2e = r["end_to_end_s"]
     rate = n / e2e
     print(f"{'end to end':<34}{e2e:>10.2f}{rate:>14,.0f}")

@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import _data  # bench/_data.py: shared helpers for benchmark scripts
+
 
 def _generate(out: Path, claims: int, seed: int, months: int) -> float:
     code = (
@@ -96,22 +98,13 @@ def main() -> None:
         print(f"  {_generate(data, args.claims, 7, args.months):.0f} s", flush=True)
     print("training ...", flush=True)
     env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{work / 'mlflow.db'}")
-    child = subprocess.run(
-        [sys.executable, __file__, "--_train", str(data), str(work / "model.joblib")],
-        check=True,
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    r = json.loads(child.stdout.strip().splitlines()[-1])
+    r = _data.run_child(__file__, ["--_train", str(data), str(work / "model.joblib")], env)
     n = r["claims"]
     print(
         f"\nclaims: {n:,} -> {r['cards']:,} cards, {r['facilities']:,} facilities; "
         f"features: {r['n_features']}"
     )
-    print(f"{'step':<36}{'seconds':>10}{'claims/s':>14}")
-    for stage, sec in r["timings"].items():
-        print(f"{stage:<36}{sec:>10.2f}{n / sec if sec > 0 else float('inf'):>14,.0f}")
+    _data.print_rates(r["timings"], n, "step", width=36)
     print(
         f"{'train (peers+features+fit+scores)':<36}{r['train_s']:>10.2f}{n / r['train_s']:>14,.0f}"
     )
