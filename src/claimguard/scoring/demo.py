@@ -50,7 +50,9 @@ def run_demo(out: Path, settings: Settings, *, claims: int | None = None) -> dic
         model_path.parent.mkdir(parents=True, exist_ok=True)
         save_bundle(bundle, model_path)
     ds = load_dataset(score_dir)
-    result = score_dataset(ds, bundle, settings, timings=timings)
+    score_timings: dict[str, float] = {}  # run.json carries the scoring job's stages only
+    result = score_dataset(ds, bundle, settings, timings=score_timings)
+    timings.update(score_timings)
     scored = out / "scored"
     write_score_folder(result, scored)
     with step("Evaluating", timings):
