@@ -24,7 +24,6 @@ def main() -> None:
     from claimguard.model.quality import (
         beats_baselines,
         comparison_table,
-        dataset_from_synthetic,
         holdout_comparison,
     )
     from claimguard.model.train import train
@@ -46,7 +45,7 @@ def main() -> None:
     train_data = generate(args.claims, s1, start=m1, abuse_rate=args.abuse_rate)
     test_data = generate(args.claims, s2, start=m2, abuse_rate=args.abuse_rate)
     print(f"generated 2 x {args.claims:,} claims in {time.perf_counter() - t0:.0f} s", flush=True)
-    train_ds, test_ds = dataset_from_synthetic(train_data), dataset_from_synthetic(test_data)
+    train_ds, test_ds = train_data.to_dataset(), test_data.to_dataset()
     t1 = time.perf_counter()
     bundle = train(train_ds, settings)
     print(f"trained in {time.perf_counter() - t1:.0f} s", flush=True)

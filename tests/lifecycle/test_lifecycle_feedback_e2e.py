@@ -17,9 +17,9 @@ import pytest
 from sklearn.metrics import average_precision_score
 
 from claimguard.cli import run
-from claimguard.features.build import build_features
 from claimguard.io.load import load_dataset
 from claimguard.model.bundle import load_bundle
+from claimguard.model.quality import holdout_features
 from claimguard.synth.generate import generate, write_synthetic
 
 pytestmark = pytest.mark.slow
@@ -74,14 +74,7 @@ def test_feedback_on_two_percent_improves_ap_on_the_rest(
     ds = load_dataset(synthetic_dir)
     labels = pd.read_csv(synthetic_dir / "labels.csv", dtype=str)
     bundle = load_bundle(plain)
-    fs = build_features(
-        ds.claims,
-        ds.claim_lines,
-        ds.cards,
-        ds.facilities,
-        peers=bundle.peers,
-        settings=bundle.settings.features,
-    )
+    fs = holdout_features(bundle, ds)
     before = bundle.score(fs)
     decisions = simulate_decisions(before, labels)
     decisions.to_csv(tmp_path / "decisions.csv", index=False)

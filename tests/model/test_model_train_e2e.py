@@ -14,8 +14,8 @@ from claimguard.model.bundle import load_bundle
 from claimguard.model.quality import (
     beats_baselines,
     comparison_table,
-    dataset_from_synthetic,
     holdout_comparison,
+    holdout_features,
     score_holdout,
 )
 from claimguard.model.train import train
@@ -61,22 +61,13 @@ def test_train_command_logs_one_run_and_mlflow_model_scores_like_bundle(
     assert runs["metrics.card.average_precision"].iloc[0] > 0
 
     bundle = load_bundle(out)
-    feb_ds = dataset_from_synthetic(feb)
+    feb_ds = feb.to_dataset()
     direct = score_holdout(bundle, feb_ds)
     via_registry = score_holdout(load_bundle("models:/cg/1"), feb_ds)
     for e in direct:
         assert np.array_equal(direct[e]["score"].to_numpy(), via_registry[e]["score"].to_numpy())
 
-    from claimguard.features.build import build_features
-
-    fs = build_features(
-        feb.claims,
-        feb.claim_lines,
-        feb.cards,
-        feb.facilities,
-        peers=bundle.peers,
-        settings=bundle.settings.features,
-    )
+    fs = holdout_features(bundle, feb_ds)
     pyfunc = mlflow.pyfunc.load_model("models:/cg/1")
     got = pyfunc.predict(fs.card[bundle.feature_names["card"]])
     assert np.array_equal(got["score"].to_numpy(), direct["card"]["score"].to_numpy())
@@ -84,7 +75,7 @@ def test_train_command_logs_one_run_and_mlflow_model_scores_like_bundle(
 
 def test_same_data_config_seed_bit_identical(months: tuple):
     jan, feb = months
-    ds, feb_ds = dataset_from_synthetic(jan), dataset_from_synthetic(feb)
+    ds, feb_ds = jan.to_dataset(), feb.to_dataset()
     a = score_holdout(train(ds, _fast()), feb_ds)
     b = score_holdout(train(ds, _fast()), feb_ds)
     for e in a:
@@ -95,7 +86,7 @@ def test_scoring_data_without_a_trained_input_column_is_refused(months: tuple):
     from claimguard.features.build import build_features
 
     jan, feb = months
-    bundle = train(dataset_from_synthetic(jan), _fast())
+    bundle = train(jan.to_dataset(), _fast())
     claims = feb.claims.drop(columns=["doctor_id"])
     fs = build_features(
         claims,
@@ -118,7 +109,7 @@ def test_holdout_quality_beats_naive_baselines(months: tuple):
     """
     jan, feb = months
     settings = _fast()
-    train_ds, test_ds = dataset_from_synthetic(jan), dataset_from_synthetic(feb)
+    train_ds, test_ds = jan.to_dataset(), feb.to_dataset()
     bundle = train(train_ds, settings)
     results = holdout_comparison(
         bundle, train_ds, test_ds, settings, labels=feb.labels, traps=feb.traps

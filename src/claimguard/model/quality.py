@@ -13,6 +13,7 @@ import pandas as pd
 
 from claimguard.evaluation.baselines import baseline_scores
 from claimguard.evaluation.metrics import entity_metrics
+from claimguard.features.build import FeatureSet
 from claimguard.model.bundle import ENTITY_TYPES, Bundle
 from claimguard.settings import Settings
 from claimguard.tables import Dataset
@@ -20,23 +21,11 @@ from claimguard.tables import Dataset
 MODELS = ("claimguard", "iforest", "ecod")
 
 
-def dataset_from_synthetic(data: Any) -> Dataset:
-    """A Dataset from ``claimguard.synth.generate.SyntheticData`` (already canonical)."""
-    return Dataset(
-        claims=data.claims,
-        claim_lines=data.claim_lines,
-        facilities=data.facilities,
-        cards=data.cards,
-        labels=data.labels,
-        counts={"claims": {"in": len(data.claims), "valid": len(data.claims), "quarantined": 0}},
-    )
-
-
-def score_holdout(bundle: Bundle, ds: Dataset) -> dict[str, pd.DataFrame]:
-    """Build the held-out period's features with the bundle's peers and score them."""
+def holdout_features(bundle: Bundle, ds: Dataset) -> FeatureSet:
+    """Features of a held-out period, built with the bundle's peers and feature settings."""
     from claimguard.features.build import build_features
 
-    fs = build_features(
+    return build_features(
         ds.claims,
         ds.claim_lines,
         ds.cards,
@@ -44,7 +33,11 @@ def score_holdout(bundle: Bundle, ds: Dataset) -> dict[str, pd.DataFrame]:
         peers=bundle.peers,
         settings=bundle.settings.features,
     )
-    return bundle.score(fs)
+
+
+def score_holdout(bundle: Bundle, ds: Dataset) -> dict[str, pd.DataFrame]:
+    """Build the held-out period's features with the bundle's peers and score them."""
+    return bundle.score(holdout_features(bundle, ds))
 
 
 def holdout_comparison(
