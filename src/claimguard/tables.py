@@ -25,6 +25,7 @@ class Dataset:
     ``counts`` maps table name to ``{"in": n, "valid": n, "quarantined": n}`` with
     ``in == valid + quarantined`` always. ``sources`` maps each input file to its
     SHA-256, for run fingerprints. ``labels`` holds ``labels.csv`` when the folder has one.
+    Repetitive code columns (``claimguard.io.compact.DICTIONARY_COLUMNS``) are categoricals.
     """
 
     claims: pd.DataFrame

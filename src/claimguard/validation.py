@@ -405,8 +405,10 @@ def canonical_schema(table: str | Table) -> Any:
     import pandera.pandas as pa_
 
     from claimguard.io.coerce import canonical_dtype
+    from claimguard.io.compact import DICTIONARY_COLUMNS
 
     t = TABLES[table] if isinstance(table, str) else table
+    encoded = DICTIONARY_COLUMNS.get(t.name, ())
     columns = {}
     for col in t.columns:
         checks = []
@@ -414,8 +416,10 @@ def canonical_schema(table: str | Table) -> Any:
             checks.append(pa_.Check.gt(0))
         elif col.kind == "float" and col.min_value is not None:
             checks.append(pa_.Check.ge(col.min_value))
+        # repetitive codes are stored as categoricals of str (claimguard.io.compact)
+        dtype = "category" if col.name in encoded else canonical_dtype(col)
         columns[col.name] = pa_.Column(
-            canonical_dtype(col), checks=checks, nullable=not col.required, required=col.required
+            dtype, checks=checks, nullable=not col.required, required=col.required
         )
     return pa_.DataFrameSchema(
         columns, strict=True, unique=[t.key] if t.key else None, ordered=False

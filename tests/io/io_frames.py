@@ -6,13 +6,18 @@ import numpy as np
 import pandas as pd
 
 from claimguard.io.coerce import canonical_dtype
+from claimguard.io.compact import encode_repetitive
 from claimguard.schema import TABLES
 from claimguard.tables import Dataset
 
 
 def _typed(df: pd.DataFrame, table: str) -> pd.DataFrame:
+    """Canonical dtypes, repetitive codes as categoricals: what ``load_dataset`` returns."""
     t = TABLES[table]
-    return pd.DataFrame({c: df[c].astype(canonical_dtype(t.column(c))) for c in t.names if c in df})
+    typed = pd.DataFrame(
+        {c: df[c].astype(canonical_dtype(t.column(c))) for c in t.names if c in df}
+    )
+    return encode_repetitive(typed, table)
 
 
 def make_dataset(n: int = 40, seed: int = 0, *, with_doctor_exam: bool = True) -> Dataset:

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from claimguard.errors import InputFileError
 from claimguard.io import load_dataset
+from claimguard.io.compact import decode_repetitive
 from claimguard.schema import TABLES
 from claimguard.validation import canonical_schema
 from tests.io.io_frames import make_dataset, write_folder
@@ -132,7 +133,7 @@ def test_corrupted_csv_keeps_the_invariant(claims_ops, lines_ops, other_ops) -> 
 @st.composite
 def typed_corruption(draw):
     """Column-typed damage for a Parquet claims file: nulls, negatives, duplicates, dates."""
-    claims = BASE.claims.copy()
+    claims = decode_repetitive(BASE.claims, "claims").copy()  # room for any damaged value
     n = len(claims)
     for _ in range(draw(st.integers(1, 8))):
         row = draw(st.integers(0, n - 1))

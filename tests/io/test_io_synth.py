@@ -20,7 +20,7 @@ def test_generated_dataset_loads_without_quarantine_and_survives_xml(tmp_path: P
     ds = load_dataset(tmp_path / "syn")
     assert len(ds.quarantine) == 0
     for name in NAMES:
-        pd.testing.assert_frame_equal(ds.table(name), getattr(data, name))
+        pd.testing.assert_frame_equal(ds.table(name), data.to_dataset().table(name))
     assert ds.labels is not None and len(ds.labels) == len(data.labels)
 
     write_xml130(ds, tmp_path / "xml", records_per_file=400)

@@ -247,3 +247,15 @@ def test_stacking_partition_tables_equals_concat() -> None:
     assert given == []
     mixed = [parts[0], parts[1].assign(c=parts[1]["c"].astype("float32"))]
     pd.testing.assert_frame_equal(_stack(list(mixed)), pd.concat(mixed))
+
+
+def test_unseen_share_is_the_same_for_strings_and_categoricals() -> None:
+    from claimguard.io.compact import dictionary_encode
+    from claimguard.scoring.drift import unseen_share
+
+    values = pd.Series(["A", "B", None, "C", "C", "D"], dtype="str")
+    seen = {"A", "C"}
+    plain = unseen_share(values, seen)
+    assert plain == round(2 / 5, 4)
+    assert unseen_share(dictionary_encode(values), seen) == plain
+    assert unseen_share(dictionary_encode(pd.Series([None], dtype="str")), seen) is None

@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from claimguard.errors import InputFileError
 from claimguard.io.coerce import coerce_table
+from claimguard.io.compact import encode_repetitive
 from claimguard.io.mapping import Mapping, TableMapping, apply_mapping, load_mapping
 from claimguard.io.readers import (
     TABLE_SUFFIXES,
@@ -28,6 +29,7 @@ from claimguard.io.readers import (
 )
 from claimguard.io.xml130 import find_xml_files, read_xml
 from claimguard.io.xml130_names import XML130_MAPPING
+from claimguard.memory import release_memory
 from claimguard.progress import step
 from claimguard.schema import TABLES
 from claimguard.tables import Dataset
@@ -162,7 +164,6 @@ def load_dataset(path: str | Path, mapping: str | Path | Mapping | None = None) 
     hashes: dict[str, Future[str]] = {}
     checked: dict[str, Checked] = {}
     with ThreadPoolExecutor(max_workers=2) as pool:
-        claims_job: Future[Checked] | None = None
         if inputs.xml:
             m = m or XML130_MAPPING
             with step(f"Reading {len(inputs.xml)} XML file(s)"):
@@ -172,22 +173,25 @@ def load_dataset(path: str | Path, mapping: str | Path | Mapping | None = None) 
                 raws["claim_lines"] = lines_raw
         else:
             m = m or Mapping()
-            for name, f in inputs.tables.items():
-                with step(f"Reading {name} ({f.name})"):
-                    raws[name] = read_table_file(f, name)
-            # hash while validating: the reads use both cores, validation mostly one
+            # hash while reading and validating: the reads use both cores, validation one
             for f in inputs.tables.values():
                 hashes[str(f)] = pool.submit(sha256_file, f)
-        m = m or Mapping()
-        with step("Validating"):
-            if claims_job is not None:
-                checked["claims"] = claims_job.result()
-            else:
-                checked["claims"] = _canonical(raws.pop("claims"), m.table("claims"))
-            for name in OPTIONAL_TABLES:
-                if name in raws:
-                    parent = checked["claims"] if name == "claim_lines" else None
-                    checked[name] = _canonical(raws.pop(name), m.table(name), parent=parent)
+        # One table at a time, claims first (lines are checked against them): read,
+        # validate, then store its repetitive codes compactly before the next table is
+        # read, so a 10M-claim month never holds two tables' raw strings at once.
+        for name in ("claims", *OPTIONAL_TABLES):
+            if name in inputs.tables:
+                f = inputs.tables[name]
+                with step(f"Reading {name} ({f.name})"):
+                    raws[name] = read_table_file(f, name)
+            if name not in raws:
+                continue
+            parent = checked["claims"] if name == "claim_lines" else None
+            with step(f"Validating {name}"):
+                table = _canonical(raws.pop(name), m.table(name), parent=parent)
+                table.valid = encode_repetitive(table.valid, name)
+                checked[name] = table
+            release_memory()  # the raw strings just freed, before the next table is read
         for fname, fut in hashes.items():
             sources[fname] = fut.result()
     labels = read_labels(inputs.labels) if inputs.labels is not None else None

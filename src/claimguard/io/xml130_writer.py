@@ -20,6 +20,7 @@ from xml.sax.saxutils import escape
 import numpy as np
 import pandas as pd
 
+from claimguard.io.compact import decode_repetitive
 from claimguard.io.xml130_names import (
     EXAM_GROUP,
     OUTCOME_CODES,
@@ -158,13 +159,13 @@ def write_xml130(
     """Write ``ds`` as GIAMDINHHS envelope files of ``records_per_file`` HOSO each."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    claims = ds.claims.reset_index(drop=True)
+    claims = decode_repetitive(ds.claims, "claims").reset_index(drop=True)
     cf = _claim_fields(claims, layout)
     xml1 = [f"<TONG_HOP>{r}</TONG_HOP>" for r in _records(cf, list(cf.columns))]
     drug_by: dict[str, list[str]] = {}
     svc_by: dict[str, list[str]] = {}
     if ds.claim_lines is not None and len(ds.claim_lines):
-        lf = _line_fields(ds.claim_lines, claims, layout)
+        lf = _line_fields(decode_repetitive(ds.claim_lines, "claim_lines"), claims, layout)
         names = [c for c in lf.columns if c != "_drug"]
         recs = _records(lf, names)
         for cid, rec, is_drug in zip(lf["MA_LK"], recs, lf["_drug"], strict=True):

@@ -97,6 +97,13 @@ def unseen_share(values: pd.Series, seen: Collection[str] | None) -> float | Non
     if seen is None or len(values) == 0:
         return None
     known = pd.Index(pd.Series(list(seen), dtype="string"))
+    if isinstance(values.dtype, pd.CategoricalDtype):  # count per code, look codes up once
+        codes = np.asarray(values.cat.codes)
+        counts = np.bincount(codes[codes >= 0], minlength=len(values.cat.categories))
+        if counts.sum() == 0:
+            return None
+        unseen = ~pd.Index(values.cat.categories.astype("string")).isin(known)
+        return round(float(counts[unseen].sum() / counts.sum()), 4)
     present = values.astype("string").dropna()
     if len(present) == 0:
         return None

@@ -33,6 +33,12 @@ def positions(values: pd.Series, value_set: pd.Series) -> np.ndarray:
     Arrow's hash lookup works on the string buffers directly; pandas' ``get_indexer``
     would first make a Python string per row (gigabytes at tens of millions of lines).
     """
+    if isinstance(values.dtype, pd.CategoricalDtype):  # look the distinct values up once
+        codes = np.asarray(values.cat.codes)
+        at = positions(pd.Series(values.cat.categories), value_set)
+        return np.where(codes >= 0, np.append(at, -1)[codes], -1).astype("int32")
+    if isinstance(value_set.dtype, pd.CategoricalDtype):
+        value_set = value_set.astype("str")
     found = pc.index_in(
         pa.array(values.astype("string")), value_set=pa.array(value_set.astype("string"))
     )

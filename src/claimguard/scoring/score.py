@@ -11,10 +11,7 @@ memory of the feature arithmetic stays bounded.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import dataclasses
-import functools
 import inspect
 import json
 import logging
@@ -26,10 +23,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from claimguard import __version__
 from claimguard.errors import UserError
+from claimguard.memory import release_memory
 from claimguard.progress import step
 from claimguard.schema import ALERT_COLUMNS, ENTITY_TYPES
 from claimguard.scoring import context
@@ -84,21 +81,6 @@ def parse_period(text: str | None) -> tuple[pd.Timestamp, pd.Timestamp] | None:
             fix="put the earlier date first, e.g. 2024-01-01..2024-01-31",
         )
     return start.normalize(), end.normalize()
-
-
-@functools.cache
-def _libc() -> Any:
-    name = ctypes.util.find_library("c")
-    return ctypes.CDLL(name) if name else None
-
-
-def release_memory() -> None:
-    """Hand freed memory back to the OS. Arrow's allocator and glibc's malloc keep freed
-    blocks for reuse; between 10M-claim feature partitions that is gigabytes of peak."""
-    pa.default_memory_pool().release_unused()
-    trim = getattr(_libc(), "malloc_trim", None)  # glibc only; elsewhere a no-op
-    if trim is not None:
-        trim(0)
 
 
 def _member(values: pd.Series, value_set: pd.Series) -> np.ndarray:
@@ -434,7 +416,8 @@ def score_dataset(
 
     with step("Checking drift", timings):
         drift = drift_report(
-            {e: getattr(fs, e).reindex(columns=names) for e, names in bundle.feature_names.items()},
+            # the tables themselves, not copies: only the model's features are in the stats
+            {e: getattr(fs, e) for e in bundle.feature_names},
             bundle.feature_stats,
             claims,
             seen_facilities=_seen(bundle, ("facility_ids", "facilities", "seen_facilities")),

@@ -9,7 +9,6 @@ into canonical string/datetime columns once, at the end (see ``frames``).
 
 from __future__ import annotations
 
-import ctypes
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,8 @@ import pandas as pd
 
 from claimguard import schema
 from claimguard.errors import UserError
+from claimguard.io.compact import encode_repetitive
+from claimguard.memory import release_memory
 from claimguard.synth import catalog as cat
 from claimguard.synth import frames as fr
 from claimguard.synth.abuse import (
@@ -72,11 +73,12 @@ class SyntheticData:
                 ("cards", self.cards),
             )
         }
+        # the in-memory form load_dataset gives: repetitive codes as categoricals
         return Dataset(
-            self.claims,
-            self.claim_lines,
-            self.facilities,
-            self.cards,
+            encode_repetitive(self.claims, "claims"),
+            encode_repetitive(self.claim_lines, "claim_lines"),
+            encode_repetitive(self.facilities, "facilities"),
+            encode_repetitive(self.cards, "cards"),
             counts=counts,
             labels=self.labels,
         )
@@ -160,18 +162,6 @@ def _drop_inside_stays(b: Block, n_special: int) -> tuple[Block, int]:
     b.minute = np.where(on_discharge_day, np.maximum(b.minute, 725), b.minute).astype(np.int16)
     idx = np.flatnonzero(keep)
     return b.take(idx), int((idx < n_special).sum())
-
-
-def _release_memory() -> None:
-    """Hand freed heap memory back to the OS (glibc) before the next large tables are built.
-
-    Freed intermediates otherwise stay in the process as fragmented heap and add
-    gigabytes to the peak at ten million claims. A no-op where glibc is absent.
-    """
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 def _year_only_birth_dates(rng: np.random.Generator, cards: Cards, cal: Calendar) -> None:
@@ -311,7 +301,7 @@ def generate(
         droppable,
         order,
     )
-    _release_memory()
+    release_memory()
     traps = {
         "dialysis": dial_cards,
         "chemotherapy": chemo_cards,
@@ -414,7 +404,7 @@ def _assemble(
         t0,
         admit_min,
     )
-    _release_memory()
+    release_memory()
     # claim columns one at a time, each temporary freed before the next (peak memory)
     cl: dict[str, object] = {"claim_id": claim_ids}
     c = b.card
