@@ -48,9 +48,12 @@ def _score_stage(data: Path, model: Path, out: Path, partition_rows: int) -> Non
     from claimguard.scoring.score import score_dataset
     from claimguard.settings import Settings
 
+    from claimguard.memory import release_memory
+
     t_read = time.perf_counter()
     pd.read_parquet(data / "claims.parquet")
     read_only = time.perf_counter() - t_read
+    release_memory()  # the baseline's freed frame is not the scoring job's memory
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()

@@ -228,9 +228,10 @@ def test_scenario_names_are_normalised() -> None:
 
 
 def test_stacking_partition_tables_equals_concat() -> None:
-    """Feature tables of partitions stacked part by part equal pd.concat (and empty the list)."""
+    """Feature tables of partitions stacked part by part equal pd.concat as float32 (and
+    empty the list)."""
 
-    from claimguard.scoring.score import _stack
+    from claimguard.scoring.score import FEATURE_DTYPE, _stack
 
     rng = np.random.default_rng(0)
     parts = [
@@ -241,12 +242,15 @@ def test_stacking_partition_tables_equals_concat() -> None:
         )
         for i, n in enumerate((5, 1, 7))
     ]
-    expected = pd.concat(parts)
+    expected = pd.concat(parts).astype(FEATURE_DTYPE)
     given = list(parts)
     pd.testing.assert_frame_equal(_stack(given), expected)
     assert given == []
     mixed = [parts[0], parts[1].assign(c=parts[1]["c"].astype("float32"))]
-    pd.testing.assert_frame_equal(_stack(list(mixed)), pd.concat(mixed))
+    pd.testing.assert_frame_equal(_stack(list(mixed)), pd.concat(mixed).astype(FEATURE_DTYPE))
+    named = [parts[0], parts[1].rename(columns={"c": "d"})]  # unequal columns: concat
+    stacked = _stack(list(named))
+    assert list(stacked.columns) == ["a", "b", "c", "d"] and stacked["d"].isna().sum() == 5
 
 
 def test_unseen_share_is_the_same_for_strings_and_categoricals() -> None:
