@@ -43,12 +43,11 @@ def _score_stage(data: Path, model: Path, out: Path, partition_rows: int) -> Non
     import pandas as pd
 
     from claimguard.io.load import load_dataset
+    from claimguard.memory import release_memory
     from claimguard.model.bundle import load_bundle
     from claimguard.scoring.output import write_score_folder
     from claimguard.scoring.score import score_dataset
     from claimguard.settings import Settings
-
-    from claimguard.memory import release_memory
 
     t_read = time.perf_counter()
     pd.read_parquet(data / "claims.parquet")

@@ -336,3 +336,52 @@ def test_period_limits_the_claims_scored(
     capsys.readouterr()
     assert run([*base, "--out", str(out), "--period", "2024-02-14..2024-02-01"]) == 2
     assert "--period" in capsys.readouterr().err
+
+
+def test_features_by_partition_equal_one_pass_and_the_command_uses_them(
+    world: dict[str, Path], tmp_path: Path
+) -> None:
+    """features.partitioned: card features of card-hash partitions are exactly those of one
+    pass with the same peers; every claim's flags reach the sink once per entity type;
+    `claimguard features --model` writes the bundle-peer features."""
+    import numpy as np
+
+    from claimguard.features.build import build_features
+    from claimguard.features.partitioned import build_partitioned
+    from claimguard.io.load import load_dataset
+    from claimguard.model.bundle import load_bundle
+
+    ds = load_dataset(world["data"])
+    bundle = load_bundle(world["model"])
+    kw = {"peers": bundle.peers, "settings": bundle.settings.features}
+    whole = build_features(ds.claims, ds.claim_lines, ds.cards, ds.facilities, **kw)
+    seen: dict[str, list[np.ndarray]] = {"card": [], "facility": []}
+    parts = build_partitioned(
+        ds.claims,
+        ds.claim_lines,
+        ds.cards,
+        ds.facilities,
+        period=(whole.period_start, whole.period_end),
+        partition_rows=len(ds.claims) // 4,
+        on_flags=lambda entity, flags, rows: seen[entity].append(rows),
+        **kw,
+    )
+    assert parts.claim_flags is None
+    pd.testing.assert_frame_equal(parts.card.loc[whole.card.index], whole.card)
+    assert set(parts.facility.index) == set(whole.facility.index)
+    for entity in ("card", "facility"):
+        rows = np.sort(np.concatenate(seen[entity]))
+        np.testing.assert_array_equal(rows, np.arange(len(ds.claims)))
+
+    out = tmp_path / "features"
+    assert (
+        run(["features", str(world["data"]), "--model", str(world["model"]), "--out", str(out)])
+        == 0
+    )
+    card = pd.read_parquet(out / "card_features.parquet")
+    pd.testing.assert_frame_equal(
+        card.loc[whole.card.index], whole.card, check_names=False, check_index_type=False
+    )
+    flags = pd.read_parquet(out / "claim_flags.parquet")
+    assert len(flags) == len(ds.claims)
+    assert (flags[[c for c in SIGNALS if c in flags.columns]] > 0).any().any()

@@ -231,7 +231,11 @@ def test_stacking_partition_tables_equals_concat() -> None:
     """Feature tables of partitions stacked part by part equal pd.concat as float32 (and
     empty the list)."""
 
-    from claimguard.scoring.score import FEATURE_DTYPE, _stack
+    from claimguard.features.partitioned import stack
+    from claimguard.scoring.score import FEATURE_DTYPE
+
+    def _stack(frames: list[pd.DataFrame]) -> pd.DataFrame:
+        return stack(frames, FEATURE_DTYPE)
 
     rng = np.random.default_rng(0)
     parts = [

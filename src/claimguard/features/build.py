@@ -56,7 +56,8 @@ class FeatureSet:
     period_start: pd.Timestamp
     period_end: pd.Timestamp
     switched_off: dict[str, list[str]] = field(default_factory=dict)
-    claim_flags: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # None when the build went by partitions (each partition's flags went to a sink)
+    claim_flags: pd.DataFrame | None = field(default_factory=pd.DataFrame)
 
 
 def _switched_off(

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
+from claimguard.features.lookup import positions
 from claimguard.schema import SIGNALS
 
 ENTITY_KEY = {"card": "card_id", "facility": "facility_id"}
@@ -25,24 +24,6 @@ def flag_columns(flags: pd.DataFrame | None) -> list[str]:
     if flags is None:
         return []
     return [c for c in SIGNALS if c in flags.columns]
-
-
-def positions(values: pd.Series, value_set: pd.Series) -> np.ndarray:
-    """Row position in ``value_set`` of each value (-1 when absent), as int32.
-
-    Arrow's hash lookup works on the string buffers directly; pandas' ``get_indexer``
-    would first make a Python string per row (gigabytes at tens of millions of lines).
-    """
-    if isinstance(values.dtype, pd.CategoricalDtype):  # look the distinct values up once
-        codes = np.asarray(values.cat.codes)
-        at = positions(pd.Series(values.cat.categories), value_set)
-        return np.where(codes >= 0, np.append(at, -1)[codes], -1).astype("int32")
-    if isinstance(value_set.dtype, pd.CategoricalDtype):
-        value_set = value_set.astype("str")
-    found = pc.index_in(
-        pa.array(values.astype("string")), value_set=pa.array(value_set.astype("string"))
-    )
-    return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype="int32")
 
 
 def compact_flags(flags: pd.DataFrame, claim_ids: pd.Series) -> pd.DataFrame:

@@ -11,11 +11,8 @@ memory of the feature arithmetic stays bounded.
 
 from __future__ import annotations
 
-import dataclasses
-import inspect
 import json
 import logging
-import math
 import time
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -26,21 +23,22 @@ import pandas as pd
 
 from claimguard import __version__
 from claimguard.errors import UserError
+from claimguard.features.lookup import member, positions
+from claimguard.features.partitioned import PARTITION_ROWS
+from claimguard.features.partitioned import build_partitioned as features_in_partitions
 from claimguard.memory import release_memory
 from claimguard.progress import step
 from claimguard.schema import ALERT_COLUMNS, ENTITY_TYPES
 from claimguard.scoring import context
 from claimguard.scoring.alerts import alert_ids, rank_scores, select_alerts
 from claimguard.scoring.drift import drift_report
-from claimguard.scoring.evidence import compact_flags, positions, select_evidence
+from claimguard.scoring.evidence import compact_flags, select_evidence
 from claimguard.scoring.reasons import build_reasons
 from claimguard.settings import Settings
 from claimguard.tables import Dataset
 
 log = logging.getLogger(__name__)
 
-# Claims per feature-building partition (bounds the feature arithmetic's temporaries).
-PARTITION_ROWS = 1_000_000
 # Entities per scoring block: the detector makes ~6 float64 copies of its feature matrix
 # (a 10M-claim month has ~8M cards: ~7 GB unblocked); scores are per row, so blocks
 # give the same result.
@@ -86,13 +84,6 @@ def parse_period(text: str | None) -> tuple[pd.Timestamp, pd.Timestamp] | None:
     return start.normalize(), end.normalize()
 
 
-def _member(values: pd.Series, value_set: pd.Series) -> np.ndarray:
-    """``values.isin(value_set)`` by Arrow's hash lookup on the string buffers: pandas'
-    ``isin`` on Arrow strings makes a Python string per element of the value set
-    (about 7 s per call with 8M card ids)."""
-    return positions(values, value_set) >= 0
-
-
 def _restrict_to_period(
     ds: Dataset, period: tuple[pd.Timestamp, pd.Timestamp] | None
 ) -> tuple[pd.DataFrame, pd.DataFrame | None, tuple[pd.Timestamp, pd.Timestamp]]:
@@ -103,7 +94,7 @@ def _restrict_to_period(
         t = claims["admit_time"]
         claims = claims.loc[(t >= start) & (t < end + pd.Timedelta(days=1))]
         if lines is not None and len(claims) < len(ds.claims):
-            lines = lines.loc[_member(lines["claim_id"], claims["claim_id"])]
+            lines = lines.loc[member(lines["claim_id"], claims["claim_id"])]
         return claims, lines, (start, end)
     if claims.empty:
         raise UserError(
@@ -115,83 +106,6 @@ def _restrict_to_period(
     return claims, lines, (t.min().normalize(), t.max().normalize())
 
 
-def _build(
-    claims: pd.DataFrame,
-    lines: pd.DataFrame | None,
-    cards: pd.DataFrame | None,
-    ds: Dataset,
-    bundle: Any,
-    period: tuple[pd.Timestamp, pd.Timestamp],
-    entity: str | None,
-) -> Any:
-    from claimguard.features.build import build_features
-
-    kwargs: dict[str, Any] = {
-        "peers": bundle.peers,
-        "settings": bundle.settings.features,
-        "period": period,
-    }
-    if entity is not None and "entities" in inspect.signature(build_features).parameters:
-        kwargs["entities"] = (entity,)
-    return build_features(claims, lines, cards, ds.facilities, **kwargs)
-
-
-def _partition_ids(keys: pd.Series, n: int) -> tuple[np.ndarray, pd.Series]:
-    """Partition number of each key (same key -> same partition), and the distinct keys.
-
-    Key number i (in order of first appearance) goes to partition i mod n, so another
-    table's rows follow by looking their key up among the distinct keys.
-    """
-    codes, uniques = pd.factorize(keys)
-    return (codes % n).astype("int16"), pd.Series(uniques, dtype="string")
-
-
-def _cards_in_claims(cards: pd.DataFrame | None, claims: pd.DataFrame) -> pd.DataFrame | None:
-    """The registry rows of cards that have claims (a national registry is far larger)."""
-    if cards is None:
-        return None
-    keep = _member(cards["card_id"], claims["card_id"])
-    return cards if bool(keep.all()) else cards.loc[keep]
-
-
-def _used_columns(frame: pd.DataFrame, table: str) -> list[str]:
-    """The columns of ``frame`` that ``build_features`` reads (``frame[cols]`` is a lazy copy)."""
-    from claimguard.features.build import USED_COLUMNS
-
-    return [c for c in frame.columns if c in USED_COLUMNS[table]]
-
-
-def _compact_floats(table: pd.DataFrame) -> pd.DataFrame:
-    """A float feature table as FEATURE_DTYPE (other tables unchanged)."""
-    if len(table.columns) and all(dt.kind == "f" for dt in table.dtypes):
-        return table.astype(FEATURE_DTYPE)
-    return table
-
-
-def _stack(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """``pd.concat(frames)`` of float feature tables as FEATURE_DTYPE, freeing each part
-    once copied: concat would hold every part and the result at once (2 x 1.5 GB at 8M
-    cards). Empties ``frames``."""
-    columns = list(frames[0].columns) if frames else []
-    same = all(list(f.columns) == columns for f in frames)
-    floats = all(dt.kind == "f" for f in frames for dt in f.dtypes)
-    if len(frames) < 2 or not same or not floats:
-        out = pd.concat(frames) if frames else pd.DataFrame()
-        frames.clear()
-        return _compact_floats(out)
-    index = frames[0].index.append([f.index for f in frames[1:]])
-    values = np.empty((len(columns), len(index)), dtype=FEATURE_DTYPE)
-    start = 0
-    while frames:  # a handful of partitions
-        part = frames.pop(0)
-        values[:, start : start + len(part)] = part.to_numpy().T
-        start += len(part)
-        del part
-        release_memory()  # a part's columns are heap blocks, kept by malloc unless trimmed
-    # (features x entities) C-order -> one pandas block without a copy
-    return pd.DataFrame(values.T, index=index, columns=columns, copy=False)
-
-
 def build_partitioned(
     claims: pd.DataFrame,
     lines: pd.DataFrame | None,
@@ -200,70 +114,29 @@ def build_partitioned(
     period: tuple[pd.Timestamp, pd.Timestamp],
     partition_rows: int = PARTITION_ROWS,
 ) -> tuple[Any, dict[str, pd.DataFrame]]:
-    """Features for the whole period; returns (FeatureSet, compact claim flags per entity type)."""
-    cards = _cards_in_claims(ds.cards, claims)
-    # Only the columns the features read: partitions copy their rows, and the lines'
-    # doctor_id/order_time/quantity alone are half of a 50M-line table.
-    claims = claims[_used_columns(claims, "claims")]
-    if lines is not None:
-        lines = lines[_used_columns(lines, "claim_lines")]
-    n_parts = max(1, math.ceil(len(claims) / max(partition_rows, 1)))
-    if n_parts == 1:
-        fs = _build(claims, lines, cards, ds, bundle, period, None)
-        fs = dataclasses.replace(
-            fs, card=_compact_floats(fs.card), facility=_compact_floats(fs.facility)
-        )
-        if fs.claim_flags is None:
-            return dataclasses.replace(fs, claim_flags=None), {}
-        compact = compact_flags(fs.claim_flags, claims["claim_id"])
-        return dataclasses.replace(fs, claim_flags=None), {"card": compact, "facility": compact}
-    log.info("Building features in %d card and %d facility partitions", n_parts, n_parts)
-    # Lines follow their claim: look each line's claim up once, not once per partition.
-    line_pos = None if lines is None else positions(lines["claim_id"], claims["claim_id"])
-    frames: dict[str, list[pd.DataFrame]] = {"card": [], "facility": []}
-    flags_parts: dict[str, list[pd.DataFrame]] = {"card": [], "facility": []}
-    first: Any = None
-    for entity, key in (("card", "card_id"), ("facility", "facility_id")):
-        part_of, distinct = _partition_ids(claims[key], n_parts)
-        line_part = None if line_pos is None else np.where(line_pos >= 0, part_of[line_pos], -1)
-        card_part = None
-        if cards is not None and entity == "card":
-            found = positions(cards["card_id"], distinct)
-            card_part = np.where(found >= 0, found % n_parts, -1)
-        for p in range(n_parts):  # loop over a handful of partitions
-            rows = np.flatnonzero(part_of == p)
-            sub = claims.iloc[rows]
-            if sub.empty:
-                continue
-            sub_lines: pd.DataFrame | None = None
-            if lines is not None and line_part is not None:
-                sub_lines = lines.loc[line_part == p]
-            sub_cards: pd.DataFrame | None
-            if cards is None:
-                sub_cards = None
-            elif card_part is not None:
-                sub_cards = cards.loc[card_part == p]
-            else:
-                sub_cards = cards.loc[_member(cards["card_id"], sub["card_id"])]
-            fs = _build(sub, sub_lines, sub_cards, ds, bundle, period, entity)
-            frames[entity].append(_compact_floats(getattr(fs, entity)))
-            if fs.claim_flags is not None:
-                part_flags = compact_flags(fs.claim_flags, sub["claim_id"])
-                part_flags["pos"] = rows[part_flags["pos"].to_numpy()].astype("int32")
-                flags_parts[entity].append(part_flags)
-            if first is None:  # its period and switched-off list (tables are stacked below)
-                first = dataclasses.replace(
-                    fs, card=fs.card.iloc[:0], facility=fs.facility.iloc[:0], claim_flags=None
-                )
-            del fs, sub, sub_lines, sub_cards, rows
-            release_memory()
-    fs = dataclasses.replace(
-        first,
-        card=_stack(frames["card"]),
-        facility=_stack(frames["facility"]),
-        claim_flags=None,
+    """Features for the whole period with the bundle's peers, in card-hash and facility
+    partitions; returns (FeatureSet, compact claim flags per entity type)."""
+    parts: dict[str, list[pd.DataFrame]] = {"card": [], "facility": []}
+    claim_ids = claims["claim_id"]
+
+    def keep_flags(entity: str, flags: pd.DataFrame, rows: np.ndarray) -> None:
+        part = compact_flags(flags, claim_ids.iloc[rows])
+        part["pos"] = rows[part["pos"].to_numpy()].astype("int32")
+        parts[entity].append(part)
+
+    fs = features_in_partitions(
+        claims,
+        lines,
+        ds.cards,
+        ds.facilities,
+        peers=bundle.peers,
+        settings=bundle.settings.features,
+        period=period,
+        partition_rows=partition_rows,
+        dtype=FEATURE_DTYPE,
+        on_flags=keep_flags,
     )
-    return fs, {e: pd.concat(v, ignore_index=True) for e, v in flags_parts.items() if v}
+    return fs, {e: pd.concat(v, ignore_index=True) for e, v in parts.items() if v}
 
 
 def score_in_blocks(bundle: Any, fs: Any, rows: int = SCORE_ROWS) -> dict[str, pd.DataFrame]:
