@@ -1,20 +1,27 @@
 """Benchmark the feature build: claims/s, wall time, peak memory, and a naive baseline.
 
-Generates N claims with their lines (``claimguard.synth``, in a child process so the
-generator's memory is not counted), reads the four tables, and times
-``build_features`` (peers fitted on the same data, as ``claimguard features`` does).
+Generates N claims with their lines in one month (``claimguard.synth`` in 2.5M-claim
+chunks, in a child process so the generator's memory is not counted) and a smaller
+training month with another seed; fits the peers on the training month (as
+``claimguard train`` does, they live in the model bundle), reads the N claims and
+times the feature build the way the monthly batch runs it:
+``claimguard.features.partitioned.build_partitioned`` (card-hash and facility
+partitions, the claim flags kept compactly for evidence), i.e. the "Building
+features" stage of ``claimguard score`` and of ``claimguard features --model``.
 In the same run it times the naive pandas ``groupby().rolling("30D")`` version of the
 busiest-30-days visit count per card against our vectorised version of the same
 feature (``windows.forward_window_counts`` + a per-card max). The naive one runs on a
 subsample of whole cards (default 1M claims) and is scaled linearly to N; the output
-says so.
+says so. With --one-pass it also times ``build_features`` on all N claims at once
+with peers fitted on them (``claimguard features DATA`` without --model), after the
+measured build (its peak is printed separately).
 
 Targets (issue 5, 2 cores): >= 150,000 claims/s (10M in <= 70 s), peak <= 8 GB,
 >= 10x faster than the naive version of the same feature.
 
     python bench/features.py                     # 10M claims (the target size)
     python bench/features.py --claims 500000     # a quick look
-    python bench/features.py --data DIR          # reuse a generated folder
+    python bench/features.py --data DIR --train-data DIR2   # reuse generated folders
 """
 
 from __future__ import annotations
@@ -123,30 +130,61 @@ def _naive_30d(claims: pd.DataFrame) -> tuple[float, pd.Series]:
     return time.perf_counter() - t0, best
 
 
+def _peers(train: Path) -> tuple[object, float]:
+    """Peers fitted on the training month (only its used columns are read)."""
+    from claimguard.features.peers import fit_peers
+    from claimguard.memory import release_memory
+    from claimguard.settings import FeatureSettings
+
+    claims, lines, cards, facilities, _ = _read(train)
+    t0 = time.perf_counter()
+    peers = fit_peers(claims, lines, cards, facilities, settings=FeatureSettings())
+    seconds = time.perf_counter() - t0
+    del claims, lines, cards, facilities
+    release_memory()
+    return peers, seconds
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--claims", type=int, default=10_000_000)
+    ap.add_argument("--train-claims", type=int, default=2_000_000)
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--data", type=Path, default=None, help="reuse a generated dataset folder")
+    ap.add_argument("--train-data", type=Path, default=None, help="reuse a training month")
     ap.add_argument(
         "--naive-claims", type=int, default=1_000_000, help="subsample for the naive baseline"
     )
+    ap.add_argument("--one-pass", action="store_true", help="also time the one-pass build")
     args = ap.parse_args(argv)
 
     from claimguard.features.build import build_features
+    from claimguard.features.partitioned import PARTITION_ROWS, build_partitioned
+    from claimguard.features.prepare import period_of
+    from claimguard.memory import release_memory
+    from claimguard.scoring.evidence import compact_flags
     from claimguard.settings import FeatureSettings
 
-    tmp = None
-    data = args.data
+    tmp = tempfile.TemporaryDirectory(prefix="cg-bench-features-")
+    data, train = args.data, args.train_data
     if data is None:
-        tmp = tempfile.TemporaryDirectory(prefix="cg-bench-features-")
-        data = Path(tmp.name)
-        secs = _data.generate_month(data, args.claims, args.seed)
+        data = Path(tmp.name) / "month"
+        secs = _data.generate_month(data, args.claims, args.seed, "2024-02-01")
         print(f"generated {args.claims:,} claims with lines in {secs:.1f} s (not timed below)")
+    if train is None:
+        train = Path(tmp.name) / "train"
+        _data.generate_month(train, args.train_claims, args.seed + 1, "2024-01-01")
+
+    peers, fit_s = _peers(train)
+    print(
+        f"peers fitted on the training month ({train}) in {fit_s:.1f} s; RSS peak so far "
+        f"{_peak_gb():.2f} GB"
+    )
 
     t0 = time.perf_counter()
     claims, lines, cards, facilities, registry = _read(data)
     read_s = time.perf_counter() - t0
+    release_memory()
     n = len(claims)
     print(
         f"read {n:,} claims, {len(lines):,} lines, {len(cards):,} of {registry:,} registry cards "
@@ -154,17 +192,38 @@ def main(argv: list[str] | None = None) -> int:
         f"RSS peak {_peak_gb():.2f} GB"
     )
 
+    flags: list[pd.DataFrame] = []
+    claim_ids = claims["claim_id"]
+
+    def keep_flags(entity: str, part: pd.DataFrame, rows: np.ndarray) -> None:
+        compact = compact_flags(part, claim_ids.iloc[rows])  # as the scoring job keeps them
+        compact["pos"] = rows[compact["pos"].to_numpy()].astype("int32")
+        flags.append(compact)
+
     t0 = time.perf_counter()
-    fs = build_features(claims, lines, cards, facilities, settings=FeatureSettings())
+    fs = build_partitioned(
+        claims,
+        lines,
+        cards,
+        facilities,
+        peers=peers,  # type: ignore[arg-type]
+        settings=FeatureSettings(),
+        period=period_of(claims),
+        on_flags=keep_flags,
+    )
     build_s = time.perf_counter() - t0
     peak = _peak_gb()
     rate = n / build_s
     print(
-        f"build_features: {build_s:.1f} s wall, {rate:,.0f} claims/s, "
-        f"{len(fs.card):,} cards x {fs.card.shape[1]} + {len(fs.facility):,} facilities x "
-        f"{fs.facility.shape[1]} features; peak RSS {peak:.2f} GB (incl. the input tables)"
+        f"feature build (partitions of {PARTITION_ROWS:,} claims): {build_s:.1f} s wall, "
+        f"{rate:,.0f} claims/s, {len(fs.card):,} cards x {fs.card.shape[1]} + "
+        f"{len(fs.facility):,} facilities x {fs.facility.shape[1]} features, "
+        f"{sum(len(f) for f in flags):,} claim-flag rows; peak RSS {peak:.2f} GB "
+        f"(incl. the input tables)"
     )
-    del fs, lines
+    del fs
+    flags.clear()
+    release_memory()
 
     ours_s, ours = _ours_30d(claims)
     # naive baseline on a subsample of whole cards, scaled to N
@@ -188,8 +247,18 @@ def main(argv: list[str] | None = None) -> int:
         f"targets: >= {TARGET_CLAIMS_PER_S:,} claims/s, <= {TARGET_PEAK_GB:.0f} GB, >= "
         f"{TARGET_SPEEDUP:.0f}x naive -> {'MET' if ok else 'NOT MET'}"
     )
-    if tmp is not None:
-        tmp.cleanup()
+    if args.one_pass:
+        del sub, ids, keep, naive, ours
+        release_memory()
+        t0 = time.perf_counter()
+        one = build_features(claims, lines, cards, facilities, settings=FeatureSettings())
+        one_s = time.perf_counter() - t0
+        print(
+            f"for comparison, one pass with peers fitted on the same claims (claimguard "
+            f"features without --model): {one_s:.1f} s, {n / one_s:,.0f} claims/s, "
+            f"{len(one.card):,} cards; peak RSS {_peak_gb():.2f} GB"
+        )
+    tmp.cleanup()
     return 0
 
 
