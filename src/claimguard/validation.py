@@ -125,6 +125,14 @@ def value_problems(df: pd.DataFrame, table: Table) -> list[Problem]:
                 out.append(Problem(col.name, v < col.min_value, f"below {col.min_value:g}"))
         elif col.kind in ("id", "str"):
             limit = MAX_ID_CHARS if col.kind == "id" else MAX_TEXT_CHARS
+            if isinstance(s.dtype, pd.CategoricalDtype):  # check each distinct value once
+                cat_bytes = pc.binary_length(pa.array(s.cat.categories.astype(str).array))
+                long_cat = np.append(
+                    np.asarray(pc.greater(cat_bytes, limit).to_numpy(zero_copy_only=False)), False
+                )
+                too_long = long_cat[np.asarray(s.cat.codes)]  # code -1 -> trailing False
+                out.append(Problem(col.name, too_long, f"longer than {limit} bytes"))
+                continue
             # byte length needs only the offsets (UTF-8 characters take 1-4 bytes each)
             lengths = pc.binary_length(chunked_of(s))
             too_long = pc.fill_null(pc.greater(lengths, limit), False).to_numpy(

@@ -66,3 +66,22 @@ def test_loaded_dataset_stores_repetitive_codes_compactly(tmp_path: Path) -> Non
     np.testing.assert_array_equal(
         plain["item_code"].to_numpy(), ds.claim_lines["item_code"].astype("str").to_numpy()
     )
+
+
+def test_dictionary_read_codes_are_coerced_and_checked_like_strings(tmp_path: Path) -> None:
+    """Parquet string columns read as dictionaries: empty text is missing, an over-long
+    code is quarantined with its reason, the categories end sorted as ``str``."""
+    ds = make_dataset(12, seed=8)
+    claims = decode_repetitive(ds.claims, "claims")
+    claims.loc[0, "registered_facility_id"] = ""
+    claims.loc[1, "facility_id"] = "F" * 200
+    ds.claims = claims
+    write_folder(ds, tmp_path / "d", "parquet")
+    back = load_dataset(tmp_path / "d")
+    got = back.claims.set_index("claim_id")
+    assert pd.isna(got.loc[claims.loc[0, "claim_id"], "registered_facility_id"])
+    assert claims.loc[1, "claim_id"] not in got.index
+    q = back.quarantine
+    assert (q["reason"].str.contains("longer than") & (q["column"] == "facility_id")).any()
+    cats = back.claims["facility_id"].cat.categories
+    assert str(cats.dtype) == "str" and cats.is_monotonic_increasing

@@ -49,8 +49,22 @@ def _no_mask(n: int) -> np.ndarray:
     return np.zeros(n, dtype=bool)
 
 
+def _categorical_strings(s: pd.Series) -> pd.Series:
+    """A categorical column (Parquet dictionary) coerced through its distinct values only:
+    categories as ``str``, sorted; empty text missing (see ``io.compact``)."""
+    cats, _ = to_string(pd.Series(np.asarray(s.cat.categories, dtype=object)))
+    values = pd.Index(cats.dropna().unique()).sort_values()
+    lut = np.append(values.get_indexer(cats), -1).astype(np.int32)  # NaN -> -1
+    codes = lut[np.asarray(s.cat.codes)]  # code -1 (missing) picks the trailing -1
+    dtype = pd.CategoricalDtype(pd.Index(values, dtype=STRING_DTYPE))
+    return pd.Series(pd.Categorical.from_codes(codes, dtype=dtype), index=s.index, name=s.name)
+
+
 def to_string(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
-    """Strings stay strings; integers (and integral floats) become digits, never ``1.0``."""
+    """Strings stay strings; integers (and integral floats) become digits, never ``1.0``.
+    Categoricals stay categoricals (their categories coerced)."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        return _categorical_strings(s), _no_mask(len(s))
     if isinstance(s.dtype, pd.StringDtype) and s.dtype.na_value is np.nan:
         out = s
     elif pd.api.types.is_float_dtype(s.dtype):

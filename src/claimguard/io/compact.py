@@ -39,7 +39,10 @@ DICTIONARY_COLUMNS: Final[Mapping[str, tuple[str, ...]]] = {
 def dictionary_encode(s: pd.Series) -> pd.Series:
     """A string column as a categorical with ``str`` categories (values and NaNs unchanged)."""
     if isinstance(s.dtype, pd.CategoricalDtype):
-        return s
+        cats = s.cat.categories
+        if cats.is_monotonic_increasing and str(cats.dtype) == "str":
+            return s
+        s = s.astype(object).where(s.notna()).astype("str")  # rare: re-encode below
     arr = pa.array(s.array)
     if not isinstance(arr, pa.ChunkedArray):
         arr = pa.chunked_array([arr])

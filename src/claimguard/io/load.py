@@ -173,9 +173,6 @@ def load_dataset(path: str | Path, mapping: str | Path | Mapping | None = None) 
                 raws["claim_lines"] = lines_raw
         else:
             m = m or Mapping()
-            # hash while reading and validating: the reads use both cores, validation one
-            for f in inputs.tables.values():
-                hashes[str(f)] = pool.submit(sha256_file, f)
         # One table at a time, claims first (lines are checked against them): read,
         # validate, then store its repetitive codes compactly before the next table is
         # read, so a 10M-claim month never holds two tables' raw strings at once.
@@ -186,6 +183,9 @@ def load_dataset(path: str | Path, mapping: str | Path | Mapping | None = None) 
                     raws[name] = read_table_file(f, name)
             if name not in raws:
                 continue
+            if name in inputs.tables:  # hash while validating: reads use both cores, checks one
+                f = inputs.tables[name]
+                hashes[str(f)] = pool.submit(sha256_file, f)
             parent = checked["claims"] if name == "claim_lines" else None
             with step(f"Validating {name}"):
                 table = _canonical(raws.pop(name), m.table(name), parent=parent)

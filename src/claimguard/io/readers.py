@@ -26,6 +26,7 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from claimguard.errors import InputFileError
+from claimguard.io.compact import DICTIONARY_COLUMNS
 from claimguard.validation import SourceFiles, empty_frame, quarantine_frame
 
 log = logging.getLogger(__name__)
@@ -114,7 +115,15 @@ def read_parquet(path: Path, table: str) -> RawTable:
     pool = pa.default_memory_pool()
     columns: dict[str, pd.Series] = {}
     try:
-        pf = pq.ParquetFile(path)
+        # repetitive codes decoded straight into dictionaries (no string per row)
+        schema = pq.read_schema(path)
+        wanted = set(DICTIONARY_COLUMNS.get(table, ()))
+        dictionary = [
+            f.name
+            for f in schema
+            if f.name in wanted and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
+        ]
+        pf = pq.ParquetFile(path, read_dictionary=dictionary)
         n = pf.metadata.num_rows
         for group in _column_groups(pf):
             tbl = pf.read(columns=group)
