@@ -385,3 +385,29 @@ def test_features_by_partition_equal_one_pass_and_the_command_uses_them(
     flags = pd.read_parquet(out / "claim_flags.parquet")
     assert len(flags) == len(ds.claims)
     assert (flags[[c for c in SIGNALS if c in flags.columns]] > 0).any().any()
+
+
+def test_partition_size_comes_from_the_config(
+    world: dict[str, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    """scoring.partition_claims sets the feature partitions of a scoring run."""
+    import logging
+
+    from claimguard.io.load import load_dataset
+    from claimguard.model.bundle import load_bundle
+    from claimguard.scoring.score import score_dataset
+    from claimguard.settings import load_settings
+
+    ds = load_dataset(world["data"])
+    settings = load_settings(world["cfg"])
+    small = settings.model_copy(
+        update={
+            "scoring": settings.scoring.model_copy(
+                update={"partition_claims": len(ds.claims) // 2 + 1}
+            )
+        }
+    )
+    with caplog.at_level(logging.INFO, logger="claimguard"):
+        result = score_dataset(ds, load_bundle(world["model"]), small)
+    assert "Building features in 2 card and 2 facility partitions" in caplog.text
+    assert len(result.scores) > 0

@@ -215,7 +215,7 @@ def score_dataset(
     *,
     period: tuple[pd.Timestamp, pd.Timestamp] | None = None,
     timings: dict[str, float] | None = None,
-    partition_rows: int = PARTITION_ROWS,
+    partition_rows: int | None = None,
 ) -> ScoreResult:
     """Score every card and facility of ``ds`` and build the explained alert queue."""
     from claimguard.features.catalog import CATALOG
@@ -231,7 +231,8 @@ def score_dataset(
             fix="choose a period that overlaps the data's admission dates",
         )
     with step("Building features", timings):
-        fs, flags = build_partitioned(claims, lines, ds, bundle, period, partition_rows)
+        rows = partition_rows or settings.scoring.partition_claims
+        fs, flags = build_partitioned(claims, lines, ds, bundle, period, rows)
         release_memory()
     if hasattr(bundle, "check_features"):
         bundle.check_features(fs)
