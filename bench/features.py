@@ -196,9 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     claim_ids = claims["claim_id"]
 
     def keep_flags(entity: str, part: pd.DataFrame, rows: np.ndarray) -> None:
-        compact = compact_flags(part, claim_ids.iloc[rows])  # as the scoring job keeps them
-        compact["pos"] = rows[compact["pos"].to_numpy()].astype("int32")
-        flags.append(compact)
+        flags.append(compact_flags(part, claim_ids, rows))  # as the scoring job keeps them
 
     t0 = time.perf_counter()
     fs = build_partitioned(

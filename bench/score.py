@@ -97,7 +97,7 @@ def main() -> None:
         "--partition-rows",
         type=int,
         default=None,
-        help="claims per feature partition (default: claimguard.scoring.score.PARTITION_ROWS)",
+        help="claims per feature partition (default: the scoring.partition_claims setting)",
     )
     parser.add_argument("--_score", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -105,9 +105,9 @@ def main() -> None:
         data, model_path, out = (Path(p) for p in args._score[:3])
         _score_stage(data, model_path, out, int(args._score[3]))
         return
-    from claimguard.scoring.score import PARTITION_ROWS
+    from claimguard.settings import Settings
 
-    partition_rows = args.partition_rows or PARTITION_ROWS
+    partition_rows = args.partition_rows or Settings().scoring.partition_claims
 
     train_claims = args.train_claims or min(2_000_000, max(100_000, args.claims // 5))
     work = args.workdir or Path(tempfile.mkdtemp(prefix="cg-bench-score-"))

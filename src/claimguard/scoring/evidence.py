@@ -26,13 +26,20 @@ def flag_columns(flags: pd.DataFrame | None) -> list[str]:
     return [c for c in SIGNALS if c in flags.columns]
 
 
-def compact_flags(flags: pd.DataFrame, claim_ids: pd.Series) -> pd.DataFrame:
+def compact_flags(
+    flags: pd.DataFrame, claim_ids: pd.Series, rows: np.ndarray | None = None
+) -> pd.DataFrame:
     """Claim flags keyed by row position in ``claim_ids`` (the scored claims' ids).
 
     Why positions: at ten million claims, three string id columns per flag row cost
     gigabytes, while an int32 position costs 40 MB. Keeps only claims that show some
-    signal; strengths as float32. Columns: ``pos`` and one per signal.
+    signal; strengths as float32. Columns: ``pos`` and one per signal. ``rows``: the
+    flags are a partition's, whose claims are ``claim_ids.iloc[rows]``.
     """
+    if rows is not None:
+        out = compact_flags(flags, claim_ids.iloc[rows])
+        out["pos"] = rows[out["pos"].to_numpy()].astype("int32")
+        return out
     cols = flag_columns(flags)
     if not cols or flags.empty:
         return pd.DataFrame({"pos": np.zeros(0, dtype="int32")})

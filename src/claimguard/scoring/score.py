@@ -120,9 +120,7 @@ def build_partitioned(
     claim_ids = claims["claim_id"]
 
     def keep_flags(entity: str, flags: pd.DataFrame, rows: np.ndarray) -> None:
-        part = compact_flags(flags, claim_ids.iloc[rows])
-        part["pos"] = rows[part["pos"].to_numpy()].astype("int32")
-        parts[entity].append(part)
+        parts[entity].append(compact_flags(flags, claim_ids, rows))
 
     fs = features_in_partitions(
         claims,
