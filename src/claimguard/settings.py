@@ -47,6 +47,14 @@ class FeatureSettings(_Section):
     min_peer_group_size: int = Field(
         30, gt=0, description="smaller peer groups fall back to a coarser group"
     )
+    peer_heterogeneity: float = Field(
+        0.05,
+        ge=0.0,
+        le=1.0,
+        description="legitimate spread between facilities of the same tier and case mix, as a "
+        "share of the peer expectation (one standard deviation); it bounds how certain a "
+        "large facility's small excess can look in the *_excess_z features",
+    )
     near_zero_treatment_vnd: float = Field(
         50_000.0,
         ge=0,
@@ -54,8 +62,25 @@ class FeatureSettings(_Section):
     )
 
 
+# Facility excess z-scores are weighed as evidence (claimguard.model.evidence), not isolated.
+Z_FEATURES = tuple(
+    f"facility_{x}_excess_z"
+    for x in (
+        "cost_per_visit",
+        "tests_per_visit",
+        "imaging_per_visit",
+        "drugs_per_visit",
+        "supplies_per_visit",
+        "admission_rate",
+        "length_of_stay",
+        "thin_visits",
+        "sick_leave_per_visit",
+    )
+)
+
+
 class ModelSettings(_Section):
-    """Isolation forest and rule layer."""
+    """Isolation forest and evidence layer."""
 
     n_estimators: int = Field(100, gt=0)
     max_samples: int | float | Literal["auto"] = Field(
@@ -83,6 +108,9 @@ class ModelSettings(_Section):
             "facility_after_death_claims_count",
             "facility_outside_validity_claims_count",
             "facility_cost_per_day_ratio_to_peers",
+            "facility_doctor_days_count",
+            "facility_doctor_days_over_cap_count",
+            *Z_FEATURES,
         ],
         description="features left out of the forest when card_features/facility_features is "
         "None (names that do not exist are ignored); default: facility raw counts and shares "
@@ -94,13 +122,31 @@ class ModelSettings(_Section):
         default_factory=lambda: ["dx_group", "age_band", "tier", "visit_type"],
         description="what a peer group is conditioned on",
     )
-    rule_weight: float = Field(
-        0.9999,
+    evidence_weight: float = Field(
+        1.0,
+        ge=0.0,
+        description="weight of the evidence surprisals against the forest's "
+        "(score = T / (1 + T), T = 1000 * hard facts + forest surprisal + weight * sum of "
+        "capped evidence surprisals; see claimguard.model.evidence); 0 = the forest alone",
+    )
+    evidence_cap: float = Field(
+        6.0,
+        gt=0.0,
+        description="most surprisal (log10 units) one evidence item adds: 6 = one in a "
+        "million, beyond which no tail model fitted on one period is believed",
+    )
+    evidence_fire_level: float = Field(
+        3.0,
+        gt=0.0,
+        description="surprisal at which an evidence item is reported as fired (a reason "
+        "first in line, counted in the firing rate): 3 = one in a thousand",
+    )
+    max_hard_fact_share: float = Field(
+        0.002,
         ge=0.0,
         le=1.0,
-        description="share of the distance to 1 a decisive rule hit lifts the score "
-        "(score = forest + rule_weight * (1 - forest)); 0.9999 ranks hits above all but "
-        "the forest's top 0.01%",
+        description="a hard fact (after death, outside validity, impossible diagnosis) "
+        "firing on more than this share of training entities is demoted to count evidence",
     )
     max_fit_rows: int = Field(500_000, gt=0, description="rows sampled before fitting")
 

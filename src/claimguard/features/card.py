@@ -184,14 +184,32 @@ def demographic_mismatch(p: Prepared, peers: PeerTables, flags: Arrays) -> Array
     age_ok = np.isfinite(p.age)
     wrong_age = age_ok & ((p.age < p.dx_min_age) | (p.age > p.dx_max_age))
     mismatch = wrong_sex | wrong_age
+    impossible = impossible_diagnoses(p)
     atypical = dx_atypicality(peers, p)
     flags["demographic_mismatch"] = np.maximum(
-        3.0 * mismatch, np.log10(np.maximum(atypical, 1.0))
+        3.0 * mismatch + 2.0 * impossible, np.log10(np.maximum(atypical, 1.0))
     ).astype(np.float32)
     return {
         "card_demographic_mismatch_count": windows.group_sum(mismatch, p.card, p.n_cards),
+        "card_impossible_dx_claims_count": windows.group_sum(impossible, p.card, p.n_cards),
         "card_max_dx_atypicality_ratio": windows.sorted_group_max(atypical, p.card_start),
     }
+
+
+def impossible_diagnoses(p: Prepared) -> np.ndarray:
+    """Per claim: the primary diagnosis contradicts the holder's sex or age outright
+    (``clinical.impossibility_rules``: the cited table in ``claimguard/data``).
+
+    The holder's sex and birth date come from the enrolment registry when the ``cards``
+    table has them (the claim's copy is a data-entry field), else from the claim.
+    """
+    sex, lo, hi = clinical.dx_constraints(p.dx3_vocab, clinical.impossibility_rules())
+    need, lo, hi = sex[p.dx3], lo[p.dx3], hi[p.dx3]
+    wrong_sex = ((need == clinical.FEMALE) & (p.sex == clinical.MALE)) | (
+        (need == clinical.MALE) & (p.sex == clinical.FEMALE)
+    )
+    wrong_age = np.isfinite(p.age) & ((p.age < lo) | (p.age > hi))
+    return wrong_sex | wrong_age
 
 
 def eligibility(p: Prepared, flags: Arrays) -> Arrays:

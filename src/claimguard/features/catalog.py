@@ -121,6 +121,14 @@ _SPECS: tuple[FeatureSpec, ...] = (
         (f"{_SEX}|{_AGE}",), "{value:.0f} claims with diagnoses that do not fit the card holder",
     ),
     FeatureSpec(
+        "card_impossible_dx_claims_count", "card", "claims", "demographic_mismatch",
+        "Claims whose main diagnosis the card holder cannot have: pregnancy care or a female "
+        "genital disease for a man, a male genital disease for a woman, perinatal conditions "
+        "after infancy (the cited table in claimguard/data/clinical_impossibility.csv; sex and "
+        "birth date from the card registry when present).",
+        (f"{_SEX}|{_AGE}",), "{value:.0f} claims with a diagnosis the card holder cannot have",
+    ),
+    FeatureSpec(
         "card_max_dx_atypicality_ratio", "card", "ratio", "demographic_mismatch",
         "For the card's most atypical diagnosis: how many times rarer it is among claims of "
         "the holder's sex and age band than among all claims (1 = typical).",
@@ -304,7 +312,52 @@ _SPECS: tuple[FeatureSpec, ...] = (
         "Claims admitted outside the card's validity dates.",
         (_VALID,), "{value:.0f} claims outside the card's validity",
     ),
+    FeatureSpec(
+        "facility_doctor_days_over_cap_count", "facility", "doctor-days", "doctor_load",
+        "Doctor-days with more outpatient examinations than features.doctor_daily_cap.",
+        ("claims.doctor_id",), "{value:.0f} doctor-days above the daily examination cap",
+    ),
+    FeatureSpec(
+        "facility_doctor_days_count", "facility", "doctor-days", "doctor_load",
+        "Doctor-days with outpatient examinations (the exposure of the doctor-load evidence; "
+        "not suspicious in itself).",
+        ("claims.doctor_id",), "{value:.0f} doctor-days worked",
+    ),
 )  # fmt: skip
+
+# What each *_excess_z feature measures: the same quantity as its ratio, in standard errors.
+_Z_WHAT = {
+    "facility_cost_per_visit_ratio_to_peers": "cost per visit",
+    "facility_tests_per_visit_ratio_to_peers": "lab tests per visit",
+    "facility_imaging_per_visit_ratio_to_peers": "imaging per visit",
+    "facility_drugs_per_visit_ratio_to_peers": "drug lines per visit",
+    "facility_supplies_per_visit_ratio_to_peers": "supply lines per visit",
+    "facility_admission_rate_ratio_to_peers": "admissions",
+    "facility_length_of_stay_ratio_to_peers": "days in hospital per stay",
+    "facility_thin_visits_ratio_to_peers": "visits with almost no treatment",
+    "facility_sick_leave_per_visit_ratio_to_peers": "sick-leave certificates",
+}
+
+
+def _z_spec(ratio: FeatureSpec, what: str) -> FeatureSpec:
+    """The excess z-score companion of a peer ratio (features.facility._excess_z)."""
+    return FeatureSpec(
+        ratio.name.replace("ratio_to_peers", "excess_z"),
+        "facility",
+        "z",
+        ratio.signal,
+        f"The facility's excess in {what} over the same peer expectation as "
+        f"`{ratio.name}`, in standard errors: (observed - expected) / sqrt(sampling variance "
+        "+ (features.peer_heterogeneity x expected)^2), so it grows with the facility's "
+        "caseload and a small facility's excess stays weak evidence.",
+        ratio.requires,
+        f"{what} {{value:.1f}} standard errors above what peers would bill for the same patients",
+    )
+
+
+_SPECS = _SPECS + tuple(
+    _z_spec(next(s for s in _SPECS if s.name == name), what) for name, what in _Z_WHAT.items()
+)
 
 CATALOG: dict[str, FeatureSpec] = {s.name: s for s in _SPECS}
 

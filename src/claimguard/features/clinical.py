@@ -11,6 +11,8 @@ All functions work on the *distinct* codes of a column (a few thousand), never p
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 
 import numpy as np
 import pandas as pd
@@ -61,6 +63,33 @@ DX_RULES: tuple[DxRule, ...] = (
 )
 
 
+IMPOSSIBILITY_TABLE = "clinical_impossibility.csv"
+_SEX_CODES = {"F": FEMALE, "M": MALE, "any": NO_SEX}
+
+
+@cache
+def impossibility_rules() -> tuple[DxRule, ...]:
+    """The versioned, cited table of diagnoses a holder of the other sex or age cannot have.
+
+    Read from ``claimguard/data/clinical_impossibility.csv`` (sources in its header). Unlike
+    ``DX_RULES`` (which also holds near-impossible adult diseases in small children), a hit
+    here contradicts the card holder outright. Ages are completed years, inclusive.
+    """
+    with resources.files("claimguard.data").joinpath(IMPOSSIBILITY_TABLE).open() as f:
+        table = pd.read_csv(f, comment="#", dtype={"first": str, "last": str, "sex": str})
+    return tuple(
+        DxRule(
+            str(r.first),
+            str(r.last),
+            _SEX_CODES[str(r.sex)],
+            float(r.min_age),
+            float(r.max_age) + 1.0,  # completed years: max 64 = possible until the 65th birthday
+            str(r.label),
+        )
+        for r in table.itertuples(index=False)
+    )
+
+
 def normalise_dx(codes: pd.Series | np.ndarray, width: int = 3) -> np.ndarray:
     """Upper-case ICD-10 code without dots, cut to ``width`` characters ('' if malformed).
 
@@ -73,8 +102,10 @@ def normalise_dx(codes: pd.Series | np.ndarray, width: int = 3) -> np.ndarray:
     return np.where(ok.to_numpy(), s.str[:width].to_numpy(dtype=object), "").astype(object)
 
 
-def dx_constraints(categories: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For 3-character categories: (required sex, min age, max age) from DX_RULES.
+def dx_constraints(
+    categories: np.ndarray, rules: tuple[DxRule, ...] = DX_RULES
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For 3-character categories: (required sex, min age, max age) from ``rules``.
 
     Codes matching no rule get (NO_SEX, 0, 200), i.e. no constraint.
     """
@@ -84,7 +115,7 @@ def dx_constraints(categories: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
     hi = np.full(len(cats), 200.0, dtype=np.float32)
     done = np.zeros(len(cats), dtype=bool)
     valid = np.char.str_len(cats.astype("U3")) == 3 if len(cats) else np.zeros(0, bool)
-    for rule in DX_RULES:
+    for rule in rules:
         hit = valid & ~done & (cats >= rule.first) & (cats <= rule.last)
         sex[hit] = rule.sex
         lo[hit] = rule.min_age

@@ -52,18 +52,36 @@ def doctor_load(
     fac_of, _, counts, per_claim = dd
     cap = settings.doctor_daily_cap
     days_total = np.bincount(fac_of, minlength=nf).astype(np.float64)
+    over = np.bincount(fac_of, weights=counts > cap, minlength=nf)
     flags["doctor_load"] = np.where(per_claim > cap, per_claim / cap, 0.0).astype(np.float32)
     return {
         "facility_busiest_doctor_exams_ratio_to_colleagues": busiest_doctor_vs_colleagues(p, dd),
         "facility_max_exams_per_doctor_day_count": windows.group_max(counts, fac_of, nf),
-        "facility_doctor_days_over_cap_share": np.bincount(
-            fac_of, weights=counts > cap, minlength=nf
-        )
-        / np.maximum(days_total, 1.0),
+        "facility_doctor_days_over_cap_share": over / np.maximum(days_total, 1.0),
+        "facility_doctor_days_over_cap_count": over,
+        "facility_doctor_days_count": days_total,
     }
 
 
 MIN_EVENTS = 5.0  # prior mass, in events, of count ratios (see windows.shrunk_ratio)
+
+
+def _sums(
+    p: Prepared, actual: np.ndarray, expected: np.ndarray, mask: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
+    """Per facility: observed sum, expected sum, sum of squared expectations, claims counted;
+    and the floor of one claim's expectation."""
+    nf = p.n_facilities
+    exp = np.nan_to_num(expected, nan=0.0)
+    if mask is not None:
+        actual = np.where(mask, actual, 0.0)
+        exp = np.where(mask, exp, 0.0)
+        n = windows.group_sum(mask, p.fac, nf)
+    else:
+        n = windows.group_count(p.fac, nf)
+    floor = max(float(exp.mean()) * 0.01, 1e-6) if len(exp) else 1e-6
+    observed = windows.group_sum(actual, p.fac, nf)
+    return observed, windows.group_sum(exp, p.fac, nf), windows.group_sum(exp * exp, p.fac, nf), n, floor
 
 
 def _ratio(
@@ -74,26 +92,38 @@ def _ratio(
     events: bool = True,
 ) -> np.ndarray:
     """Facility ratio of actual to peer-expected sums, shrunk towards 1 when small."""
-    nf = p.n_facilities
-    exp = np.nan_to_num(expected, nan=0.0)
-    if mask is not None:
-        actual = np.where(mask, actual, 0.0)
-        exp = np.where(mask, exp, 0.0)
-        n = windows.group_sum(mask, p.fac, nf)
-    else:
-        n = windows.group_count(p.fac, nf)
-    floor = max(float(exp.mean()) * 0.01, 1e-6) if len(exp) else 1e-6
-    return windows.shrunk_ratio(
-        windows.group_sum(actual, p.fac, nf),
-        windows.group_sum(exp, p.fac, nf),
-        n,
-        5.0,
-        floor,
-        MIN_EVENTS if events else 0.0,
-    )
+    observed, exp_sum, _, n, floor = _sums(p, actual, expected, mask)
+    return windows.shrunk_ratio(observed, exp_sum, n, 5.0, floor, MIN_EVENTS if events else 0.0)
 
 
-def service_intensity(p: Prepared, expected: dict[str, np.ndarray], flags: Arrays) -> Arrays:
+def _excess_z(
+    p: Prepared,
+    actual: np.ndarray,
+    expected: np.ndarray,
+    heterogeneity: float,
+    mask: np.ndarray | None = None,
+    events: bool = True,
+) -> np.ndarray:
+    """The facility's excess over its peer expectation in standard errors.
+
+    ``(O - E) / sqrt(V + (h * E)^2)``: ``V`` is the sampling variance of the facility's sum
+    (Poisson, ``E``, for event counts; ``sum e^2``, one coefficient of variation per claim,
+    for amounts and days) and ``h`` (``features.peer_heterogeneity``) the legitimate spread
+    between facilities as a share of the expectation. So the same 25% excess is strong
+    evidence on 2,000 visits and weak on 20, and no size turns a few percent into certainty.
+    """
+    observed, exp_sum, exp_sq, _, floor = _sums(p, actual, expected, mask)
+    sampling = np.maximum(exp_sum, 1.0) if events else np.maximum(exp_sq, floor * floor)
+    return (observed - exp_sum) / np.sqrt(sampling + (heterogeneity * exp_sum) ** 2)
+
+
+def _z_name(ratio_name: str) -> str:
+    return ratio_name.replace("ratio_to_peers", "excess_z")
+
+
+def service_intensity(
+    p: Prepared, expected: dict[str, np.ndarray], flags: Arrays, h: float
+) -> Arrays:
     """Tests, imaging, drugs and supplies per visit against same-diagnosis same-tier peers."""
     if p.lines is None:
         return {}
@@ -110,6 +140,7 @@ def service_intensity(p: Prepared, expected: dict[str, np.ndarray], flags: Array
             continue
         actual = p.lines.counts[:, cls].astype(np.float64)
         out[name] = _ratio(p, actual, expected[stat])
+        out[_z_name(name)] = _excess_z(p, actual, expected[stat], h)
         total_actual += actual
         total_exp += np.nan_to_num(expected[stat])
     flags["service_intensity"] = np.maximum(
@@ -124,17 +155,22 @@ def thin_visits(p: Prepared, settings: FeatureSettings, expected: dict[str, np.n
     if treat is None or "thin" not in expected:
         return {}
     thin = (treat < settings.near_zero_treatment_vnd).astype(np.float64)
-    return {"facility_thin_visits_ratio_to_peers": _ratio(p, thin, expected["thin"])}
-
-
-def cost(p: Prepared, expected: dict[str, np.ndarray], flags: Arrays) -> Arrays:
-    """Cost billed against the peer-expected cost of the same claims."""
+    h = settings.peer_heterogeneity
     return {
-        "facility_cost_per_visit_ratio_to_peers": _ratio(p, p.cost, expected["cost"], events=False)
+        "facility_thin_visits_ratio_to_peers": _ratio(p, thin, expected["thin"]),
+        "facility_thin_visits_excess_z": _excess_z(p, thin, expected["thin"], h),
     }
 
 
-def admissions(p: Prepared, expected: dict[str, np.ndarray], flags: Arrays) -> Arrays:
+def cost(p: Prepared, expected: dict[str, np.ndarray], flags: Arrays, h: float) -> Arrays:
+    """Cost billed against the peer-expected cost of the same claims."""
+    return {
+        "facility_cost_per_visit_ratio_to_peers": _ratio(p, p.cost, expected["cost"], events=False),
+        "facility_cost_per_visit_excess_z": _excess_z(p, p.cost, expected["cost"], h, events=False),
+    }
+
+
+def admissions(p: Prepared, expected: dict[str, np.ndarray], flags: Arrays, h: float) -> Arrays:
     """Admission rate and length of stay against peers for the same diagnoses and tier."""
     out: Arrays = {}
     if "inpatient" not in expected:
@@ -142,11 +178,15 @@ def admissions(p: Prepared, expected: dict[str, np.ndarray], flags: Arrays) -> A
     inpatient = p.vt == INPATIENT
     p_adm = np.nan_to_num(expected["inpatient"], nan=0.0)
     out["facility_admission_rate_ratio_to_peers"] = _ratio(p, inpatient.astype(np.float64), p_adm)
+    out["facility_admission_rate_excess_z"] = _excess_z(p, inpatient.astype(np.float64), p_adm, h)
     strength = np.where(inpatient, 1.0 - p_adm, 0.0)
     if "stay_days" in expected:
         stay = (p.end_s - p.admit_s) / 86_400.0
         exp_stay = expected["stay_days"]
         out["facility_length_of_stay_ratio_to_peers"] = _ratio(p, stay, exp_stay, inpatient)
+        out["facility_length_of_stay_excess_z"] = _excess_z(
+            p, stay, exp_stay, h, inpatient, events=False
+        )
         excess = stay / np.maximum(np.nan_to_num(exp_stay, nan=1.0), 0.5) - 1.0
         strength = strength + np.where(inpatient, np.maximum(excess, 0.0), 0.0)
     flags["admission_pattern"] = strength.astype(np.float32)
@@ -166,6 +206,9 @@ def sick_leave(
     out: Arrays = {
         "facility_sick_leave_per_visit_ratio_to_peers": _ratio(
             p, cert.astype(np.float64), expected["sick_leave"]
+        ),
+        "facility_sick_leave_per_visit_excess_z": _excess_z(
+            p, cert.astype(np.float64), expected["sick_leave"], settings.peer_heterogeneity
         ),
         "facility_sick_leave_days_per_certificate_days": windows.group_sum(days, p.fac, nf)
         / np.maximum(n_cert, 1.0),
@@ -231,12 +274,13 @@ def facility_features(
     out: Arrays = {}
     dd = doctor_days(p)
     out.update(volume(p, peers))
-    out.update(cost(p, expected, flags))
+    h = settings.peer_heterogeneity
+    out.update(cost(p, expected, flags, h))
     out.update(doctor_load(p, settings, dd, flags))
     del dd
     out.update(thin_visits(p, settings, expected))
-    out.update(service_intensity(p, expected, flags))
-    out.update(admissions(p, expected, flags))
+    out.update(service_intensity(p, expected, flags, h))
+    out.update(admissions(p, expected, flags, h))
     out.update(sick_leave(p, settings, expected, flags))
     out.update(patients(p, expected))
     out.update(integrity(p, sizes))

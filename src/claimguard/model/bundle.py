@@ -31,13 +31,13 @@ import pandas as pd
 from claimguard import __version__
 from claimguard.errors import ModelError
 from claimguard.model.detector import ClaimDetector
-from claimguard.model.rules import Rule, apply_rules, combine
+from claimguard.model.evidence import EvidenceSettings, FittedEvidence, combine, weigh
 from claimguard.settings import Settings
 
 log = logging.getLogger(__name__)
 
 ENTITY_TYPES: tuple[str, ...] = ("card", "facility")
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: evidence-weighted scores (claimguard.model.evidence)
 _HIST_BINS = 10
 
 
@@ -119,7 +119,7 @@ def feature_stats(X: pd.DataFrame, bins: int = _HIST_BINS) -> pd.DataFrame:
 
 @dataclass
 class Bundle:
-    """A trained claimguard model: detectors, rules, peers, features and provenance."""
+    """A trained claimguard model: detectors, evidence, peers, features and provenance."""
 
     model_version: str
     settings: Settings
@@ -127,7 +127,7 @@ class Bundle:
     feature_names: dict[str, list[str]]
     feature_stats: dict[str, pd.DataFrame]
     detectors: dict[str, ClaimDetector]
-    rules: dict[str, list[Rule]] = field(default_factory=dict)
+    evidence: dict[str, list[FittedEvidence]] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=library_versions)
     fingerprint: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -142,7 +142,7 @@ class Bundle:
         for entity in self.detectors:
             table = getattr(fs, entity, None)
             have = set() if table is None else {str(c) for c in table.columns}
-            missing = [f for f in self.feature_names[entity] if f not in have]
+            missing = [f for f in self.required_features(entity) if f not in have]
             if missing:
                 problems.append(f"{entity}: {', '.join(missing)}")
         if problems:
@@ -155,9 +155,25 @@ class Bundle:
                 "(see `claimguard validate`), or retrain on data like this",
             )
 
+    def evidence_features(self, entity_type: str) -> list[str]:
+        """Feature columns the evidence of ``entity_type`` reads (some not in the forest)."""
+        cols: list[str] = []
+        for item in self.evidence.get(entity_type, []):
+            cols += [c for c in item.spec.columns if c not in cols]
+        return cols
+
+    def required_features(self, entity_type: str) -> list[str]:
+        """Forest features, then evidence-only features: what scoring data must hold."""
+        names = list(self.feature_names[entity_type])
+        return names + [c for c in self.evidence_features(entity_type) if c not in names]
+
+    def evidence_settings(self) -> EvidenceSettings:
+        m = self.settings.model
+        return EvidenceSettings(m.evidence_weight, m.evidence_cap, m.evidence_fire_level)
+
     def _matrix(self, entity_type: str, X: pd.DataFrame) -> pd.DataFrame:
         names = self.feature_names[entity_type]
-        missing = [f for f in names if f not in X.columns]
+        missing = [f for f in self.required_features(entity_type) if f not in X.columns]
         if missing:
             raise ModelError(
                 f"The {entity_type} features lack {', '.join(missing)}",
@@ -180,23 +196,27 @@ class Bundle:
             forest = np.zeros(0)
         else:
             forest = self.detectors[entity_type].score_samples(M)
-        rule_score, hits = apply_rules(M, self.rules.get(entity_type, []))
-        final = combine(forest, rule_score, self.settings.model.rule_weight)
-        adjustment = getattr(self, "feedback", {}).get(entity_type) if feedback else None
+        evidence, hard, hits = weigh(
+            X, self.evidence.get(entity_type, []), self.evidence_settings()
+        )
+        final = combine(forest, evidence, hard)
+        adjustment = self.feedback.get(entity_type) if feedback else None
         if adjustment is not None and len(M):
-            final = adjustment.adjust(final, rule_score, self.attributions(entity_type, X))
+            final = adjustment.adjust(final, evidence, self.attributions(entity_type, X))
         return pd.DataFrame(
             {
                 "score": final,
                 "forest_score": forest,
-                "rule_score": rule_score,
+                "rule_score": evidence,
+                "hard_facts": hard,
                 "rule_hits": hits.to_numpy(dtype=object),
             },
             index=X.index,
         )
 
     def score(self, fs: Any) -> dict[str, pd.DataFrame]:
-        """Per entity type: score (final 0..1), forest_score, rule_score, rule_hits (JSON)."""
+        """Per entity type: score (final 0..1), forest_score, rule_score (evidence surprisal),
+        hard_facts (claims beyond tolerance), rule_hits (JSON names of fired evidence)."""
         self.check_features(fs)
         return {e: self.score_entity(e, getattr(fs, e)) for e in self.detectors}
 

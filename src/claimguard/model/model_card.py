@@ -19,14 +19,19 @@ LIMITS = (
     "Scores compare with the training period; retrain when coding, prices or the facility "
     "network change (see the drift section of run.json).",
     "Features switched off by absent input columns are not available to the model.",
-    "Rule thresholds are fixed business limits; review them for another fund's rules.",
+    "Evidence is weighed against the training population: a pattern common in the training "
+    "period (abuse included, since training is unlabelled) weighs less; hard facts that fired "
+    "on more than model.max_hard_fact_share of training entities are demoted (see "
+    "'evidence').",
 )
-# The formula implemented by claimguard.model.rules.combine.
+# The formula implemented by claimguard.model.evidence.combine.
 SCORE_FORMULA = (
-    "forest = training-CDF of the isolation score (0..1, higher = riskier); "
-    "final = forest + rule_weight * (1 - forest) when a decisive rule fires; "
-    "rule_weight * (1 - (1 - s) * (1 - forest)) when only pattern rules (strength s < 1) "
-    "fire, a tier just below decisive hits; forest otherwise"
+    "forest = training-CDF of the isolation score (0..1); S = -log10(1 - forest) + "
+    "evidence_weight * sum_i min(S_i, evidence_cap), S_i = -log10 of the entity's evidence "
+    "value under the training population (Poisson/negative-binomial tail for counts given "
+    "the entity's volume, normal tail of robust-standardised peer z-scores); "
+    "T = 1000 * H + min(S, 999), H = hard-fact claims beyond tolerance (after death, "
+    "outside validity, impossible diagnoses beyond one); score = T / (1 + T)"
 )
 
 
@@ -50,13 +55,7 @@ def model_card(bundle: Any) -> dict[str, Any]:
         "score": SCORE_FORMULA,
         "trained_on": _public_fingerprint(bundle.fingerprint),
         "features": bundle.feature_names,
-        "rules": {
-            e: [
-                {"name": r.name, "threshold": r.threshold, "signal": r.signal, "why": r.why}
-                for r in rules
-            ]
-            for e, rules in bundle.rules.items()
-        },
+        "evidence": {e: [i.describe() for i in items] for e, items in bundle.evidence.items()},
         "parameters": m.model_dump(mode="json"),
         "metrics": bundle.metrics,
         "versions": bundle.versions,

@@ -20,7 +20,7 @@ import pandas as pd
 from claimguard.errors import ConfigError, UserError
 from claimguard.model.bundle import ENTITY_TYPES, Bundle, feature_stats, library_versions
 from claimguard.model.detector import ClaimDetector
-from claimguard.model.rules import active_rules, rules_for
+from claimguard.model.evidence import evidence_for, fit_evidence
 from claimguard.progress import step
 from claimguard.settings import Settings
 from claimguard.tables import Dataset
@@ -114,7 +114,7 @@ def fit_bundle(
     names: dict[str, list[str]] = {}
     stats: dict[str, pd.DataFrame] = {}
     detectors: dict[str, ClaimDetector] = {}
-    rules = {}
+    evidence = {}
     for entity in ENTITY_TYPES:
         table = getattr(fs, entity)
         if table is None or len(table) == 0:
@@ -143,7 +143,13 @@ def fit_bundle(
         with step(f"Fitting the {entity} forest", timings):
             det.fit(_sample(X, m.max_fit_rows, m.random_state))
         detectors[entity] = det
-        rules[entity] = active_rules(rules_for(entity), cols)
+        with step(f"Weighing the {entity} evidence", timings):
+            evidence[entity] = fit_evidence(
+                evidence_for(entity),
+                table,
+                max_hard_share=m.max_hard_fact_share,
+                fire_level=m.evidence_fire_level,
+            )
     bundle = Bundle(
         model_version=model_version(settings, fp),
         settings=settings,
@@ -151,11 +157,21 @@ def fit_bundle(
         feature_names=names,
         feature_stats=stats,
         detectors=detectors,
-        rules=rules,
+        evidence=evidence,
         fingerprint=fp,
         trained_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    metrics: dict[str, Any] = {}
+    metrics: dict[str, Any] = {
+        # each evidence item's training firing rate and whether it was demoted (model card,
+        # MLflow run: evidence.card.card_after_death_claims_count.fire_share, ...)
+        "evidence": {
+            e: {
+                i.name: {"fire_share": i.fire_share, "demoted": float(i.demoted)}
+                for i in items
+            }
+            for e, items in evidence.items()
+        }
+    }
     ks = {
         "card": sorted({100, settings.scoring.review_capacity_cards}),
         "facility": sorted({10, settings.scoring.review_capacity_facilities}),
@@ -167,7 +183,7 @@ def fit_bundle(
         q = np.quantile(scored["score"].to_numpy(), QUANTILES)
         for p, v in zip(QUANTILES, q, strict=True):
             metrics[f"{entity}_score_q{p:g}"] = float(v)
-        metrics[f"{entity}_rule_hit_share"] = float(scored["rule_score"].mean())
+        metrics[f"{entity}_hard_fact_share"] = float((scored["hard_facts"] > 0).mean())
         if labels is not None:
             metrics[entity] = entity_metrics(
                 scored["score"], labels, entity, ks[entity], traps=traps

@@ -189,11 +189,13 @@ def _explain(
     catalog: Any,
     max_reasons: int,
 ) -> pd.Series:
-    names = list(bundle.feature_names[entity_type])
+    # forest features and evidence-only ones (facility z-scores): a fired evidence item is a
+    # reason even when the forest does not see its feature (attribution 0)
+    names = list(bundle.required_features(entity_type))
     table = getattr(fs, entity_type)
     ids = pd.Index(candidates["entity_id"].astype("string"))
     x = _rows(table, ids).reindex(columns=names)
-    attributions = bundle.attributions(entity_type, x)
+    attributions = bundle.attributions(entity_type, x).reindex(columns=names, fill_value=0.0)
     hits = _rows(scored, ids)["rule_hits"] if "rule_hits" in scored.columns else None
     return build_reasons(
         entity_type,

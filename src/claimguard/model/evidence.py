@@ -1,0 +1,450 @@
+"""Evidence: rule-like signals weighed by how improbable they are in the training population.
+
+Why not thresholds: a rule "fires when feature > t" with ``t`` chosen so that no normal
+entity of one generated population fires it is tuned to that population. Elsewhere
+genuine same-day revisits, visits on the day of an admission or busy legitimate users
+fire it by the hundred, and a fixed tier puts them above everything else. Here every
+signal is *evidence* whose weight comes from the training data:
+
+* **count** evidence (events per entity: same-diagnosis same-day claims, visits inside
+  another facility's stay, early refills, doctor-days over the cap, ...): the surprisal
+  ``-log10 P(K >= k)`` of the entity's count ``k`` under the training population's rate
+  for an entity of its volume (``exposure``, e.g. its visits; rates per volume band):
+  Poisson with mean ``rate * exposure``, negative binomial when the bulk of the training
+  entities is over-dispersed. One common coincidence weighs little; repeated improbable events add up.
+* **z** evidence (a facility's excess over its peers in standard errors,
+  ``*_excess_z``): robust-standardised on the training facilities (median, 1.4826 MAD)
+  and turned into the surprisal of a one-sided normal tail, ``-log10(2 * P(Z >= z))``
+  (0 at the median).
+* **hard** facts (care after the holder's death, outside the card's validity, a diagnosis
+  the holder cannot have): they need no comparison, and they rank by how much they show
+  — the number of claims beyond a tolerance (one impossible diagnosis may be a typo) —
+  never by the forest's view of the rest of the entity. They also count as count
+  evidence. A hard fact that fires on more than ``model.max_hard_fact_share`` of the
+  training entities is not a fact in this data (a fund whose registry lags, say): it is
+  demoted to count evidence, with a log line, and the model card says so.
+
+The final score (quoted in the README and the model card)::
+
+    S_forest = -log10(1 - forest)                       forest = training CDF, 0..1
+    S        = S_forest + w * sum_i min(S_i, cap)       w = model.evidence_weight
+    T        = 1000 * H + min(S, 999)                   H = hard-fact claims beyond tolerance
+    score    = T / (1 + T)
+
+Every term is non-negative and the map is monotone in each, so more evidence never lowers
+a score; an entity with a hard fact (score >= 0.999) ranks above every entity without
+one, and among hard facts the one showing more claims ranks first. ``S`` is in log10
+units: S = 3 means "as surprising as a one-in-a-thousand event" and gives score 0.75.
+Summing surprisals treats the signals as independent evidence (Fisher's method without
+the calibration); ``cap`` (``model.evidence_cap``, default 6: one in a million) stops one
+signal whose tail model is wrong from deciding alone.
+
+Evidence whose features are absent from the data is skipped with one log line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["hard", "count", "z"]
+LN10 = math.log(10.0)
+HARD_SCALE = 1000.0  # T = HARD_SCALE * H + min(S, HARD_SCALE - 1)
+FOREST_FLOOR = 1e-6  # 1 - forest is floored here: S_forest <= 6
+TRIM_SHARE = 0.005  # top share of training counts left out of the dispersion fit
+
+
+@dataclass(frozen=True)
+class EvidenceSpec:
+    """One signal: which feature holds it, how it is weighed, what it means."""
+
+    feature: str
+    kind: Kind
+    signal: str
+    why: str
+    exposure: str | None = None  # count/hard: the feature holding the entity's volume
+    tolerance: float = 0.0  # hard: events tolerated as possible data-entry errors
+
+    @property
+    def name(self) -> str:
+        return self.feature
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (self.feature,) if self.exposure is None else (self.feature, self.exposure)
+
+
+_CARD_VISITS = "card_visits_count"
+
+DEFAULT_EVIDENCE: tuple[EvidenceSpec, ...] = (
+    EvidenceSpec(
+        "card_after_death_claims_count", "hard", "eligibility",
+        "care billed after the card holder's recorded death", _CARD_VISITS,
+    ),
+    EvidenceSpec(
+        "card_outside_validity_claims_count", "hard", "eligibility",
+        "care billed outside the card's validity dates", _CARD_VISITS,
+    ),
+    EvidenceSpec(
+        "card_impossible_dx_claims_count", "hard", "demographic_mismatch",
+        "diagnoses the card holder cannot have (sex or age; one is tolerated as a typo)",
+        _CARD_VISITS, 1.0,
+    ),
+    EvidenceSpec(
+        "card_demographic_mismatch_count", "count", "demographic_mismatch",
+        "diagnoses that do not fit the holder's sex or age, more than the population shows",
+        _CARD_VISITS,
+    ),
+    EvidenceSpec(
+        "card_same_dx_same_day_claims_count", "count", "split_billing",
+        "claims for the same diagnosis at one facility on one day, more than the population "
+        "shows for that many visits", _CARD_VISITS,
+    ),
+    EvidenceSpec(
+        "card_same_day_same_facility_claims_count", "count", "split_billing",
+        "extra claims on days the same facility already billed the card", _CARD_VISITS,
+    ),
+    EvidenceSpec(
+        "card_visits_inside_other_stay_count", "count", "overlapping_care",
+        "visits at another facility while the holder was admitted to hospital", _CARD_VISITS,
+    ),
+    EvidenceSpec(
+        "card_overlapping_stays_count", "count", "overlapping_care",
+        "care starting while a stay at another facility was still open", _CARD_VISITS,
+    ),
+    EvidenceSpec(
+        "card_early_refill_count", "count", "drug_oversupply",
+        "refills while most of the previous supply was still on hand", _CARD_VISITS,
+    ),
+    EvidenceSpec(
+        "facility_doctor_days_over_cap_count", "count", "doctor_load",
+        "doctor-days above the daily examination cap", "facility_doctor_days_count",
+    ),
+    EvidenceSpec(
+        "facility_cost_per_visit_excess_z", "z", "cost",
+        "cost per visit above same-tier peers treating the same diagnoses",
+    ),
+    EvidenceSpec(
+        "facility_tests_per_visit_excess_z", "z", "service_intensity",
+        "lab tests per visit above same-diagnosis same-tier peers",
+    ),
+    EvidenceSpec(
+        "facility_imaging_per_visit_excess_z", "z", "service_intensity",
+        "imaging per visit above same-diagnosis same-tier peers",
+    ),
+    EvidenceSpec(
+        "facility_drugs_per_visit_excess_z", "z", "service_intensity",
+        "drug lines per visit above same-diagnosis same-tier peers",
+    ),
+    EvidenceSpec(
+        "facility_supplies_per_visit_excess_z", "z", "service_intensity",
+        "supply lines per visit above same-diagnosis same-tier peers",
+    ),
+    EvidenceSpec(
+        "facility_admission_rate_excess_z", "z", "admission_pattern",
+        "admissions above peers for the same diagnoses",
+    ),
+    EvidenceSpec(
+        "facility_length_of_stay_excess_z", "z", "admission_pattern",
+        "longer stays than peers for the same diagnoses",
+    ),
+    EvidenceSpec(
+        "facility_thin_visits_excess_z", "z", "visit_frequency",
+        "visits with almost no treatment above peers",
+    ),
+    EvidenceSpec(
+        "facility_sick_leave_per_visit_excess_z", "z", "sick_leave",
+        "sick-leave certificates above peers for the same diagnoses",
+    ),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class FittedEvidence:
+    """An evidence spec with what the training population says about it."""
+
+    spec: EvidenceSpec
+    rate: float = 0.0  # count/hard: events per exposure unit, all training entities
+    band_rates: tuple[float, ...] = ()  # the same per volume band (``volume_band``)
+    dispersion: float = 0.0  # count/hard: negative-binomial alpha (0 = Poisson)
+    center: float = 0.0  # z: training median
+    scale: float = 1.0  # z: training robust spread
+    fire_share: float = 0.0  # share of training entities on which it fires
+    demoted: bool = False  # a hard fact that fired too often in training: count evidence
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def is_hard(self) -> bool:
+        return self.spec.kind == "hard" and not self.demoted
+
+    # ------------------------------------------------------------------ scoring
+    def _counts(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        k = np.nan_to_num(_column(X, self.spec.feature), nan=0.0)
+        k = np.maximum(np.round(k), 0.0)
+        if self.spec.exposure is None:
+            return k, np.ones(len(k))
+        n = np.nan_to_num(_column(X, self.spec.exposure), nan=1.0)
+        return k, np.maximum(n, 1.0)
+
+    def surprisal(self, X: pd.DataFrame) -> np.ndarray:
+        """-log10 of how improbable each entity's value is for the training population."""
+        if self.spec.kind == "z":
+            z = (np.nan_to_num(_column(X, self.spec.feature), nan=0.0) - self.center) / self.scale
+            out = np.zeros(len(z))
+            pos = z > 0
+            out[pos] = -(stats.norm.logsf(z[pos]) + math.log(2.0)) / LN10
+            return np.maximum(out, 0.0)
+        k, n = self._counts(X)
+        return count_surprisal(k, self.rates(n) * n, self.dispersion)
+
+    def rates(self, n: np.ndarray) -> np.ndarray:
+        """Events per exposure unit for entities of volume ``n`` (their volume band's)."""
+        if not self.band_rates:
+            return np.full(len(n), self.rate)
+        return np.asarray(self.band_rates)[volume_band(n, len(self.band_rates))]
+
+    def hard_strength(self, X: pd.DataFrame) -> np.ndarray:
+        """Claims beyond the tolerance (0 for evidence that is not a hard fact)."""
+        if not self.is_hard:
+            return np.zeros(len(X))
+        k, _ = self._counts(X)
+        return np.maximum(k - self.spec.tolerance, 0.0)
+
+    def fires(self, X: pd.DataFrame, surprisal: np.ndarray, level: float) -> np.ndarray:
+        """Hard facts: beyond the tolerance; other evidence: surprisal >= ``level``."""
+        if self.spec.kind == "hard":
+            k, _ = self._counts(X)
+            return k > self.spec.tolerance
+        return surprisal >= level
+
+    def describe(self) -> dict[str, object]:
+        """JSON-ready record for the model card and the MLflow run."""
+        out: dict[str, object] = {
+            "name": self.name,
+            "kind": self.spec.kind,
+            "signal": self.spec.signal,
+            "why": self.spec.why,
+            "training_fire_share": round(self.fire_share, 6),
+            "demoted": self.demoted,
+        }
+        if self.spec.kind == "z":
+            out.update(center=round(self.center, 6), scale=round(self.scale, 6))
+        else:
+            out.update(
+                exposure=self.spec.exposure,
+                tolerance=self.spec.tolerance,
+                rate_per_exposure=float(f"{self.rate:.6g}"),
+                rate_by_volume_band=[float(f"{r:.6g}") for r in self.band_rates],
+                dispersion=round(self.dispersion, 6),
+            )
+        return out
+
+
+def _column(X: pd.DataFrame, name: str) -> np.ndarray:
+    return X[name].to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def count_surprisal(k: np.ndarray, mu: np.ndarray, alpha: float) -> np.ndarray:
+    """-log10 P(K >= k) for K ~ Poisson(mu) (alpha = 0) or NB(mean mu, var mu + alpha mu^2).
+
+    Computed only where k > 0 (0 elsewhere), vectorised in scipy.
+    """
+    k = np.asarray(k, dtype=np.float64)
+    mu = np.maximum(np.asarray(mu, dtype=np.float64), 1e-12)
+    out = np.zeros(len(k))
+    rows = np.flatnonzero(k > 0)
+    if len(rows) == 0:
+        return out
+    kk, mm = k[rows] - 1.0, mu[rows]
+    if alpha > 0:
+        size = 1.0 / alpha
+        logsf = stats.nbinom.logsf(kk, size, size / (size + mm))
+    else:
+        logsf = stats.poisson.logsf(kk, mm)
+    out[rows] = np.maximum(-logsf / LN10, 0.0)
+    return np.nan_to_num(out, nan=0.0, posinf=300.0)
+
+
+N_BANDS = 7  # volume bands 1, 2-3, 4-7, ..., 64+ (powers of two)
+BAND_PRIOR = 50.0  # exposure units of the overall rate mixed into each band's rate
+
+
+def volume_band(n: np.ndarray, n_bands: int = N_BANDS) -> np.ndarray:
+    """Volume band of each entity: floor(log2(exposure)), the last band open-ended."""
+    b = np.floor(np.log2(np.maximum(np.asarray(n, dtype=np.float64), 1.0))).astype(np.int64)
+    return np.minimum(b, n_bands - 1)
+
+
+def _fit_counts(k: np.ndarray, n: np.ndarray) -> tuple[float, tuple[float, ...], float]:
+    """(overall rate per exposure unit, rate per volume band, NB alpha) of training counts.
+
+    Rates are plain means (planted or real abuse included: with unlabelled data a common
+    pattern must weigh less, whatever causes it), per volume band because heavy users have
+    more of every event per visit than light ones (a child seen every week gets a new
+    antibiotic before the last one is finished); each band's rate is shrunk towards the
+    overall rate with ``BAND_PRIOR`` exposure units. The dispersion is a method-of-moments
+    alpha ``sum((k - mu)^2 - k) / sum(mu^2)`` over the entities below the top
+    ``TRIM_SHARE`` of counts, so that a handful of extreme entities (the abuse itself) do
+    not make the whole tail look ordinary; 0 gives a Poisson tail.
+    """
+    total_n = float(n.sum())
+    rate = (float(k.sum()) + 0.5) / max(total_n, 1.0)
+    if len(k) == 0:
+        return rate, (), 0.0
+    band = volume_band(n)
+    k_b = np.bincount(band, weights=k, minlength=N_BANDS)
+    n_b = np.bincount(band, weights=n, minlength=N_BANDS)
+    bands = (k_b + BAND_PRIOR * rate) / (n_b + BAND_PRIOR)
+    mu_all = bands[band] * n
+    limit = float(np.quantile(k, 1.0 - TRIM_SHARE))
+    keep = k <= limit
+    kt, mu = k[keep], mu_all[keep]
+    if kt.sum() <= 0:
+        return rate, tuple(float(b) for b in bands), 0.0
+    mu = mu * (kt.sum() / max(float(mu.sum()), 1e-12))  # the kept entities' own mean
+    alpha = float(((kt - mu) ** 2 - kt).sum() / max(float((mu**2).sum()), 1e-12))
+    return rate, tuple(float(b) for b in bands), max(alpha, 0.0)
+
+
+def _fit_z(z: np.ndarray) -> tuple[float, float]:
+    """(median, robust spread) of a z feature on the training facilities."""
+    z = z[np.isfinite(z)]
+    if len(z) == 0:
+        return 0.0, 1.0
+    center = float(np.median(z))
+    mad = 1.4826 * float(np.median(np.abs(z - center)))
+    if not mad > 0:
+        mad = float(np.std(z))
+    return center, mad if mad > 1e-6 else 1.0
+
+
+def evidence_for(
+    entity_type: str, specs: Iterable[EvidenceSpec] = DEFAULT_EVIDENCE
+) -> list[EvidenceSpec]:
+    """The evidence of one entity type (by feature-name prefix)."""
+    return [s for s in specs if s.feature.startswith(f"{entity_type}_")]
+
+
+def fit_evidence(
+    specs: Sequence[EvidenceSpec],
+    X: pd.DataFrame,
+    *,
+    max_hard_share: float,
+    fire_level: float,
+) -> list[FittedEvidence]:
+    """Fit each spec whose columns exist on the training feature table ``X``.
+
+    Measures every item's firing rate on the training entities and demotes hard facts
+    that fire on more than ``max_hard_share`` of them (one log line each).
+    """
+    have = {str(c) for c in X.columns if X[c].notna().any()}
+    missing = [s.name for s in specs if not set(s.columns) <= have]
+    if missing:
+        log.info("Evidence switched off (feature not available): %s", ", ".join(missing))
+    fitted: list[FittedEvidence] = []
+    for spec in specs:  # a loop over a dozen signals, each vectorised
+        if not set(spec.columns) <= have:
+            continue
+        item = FittedEvidence(spec)
+        if spec.kind == "z":
+            center, scale = _fit_z(_column(X, spec.feature))
+            item = FittedEvidence(spec, center=center, scale=scale)
+        else:
+            k, n = item._counts(X)
+            rate, bands, alpha = _fit_counts(k, n)
+            item = FittedEvidence(spec, rate=rate, band_rates=bands, dispersion=alpha)
+        s = item.surprisal(X)
+        share = float(item.fires(X, s, fire_level).mean()) if len(X) else 0.0
+        demoted = spec.kind == "hard" and share > max_hard_share
+        if demoted:
+            log.warning(
+                "Hard fact %s fires on %.2f%% of the training entities (limit %.2f%%): "
+                "weighed as count evidence instead",
+                spec.name,
+                100 * share,
+                100 * max_hard_share,
+            )
+        fitted.append(
+            FittedEvidence(
+                spec,
+                rate=item.rate,
+                band_rates=item.band_rates,
+                dispersion=item.dispersion,
+                center=item.center,
+                scale=item.scale,
+                fire_share=share,
+                demoted=demoted,
+            )
+        )
+    return fitted
+
+
+@dataclass(frozen=True)
+class EvidenceSettings:
+    """The knobs of the combination (``settings.model``), passed as one value."""
+
+    weight: float = 1.0
+    cap: float = 6.0
+    fire_level: float = 3.0
+
+
+def weigh(
+    X: pd.DataFrame, items: Sequence[FittedEvidence], cfg: EvidenceSettings
+) -> tuple[np.ndarray, np.ndarray, pd.Series]:
+    """(evidence surprisal w * sum min(S_i, cap), hard-fact claims H, fired names as JSON)."""
+    n = len(X)
+    total = np.zeros(n)
+    hard = np.zeros(n)
+    fired = np.zeros((n, len(items)), dtype=bool)
+    for j, item in enumerate(items):
+        s = item.surprisal(X)
+        total += np.minimum(s, cfg.cap)
+        hard += item.hard_strength(X)
+        fired[:, j] = item.fires(X, s, cfg.fire_level)
+    names = np.array([i.name for i in items], dtype=object)
+    hits = np.full(n, "[]", dtype=object)
+    rows = np.flatnonzero(fired.any(axis=1)) if cfg.weight > 0 else np.zeros(0, np.int64)
+    # JSON lists only for the (few) rows where something fired: a loop over those rows
+    hits[rows] = [json.dumps(list(names[fired[i]])) for i in rows]
+    w = cfg.weight
+    return w * total, (hard if w > 0 else np.zeros(n)), pd.Series(hits, index=X.index)
+
+
+def forest_surprisal(forest: np.ndarray) -> np.ndarray:
+    """-log10(1 - forest): the forest's training-CDF score as evidence (0..6)."""
+    f = np.clip(np.asarray(forest, dtype=np.float64), 0.0, 1.0 - FOREST_FLOOR)
+    return -np.log10(1.0 - f)
+
+
+def combine(forest: np.ndarray, evidence: np.ndarray, hard: np.ndarray) -> np.ndarray:
+    """The final 0..1 score (module docstring): monotone in forest, evidence and hard."""
+    s = forest_surprisal(forest) + np.asarray(evidence, dtype=np.float64)
+    t = HARD_SCALE * np.asarray(hard, dtype=np.float64) + np.minimum(s, HARD_SCALE - 1.0)
+    return t / (1.0 + t)
+
+
+__all__ = [
+    "DEFAULT_EVIDENCE",
+    "EvidenceSettings",
+    "EvidenceSpec",
+    "FittedEvidence",
+    "combine",
+    "count_surprisal",
+    "evidence_for",
+    "fit_evidence",
+    "forest_surprisal",
+    "weigh",
+]
