@@ -10,11 +10,16 @@ small departures that a peer comparison can still find; strong ones are blunt.
 Card scenarios are chosen (and the card registry changed: death, expiry)
 before normal care is generated, so normal care respects them; facility
 scenarios are chosen once normal volumes are known.
+
+``strength`` (``Population.abuse_strength``) scales how blunt the planted abuse is:
+counts of extra claims, cost multipliers, admission shares. At 1.0 every helper
+returns its input unchanged, so the default output is exactly the historical one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -38,6 +43,30 @@ class Plan:
 
     cards: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     facilities: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+
+def _more(x: Any, s: float, lo: int = 1) -> Any:
+    """A count scaled by the abuse strength (at least ``lo``); unchanged at 1.0."""
+    if s == 1.0:
+        return x
+    return np.maximum(lo, np.round(np.asarray(x, dtype=np.float64) * s)).astype(np.int64)
+
+
+def _mult(x: Any, s: float) -> Any:
+    """A multiplier whose departure from 1 is scaled by the abuse strength."""
+    if s == 1.0:
+        return x
+    return 1.0 + (np.asarray(x, dtype=np.float64) - 1.0) * s
+
+
+def _scale(x: float, s: float) -> float:
+    """A rate scaled by the abuse strength; unchanged at 1.0."""
+    return x if s == 1.0 else x * s
+
+
+def _share(p: float, s: float) -> float:
+    """A share scaled by the abuse strength, capped at 1."""
+    return p if s == 1.0 else min(1.0, p * s)
 
 
 def _strong(k: int) -> np.ndarray:
@@ -112,16 +141,27 @@ def _seq(
 
 
 def card_claims(
-    rng: np.random.Generator, plan: Plan, cards: Cards, fac: Facilities, cal: Calendar
+    rng: np.random.Generator,
+    plan: Plan,
+    cards: Cards,
+    fac: Facilities,
+    cal: Calendar,
+    strength: float = 1.0,
+    all_mismatch: bool = False,
 ) -> Block:
-    """New claims for every planted card scenario."""
+    """New claims for every planted card scenario.
+
+    ``strength`` scales how blunt the abuse is (1.0 = the historical output);
+    ``all_mismatch`` makes every strong borrowed-card visit far from home with a
+    diagnosis impossible for the holder's sex.
+    """
     pick = Picker(fac)
     nd = cal.n_days
     parts: list[Block] = []
     # --- borrowed_card
     idx, strong = plan.cards["borrowed_card"]
     cnt = np.where(strong, rng.integers(3, 6, len(idx)), rng.integers(1, 3, len(idx)))
-    rep = np.repeat(np.arange(len(idx)), cnt)
+    rep = np.repeat(np.arange(len(idx)), _more(cnt, strength))
     c = idx[rep]
     st = strong[rep]
     age = cards.age_years()[c]
@@ -141,11 +181,20 @@ def card_claims(
     soft = np.where(~male & (age >= 25) & (rng.random(n) < 0.3), cat.DX_INDEX["N95.1"], soft)
     soft = np.where(male & (age >= 25) & (rng.random(n) < 0.3), cat.DX_INDEX["N40"], soft)
     first_of_card = np.r_[True, rep[1:] != rep[:-1]] if n else np.zeros(0, bool)
-    mismatch = st & (first_of_card | (rng.random(n) < 0.7))
+    mismatch = st & (first_of_card | (rng.random(n) < _share(0.7, strength)))
     borrower = acute_conditions(rng, np.full(n, 3), np.ones(n, np.int8))
+    far = st & (rng.random(n) < _share(0.85, strength))
+    if all_mismatch:  # pregnancy or childbirth on a man, prostate disease on a woman
+        hard = np.where(male, pregnancy[rng.integers(0, 4, n)], cat.DX_INDEX["N40"])
+        mismatch = st
+        far = st
     dx = np.where(st, np.where(mismatch, hard, borrower), soft)
-    far = st & (rng.random(n) < 0.85)
     prov = np.where(far, rng.integers(0, len(cat.PROVINCES), n), cards.prov[c])
+    if all_mismatch:  # always another province than the holder's
+        other = (cards.prov[c] + 1 + rng.integers(0, len(cat.PROVINCES) - 1, n)) % len(
+            cat.PROVINCES
+        )
+        prov = np.where(st, other, prov)
     tier = np.where(
         rng.random(n) < 0.5,
         cat.DISTRICT,
@@ -167,6 +216,7 @@ def card_claims(
         np.maximum(3, np.round(months * rng.integers(5, 9, len(idx)))),
         np.maximum(2, np.round(months * 1.5)),
     ).astype(np.int64)
+    cnt = _more(cnt, strength)
     first = rng.integers(0, 6, len(idx)) + np.where(strong, 0, rng.integers(0, 8, len(idx)))
     rep_s, day_s = _seq(rng, cnt, first, 3, 6)
     rep_t, day_t = _seq(rng, cnt, first, 15, 21)
@@ -193,7 +243,7 @@ def card_claims(
     idx, strong = plan.cards["overlapping_care"]
     k = len(idx)
     a = rng.integers(0, max(1, nd - 10), k)
-    los_a = np.where(strong, rng.integers(5, 10, k), rng.integers(4, 8, k))
+    los_a = _more(np.where(strong, rng.integers(5, 10, k), rng.integers(4, 8, k)), strength, lo=2)
     f1 = pick.pick(
         rng, cards.prov[idx], np.where(rng.random(k) < 0.5, cat.DISTRICT, cat.PROVINCIAL)
     )
@@ -218,13 +268,15 @@ def card_claims(
                     dx=acute_conditions(rng, cards.band()[idx], cards.sex[idx]), scen=SC["overlapping_care"], ent=idx)  # fmt: skip
     s = np.flatnonzero(strong)
     stay_b = block(len(s), card=idx[s], fac=f2[s], day=a[s] + rng.integers(1, 3, len(s)), minute=any_minutes(rng, len(s)),
-                   los=rng.integers(3, 7, len(s)), vtype=INP, dx=_SEVERE_DX[rng.integers(0, len(_SEVERE_DX), len(s))],
+                   los=_more(rng.integers(3, 7, len(s)), strength), vtype=INP, dx=_SEVERE_DX[rng.integers(0, len(_SEVERE_DX), len(s))],
                    scen=SC["overlapping_care"], ent=idx[s])  # fmt: skip
     parts += [stay_a, visit_b, stay_b]
     # --- post_death: refills and visits billed after the card holder died
     idx, strong = plan.cards["post_death"]
     death = cards.death[idx]
-    cnt = np.where(strong, np.maximum(2, np.round(nd / 30.4) + 1), 1).astype(np.int64)
+    cnt = _more(
+        np.where(strong, np.maximum(2, np.round(nd / 30.4) + 1), 1).astype(np.int64), strength
+    )
     first = np.where(
         strong, rng.integers(0, 10, len(idx)), death + 1 + rng.integers(2, 20, len(idx))
     )
@@ -238,7 +290,7 @@ def card_claims(
     parts.append(pd_b.take(np.flatnonzero((day < nd) & (day > cards.death[c]))))
     # --- ineligible: visits on an expired card
     idx, strong = plan.cards["ineligible"]
-    cnt = np.where(strong, rng.integers(2, 5, len(idx)), 1)
+    cnt = _more(np.where(strong, rng.integers(2, 5, len(idx)), 1), strength)
     rep = np.repeat(np.arange(len(idx)), cnt)
     c = idx[rep]
     n = len(c)
@@ -252,7 +304,7 @@ def card_claims(
     parts.append(ib.take(np.flatnonzero((day < nd) & (day > vt))))
     # --- split_billing: one visit billed as several same-day claims
     idx, strong = plan.cards["split_billing"]
-    occ = np.where(strong, rng.integers(2, 4, len(idx)), 1)
+    occ = _more(np.where(strong, rng.integers(2, 4, len(idx)), 1), strength)
     orep = np.repeat(np.arange(len(idx)), occ)
     oc = idx[orep]
     no = len(oc)
@@ -262,7 +314,7 @@ def card_claims(
     )
     ofac = np.where(ofac < 0, cards.reg_fac[oc], ofac)
     odx = acute_conditions(rng, cards.band()[oc], cards.sex[oc])
-    parts_n = np.where(strong[orep], rng.integers(3, 5, no), 2)
+    parts_n = _more(np.where(strong[orep], rng.integers(3, 5, no), 2), strength, lo=2)
     prep = np.repeat(np.arange(no), parts_n)
     ppos = np.arange(len(prep)) - np.repeat(np.cumsum(parts_n) - parts_n, parts_n)
     n = len(prep)
@@ -298,29 +350,32 @@ def choose_facilities(
     return plan
 
 
-def modify_facility_claims(rng: np.random.Generator, plan: Plan, b: Block, fac: Facilities) -> None:
+def modify_facility_claims(
+    rng: np.random.Generator, plan: Plan, b: Block, fac: Facilities, strength: float = 1.0
+) -> None:
     """Over-billing and admission inflation change the facility's own normal claims in place."""
+    s = strength
     idx, strong = plan.facilities["overbilling"]
     for f, st in zip(idx, strong, strict=True):  # a handful of facilities
         rows = np.flatnonzero((b.fac == f) & (b.scen < 0))
-        rows = rows if st else rows[rng.random(len(rows)) < 0.65]
+        rows = rows if st else rows[rng.random(len(rows)) < _share(0.65, s)]
         m = len(rows)
-        b.tmult[rows] *= rng.uniform(2.3, 3.2, m) if st else rng.uniform(1.6, 2.0, m)
-        b.smult[rows] *= 2.5 if st else 1.5
-        b.dmult[rows] *= 1.4 if st else 1.15
+        b.tmult[rows] *= _mult(rng.uniform(2.3, 3.2, m) if st else rng.uniform(1.6, 2.0, m), s)
+        b.smult[rows] *= _mult(2.5 if st else 1.5, s)
+        b.dmult[rows] *= _mult(1.4 if st else 1.15, s)
         b.scen[rows] = SC["overbilling"]
         b.ent[rows] = f
     idx, strong = plan.facilities["admission_inflation"]
     for f, st in zip(idx, strong, strict=True):
         here = (b.fac == f) & (b.scen < 0)
         cand = np.flatnonzero(here & (b.vtype == 0) & _MILD[b.dx] & (b.refill == 0))
-        conv = cand[rng.random(len(cand)) < (0.35 if st else 0.12)]
+        conv = cand[rng.random(len(cand)) < _share(0.35 if st else 0.12, s)]
         m = len(conv)
         b.vtype[conv] = INP
         b.los[conv] = rng.integers(3, 8, m) if st else rng.integers(2, 5, m)
         b.minute[conv] = any_minutes(rng, m)
         longer = np.flatnonzero(here & (b.vtype == INP) & ~np.isin(np.arange(len(b)), conv))
-        b.los[longer] += 3 if st else 1
+        b.los[longer] += _more(3 if st else 1, s)
         rows = np.concatenate([conv, longer])
         b.scen[rows] = SC["admission_inflation"]
         b.ent[rows] = f
@@ -334,12 +389,15 @@ def facility_claims(
     cal: Calendar,
     volume: np.ndarray,
     budget: int,
+    strength: float = 1.0,
 ) -> Block:
     """New claims for sick-leave mills, phantom visits and overloaded doctors.
 
     ``budget`` caps the claims of one overloaded doctor so small datasets stay
-    mostly normal (each overloaded day costs 50-100 claims).
+    mostly normal (each overloaded day costs 50-100 claims); ``strength`` scales how
+    blunt the abuse is (1.0 = the historical output).
     """
+    s = strength
     nd = cal.n_days
     age = cards.age_years()
     ok = (cards.death == NO_DAY) & (cards.valid_from <= 0) & (cards.valid_to >= nd)
@@ -348,7 +406,7 @@ def facility_claims(
     employed = ok & np.isin(cards.group, cat.EMPLOYED_GROUPS) & (age >= 20) & (age <= 55)
     idx, strong = plan.facilities["sick_leave_mill"]
     for f, st in zip(idx, strong, strict=True):
-        n = int(max(30 if st else 10, volume[f] * (0.5 if st else 0.15)))
+        n = int(max(_more(30 if st else 10, s), volume[f] * _scale(0.5 if st else 0.15, s)))
         pool = np.flatnonzero(employed & (cards.prov == fac.prov[f]))
         c = pool[rng.integers(0, len(pool), n)]
         thin = np.ones(n, bool) if st else rng.random(n) < 0.7
@@ -358,7 +416,7 @@ def facility_claims(
                            scen=SC["sick_leave_mill"], ent=f))  # fmt: skip
     idx, strong = plan.facilities["phantom_visits"]
     for f, st in zip(idx, strong, strict=True):
-        n = int(max(40 if st else 12, volume[f] * (1.0 if st else 0.3)))
+        n = int(max(_more(40 if st else 12, s), volume[f] * _scale(1.0 if st else 0.3, s)))
         pool = np.flatnonzero(ok & (cards.reg_fac == f))
         if len(pool) < n:
             pool = np.concatenate([pool, np.flatnonzero(ok & (cards.prov == fac.prov[f]))])
@@ -377,7 +435,7 @@ def facility_claims(
     idx, strong = plan.facilities["doctor_overload"]
     for f, st in zip(idx, strong, strict=True):
         n_docs = 1
-        days = work_days[rng.random(len(work_days)) < (0.7 if st else 0.45)]
+        days = work_days[rng.random(len(work_days)) < _share(0.7 if st else 0.45, s)]
         days = np.sort(rng.permutation(days)[: max(2, budget // (85 if st else 69))])
         per_day = (
             rng.integers(70, 100, (len(days), n_docs))
@@ -385,6 +443,8 @@ def facility_claims(
             else rng.integers(62, 76, (len(days), n_docs))
         )
         cnt = per_day.ravel()
+        if s != 1.0:  # the load above the cap scales with the strength
+            cnt = np.maximum(1, np.round(65 + (cnt - 65) * s)).astype(np.int64)
         day = np.repeat(np.repeat(days, n_docs), cnt)
         doc = np.repeat(np.tile(-2 - np.arange(n_docs), len(days)), cnt)
         n = len(day)

@@ -303,8 +303,13 @@ def acute(
     cal: Calendar,
     n_visits: int,
     card_weight: np.ndarray,
+    travel: np.ndarray | None = None,
 ) -> Block:
-    """Acute episodes (with follow-ups and transfers), about ``n_visits`` visits."""
+    """Acute episodes (with follow-ups and transfers), about ``n_visits`` visits.
+
+    ``travel`` (per card: the province where it works or studies, -1 = none) sends
+    80% of those cards' acute visits there.
+    """
     n0 = max(1, int(n_visits / 1.2))
     card = rng.choice(cards.n, n0, p=card_weight / card_weight.sum()).astype(np.int32)
     day = rng.choice(cal.n_days, n0, p=cal.weight).astype(np.int32)
@@ -326,6 +331,12 @@ def acute(
         [cat.COMMUNE, cat.DISTRICT, cat.PROVINCIAL, cat.PRIVATE, cat.CENTRAL, cat.DISTRICT]
     )[where]
     tier = np.where(away & (rng.random(n0) < 0.5), cat.PROVINCIAL, tier)
+    if travel is not None:  # travellers: most acute visits where they work or study
+        go = (travel[card] >= 0) & (rng.random(n0) < 0.8)
+        where = np.where(go, 5, where)
+        prov = np.where(go, travel[card], prov)
+        there = rng.choice([cat.DISTRICT, cat.PRIVATE, cat.PROVINCIAL], n0, p=[0.4, 0.35, 0.25])
+        tier = np.where(go, there, tier)
     f = Picker(fac).pick(rng, prov, tier)
     f = np.where((where == 0) | (f < 0), cards.reg_fac[card], f).astype(np.int32)
     ftier = fac.tier[f]

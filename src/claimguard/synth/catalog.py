@@ -121,6 +121,9 @@ CONDITIONS: tuple[Condition, ...] = (
     Condition("C22.0", _W0, lab=1.5, img=0.4, drugs=3, classes=("chemo", "antiemetic", "fluid"), supply=2, procedure="12.0325.2047", dept="K26"),
     Condition("Z51.1", _W0, dept="K26"),
     Condition("D63.8", _W0),
+    # rare but legal conditions, only given by Population.rare_dx_share (never drawn acutely)
+    Condition("M10.9", _W0, lab=1.0, img=0.3, drugs=2.5, classes=("nsaid", "analgesic"), dept="K03"),
+    Condition("M81.9", _W0, lab=0.6, img=1.0, drugs=2, classes=("vitamin", "joint"), dept="K03"),
 )  # fmt: skip
 DX_CODES = np.array([c.code for c in CONDITIONS])
 DX_INDEX = {c.code: i for i, c in enumerate(CONDITIONS)}

@@ -22,6 +22,7 @@ from claimguard.io.compact import encode_repetitive
 from claimguard.memory import release_memory
 from claimguard.synth import catalog as cat
 from claimguard.synth import frames as fr
+from claimguard.synth import knobs as kn
 from claimguard.synth.abuse import (
     card_claims,
     choose_cards,
@@ -42,6 +43,7 @@ from claimguard.synth.care import (
 )
 from claimguard.synth.lines import line_table
 from claimguard.synth.population import NO_DAY, Cards, Facilities, make_cards, make_facilities
+from claimguard.synth.variants import Population
 from claimguard.tables import Dataset
 
 log = logging.getLogger(__name__)
@@ -174,15 +176,27 @@ def _year_only_birth_dates(rng: np.random.Generator, cards: Cards, cal: Calendar
 
 
 def _staff(
-    rng: np.random.Generator, fac: Facilities, b: Block, cal: Calendar, busy: np.ndarray
+    rng: np.random.Generator,
+    fac: Facilities,
+    b: Block,
+    cal: Calendar,
+    busy: np.ndarray,
+    heavy: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> None:
-    """Doctors per facility from its outpatient volume and a realistic daily load."""
+    """Doctors per facility from its outpatient volume and a realistic daily load.
+
+    ``heavy``: (facilities, daily load) of legitimately very busy clinics.
+    """
     wd = max(1, int(((cal.weekday[: cal.n_days] < 5) & ~cal.holiday[: cal.n_days]).sum()))
     out = np.bincount(b.fac, weights=(b.vtype != INP).astype(float), minlength=fac.n)
     daily = out / wd * 1.15
     load = rng.uniform(12, 28, fac.n)
     load[busy] = rng.uniform(36, 42, len(busy))
+    if heavy is not None:
+        load[heavy[0]] = heavy[1]
     minimum = np.array([15, 6, 3, 1, 1])[fac.tier]
+    if heavy is not None:  # a busy district hospital may run its outpatients on two doctors
+        minimum[heavy[0]] = np.minimum(minimum[heavy[0]], 2)
     fac.doctors = np.maximum(minimum, np.ceil(daily / load)).astype(np.int32)
     fac.doctor_offset = (np.cumsum(fac.doctors) - fac.doctors).astype(np.int32)
 
@@ -200,15 +214,31 @@ def _assign_doctors(rng: np.random.Generator, fac: Facilities, b: Block) -> None
 
 
 def generate(
-    claims: int, seed: int, start: str = "2024-01-01", months: int = 1, abuse_rate: float = 0.01
+    claims: int,
+    seed: int,
+    start: str = "2024-01-01",
+    months: int = 1,
+    abuse_rate: float = 0.01,
+    population: Population | None = None,
 ) -> SyntheticData:
-    """A labelled synthetic dataset with exactly ``claims`` claims; same seed, same data."""
+    """A labelled synthetic dataset with exactly ``claims`` claims; same seed, same data.
+
+    ``population`` sets the knobs of the normal population and of abuse strength
+    (:class:`~claimguard.synth.variants.Population`); the default reproduces the
+    historical output exactly. Knob effects draw from their own random stream.
+    """
     t0 = _check(claims, start, months, abuse_rate)
+    pop = population if population is not None else Population()
     rng = np.random.default_rng(seed)
+    krng = np.random.default_rng([seed, 0x4B4E4F42])  # knob effects only
     cal = make_calendar(t0, months)
     nd = cal.n_days
     fac = make_facilities(rng, claims / months)
-    n_cards = max(1_000, round(claims * 365 / (VISITS_PER_INSURED_YEAR * nd)))
+    if pop.visits_scale != 1.0:
+        visits = VISITS_PER_INSURED_YEAR * pop.visits_scale
+        n_cards = max(1_000, round(claims * 365 / (visits * nd)))
+    else:
+        n_cards = max(1_000, round(claims * 365 / (VISITS_PER_INSURED_YEAR * nd)))
     # legitimate busy district hospitals draw four times their share of patients
     district = np.flatnonzero(fac.tier == cat.DISTRICT)
     dprov = fac.prov[district]
@@ -216,6 +246,7 @@ def generate(
     expected = fac.weight[district] / in_prov[dprov] * cat.PROVINCE_POP[dprov]
     busy = district[np.argsort(-expected)[: max(2, len(district) // 20)]]
     fac.weight[busy] *= 4.0
+    busy_clinic = kn.busy_clinics(krng, fac, busy, pop.busy_clinic_share)
     cards = make_cards(rng, n_cards, fac, nd, seed)
     _year_only_birth_dates(rng, cards, cal)
     central = np.flatnonzero(fac.tier == cat.CENTRAL)
@@ -236,6 +267,9 @@ def generate(
     child = np.flatnonzero(young)[rng.random(int(young.sum())) < 0.05]
     special = _valid(concat([chron, dial, chemo, preg, terminal(rng, cards, fac, cal)]), cards, nd)
     weight = acute_weight(cards, child, multi)
+    if len(busy_clinic):  # their patients come back more often
+        weight[np.isin(cards.reg_fac, busy_clinic)] *= 1.6
+    travel = kn.travellers(krng, cards, pop.travel_share) if pop.travel_share > 0 else None
     need = claims - len(special)
     if need < claims * 0.2:
         raise UserError(
@@ -248,29 +282,57 @@ def generate(
     got: list[Block] = []
     have = 0
     for _ in range(5):  # top up if validity filters removed too many
-        b = _valid(acute(rng, cards, fac, cal, int((target - have) * 1.1) + 10, weight), cards, nd)
+        n_acute = int((target - have) * 1.1) + 10
+        b = _valid(acute(rng, cards, fac, cal, n_acute, weight, travel=travel), cards, nd)
         got.append(b)
         have += len(b)
         if have >= target:
             break
     normal, n_special = _drop_inside_stays(concat([special, *got]), len(special))
-    _staff(rng, fac, normal, cal, busy)
+    # legitimate look-alikes of abuse, added after the clean-up; kept by the exact count
+    protect = np.zeros(len(normal), bool)
+    knob_traps: dict[str, np.ndarray] = {}
+    if pop.rare_dx_share > 0:
+        changed = kn.rare_diagnoses(krng, normal, n_special, cards, fac, pop.rare_dx_share)
+        protect[changed] = True
+        knob_traps["rare_diagnosis"] = np.unique(normal.card[changed])
+    if pop.same_day_revisit_share > 0:
+        new, orig = kn.same_day_revisits(krng, normal, n_special, pop.same_day_revisit_share)
+        new = kn.outside_stays(normal, new)
+        protect[orig] = True
+        protect = np.r_[protect, np.ones(len(new), bool)]
+        normal = concat([normal, new])
+        knob_traps["same_day_revisit"] = np.unique(new.card)
+    if pop.admission_day_visit_share > 0:
+        new = kn.admission_day_visits(krng, normal, cards, fac, pop.admission_day_visit_share)
+        new = kn.outside_stays(normal, kn.not_seen(normal, _valid(new, cards, nd)))
+        protect = np.r_[protect, np.ones(len(new), bool)]
+        normal = concat([normal, new])
+        knob_traps["admission_day_visit"] = np.unique(new.card)
+    heavy = (busy_clinic, krng.uniform(55, 64, len(busy_clinic))) if len(busy_clinic) else None
+    _staff(rng, fac, normal, cal, busy, heavy)
     volume = np.bincount(normal.fac, minlength=fac.n).astype(float)
     used_fac = np.zeros(fac.n, bool)
     used_fac[busy] = True
     used_fac[central] = True
+    used_fac[busy_clinic] = True
     k_fac = max(2, round(abuse_rate * fac.n / 2)) if abuse_rate > 0 else 0
     fplan = choose_facilities(rng, fac, volume, k_fac, used_fac) if k_fac else None
     parts = []
     if fplan is not None:
-        modify_facility_claims(rng, fplan, normal, fac)
-        parts.append(facility_claims(rng, fplan, cards, fac, cal, volume, int(claims * 0.05)))
+        modify_facility_claims(rng, fplan, normal, fac, pop.abuse_strength)
+        budget = int(claims * 0.05)
+        parts.append(
+            facility_claims(rng, fplan, cards, fac, cal, volume, budget, pop.abuse_strength)
+        )
     if plan is not None:
-        parts.append(card_claims(rng, plan, cards, fac, cal))
+        parts.append(
+            card_claims(rng, plan, cards, fac, cal, pop.abuse_strength, pop.borrowed_all_mismatch)
+        )
     planted = concat(parts) if parts else normal.take(np.zeros(0, np.int64))
     # exact count: drop surplus acute visits that carry nothing planted
     surplus = len(normal) + len(planted) - claims
-    droppable = np.flatnonzero((np.arange(len(normal)) >= n_special) & (normal.scen < 0))
+    droppable = np.flatnonzero((np.arange(len(normal)) >= n_special) & (normal.scen < 0) & ~protect)
     if surplus > len(droppable) or surplus < 0:
         raise UserError(
             "planted abuse needs more claims than requested",
@@ -281,7 +343,11 @@ def generate(
     keep = np.ones(len(normal), bool)
     keep[drop] = False
     allc = concat([normal.take(np.flatnonzero(keep)), planted])
+    if len(busy_clinic):
+        kn.restaff_busy(fac, allc, busy_clinic)
     _assign_doctors(rng, fac, allc)
+    if len(busy_clinic):
+        kn.spread_doctors(fac, allc, busy_clinic)
     order = np.lexsort((allc.card, allc.fac, allc.minute, allc.day))
     allc = allc.take(order)
     # free the intermediate blocks before the big string tables are built
@@ -309,7 +375,12 @@ def generate(
         "elderly_multimorbid": multi,
         "frequent_child": child,
     }
-    return _assemble(rng, allc, cards, fac, cal, traps, central, busy, plan, fplan)
+    if travel is not None:
+        traps["traveller"] = kn.travelled(allc, cards, fac, travel)
+    traps.update(knob_traps)
+    return _assemble(
+        rng, allc, cards, fac, cal, traps, central, busy, plan, fplan, busy_clinic, pop, krng
+    )
 
 
 def _assemble(
@@ -323,6 +394,9 @@ def _assemble(
     busy,
     plan,
     fplan,
+    busy_clinic=None,
+    pop: Population | None = None,
+    krng=None,
 ) -> SyntheticData:  # noqa: ANN001
     t0 = cal.start
     n = len(b)
@@ -389,7 +463,7 @@ def _assemble(
         "str"
     )
     labels = labels.sort_values(["entity_type", "scenario", "entity_id"], ignore_index=True)
-    traps = _traps(b, card_traps, card_ids, fac_ids, central, busy, labels)
+    traps = _traps(b, card_traps, card_ids, fac_ids, central, busy, labels, busy_clinic)
     price_factor = np.exp(rng.normal(0, 0.04, fac.n)) * np.where(
         np.isin(prov_codes[fac.prov], cat.CENTRAL_PROVINCES), 1.08, 1.0
     )
@@ -422,15 +496,31 @@ def _assemble(
     _free(b, "day", "minute", "los", "dur")
     cl["visit_type"] = fr.category(b.vtype, schema.VISIT_TYPES)
     cl["primary_dx"] = fr.take(cat.DX_CODES, b.dx)
+    noise = (
+        kn.noise_masks(krng, n, pop.noise_share) if pop is not None and krng is not None else None
+    )
+    if noise is not None:  # data-entry noise: the claim's optional copies blank or wrong
+        b.dx2[noise["secondary_dx"]] = -1
+        b.dx3[noise["secondary_dx"]] = -1
     cl["secondary_dx"] = fr.join_codes(cat.DX_CODES, b.dx2, b.dx3)
     _free(b, "dx2", "dx3")
     cl["total_cost"] = total
     cl["insurance_paid"] = np.round(total * cat.BENEFIT_SHARE[level[c]])
     cl["drug_cost"] = drug_cost
     cl["supply_cost"] = supply_cost
-    cl["patient_birth_date"] = fr.days_to_dates(t0, cards.birth[c])
-    cl["patient_sex"] = fr.category(cards.sex[c], schema.SEXES)
-    cl["registered_facility_id"] = fr.take(fac_ids, cards.reg_fac[c])
+    if noise is not None:
+        assert krng is not None
+        birth = kn.wrong_birth(krng, cards.birth[c], noise["patient_birth_date"])
+        sex = np.where(noise["patient_sex"], 1 - cards.sex[c], cards.sex[c])
+        reg = np.where(noise["registered_facility_id"], -1, cards.reg_fac[c])
+        cl["patient_birth_date"] = fr.days_to_dates(t0, birth)
+        cl["patient_sex"] = fr.category(sex, schema.SEXES)
+        cl["registered_facility_id"] = fr.take(fac_ids, reg)
+        del birth, sex, reg
+    else:
+        cl["patient_birth_date"] = fr.days_to_dates(t0, cards.birth[c])
+        cl["patient_sex"] = fr.category(cards.sex[c], schema.SEXES)
+        cl["registered_facility_id"] = fr.take(fac_ids, cards.reg_fac[c])
     cl["card_valid_from"] = fr.days_to_dates(t0, cards.valid_from[c])
     cl["card_valid_to"] = fr.days_to_dates(t0, cards.valid_to[c])
     cl["doctor_id"] = fr.take(doc_ids, b.doctor)
@@ -480,11 +570,19 @@ def _assemble(
             ),
         }
     )
+    tables = {
+        "claims": fr.ordered(claims, schema.CLAIMS),
+        "claim_lines": fr.ordered(claim_lines, schema.CLAIM_LINES),
+        "facilities": facilities,
+        "cards": cards_df,
+    }
+    if pop is not None and pop.absent_columns:
+        tables = kn.drop_columns(tables, pop.absent_columns)
     return SyntheticData(
-        claims=fr.ordered(claims, schema.CLAIMS),
-        claim_lines=fr.ordered(claim_lines, schema.CLAIM_LINES),
-        facilities=facilities,
-        cards=cards_df,
+        claims=tables["claims"],
+        claim_lines=tables["claim_lines"],
+        facilities=tables["facilities"],
+        cards=tables["cards"],
         labels=labels,
         traps=traps,
         truth_claims=truth,
@@ -499,6 +597,7 @@ def _traps(
     central: np.ndarray,
     busy: np.ndarray,
     labels: pd.DataFrame,
+    busy_clinic: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Legitimate heavy users with care in the period (frequent children: 2+ visits)."""
     visits = np.bincount(b.card[b.scen < 0], minlength=len(card_ids))
@@ -522,6 +621,16 @@ def _traps(
             }
         )
     )
+    if busy_clinic is not None and len(busy_clinic):
+        rows.append(
+            pd.DataFrame(
+                {
+                    "entity_type": "facility",
+                    "entity_id": fac_ids[busy_clinic],
+                    "kind": "busy_clinic",
+                }
+            )
+        )
     traps = pd.concat(rows, ignore_index=True).astype("str")
     bad = traps["entity_id"].isin(labels["entity_id"])
     return traps[~bad].drop_duplicates(["entity_type", "entity_id"]).reset_index(drop=True)
