@@ -34,6 +34,7 @@ def test_names_follow_style() -> None:
         "_ratio_to_peers",
         "_ratio_to_colleagues",
         "_share",
+        "_z",
     )
     for name in CATALOG:
         last = name.split("_")[-1]

@@ -1,4 +1,4 @@
-"""Bundle: scores with rules, save/load that refuses misuse, reproducibility."""
+"""Bundle: scores with evidence, save/load that refuses misuse, reproducibility."""
 
 from __future__ import annotations
 
@@ -24,20 +24,18 @@ def _settings(**model) -> Settings:
     )
 
 
-def test_scores_rank_planted_entities_and_rules_lift(tmp_path: Path):
+def test_scores_rank_planted_entities_and_hard_facts_first(tmp_path: Path):
     fs = tiny_features()
     bundle = fit_bundle(fs, None, _settings(), labels=tiny_labels())
     scored = bundle.score(fs)
     card = scored["card"]
-    assert list(card.columns) == ["score", "forest_score", "rule_score", "rule_hits"]
+    assert list(card.columns) == ["score", "forest_score", "rule_score", "hard_facts", "rule_hits"]
     assert card["score"].between(0, 1).all()
-    assert (card["score"] >= card["forest_score"]).all()
-    # the post-death card is lifted by its rule and says so
+    # the post-death card is a hard fact: first in the ranking, and it says so
     assert json.loads(card.loc["C00040", "rule_hits"]) == ["card_after_death_claims_count"]
-    w = bundle.settings.model.rule_weight
-    f = card.loc["C00040", "forest_score"]
-    assert card.loc["C00040", "score"] == pytest.approx(f + w * (1 - f))
-    assert (card["rule_score"] > 0).sum() == 1
+    assert card.loc["C00040", "hard_facts"] == 2.0
+    assert card["score"].idxmax() == "C00040" and card.loc["C00040", "score"] >= 0.999
+    assert (card["hard_facts"] > 0).sum() == 1 and (card["rule_score"] > 0).sum() == 1
     assert bundle.metrics["card"]["average_precision"] > 0.5
     assert bundle.metrics["facility"]["recall@10"] > 0.5
     attr = bundle.attributions("card", fs.card.iloc[:30])
@@ -62,7 +60,7 @@ def test_save_load_round_trip_and_model_card(tmp_path: Path):
     path = save_bundle(bundle, tmp_path / "m" / "b.joblib")
     card = json.loads((path.parent / "model_card.json").read_text())
     assert card["model_version"] == bundle.model_version
-    assert "rule_weight" in card["score"] and card["intended_use"]
+    assert "evidence_weight" in card["score"] and card["intended_use"]
     again = load_bundle(path)
     for e, df in bundle.score(fs).items():
         assert np.array_equal(df["score"].to_numpy(), again.score(fs)[e]["score"].to_numpy())
@@ -108,7 +106,8 @@ def test_feature_subset_from_settings_and_unknown_names_rejected():
     fs = tiny_features()
     bundle = fit_bundle(fs, None, _settings(card_features=["card_visits_count"]))
     assert bundle.feature_names["card"] == ["card_visits_count"]
-    assert bundle.rules["card"] == []  # its rule's feature was not selected
+    # evidence reads the feature table, not the forest's subset
+    assert [i.name for i in bundle.evidence["card"]] == ["card_after_death_claims_count"]
     with pytest.raises(ConfigError, match="card_nonsense"):
         fit_bundle(fs, None, _settings(card_features=["card_nonsense"]))
 

@@ -192,8 +192,29 @@ def demographic_mismatch(p: Prepared, peers: PeerTables, flags: Arrays) -> Array
     return {
         "card_demographic_mismatch_count": windows.group_sum(mismatch, p.card, p.n_cards),
         "card_impossible_dx_claims_count": windows.group_sum(impossible, p.card, p.n_cards),
+        "card_unfitting_main_dx_distinct_count": windows.distinct_per_group(
+            p.card, np.where(unfitting_main_diagnoses(p) | impossible, p.dx3, -1), p.n_cards
+        ),
         "card_max_dx_atypicality_ratio": windows.sorted_group_max(atypical, p.card_start),
     }
+
+
+def _contradicts(
+    p: Prepared, need: np.ndarray, lo: np.ndarray, hi: np.ndarray
+) -> np.ndarray:
+    """Per claim: the holder's sex or age is outside a diagnosis' constraint."""
+    wrong_sex = ((need == clinical.FEMALE) & (p.sex == clinical.MALE)) | (
+        (need == clinical.MALE) & (p.sex == clinical.FEMALE)
+    )
+    return wrong_sex | (np.isfinite(p.age) & ((p.age < lo) | (p.age > hi)))
+
+
+def unfitting_main_diagnoses(p: Prepared) -> np.ndarray:
+    """Per claim: the *primary* diagnosis does not fit the holder (``clinical.DX_RULES``,
+    near-impossible ones included). Secondary codes are left out here: they carry
+    comorbidities copied from other records and are noisier."""
+    sex, lo, hi = clinical.dx_constraints(p.dx3_vocab)
+    return _contradicts(p, sex[p.dx3], lo[p.dx3], hi[p.dx3])
 
 
 def impossible_diagnoses(p: Prepared) -> np.ndarray:
@@ -204,12 +225,7 @@ def impossible_diagnoses(p: Prepared) -> np.ndarray:
     table has them (the claim's copy is a data-entry field), else from the claim.
     """
     sex, lo, hi = clinical.dx_constraints(p.dx3_vocab, clinical.impossibility_rules())
-    need, lo, hi = sex[p.dx3], lo[p.dx3], hi[p.dx3]
-    wrong_sex = ((need == clinical.FEMALE) & (p.sex == clinical.MALE)) | (
-        (need == clinical.MALE) & (p.sex == clinical.FEMALE)
-    )
-    wrong_age = np.isfinite(p.age) & ((p.age < lo) | (p.age > hi))
-    return wrong_sex | wrong_age
+    return _contradicts(p, sex[p.dx3], lo[p.dx3], hi[p.dx3])
 
 
 def eligibility(p: Prepared, flags: Arrays) -> Arrays:

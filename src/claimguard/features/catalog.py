@@ -129,6 +129,14 @@ _SPECS: tuple[FeatureSpec, ...] = (
         (f"{_SEX}|{_AGE}",), "{value:.0f} claims with a diagnosis the card holder cannot have",
     ),
     FeatureSpec(
+        "card_unfitting_main_dx_distinct_count", "card", "diagnoses", "demographic_mismatch",
+        "Distinct main diagnoses (ICD-10 categories) of the card's claims that do not fit the "
+        "holder's sex or age (the built-in table below, near-impossible adult diseases in "
+        "young children included). Distinct, because one person's unusual condition recurs "
+        "on every claim while someone else using the card brings other conditions.",
+        (f"{_SEX}|{_AGE}",), "{value:.0f} different main diagnoses that do not fit the card holder",
+    ),
+    FeatureSpec(
         "card_max_dx_atypicality_ratio", "card", "ratio", "demographic_mismatch",
         "For the card's most atypical diagnosis: how many times rarer it is among claims of "
         "the holder's sex and age band than among all claims (1 = typical).",
@@ -408,6 +416,23 @@ def render_markdown() -> str:
     sex_name = {clinical.NO_SEX: "any sex", clinical.FEMALE: "female", clinical.MALE: "male"}
     for r in clinical.DX_RULES:
         age = "any" if r.min_age == 0 and r.max_age >= 200 else f"{r.min_age:g}-{r.max_age:g}"
+        out.append(f"| {r.first}-{r.last} | {sex_name[r.sex]} | {age} | {r.label} |")
+    out += [
+        "",
+        "## Clinically impossible diagnoses",
+        "",
+        "`card_impossible_dx_claims_count` counts claims whose *main* diagnosis falls in one of "
+        "these ranges while the holder (card registry first) does not fit: a contradiction, not "
+        "an oddity. The table is versioned and cited in "
+        "`src/claimguard/data/clinical_impossibility.csv` (WHO ICD-10 volumes 1 and 2, CMS "
+        "Medicare Code Editor sex and age edits). Ages are completed years, inclusive.",
+        "",
+        "| ICD-10 range | only for | possible at ages | meaning |",
+        "|---|---|---|---|",
+    ]
+    for r in clinical.impossibility_rules():
+        hi = r.max_age - 1.0  # stored as the exclusive bound (see impossibility_rules)
+        age = "any" if r.min_age == 0 and hi >= 200 else f"{r.min_age:g}-{hi:g}"
         out.append(f"| {r.first}-{r.last} | {sex_name[r.sex]} | {age} | {r.label} |")
     out += ["", "## Claim-line classification", "", (items.__doc__ or "").strip(), ""]
     out += _peer_section()

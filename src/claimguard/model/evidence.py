@@ -10,8 +10,8 @@ signal is *evidence* whose weight comes from the training data:
   another facility's stay, early refills, doctor-days over the cap, ...): the surprisal
   ``-log10 P(K >= k)`` of the entity's count ``k`` under the training population's rate
   for an entity of its volume (``exposure``, e.g. its visits; rates per volume band):
-  Poisson with mean ``rate * exposure``, negative binomial when the bulk of the training
-  entities is over-dispersed. One common coincidence weighs little; repeated improbable events add up.
+  Poisson with mean ``rate * exposure``, the rate estimated from the share of entities
+  with no such event (so the abusers' own repeated events do not raise it). One common coincidence weighs little; repeated improbable events add up.
 * **z** evidence (a facility's excess over its peers in standard errors,
   ``*_excess_z``): robust-standardised on the training facilities (median, 1.4826 MAD)
   and turned into the surprisal of a one-sided normal tail, ``-log10(2 * P(Z >= z))``
@@ -27,14 +27,14 @@ signal is *evidence* whose weight comes from the training data:
 The final score (quoted in the README and the model card)::
 
     S_forest = -log10(1 - forest)                       forest = training CDF, 0..1
-    S        = S_forest + w * sum_i min(S_i, cap)       w = model.evidence_weight
+    S        = S_forest + w * sum_g min(max_{i in g} S_i, cap)   g = signal, w = evidence_weight
     T        = 1000 * H + min(S, 999)                   H = hard-fact claims beyond tolerance
     score    = T / (1 + T)
 
 Every term is non-negative and the map is monotone in each, so more evidence never lowers
 a score; an entity with a hard fact (score >= 0.999) ranks above every entity without
-one, and among hard facts the one showing more claims ranks first. ``S`` is in log10
-units: S = 3 means "as surprising as a one-in-a-thousand event" and gives score 0.75.
+one, and among hard facts the one showing more claims ranks first. Items of one signal
+(two views of split billing, say) count once, by the strongest. ``S`` is in log10 units: S = 3 means "as surprising as a one-in-a-thousand event" and gives score 0.75.
 Summing surprisals treats the signals as independent evidence (Fisher's method without
 the calibration); ``cap`` (``model.evidence_cap``, default 6: one in a million) stops one
 signal whose tail model is wrong from deciding alone.
@@ -61,7 +61,6 @@ Kind = Literal["hard", "count", "z"]
 LN10 = math.log(10.0)
 HARD_SCALE = 1000.0  # T = HARD_SCALE * H + min(S, HARD_SCALE - 1)
 FOREST_FLOOR = 1e-6  # 1 - forest is floored here: S_forest <= 6
-TRIM_SHARE = 0.005  # top share of training counts left out of the dispersion fit
 
 
 @dataclass(frozen=True)
@@ -101,9 +100,8 @@ DEFAULT_EVIDENCE: tuple[EvidenceSpec, ...] = (
         _CARD_VISITS, 1.0,
     ),
     EvidenceSpec(
-        "card_demographic_mismatch_count", "count", "demographic_mismatch",
-        "diagnoses that do not fit the holder's sex or age, more than the population shows",
-        _CARD_VISITS,
+        "card_unfitting_main_dx_distinct_count", "count", "demographic_mismatch",
+        "different main diagnoses that do not fit the holder's sex or age", _CARD_VISITS,
     ),
     EvidenceSpec(
         "card_same_dx_same_day_claims_count", "count", "split_billing",
@@ -279,7 +277,7 @@ def count_surprisal(k: np.ndarray, mu: np.ndarray, alpha: float) -> np.ndarray:
 
 
 N_BANDS = 7  # volume bands 1, 2-3, 4-7, ..., 64+ (powers of two)
-BAND_PRIOR = 50.0  # exposure units of the overall rate mixed into each band's rate
+BAND_PRIOR = 200.0  # entities' worth of the next lighter band's rate mixed into a band's
 
 
 def volume_band(n: np.ndarray, n_bands: int = N_BANDS) -> np.ndarray:
@@ -288,35 +286,39 @@ def volume_band(n: np.ndarray, n_bands: int = N_BANDS) -> np.ndarray:
     return np.minimum(b, n_bands - 1)
 
 
+def _zero_rate(any_event: np.ndarray, n: np.ndarray) -> float:
+    """Poisson rate per exposure unit from the share of entities with no event at all:
+    ``-log(P(K = 0)) / mean exposure``. An entity with twenty events counts as one with
+    one, so a few extreme entities (the abuse itself) cannot inflate the rate."""
+    share = (float(any_event.sum()) + 0.5) / (len(any_event) + 1.0)
+    return -math.log1p(-min(share, 1.0 - 1e-9)) / max(float(n.mean()), 1.0)
+
+
 def _fit_counts(k: np.ndarray, n: np.ndarray) -> tuple[float, tuple[float, ...], float]:
     """(overall rate per exposure unit, rate per volume band, NB alpha) of training counts.
 
-    Rates are plain means (planted or real abuse included: with unlabelled data a common
-    pattern must weigh less, whatever causes it), per volume band because heavy users have
-    more of every event per visit than light ones (a child seen every week gets a new
-    antibiotic before the last one is finished); each band's rate is shrunk towards the
-    overall rate with ``BAND_PRIOR`` exposure units. The dispersion is a method-of-moments
-    alpha ``sum((k - mu)^2 - k) / sum(mu^2)`` over the entities below the top
-    ``TRIM_SHARE`` of counts, so that a handful of extreme entities (the abuse itself) do
-    not make the whole tail look ordinary; 0 gives a Poisson tail.
+    Rates come from the share of entities with any event (``_zero_rate``), per volume band
+    because heavy users have more of every event per visit than light ones (a child seen
+    every week gets a new antibiotic before the last one is finished). Each band's rate is
+    shrunk towards the next lighter band's (the first band's towards the overall rate) with
+    ``BAND_PRIOR`` entities, so a band of a few dozen heavy users, planted abuse among
+    them, does not set its own rate. The tail is Poisson
+    (alpha 0): with unlabelled data, over-dispersion in the tail cannot be told from abuse,
+    and the per-item cap bounds what a wrong tail can add.
     """
-    total_n = float(n.sum())
-    rate = (float(k.sum()) + 0.5) / max(total_n, 1.0)
     if len(k) == 0:
-        return rate, (), 0.0
+        return 0.5, (), 0.0
+    any_event = k > 0
+    rate = _zero_rate(any_event, n)
     band = volume_band(n)
-    k_b = np.bincount(band, weights=k, minlength=N_BANDS)
-    n_b = np.bincount(band, weights=n, minlength=N_BANDS)
-    bands = (k_b + BAND_PRIOR * rate) / (n_b + BAND_PRIOR)
-    mu_all = bands[band] * n
-    limit = float(np.quantile(k, 1.0 - TRIM_SHARE))
-    keep = k <= limit
-    kt, mu = k[keep], mu_all[keep]
-    if kt.sum() <= 0:
-        return rate, tuple(float(b) for b in bands), 0.0
-    mu = mu * (kt.sum() / max(float(mu.sum()), 1e-12))  # the kept entities' own mean
-    alpha = float(((kt - mu) ** 2 - kt).sum() / max(float((mu**2).sum()), 1e-12))
-    return rate, tuple(float(b) for b in bands), max(alpha, 0.0)
+    bands: list[float] = []
+    for b in range(N_BANDS):  # seven bands
+        inb = band == b
+        m = int(inb.sum())
+        r_b = _zero_rate(any_event[inb], n[inb]) if m else rate
+        prior = bands[-1] if bands else rate
+        bands.append((m * r_b + BAND_PRIOR * prior) / (m + BAND_PRIOR))
+    return rate, tuple(bands), 0.0
 
 
 def _fit_z(z: np.ndarray) -> tuple[float, float]:
@@ -404,16 +406,21 @@ class EvidenceSettings:
 def weigh(
     X: pd.DataFrame, items: Sequence[FittedEvidence], cfg: EvidenceSettings
 ) -> tuple[np.ndarray, np.ndarray, pd.Series]:
-    """(evidence surprisal w * sum min(S_i, cap), hard-fact claims H, fired names as JSON)."""
+    """(evidence surprisal ``w * sum over signals of min(max S_i, cap)``, hard-fact claims H,
+    fired names as JSON)."""
     n = len(X)
-    total = np.zeros(n)
+    per_signal: dict[str, np.ndarray] = {}
     hard = np.zeros(n)
     fired = np.zeros((n, len(items)), dtype=bool)
     for j, item in enumerate(items):
         s = item.surprisal(X)
-        total += np.minimum(s, cfg.cap)
+        sig = item.spec.signal
+        per_signal[sig] = np.maximum(per_signal[sig], s) if sig in per_signal else s
         hard += item.hard_strength(X)
         fired[:, j] = item.fires(X, s, cfg.fire_level)
+    total = np.zeros(n)
+    for s in per_signal.values():  # one term per signal: two views of one pattern count once
+        total += np.minimum(s, cfg.cap)
     names = np.array([i.name for i in items], dtype=object)
     hits = np.full(n, "[]", dtype=object)
     rows = np.flatnonzero(fired.any(axis=1)) if cfg.weight > 0 else np.zeros(0, np.int64)
