@@ -91,6 +91,38 @@ def entity_metrics(
     return out
 
 
+def scenario_ap(scores: pd.Series, labels: pd.DataFrame, entity_type: str) -> dict[str, float]:
+    """Average precision of each planted scenario (and variant) against normal entities only.
+
+    Keys are ``"scenario:variant"`` (e.g. ``"borrowed_card:strong"``), or ``"scenario"``
+    when ``labels`` has no variant column. For each key the positives are the scored
+    entities labelled with that scenario and variant; the negatives are the scored
+    entities of ``entity_type`` that are not in ``labels`` at all, so the other
+    scenarios' positives are left out (one scenario ranked below another is not a
+    miss). Entities without a score are ignored, as in :func:`entity_metrics`; missing
+    scores rank last.
+    """
+    lab = labels.loc[labels["entity_type"].astype(str) == entity_type]
+    ids = _ids(scores.index)
+    s = scores.to_numpy(dtype="float64")
+    finite = np.isfinite(s)
+    low = float(s[finite].min()) - 1.0 if finite.any() else 0.0
+    s = np.where(finite, s, low)
+    labelled = np.asarray(ids.isin(_ids(lab["entity_id"])))
+    key = lab["scenario"].astype(str)
+    if "variant" in lab.columns:
+        key = key + ":" + lab["variant"].astype(str)
+    out: dict[str, float] = {}
+    for name, group in lab.groupby(key.to_numpy(), sort=True):
+        pos = np.asarray(ids.isin(_ids(group["entity_id"])))
+        keep = pos | ~labelled
+        n_pos = int(pos.sum())
+        out[str(name)] = (
+            float(average_precision_score(pos[keep], s[keep])) if n_pos else float("nan")
+        )
+    return out
+
+
 def flat_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:
     """Flatten nested metrics into MLflow-safe names (``card.recall@200.post_death``)."""
     flat: dict[str, float] = {}

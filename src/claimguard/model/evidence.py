@@ -73,6 +73,7 @@ class EvidenceSpec:
     why: str
     exposure: str | None = None  # count/hard: the feature holding the entity's volume
     tolerance: float = 0.0  # hard: events tolerated as possible data-entry errors
+    unit: float = 1.0  # count: the feature's value per event (30: days counted as months)
 
     @property
     def name(self) -> str:
@@ -117,12 +118,16 @@ DEFAULT_EVIDENCE: tuple[EvidenceSpec, ...] = (
         "visits at another facility while the holder was admitted to hospital", _CARD_VISITS,
     ),
     EvidenceSpec(
-        "card_overlapping_stays_count", "count", "overlapping_care",
-        "care starting while a stay at another facility was still open", _CARD_VISITS,
+        "card_overlap_days", "count", "overlapping_care",
+        "days in care at two facilities at once (a same-day transfer is one)", _CARD_VISITS,
     ),
     EvidenceSpec(
         "card_early_refill_count", "count", "drug_oversupply",
         "refills while most of the previous supply was still on hand", _CARD_VISITS,
+    ),
+    EvidenceSpec(
+        "card_drug_stockpile_days", "count", "drug_oversupply",
+        "months of one drug class still on hand when it was dispensed again", unit=30.0,
     ),
     EvidenceSpec(
         "facility_doctor_days_over_cap_count", "count", "doctor_load",
@@ -190,8 +195,8 @@ class FittedEvidence:
 
     # ------------------------------------------------------------------ scoring
     def _counts(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        k = np.nan_to_num(_column(X, self.spec.feature), nan=0.0)
-        k = np.maximum(np.round(k), 0.0)
+        k = np.nan_to_num(_column(X, self.spec.feature), nan=0.0) / self.spec.unit
+        k = np.maximum(np.floor(k + 1e-9), 0.0)
         if self.spec.exposure is None:
             return k, np.ones(len(k))
         n = np.nan_to_num(_column(X, self.spec.exposure), nan=1.0)
@@ -244,6 +249,7 @@ class FittedEvidence:
             out.update(
                 exposure=self.spec.exposure,
                 tolerance=self.spec.tolerance,
+                unit=self.spec.unit,
                 rate_per_exposure=float(f"{self.rate:.6g}"),
                 rate_by_volume_band=[float(f"{r:.6g}") for r in self.band_rates],
                 dispersion=round(self.dispersion, 6),

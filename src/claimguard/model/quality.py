@@ -48,13 +48,16 @@ def holdout_comparison(
     *,
     labels: pd.DataFrame,
     traps: pd.DataFrame | None = None,
+    scored: dict[str, pd.DataFrame] | None = None,
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Metrics per model (claimguard, iforest, ecod) per entity type on ``test_ds``.
 
     Baselines are fitted on the training period's claims and score the test period, the
-    same protocol as the trained bundle.
+    same protocol as the trained bundle. ``scored``: the bundle's scores of ``test_ds``
+    when the caller already has them (:func:`score_holdout`), so they are not built twice.
     """
-    scored = score_holdout(bundle, test_ds)
+    if scored is None:
+        scored = score_holdout(bundle, test_ds)
     ks = {
         "card": sorted({100, settings.scoring.review_capacity_cards}),
         "facility": sorted({10, settings.scoring.review_capacity_facilities}),
