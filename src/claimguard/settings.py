@@ -135,6 +135,13 @@ class ModelSettings(_Section):
         description="most surprisal (log10 units) one evidence item adds: 6 = one in a "
         "million, beyond which no tail model fitted on one period is believed",
     )
+    evidence_floor: float = Field(
+        1.0,
+        ge=0.0,
+        description="surprisal every signal's evidence must exceed before it counts (1 = "
+        "more common than one in ten is no evidence): many signals each a little above "
+        "typical, as any busy entity shows, do not add up to one strong one",
+    )
     evidence_fire_level: float = Field(
         3.0,
         gt=0.0,

@@ -22,9 +22,13 @@ from claimguard.settings import Settings
 
 from .helpers import tiny_features
 
-DEATH = EvidenceSpec("card_after_death_claims_count", "hard", "eligibility", "dead", "card_visits_count")
+DEATH = EvidenceSpec(
+    "card_after_death_claims_count", "hard", "eligibility", "dead", "card_visits_count"
+)
 SPLIT = EvidenceSpec("card_split", "count", "split_billing", "split", "card_visits_count")
-SPLIT2 = EvidenceSpec("card_split_too", "count", "split_billing", "split again", "card_visits_count")
+SPLIT2 = EvidenceSpec(
+    "card_split_too", "count", "split_billing", "split again", "card_visits_count"
+)
 IMPOSSIBLE = EvidenceSpec(
     "card_impossible_dx_claims_count", "hard", "demographic_mismatch", "impossible",
     "card_visits_count", 1.0,
@@ -135,7 +139,11 @@ def test_combine_is_monotone_and_within_0_1() -> None:
     f, e, h = rng.random(1000), rng.exponential(2, 1000), rng.poisson(0.1, 1000).astype(float)
     base = combine(f, e, h)
     assert np.all((base >= 0) & (base < 1))
-    for bumped in (combine(np.minimum(f + 0.01, 1), e, h), combine(f, e + 0.5, h), combine(f, e, h + 1)):
+    for bumped in (
+        combine(np.minimum(f + 0.01, 1), e, h),
+        combine(f, e + 0.5, h),
+        combine(f, e, h + 1),
+    ):
         assert np.all(bumped >= base)
 
 

@@ -199,9 +199,7 @@ def demographic_mismatch(p: Prepared, peers: PeerTables, flags: Arrays) -> Array
     }
 
 
-def _contradicts(
-    p: Prepared, need: np.ndarray, lo: np.ndarray, hi: np.ndarray
-) -> np.ndarray:
+def _contradicts(p: Prepared, need: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """Per claim: the holder's sex or age is outside a diagnosis' constraint."""
     wrong_sex = ((need == clinical.FEMALE) & (p.sex == clinical.MALE)) | (
         (need == clinical.MALE) & (p.sex == clinical.FEMALE)

@@ -81,7 +81,13 @@ def _sums(
         n = windows.group_count(p.fac, nf)
     floor = max(float(exp.mean()) * 0.01, 1e-6) if len(exp) else 1e-6
     observed = windows.group_sum(actual, p.fac, nf)
-    return observed, windows.group_sum(exp, p.fac, nf), windows.group_sum(exp * exp, p.fac, nf), n, floor
+    return (
+        observed,
+        windows.group_sum(exp, p.fac, nf),
+        windows.group_sum(exp * exp, p.fac, nf),
+        n,
+        floor,
+    )
 
 
 def _ratio(

@@ -169,7 +169,9 @@ class Bundle:
 
     def evidence_settings(self) -> EvidenceSettings:
         m = self.settings.model
-        return EvidenceSettings(m.evidence_weight, m.evidence_cap, m.evidence_fire_level)
+        return EvidenceSettings(
+            m.evidence_weight, m.evidence_cap, m.evidence_fire_level, m.evidence_floor
+        )
 
     def _matrix(self, entity_type: str, X: pd.DataFrame) -> pd.DataFrame:
         names = self.feature_names[entity_type]

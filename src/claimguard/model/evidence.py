@@ -327,9 +327,18 @@ def _fit_counts(k: np.ndarray, n: np.ndarray) -> tuple[float, tuple[float, ...],
     return rate, tuple(bands), 0.0
 
 
+MIN_Z_ENTITIES = 20  # fewer facilities with a z-score than this: fit on all of them
+
+
 def _fit_z(z: np.ndarray) -> tuple[float, float]:
-    """(median, robust spread) of a z feature on the training facilities."""
+    """(median, robust spread) of a z feature on the training facilities.
+
+    Facilities with nothing to compare (no inpatients for a length-of-stay z, say) have
+    exactly 0 and are left out, or the spread of the others would look tiny.
+    """
     z = z[np.isfinite(z)]
+    if int((z != 0).sum()) >= MIN_Z_ENTITIES:
+        z = z[z != 0]
     if len(z) == 0:
         return 0.0, 1.0
     center = float(np.median(z))
@@ -407,6 +416,7 @@ class EvidenceSettings:
     weight: float = 1.0
     cap: float = 6.0
     fire_level: float = 3.0
+    floor: float = 1.0
 
 
 def weigh(
@@ -426,7 +436,7 @@ def weigh(
         fired[:, j] = item.fires(X, s, cfg.fire_level)
     total = np.zeros(n)
     for s in per_signal.values():  # one term per signal: two views of one pattern count once
-        total += np.minimum(s, cfg.cap)
+        total += np.clip(s - cfg.floor, 0.0, cfg.cap)
     names = np.array([i.name for i in items], dtype=object)
     hits = np.full(n, "[]", dtype=object)
     rows = np.flatnonzero(fired.any(axis=1)) if cfg.weight > 0 else np.zeros(0, np.int64)

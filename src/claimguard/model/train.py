@@ -165,10 +165,7 @@ def fit_bundle(
         # each evidence item's training firing rate and whether it was demoted (model card,
         # MLflow run: evidence.card.card_after_death_claims_count.fire_share, ...)
         "evidence": {
-            e: {
-                i.name: {"fire_share": i.fire_share, "demoted": float(i.demoted)}
-                for i in items
-            }
+            e: {i.name: {"fire_share": i.fire_share, "demoted": float(i.demoted)} for i in items}
             for e, items in evidence.items()
         }
     }
