@@ -47,6 +47,13 @@ class FeatureSettings(_Section):
     min_peer_group_size: int = Field(
         30, gt=0, description="smaller peer groups fall back to a coarser group"
     )
+    back_to_back_minutes: float = Field(
+        30.0,
+        gt=0.0,
+        description="a claim at the same facility on the same day starting sooner than this "
+        "after the card's previous one is the same sitting billed again (a genuine revisit "
+        "needs a new consultation)",
+    )
     peer_heterogeneity: float = Field(
         0.05,
         ge=0.0,

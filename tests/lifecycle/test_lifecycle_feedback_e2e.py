@@ -1,7 +1,7 @@
 """`claimguard train --feedback`: reviewer decisions on 2% of a generated month's entities
 improve average precision on the other 98%, and both trainings are MLflow runs.
 
-The model is the forest alone (``rule_weight: 0``): what it cannot learn by itself — that a
+The model is the forest alone (``evidence_weight: 0``): what it cannot learn by itself — that a
 claim after death or outside the card's validity is decisive however ordinary the rest of
 the card looks — is exactly what reviewers' confirmations teach it.
 """
@@ -69,7 +69,7 @@ def test_feedback_on_two_percent_improves_ap_on_the_rest(
     write_synthetic(generate(claims=40_000, seed=7), synthetic_dir)
     plain, tuned = tmp_path / "plain.joblib", tmp_path / "tuned.joblib"
     config = tmp_path / "forest_only.yaml"
-    config.write_text("model:\n  rule_weight: 0.0\n")
+    config.write_text("model:\n  evidence_weight: 0.0\n")
     assert run(["train", str(synthetic_dir), "--model-out", str(plain), "-c", str(config)]) == 0
     ds = load_dataset(synthetic_dir)
     labels = pd.read_csv(synthetic_dir / "labels.csv", dtype=str)

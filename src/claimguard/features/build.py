@@ -127,7 +127,9 @@ def build_features(
         del expected[stat]
     if "card" in entities:
         card_vals, card_flags = card_mod.card_features(p, peers, settings, expected, sizes)
-        card_vals.update(patterns_mod.card_patterns(p, peers, sizes, card_flags))
+        card_vals.update(
+            patterns_mod.card_patterns(p, peers, sizes, card_flags, settings.back_to_back_minutes)
+        )
     del expected, sizes
 
     computed = set(card_vals) | set(fac_vals)

@@ -166,6 +166,13 @@ _SPECS: tuple[FeatureSpec, ...] = (
         (), "{value:.0f} extra claims for the same diagnosis on the same day at one facility",
     ),
     FeatureSpec(
+        "card_back_to_back_claims_count", "card", "claims", "split_billing",
+        "Claims at one facility on one day starting less than features.back_to_back_minutes "
+        "(default 30) after the card's previous claim there: one sitting billed as several "
+        "claims (a genuine same-day revisit needs a new consultation).",
+        (), "{value:.0f} claims billed minutes after another at the same facility",
+    ),
+    FeatureSpec(
         "card_visits_inside_other_stay_count", "card", "claims", "overlapping_care",
         "Outpatient or day-care claims at another facility on a day strictly between the "
         "admission and discharge days of an inpatient stay of the card.",

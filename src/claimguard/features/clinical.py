@@ -77,16 +77,17 @@ def impossibility_rules() -> tuple[DxRule, ...]:
     """
     with resources.files("claimguard.data").joinpath(IMPOSSIBILITY_TABLE).open() as f:
         table = pd.read_csv(f, comment="#", dtype={"first": str, "last": str, "sex": str})
+    rows = table.to_dict("records")
     return tuple(
         DxRule(
-            str(r.first),
-            str(r.last),
-            _SEX_CODES[str(r.sex)],
-            float(r.min_age),
-            float(r.max_age) + 1.0,  # completed years: max 64 = possible until the 65th birthday
-            str(r.label),
+            str(r["first"]),
+            str(r["last"]),
+            _SEX_CODES[str(r["sex"])],
+            float(r["min_age"]),
+            float(r["max_age"]) + 1.0,  # completed years: max 64 = possible until 65
+            str(r["label"]),
         )
-        for r in table.itertuples(index=False)
+        for r in rows
     )
 
 

@@ -7,6 +7,8 @@ ordinary cards; what gives them away is how those claims relate to each other:
 * **split visit** — two outpatient claims of one card at one facility on one day *for the
   same diagnosis* are one visit billed twice (a second, different complaint on the same
   day is ordinary);
+* **back to back** — claims of one card at one facility on one day starting minutes apart:
+  one sitting billed as several claims (a genuine revisit needs a new consultation);
 * **visit inside a stay** — an outpatient visit at another facility on a day strictly
   between the admission and discharge days of an inpatient stay: the patient was in a
   hospital bed (admission and discharge days are left out: transfers and follow-ups
@@ -62,6 +64,31 @@ def split_visits(p: Prepared, sizes: np.ndarray, flags: Arrays) -> Arrays:
         extra[cand] = np.where(n_same > 1, 1.0 - 1.0 / n_same, 0.0)
     _raise_flag(flags, "split_billing", (extra > 0).astype(np.float32))
     return {"card_same_dx_same_day_claims_count": np.round(windows.group_sum(extra, p.card, nc), 6)}
+
+
+def back_to_back(p: Prepared, sizes: np.ndarray, minutes: float, flags: Arrays) -> Arrays:
+    """Claims at one facility on one day starting within ``minutes`` of the card's previous
+    claim there (``features.back_to_back_minutes``): one sitting billed as several claims.
+
+    A genuine same-day revisit (back after a test result, a second complaint) needs a new
+    consultation and starts later; only groups of two or more claims are looked at.
+    """
+    nc = p.n_cards
+    cand = np.flatnonzero(sizes > 1)
+    hit = np.zeros(p.n, dtype=bool)
+    if len(cand):
+        order = cand[np.lexsort((p.admit_s[cand], p.day[cand], p.fac[cand], p.card[cand]))]
+        same = np.zeros(len(order), dtype=bool)
+        same[1:] = (
+            (p.card[order[1:]] == p.card[order[:-1]])
+            & (p.fac[order[1:]] == p.fac[order[:-1]])
+            & (p.day[order[1:]] == p.day[order[:-1]])
+        )
+        gap = np.zeros(len(order), dtype=np.int64)
+        gap[1:] = p.admit_s[order[1:]] - p.admit_s[order[:-1]]
+        hit[order] = same & (gap < minutes * 60.0)
+    _raise_flag(flags, "split_billing", hit.astype(np.float32))
+    return {"card_back_to_back_claims_count": windows.group_sum(hit, p.card, nc)}
 
 
 def visits_inside_stays(p: Prepared, flags: Arrays) -> Arrays:
@@ -140,10 +167,13 @@ def atypical_away(p: Prepared, peers: PeerTables, flags: Arrays) -> Arrays:
     return {"card_max_dx_atypicality_away_ratio": windows.group_max(atyp, p.card, nc, 1.0)}
 
 
-def card_patterns(p: Prepared, peers: PeerTables, sizes: np.ndarray, flags: Arrays) -> Arrays:
+def card_patterns(
+    p: Prepared, peers: PeerTables, sizes: np.ndarray, flags: Arrays, back_to_back_minutes: float
+) -> Arrays:
     """Every pattern feature the data allows (aligned with ``p.card_ids``)."""
     out: Arrays = {}
     out.update(split_visits(p, sizes, flags))
+    out.update(back_to_back(p, sizes, back_to_back_minutes, flags))
     if p.has("claims.discharge_time"):
         out.update(visits_inside_stays(p, flags))
     if p.has("claim_lines.days_supply"):
@@ -155,6 +185,7 @@ def card_patterns(p: Prepared, peers: PeerTables, sizes: np.ndarray, flags: Arra
 
 __all__ = [
     "atypical_away",
+    "back_to_back",
     "card_patterns",
     "concurrent_supply",
     "split_visits",

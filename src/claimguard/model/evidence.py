@@ -13,7 +13,8 @@ signal is *evidence* whose weight comes from the training data:
   Poisson with mean ``rate * exposure``, the rate estimated from the share of entities
   with no such event (so the abusers' own repeated events do not raise it). One common coincidence weighs little; repeated improbable events add up.
 * **z** evidence (a facility's excess over its peers in standard errors,
-  ``*_excess_z``): robust-standardised on the training facilities (median, 1.4826 MAD)
+  ``*_excess_z``): robust-standardised on the training facilities (median, 1.4826 MAD,
+  the spread never below 1: a z-score can be over-dispersed, not under-dispersed)
   and turned into the surprisal of a one-sided normal tail, ``-log10(2 * P(Z >= z))``
   (0 at the median).
 * **hard** facts (care after the holder's death, outside the card's validity, a diagnosis
@@ -108,6 +109,10 @@ DEFAULT_EVIDENCE: tuple[EvidenceSpec, ...] = (
         "card_same_dx_same_day_claims_count", "count", "split_billing",
         "claims for the same diagnosis at one facility on one day, more than the population "
         "shows for that many visits", _CARD_VISITS,
+    ),
+    EvidenceSpec(
+        "card_back_to_back_claims_count", "count", "split_billing",
+        "claims at one facility starting minutes after the card's previous one", _CARD_VISITS,
     ),
     EvidenceSpec(
         "card_same_day_same_facility_claims_count", "count", "split_billing",
@@ -343,9 +348,10 @@ def _fit_z(z: np.ndarray) -> tuple[float, float]:
         return 0.0, 1.0
     center = float(np.median(z))
     mad = 1.4826 * float(np.median(np.abs(z - center)))
-    if not mad > 0:
-        mad = float(np.std(z))
-    return center, mad if mad > 1e-6 else 1.0
+    # the z-scores are standard errors by construction: training data can show that they
+    # spread wider (heterogeneity the features did not model), never that they are
+    # narrower -- with sparse events most facilities sit at ~0 and the MAD collapses
+    return center, max(mad, 1.0) if np.isfinite(mad) else 1.0
 
 
 def evidence_for(
