@@ -10,8 +10,9 @@ signal is *evidence* whose weight comes from the training data:
   another facility's stay, early refills, doctor-days over the cap, ...): the surprisal
   ``-log10 P(K >= k)`` of the entity's count ``k`` under the training population's rate
   for an entity of its volume (``exposure``, e.g. its visits; rates per volume band):
-  Poisson with mean ``rate * exposure``, the rate estimated from the share of entities
-  with no such event (so the abusers' own repeated events do not raise it). One common coincidence weighs little; repeated improbable events add up.
+  Poisson -- negative binomial where the bulk of a common pattern is over-dispersed --
+  with mean ``rate * exposure``, the rate estimated from the share of entities with no
+  such event (so the abusers' own repeated events do not raise it). One common coincidence weighs little; repeated improbable events add up.
 * **z** evidence (a facility's excess over its peers in standard errors,
   ``*_excess_z``): robust-standardised on the training facilities (median, 1.4826 MAD,
   the spread never below 1: a z-score can be over-dispersed, not under-dispersed)
@@ -184,7 +185,7 @@ class FittedEvidence:
     spec: EvidenceSpec
     rate: float = 0.0  # count/hard: events per exposure unit, all training entities
     band_rates: tuple[float, ...] = ()  # the same per volume band (``volume_band``)
-    dispersion: float = 0.0  # count/hard: negative-binomial alpha (0 = Poisson)
+    band_dispersions: tuple[float, ...] = ()  # negative-binomial alpha per band (0 = Poisson)
     center: float = 0.0  # z: training median
     scale: float = 1.0  # z: training robust spread
     fire_share: float = 0.0  # share of training entities on which it fires
@@ -216,13 +217,19 @@ class FittedEvidence:
             out[pos] = -(stats.norm.logsf(z[pos]) + math.log(2.0)) / LN10
             return np.maximum(out, 0.0)
         k, n = self._counts(X)
-        return count_surprisal(k, self.rates(n) * n, self.dispersion)
+        return count_surprisal(k, self.rates(n) * n, self.dispersions(n))
 
     def rates(self, n: np.ndarray) -> np.ndarray:
         """Events per exposure unit for entities of volume ``n`` (their volume band's)."""
         if not self.band_rates:
             return np.full(len(n), self.rate)
         return np.asarray(self.band_rates)[volume_band(n, len(self.band_rates))]
+
+    def dispersions(self, n: np.ndarray) -> np.ndarray:
+        """Negative-binomial alpha for entities of volume ``n`` (0 = Poisson)."""
+        if not self.band_dispersions:
+            return np.zeros(len(n))
+        return np.asarray(self.band_dispersions)[volume_band(n, len(self.band_dispersions))]
 
     def hard_strength(self, X: pd.DataFrame) -> np.ndarray:
         """Claims beyond the tolerance (0 for evidence that is not a hard fact)."""
@@ -257,7 +264,7 @@ class FittedEvidence:
                 unit=self.spec.unit,
                 rate_per_exposure=float(f"{self.rate:.6g}"),
                 rate_by_volume_band=[float(f"{r:.6g}") for r in self.band_rates],
-                dispersion=round(self.dispersion, 6),
+                dispersion_by_volume_band=[round(a, 6) for a in self.band_dispersions],
             )
         return out
 
@@ -266,23 +273,24 @@ def _column(X: pd.DataFrame, name: str) -> np.ndarray:
     return X[name].to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def count_surprisal(k: np.ndarray, mu: np.ndarray, alpha: float) -> np.ndarray:
+def count_surprisal(k: np.ndarray, mu: np.ndarray, alpha: np.ndarray | float) -> np.ndarray:
     """-log10 P(K >= k) for K ~ Poisson(mu) (alpha = 0) or NB(mean mu, var mu + alpha mu^2).
 
-    Computed only where k > 0 (0 elsewhere), vectorised in scipy.
+    ``alpha`` per row or one value; computed only where k > 0 (0 elsewhere), in scipy.
     """
     k = np.asarray(k, dtype=np.float64)
     mu = np.maximum(np.asarray(mu, dtype=np.float64), 1e-12)
+    a = np.broadcast_to(np.asarray(alpha, dtype=np.float64), k.shape)
     out = np.zeros(len(k))
     rows = np.flatnonzero(k > 0)
     if len(rows) == 0:
         return out
-    kk, mm = k[rows] - 1.0, mu[rows]
-    if alpha > 0:
-        size = 1.0 / alpha
-        logsf = stats.nbinom.logsf(kk, size, size / (size + mm))
-    else:
-        logsf = stats.poisson.logsf(kk, mm)
+    kk, mm, aa = k[rows] - 1.0, mu[rows], a[rows]
+    logsf = stats.poisson.logsf(kk, mm)
+    nb = aa > 0
+    if nb.any():
+        size = 1.0 / aa[nb]
+        logsf[nb] = stats.nbinom.logsf(kk[nb], size, size / (size + mm[nb]))
     out[rows] = np.maximum(-logsf / LN10, 0.0)
     return np.nan_to_num(out, nan=0.0, posinf=300.0)
 
@@ -297,39 +305,58 @@ def volume_band(n: np.ndarray, n_bands: int = N_BANDS) -> np.ndarray:
     return np.minimum(b, n_bands - 1)
 
 
-def _zero_rate(any_event: np.ndarray, n: np.ndarray) -> float:
-    """Poisson rate per exposure unit from the share of entities with no event at all:
-    ``-log(P(K = 0)) / mean exposure``. An entity with twenty events counts as one with
-    one, so a few extreme entities (the abuse itself) cannot inflate the rate."""
-    share = (float(any_event.sum()) + 0.5) / (len(any_event) + 1.0)
-    return -math.log1p(-min(share, 1.0 - 1e-9)) / max(float(n.mean()), 1.0)
+TRIM_QUANTILE = 0.99  # the bulk a band's dispersion is measured on
+MIN_DISPERSION_EVENTS = 30  # entities with an event (in the bulk) needed to measure it
 
 
-def _fit_counts(k: np.ndarray, n: np.ndarray) -> tuple[float, tuple[float, ...], float]:
-    """(overall rate per exposure unit, rate per volume band, NB alpha) of training counts.
+def _band_fit(k: np.ndarray, n: np.ndarray) -> tuple[float, float]:
+    """(rate per exposure unit, NB alpha) of one volume band.
 
-    Rates come from the share of entities with any event (``_zero_rate``), per volume band
-    because heavy users have more of every event per visit than light ones (a child seen
-    every week gets a new antibiotic before the last one is finished). Each band's rate is
-    shrunk towards the next lighter band's (the first band's towards the overall rate) with
-    ``BAND_PRIOR`` entities, so a band of a few dozen heavy users, planted abuse among
-    them, does not set its own rate. The tail is Poisson
-    (alpha 0): with unlabelled data, over-dispersion in the tail cannot be told from abuse,
-    and the per-item cap bounds what a wrong tail can add.
+    The dispersion is a method-of-moments alpha, ``sum((k - mu)^2 - k) / sum(mu^2)``, on the
+    band's bulk (counts up to its 99th percentile), and only where that bulk holds at least
+    ``MIN_DISPERSION_EVENTS`` entities with an event: a common legitimate pattern (antibiotics
+    refilled by a child seen every week) shows its spread there, while a rare one -- whose
+    few carriers may all be abuse -- stays Poisson. The rate comes from the share of
+    entities *without* the event under that distribution,
+    ``P(K = 0) = exp(-mu)`` or ``(1 + alpha mu)^(-1/alpha)``: an entity with twenty events
+    counts as one with one, so a few extreme entities (the abuse itself) cannot inflate it.
+    """
+    m = len(k)
+    p0 = (float((k == 0).sum()) + 0.5) / (m + 1.0)
+    alpha = 0.0
+    if m:
+        bulk = k <= float(np.quantile(k, TRIM_QUANTILE))
+        kt, nt = k[bulk], n[bulk]
+        if int((kt > 0).sum()) >= MIN_DISPERSION_EVENTS:
+            mu = kt.sum() / max(float(nt.sum()), 1.0) * nt
+            alpha = max(float(((kt - mu) ** 2 - kt).sum() / max(float((mu**2).sum()), 1e-12)), 0.0)
+    mean_mu = -math.log(p0) if alpha == 0 else (p0 ** (-alpha) - 1.0) / alpha
+    return mean_mu / max(float(n.mean()) if m else 1.0, 1.0), alpha
+
+
+def _fit_counts(k: np.ndarray, n: np.ndarray) -> tuple[float, tuple[float, ...], tuple[float, ...]]:
+    """(overall rate, rate per volume band, NB alpha per volume band) of training counts.
+
+    Per volume band because heavy users have more of every event per visit than light ones;
+    each band's fit (``_band_fit``) is shrunk towards the next lighter band's (the first
+    band's towards the overall fit) with ``BAND_PRIOR`` entities, so a band of a few dozen
+    heavy users, planted abuse among them, does not set its own rate.
     """
     if len(k) == 0:
-        return 0.5, (), 0.0
-    any_event = k > 0
-    rate = _zero_rate(any_event, n)
+        return 0.5, (), ()
+    rate, alpha = _band_fit(k, n)
     band = volume_band(n)
-    bands: list[float] = []
+    rates: list[float] = []
+    alphas: list[float] = []
     for b in range(N_BANDS):  # seven bands
         inb = band == b
         m = int(inb.sum())
-        r_b = _zero_rate(any_event[inb], n[inb]) if m else rate
-        prior = bands[-1] if bands else rate
-        bands.append((m * r_b + BAND_PRIOR * prior) / (m + BAND_PRIOR))
-    return rate, tuple(bands), 0.0
+        r_b, a_b = _band_fit(k[inb], n[inb]) if m else (rate, alpha)
+        prior_r = rates[-1] if rates else rate
+        prior_a = alphas[-1] if alphas else alpha
+        rates.append((m * r_b + BAND_PRIOR * prior_r) / (m + BAND_PRIOR))
+        alphas.append((m * a_b + BAND_PRIOR * prior_a) / (m + BAND_PRIOR))
+    return rate, tuple(rates), tuple(alphas)
 
 
 MIN_Z_ENTITIES = 20  # fewer facilities with a z-score than this: fit on all of them
@@ -387,8 +414,8 @@ def fit_evidence(
             item = FittedEvidence(spec, center=center, scale=scale)
         else:
             k, n = item._counts(X)
-            rate, bands, alpha = _fit_counts(k, n)
-            item = FittedEvidence(spec, rate=rate, band_rates=bands, dispersion=alpha)
+            rate, bands, alphas = _fit_counts(k, n)
+            item = FittedEvidence(spec, rate=rate, band_rates=bands, band_dispersions=alphas)
         s = item.surprisal(X)
         share = float(item.fires(X, s, fire_level).mean()) if len(X) else 0.0
         demoted = spec.kind == "hard" and share > max_hard_share
@@ -405,7 +432,7 @@ def fit_evidence(
                 spec,
                 rate=item.rate,
                 band_rates=item.band_rates,
-                dispersion=item.dispersion,
+                band_dispersions=item.band_dispersions,
                 center=item.center,
                 scale=item.scale,
                 fire_share=share,
