@@ -59,6 +59,15 @@ def test_train_command_logs_one_run_and_mlflow_model_scores_like_bundle(
     runs = mlflow.search_runs(experiment_names=["claimguard"])
     assert len(runs) == 1
     assert runs["metrics.card.average_precision"].iloc[0] > 0
+    # every evidence item's training firing rate and demotion flag are in the run
+    for entity, items in card["evidence"].items():
+        for item in items:
+            key = f"metrics.evidence.{entity}.{item['name']}"
+            assert runs[f"{key}.fire_share"].iloc[0] == pytest.approx(
+                item["training_fire_share"], abs=1e-6
+            )
+            assert runs[f"{key}.demoted"].iloc[0] == float(item["demoted"])
+    assert {i["name"] for i in card["evidence"]["card"]} >= {"card_after_death_claims_count"}
 
     bundle = load_bundle(out)
     feb_ds = feb.to_dataset()
@@ -69,8 +78,9 @@ def test_train_command_logs_one_run_and_mlflow_model_scores_like_bundle(
 
     fs = holdout_features(bundle, feb_ds)
     pyfunc = mlflow.pyfunc.load_model("models:/cg/1")
-    got = pyfunc.predict(fs.card[bundle.feature_names["card"]])
-    assert np.array_equal(got["score"].to_numpy(), direct["card"]["score"].to_numpy())
+    for entity in ("card", "facility"):
+        got = pyfunc.predict(getattr(fs, entity)[bundle.required_features(entity)])
+        assert np.array_equal(got["score"].to_numpy(), direct[entity]["score"].to_numpy())
 
 
 def test_same_data_config_seed_bit_identical(months: tuple):

@@ -16,10 +16,10 @@ BUNDLE_ARTIFACT = "bundle"
 
 
 class ClaimguardModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defined]
-    """predict(features) → score, forest_score, rule_score, rule_hits per row.
+    """predict(features) → score, forest_score, rule_score, hard_facts, rule_hits per row.
 
     The entity type comes from ``params={"entity_type": ...}`` or, when absent, from the
-    feature names (every feature of one entity type must be present).
+    feature names (every forest and evidence feature of one entity type must be present).
     """
 
     def load_context(self, context: Any) -> None:
@@ -31,8 +31,8 @@ class ClaimguardModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defi
         if params and params.get("entity_type"):
             return str(params["entity_type"])
         have = set(map(str, columns))
-        for entity, names in self.bundle.feature_names.items():
-            if set(names) <= have:
+        for entity in self.bundle.feature_names:
+            if set(self.bundle.required_features(entity)) <= have:
                 return str(entity)
         raise ValueError("input lacks the features of every entity type of this model")
 
