@@ -76,6 +76,7 @@ class EvidenceSpec:
     exposure: str | None = None  # count/hard: the feature holding the entity's volume
     tolerance: float = 0.0  # hard: events tolerated as possible data-entry errors
     unit: float = 1.0  # count: the feature's value per event (30: days counted as months)
+    offset: float = 0.0  # count: value that is no event at all (1 for "times the period")
 
     @property
     def name(self) -> str:
@@ -130,6 +131,10 @@ DEFAULT_EVIDENCE: tuple[EvidenceSpec, ...] = (
     EvidenceSpec(
         "card_early_refill_count", "count", "drug_oversupply",
         "refills while most of the previous supply was still on hand", _CARD_VISITS,
+    ),
+    EvidenceSpec(
+        "card_drug_days_supplied_ratio", "count", "drug_oversupply",
+        "periods' worth of one drug class supplied beyond the period itself", offset=1.0,
     ),
     EvidenceSpec(
         "card_drug_stockpile_days", "count", "drug_oversupply",
@@ -201,7 +206,9 @@ class FittedEvidence:
 
     # ------------------------------------------------------------------ scoring
     def _counts(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        k = np.nan_to_num(_column(X, self.spec.feature), nan=0.0) / self.spec.unit
+        k = (
+            np.nan_to_num(_column(X, self.spec.feature), nan=0.0) - self.spec.offset
+        ) / self.spec.unit
         k = np.maximum(np.floor(k + 1e-9), 0.0)
         if self.spec.exposure is None:
             return k, np.ones(len(k))
@@ -262,6 +269,7 @@ class FittedEvidence:
                 exposure=self.spec.exposure,
                 tolerance=self.spec.tolerance,
                 unit=self.spec.unit,
+                offset=self.spec.offset,
                 rate_per_exposure=float(f"{self.rate:.6g}"),
                 rate_by_volume_band=[float(f"{r:.6g}") for r in self.band_rates],
                 dispersion_by_volume_band=[round(a, 6) for a in self.band_dispersions],
