@@ -12,7 +12,8 @@ signal is *evidence* whose weight comes from the training data:
   for an entity of its volume (``exposure``, e.g. its visits; rates per volume band):
   Poisson -- negative binomial where the bulk of a common pattern is over-dispersed --
   with mean ``rate * exposure``, the rate estimated from the share of entities with no
-  such event (so the abusers' own repeated events do not raise it). One common coincidence weighs little; repeated improbable events add up.
+  such event (so the abusers' own repeated events do not raise it). One common
+  coincidence weighs little; repeated improbable events add up.
 * **z** evidence (a facility's excess over its peers in standard errors,
   ``*_excess_z``): robust-standardised on the training facilities (median, 1.4826 MAD,
   the spread never below 1: a z-score can be over-dispersed, not under-dispersed)
@@ -28,18 +29,22 @@ signal is *evidence* whose weight comes from the training data:
 
 The final score (quoted in the README and the model card)::
 
-    S_forest = -log10(1 - forest)                       forest = training CDF, 0..1
-    S        = S_forest + w * sum_g min(max_{i in g} S_i, cap)   g = signal, w = evidence_weight
-    T        = 1000 * H + min(S, 999)                   H = hard-fact claims beyond tolerance
+    S_forest = -log10(1 - forest)                  forest = training CDF, 0..1
+    E_g      = clip(max_{i in g} S_i - floor, 0, cap)   g = one signal's items
+    S        = S_forest + w * sum_g E_g             w = model.evidence_weight
+    T        = 1000 * H + min(S, 999)              H = hard-fact claims beyond tolerance
     score    = T / (1 + T)
 
 Every term is non-negative and the map is monotone in each, so more evidence never lowers
 a score; an entity with a hard fact (score >= 0.999) ranks above every entity without
 one, and among hard facts the one showing more claims ranks first. Items of one signal
-(two views of split billing, say) count once, by the strongest. ``S`` is in log10 units: S = 3 means "as surprising as a one-in-a-thousand event" and gives score 0.75.
-Summing surprisals treats the signals as independent evidence (Fisher's method without
-the calibration); ``cap`` (``model.evidence_cap``, default 6: one in a million) stops one
-signal whose tail model is wrong from deciding alone.
+(two views of split billing, say) count once, by the strongest. ``S`` is in log10 units:
+S = 3 means "as surprising as a one-in-a-thousand event" and gives score 0.75. Summing
+surprisals treats the signals as independent evidence (Fisher's method without the
+calibration); ``floor`` (``model.evidence_floor``, 1: rarer than one in ten) keeps the
+many slightly-high signals of any busy entity from adding up to one strong one, and
+``cap`` (``model.evidence_cap``, 6: one in a million) stops one signal whose tail model is
+wrong from deciding alone.
 
 Evidence whose features are absent from the data is skipped with one log line.
 """

@@ -26,12 +26,13 @@ LIMITS = (
 )
 # The formula implemented by claimguard.model.evidence.combine.
 SCORE_FORMULA = (
-    "forest = training-CDF of the isolation score (0..1); S = -log10(1 - forest) + "
-    "evidence_weight * sum_i min(S_i, evidence_cap), S_i = -log10 of the entity's evidence "
-    "value under the training population (Poisson/negative-binomial tail for counts given "
-    "the entity's volume, normal tail of robust-standardised peer z-scores); "
-    "T = 1000 * H + min(S, 999), H = hard-fact claims beyond tolerance (after death, "
-    "outside validity, impossible diagnoses beyond one); score = T / (1 + T)"
+    "forest = training-CDF of the isolation score (0..1); S_i = -log10 of an evidence item's "
+    "value under the training population (Poisson/negative-binomial tail of a count given "
+    "the entity's volume band; normal tail of a robust-standardised peer z-score); per "
+    "signal E = clip(max S_i - evidence_floor, 0, evidence_cap); S = -log10(1 - forest) + "
+    "evidence_weight * sum of E; T = 1000 * H + min(S, 999), H = hard-fact claims beyond "
+    "tolerance (after death, outside validity, impossible diagnoses beyond one); "
+    "score = T / (1 + T)"
 )
 
 
