@@ -10,6 +10,7 @@ from claimguard.synth import catalog as cat
 from claimguard.synth.generate import SyntheticData
 
 from .conftest import MONTHS
+from .frames import normal_claims, with_cards
 
 CAP = 65  # outpatient examinations per doctor per day (SPEC.md section 1)
 TESTS = ("lab", "imaging", "functional")
@@ -19,16 +20,6 @@ def _planted(d: SyntheticData, scenario: str) -> pd.DataFrame:
     t = d.truth_claims[d.truth_claims["scenario"] == scenario][["claim_id", "entity_id"]]
     lab = d.labels[["entity_id", "variant"]]
     return d.claims.merge(t, on="claim_id").merge(lab, on="entity_id")
-
-
-def _normal(d: SyntheticData) -> pd.DataFrame:
-    return d.claims[~d.claims["claim_id"].isin(d.truth_claims["claim_id"])]
-
-
-def _with_cards(c: pd.DataFrame, d: SyntheticData) -> pd.DataFrame:
-    m = c.merge(d.cards, on="card_id", suffixes=("", "_card"))
-    m["age"] = (m["admit_time"] - m["birth_date"]).dt.days / 365.25
-    return m
 
 
 def _age_sex_fit(m: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
@@ -52,14 +43,14 @@ def _age_sex_fit(m: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
 
 
 def test_borrowed_card_care_does_not_fit_the_holder(synth_data: SyntheticData) -> None:
-    p = _with_cards(_planted(synth_data, "borrowed_card"), synth_data)
+    p = with_cards(_planted(synth_data, "borrowed_card"), synth_data)
     hard, soft = _age_sex_fit(p)
     per_card = (
         p.assign(hard=hard, soft=soft).groupby(["entity_id", "variant"])[["hard", "soft"]].any()
     )
     assert per_card.xs("strong", level="variant")["hard"].all()
     assert per_card.xs("subtle", level="variant")["soft"].all()
-    n = _with_cards(_normal(synth_data), synth_data)
+    n = with_cards(normal_claims(synth_data), synth_data)
     n_hard, n_soft = _age_sex_fit(n)
     assert n_hard.mean() == 0.0
     assert soft.mean() > 5 * n_soft.mean()
@@ -127,16 +118,16 @@ def test_overlapping_care_in_two_places_at_once(synth_data: SyntheticData) -> No
     hit = set(_overlaps(d.claims))
     assert set(lab) <= hit
     # normal care never overlaps (transfers are admitted after the discharge)
-    assert set(_overlaps(_normal(d))) == set()
+    assert set(_overlaps(normal_claims(d))) == set()
 
 
 def test_post_death_and_ineligible_claims_fall_outside_cover(synth_data: SyntheticData) -> None:
     d = synth_data
-    dead = _with_cards(_planted(d, "post_death"), d)
+    dead = with_cards(_planted(d, "post_death"), d)
     assert (dead["admit_time"] > dead["death_date"]).all()
     strong = dead[dead["variant"] == "strong"]
     assert (strong["death_date"] < d.claims["admit_time"].min().normalize()).all()
-    inel = _with_cards(_planted(d, "ineligible"), d)
+    inel = with_cards(_planted(d, "ineligible"), d)
     assert (inel["admit_time"].dt.normalize() > inel["valid_to"]).all()
     assert (inel["card_valid_to"] == inel["valid_to"]).all()
 
@@ -149,7 +140,7 @@ def test_split_billing_same_day_same_facility(synth_data: SyntheticData) -> None
     most = per_visit.groupby(["entity_id", "variant"]).max()
     assert (most.xs("strong", level="variant") >= 3).all()
     assert (most.xs("subtle", level="variant") >= 2).all()
-    n = _normal(d).assign(day=lambda x: x["admit_time"].dt.normalize())
+    n = normal_claims(d).assign(day=lambda x: x["admit_time"].dt.normalize())
     dup = n.groupby(["card_id", "facility_id", "day"]).size()
     assert (dup > 1).mean() < 0.002
 
@@ -227,7 +218,7 @@ def test_phantom_visits_are_thin_one_off_visits(synth_data: SyntheticData) -> No
     visits = d.claims.groupby("card_id").size()
     assert (visits[p["card_id"].unique()] == 1).mean() > 0.5
     # and almost nothing was done for them compared with the facility's real patients
-    real = _normal(d).groupby("facility_id")["total_cost"].median()
+    real = normal_claims(d).groupby("facility_id")["total_cost"].median()
     fake = p.groupby("facility_id")["total_cost"].median()
     assert (fake < 0.5 * real[fake.index]).all()
 
@@ -247,7 +238,7 @@ def test_overloaded_doctors_exceed_the_cap_and_normal_doctors_never_do(
     assert (worst[lab.index] > CAP).all()
     days_over = (load > CAP).groupby("facility_id").sum()
     assert (days_over[lab[lab == "strong"].index] >= 2).all()
-    assert _doctor_days(_normal(d)).max() <= CAP
+    assert _doctor_days(normal_claims(d)).max() <= CAP
 
 
 @pytest.mark.parametrize(

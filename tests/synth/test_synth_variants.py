@@ -11,6 +11,8 @@ import pytest
 from claimguard.synth.generate import SyntheticData, generate
 from claimguard.synth.variants import DROPPABLE_COLUMNS, Population, split_column, variant
 
+from .frames import normal_claims, with_cards
+
 N = 20_000
 START = "2024-03-01"
 CAP = 65
@@ -23,16 +25,6 @@ def _gen(seed: int = 11, claims: int = N, **knobs: object) -> SyntheticData:
 @pytest.fixture(scope="module")
 def base() -> SyntheticData:
     return generate(N, 11, start=START)
-
-
-def _normal(d: SyntheticData) -> pd.DataFrame:
-    return d.claims[~d.claims["claim_id"].isin(d.truth_claims["claim_id"])]
-
-
-def _with_cards(c: pd.DataFrame, d: SyntheticData) -> pd.DataFrame:
-    m = c.merge(d.cards, on="card_id", suffixes=("", "_card"))
-    m["age"] = (m["admit_time"] - m["birth_date"]).dt.days / 365.25
-    return m
 
 
 def _impossible(m: pd.DataFrame) -> np.ndarray:
@@ -111,7 +103,7 @@ def test_variants_keep_the_invariants(i: int) -> None:
     assert d.claims["card_id"].isin(d.cards["card_id"]).all()
     assert not d.truth_claims["entity_id"].isin(d.traps["entity_id"]).any()
     assert set(d.labels["variant"]) == {"strong", "subtle"}
-    n = _with_cards(_normal(d), d)
+    n = with_cards(normal_claims(d), d)
     assert not _impossible(n).any()
     assert (n["admit_time"] >= n["valid_from"]).all()
     assert (n["admit_time"] <= n["valid_to"] + pd.Timedelta(days=1)).all()
@@ -123,7 +115,7 @@ def test_variants_keep_the_invariants(i: int) -> None:
 
 def test_same_day_revisits_are_normal_pairs(base: SyntheticData) -> None:
     def pairs(d: SyntheticData) -> pd.Series:
-        n = _normal(d)
+        n = normal_claims(d)
         key = ["card_id", "facility_id", n["admit_time"].dt.normalize(), "primary_dx"]
         size = n.groupby(key).size()
         return size[size > 1]
@@ -134,7 +126,7 @@ def test_same_day_revisits_are_normal_pairs(base: SyntheticData) -> None:
     assert len(p) > 50
     assert d.traps["kind"].eq("same_day_revisit").any()
     # the second visit starts after the first one ended
-    n = _normal(d).sort_values("admit_time")
+    n = normal_claims(d).sort_values("admit_time")
     n = n.assign(day=n["admit_time"].dt.normalize())
     g = n.groupby(["card_id", "facility_id", "day", "primary_dx"])
     first_end = g["discharge_time"].transform("first")
@@ -144,7 +136,7 @@ def test_same_day_revisits_are_normal_pairs(base: SyntheticData) -> None:
 
 def test_admission_day_visits_touch_stays_only_at_their_edges(base: SyntheticData) -> None:
     def edge_visits(d: SyntheticData) -> tuple[int, int, int]:
-        n = _normal(d)
+        n = normal_claims(d)
         day_in = n["admit_time"].dt.normalize()
         day_out = n["discharge_time"].dt.normalize()
         stays = n[(n["visit_type"] == "inpatient") & (day_out > day_in)]
@@ -168,7 +160,7 @@ def test_admission_day_visits_touch_stays_only_at_their_edges(base: SyntheticDat
 
 def test_travellers_visit_other_provinces(base: SyntheticData) -> None:
     def away(d: SyntheticData) -> float:
-        n = _normal(d).merge(d.cards[["card_id", "province"]], on="card_id")
+        n = normal_claims(d).merge(d.cards[["card_id", "province"]], on="card_id")
         fac = d.facilities.set_index("facility_id")["province"]
         return float((fac.loc[n["facility_id"]].to_numpy() != n["province"].to_numpy()).mean())
 
@@ -181,7 +173,7 @@ def test_rare_diagnoses_are_atypical_but_never_impossible(base: SyntheticData) -
     d = _gen(rare_dx_share=0.02)
     ids = d.traps.loc[d.traps["kind"] == "rare_diagnosis", "entity_id"]
     assert len(ids) > 100
-    n = _with_cards(_normal(d), d)
+    n = with_cards(normal_claims(d), d)
     assert not _impossible(n).any()
     rare = n[n["card_id"].isin(ids)]
     male_breast = (rare["primary_dx"] == "C50.9") & (rare["sex"] == "M")
@@ -249,7 +241,7 @@ def test_borrowed_all_mismatch_puts_sex_impossible_care_on_every_strong_visit() 
         t = d.truth_claims[d.truth_claims["scenario"] == "borrowed_card"]
         lab = d.labels[d.labels["variant"] == "strong"][["entity_id"]]
         c = d.claims.merge(t[["claim_id", "entity_id"]], on="claim_id").merge(lab, on="entity_id")
-        return _with_cards(c, d)
+        return with_cards(c, d)
 
     s = strong_borrowed(_gen(borrowed_all_mismatch=True))
     assert len(s) >= 5
