@@ -19,6 +19,15 @@ from typing import Literal
 Kind = Literal["id", "str", "datetime", "date", "float", "enum"]
 
 
+# Plausible maxima: a value above is a data error, not a claim (quarantined when the column
+# is required, emptied when optional), and keeps feature sums over millions of claims finite.
+# 10^12 VND (about 40 million USD) is far above any single visit, line or stay;
+# ten years of days; a million units on one line.
+MAX_VND = 1e12
+MAX_DAYS = 3650.0
+MAX_QUANTITY = 1e6
+
+
 @dataclass(frozen=True)
 class Column:
     """One canonical column: its name, kind, whether it is required, and its rules."""
@@ -30,6 +39,7 @@ class Column:
     min_value: float | None = None
     strictly_positive: bool = False
     description: str = ""
+    max_value: float | None = None  # plausible maximum: above it a value is an error
 
 
 @dataclass(frozen=True)
@@ -73,10 +83,19 @@ CLAIMS = Table(
         Column("visit_type", "enum", True, enum=VISIT_TYPES, description="MA_LOAI_KCB"),
         Column("primary_dx", "str", True, description="main ICD-10 diagnosis (MA_BENH_CHINH)"),
         Column("secondary_dx", "str", description="ICD-10 codes joined by ';' (MA_BENH_KT)"),
-        Column("total_cost", "float", True, min_value=0.0, description="T_TONGCHI_BH, VND"),
-        Column("insurance_paid", "float", min_value=0.0, description="T_BHTT, VND"),
-        Column("drug_cost", "float", min_value=0.0, description="T_THUOC, VND"),
-        Column("supply_cost", "float", min_value=0.0, description="T_VTYT, VND"),
+        Column(
+            "total_cost",
+            "float",
+            True,
+            min_value=0.0,
+            description="T_TONGCHI_BH, VND",
+            max_value=MAX_VND,
+        ),
+        Column(
+            "insurance_paid", "float", min_value=0.0, description="T_BHTT, VND", max_value=MAX_VND
+        ),
+        Column("drug_cost", "float", min_value=0.0, description="T_THUOC, VND", max_value=MAX_VND),
+        Column("supply_cost", "float", min_value=0.0, description="T_VTYT, VND", max_value=MAX_VND),
         Column("patient_birth_date", "date", description="NGAY_SINH"),
         Column("patient_sex", "enum", enum=SEXES, description="GIOI_TINH"),
         Column("registered_facility_id", "id", description="MA_DKBD"),
@@ -86,7 +105,13 @@ CLAIMS = Table(
         Column("department_id", "id", description="MA_KHOA"),
         Column("referral_from", "id", description="MA_NOI_DI"),
         Column("outcome", "enum", enum=OUTCOMES, description="KET_QUA_DTRI"),
-        Column("sick_leave_days", "float", min_value=0.0, description="sick-leave days issued"),
+        Column(
+            "sick_leave_days",
+            "float",
+            min_value=0.0,
+            description="sick-leave days issued",
+            max_value=MAX_DAYS,
+        ),
     ),
     key="claim_id",
 )
@@ -97,9 +122,11 @@ CLAIM_LINES = Table(
         Column("claim_id", "id", True),
         Column("line_type", "enum", True, enum=LINE_TYPES),
         Column("item_code", "str", True),
-        Column("quantity", "float", True, min_value=0.0, strictly_positive=True),
-        Column("amount", "float", True, min_value=0.0),
-        Column("days_supply", "float", min_value=0.0, strictly_positive=True),
+        Column(
+            "quantity", "float", True, min_value=0.0, strictly_positive=True, max_value=MAX_QUANTITY
+        ),
+        Column("amount", "float", True, min_value=0.0, max_value=MAX_VND),
+        Column("days_supply", "float", min_value=0.0, strictly_positive=True, max_value=MAX_DAYS),
         Column("doctor_id", "id"),
         Column("order_time", "datetime"),
     ),

@@ -123,6 +123,10 @@ def value_problems(df: pd.DataFrame, table: Table) -> list[Problem]:
                 out.append(Problem(col.name, v <= 0, "must be greater than 0"))
             elif col.min_value is not None:
                 out.append(Problem(col.name, v < col.min_value, f"below {col.min_value:g}"))
+            if col.max_value is not None:
+                out.append(
+                    Problem(col.name, v > col.max_value, f"above the plausible {col.max_value:g}")
+                )
         elif col.kind in ("id", "str"):
             limit = MAX_ID_CHARS if col.kind == "id" else MAX_TEXT_CHARS
             if isinstance(s.dtype, pd.CategoricalDtype):  # check each distinct value once
@@ -424,6 +428,8 @@ def canonical_schema(table: str | Table) -> Any:
             checks.append(pa_.Check.gt(0))
         elif col.kind == "float" and col.min_value is not None:
             checks.append(pa_.Check.ge(col.min_value))
+        if col.kind == "float" and col.max_value is not None:
+            checks.append(pa_.Check.le(col.max_value))
         # repetitive codes are stored as categoricals of str (claimguard.io.compact)
         dtype = "category" if col.name in encoded else canonical_dtype(col)
         columns[col.name] = pa_.Column(

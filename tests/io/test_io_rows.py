@@ -71,3 +71,28 @@ def test_csv_with_byte_order_mark_keeps_leading_zeros(tmp_path: Path) -> None:
     p.write_bytes(("\ufeff" + HEADER + "0012,C1,F1,2024-01-02,outpatient,J06,1\n").encode("utf-8"))
     ds = load_dataset(p)
     assert ds.claims["claim_id"].tolist() == ["0012"]
+
+
+def test_implausible_amounts_are_quarantined_or_emptied(tmp_path: Path) -> None:
+    """Amounts of 1e200..1e308 pass as finite numbers; above the schema's plausible maximum
+    a required amount quarantines the claim and an optional one is emptied."""
+    from claimguard.schema import MAX_VND
+
+    p = tmp_path / "claims.csv"
+    rows = [_row(i) for i in range(1, 6)]
+    rows[1] = "2,C2,F1,2024-01-02,outpatient,J06,1e250\n"
+    rows[3] = "4,C4,F1,2024-01-02,outpatient,J06,1.7e308\n"
+    p.write_text(
+        HEADER.replace("total_cost", "total_cost,drug_cost").replace("\n", "")
+        + "\n"
+        + "".join(r.rstrip("\n") + (",1e200\n" if r.startswith("5,") else ",10\n") for r in rows)
+    )
+    ds = load_dataset(p)
+    c = ds.counts["claims"]
+    assert c["in"] == c["valid"] + c["quarantined"] == 5 and c["quarantined"] == 2
+    q = ds.quarantine
+    assert set(q.loc[q["action"] == "quarantined", "source_row"]) == {2, 4}
+    assert q.loc[q["action"] == "quarantined", "reason"].str.contains("plausible").all()
+    five = ds.claims.loc[ds.claims["claim_id"] == "5"]
+    assert five["drug_cost"].isna().all()  # the optional amount is emptied, the claim kept
+    assert (ds.claims["total_cost"] <= MAX_VND).all()
