@@ -19,6 +19,11 @@ from typing import Literal
 Kind = Literal["id", "str", "datetime", "date", "float", "enum"]
 
 
+# Times without an offset are the fund's local wall-clock time; a time with an offset (``Z``,
+# ``+07:00``) is converted to it, row by row (claimguard.io.coerce.to_datetime). A mapping file
+# may name another zone (``timezone:``).
+LOCAL_TIMEZONE = "Asia/Ho_Chi_Minh"
+
 # Plausible maxima: a value above is a data error, not a claim (quarantined when the column
 # is required, emptied when optional), and keeps feature sums over millions of claims finite.
 # 10^12 VND (about 40 million USD) is far above any single visit, line or stay;

@@ -96,3 +96,50 @@ def test_implausible_amounts_are_quarantined_or_emptied(tmp_path: Path) -> None:
     five = ds.claims.loc[ds.claims["claim_id"] == "5"]
     assert five["drug_cost"].isna().all()  # the optional amount is emptied, the claim kept
     assert (ds.claims["total_cost"] <= MAX_VND).all()
+
+
+def test_offsets_are_converted_to_local_time_row_by_row(tmp_path: Path) -> None:
+    """One +07:00 row among plain rows, a Z row and a -05:00 row: each converted to the
+    fund's local time (Asia/Ho_Chi_Minh, UTC+7); an unreadable offset quarantines its row."""
+    p = tmp_path / "claims.csv"
+    times = [
+        "2024-01-02 08:00",
+        "2024-01-02T08:00:00+07:00",
+        "2024-01-02T01:00:00Z",
+        "2024-01-01T20:00-05:00",
+        "2024-01-02T08:00+99:99",
+    ]
+    body = "".join(f"{i},C{i},F1,{t},outpatient,J06,{i}\n" for i, t in enumerate(times, 1))
+    p.write_text(HEADER + body)
+    ds = load_dataset(p)
+    c = ds.counts["claims"]
+    assert c["in"] == c["valid"] + c["quarantined"] == 5 and c["quarantined"] == 1
+    got = ds.claims.set_index("claim_id")["admit_time"]
+    assert set(got.index) == {"1", "2", "3", "4"}
+    assert (got == pd.Timestamp("2024-01-02 08:00")).all()
+    assert ds.quarantine["source_row"].tolist() == [5]
+
+
+def test_timezone_aware_parquet_is_converted_and_a_mapping_may_name_the_zone(
+    tmp_path: Path,
+) -> None:
+    from claimguard.io.mapping import Mapping
+
+    frame = pd.DataFrame(
+        {
+            "claim_id": ["1", "2"],
+            "card_id": ["C1", "C2"],
+            "facility_id": ["F1", "F1"],
+            "admit_time": pd.to_datetime(["2024-01-02 01:00", "2024-01-02 02:00"]).tz_localize(
+                "UTC"
+            ),
+            "visit_type": ["outpatient", "outpatient"],
+            "primary_dx": ["J06", "J06"],
+            "total_cost": [1.0, 2.0],
+        }
+    )
+    frame.to_parquet(tmp_path / "claims.parquet")
+    local = load_dataset(tmp_path / "claims.parquet").claims["admit_time"]
+    assert local.tolist() == [pd.Timestamp("2024-01-02 08:00"), pd.Timestamp("2024-01-02 09:00")]
+    utc = load_dataset(tmp_path / "claims.parquet", Mapping(timezone="UTC")).claims["admit_time"]
+    assert utc.tolist() == [pd.Timestamp("2024-01-02 01:00"), pd.Timestamp("2024-01-02 02:00")]

@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from claimguard.schema import Column, Table
+from claimguard.schema import LOCAL_TIMEZONE, Column, Table
 from claimguard.validation import Problem
 
 STRING_DTYPE: Final = "str"
@@ -83,13 +83,27 @@ def to_string(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
     return out, _no_mask(len(s))
 
 
+# a time of day followed by an offset: "...08:30Z", "...08:30:00+07:00", "...T0830-0500"
+_OFFSET = r"\d{2}:?\d{2}(?::?\d{2}(?:[.,]\d+)?)?\s*(?:Z|z|UTC|[+-]\d{2}(?::?\d{2})?)$"
+
+
 def to_datetime(
-    s: pd.Series, formats: list[str] | None = None, *, date_only: bool = False
+    s: pd.Series,
+    formats: list[str] | None = None,
+    *,
+    date_only: bool = False,
+    timezone: str = LOCAL_TIMEZONE,
 ) -> tuple[pd.Series, np.ndarray]:
-    """Parse text with the given formats (else ISO 8601); keep datetimes; naive ns result."""
+    """Parse text with the given formats (else ISO 8601); keep datetimes; naive ns result.
+
+    Naive values are the fund's local time (``timezone``); a value with an offset is
+    converted to it, row by row, so one ``+07:00`` or ``Z`` row among plain ones (or a mix
+    of offsets) neither stops the run nor keeps another zone's wall-clock time. A value
+    whose offset cannot be read is unreadable (its row is quarantined or the field emptied).
+    """
     n = len(s)
     if isinstance(s.dtype, pd.DatetimeTZDtype):
-        s = s.dt.tz_localize(None)
+        s = s.dt.tz_convert(timezone).dt.tz_localize(None)
     if pd.api.types.is_datetime64_dtype(s.dtype):
         parsed = s
         bad = _no_mask(n)
@@ -97,16 +111,23 @@ def to_datetime(
         text = s if _is_text(s) else s.astype("str").where(s.notna())
         text = text.astype(STRING_DTYPE)
         text = text.mask(text == "")
+        offset = pc.fill_null(
+            pc.match_substring_regex(pa.array(text.array), _OFFSET), False
+        ).to_numpy(zero_copy_only=False)
         parsed = pd.Series(pd.NaT, index=s.index, dtype="datetime64[us]")
         for fmt in formats or ["ISO8601"]:
             todo = parsed.isna() & text.notna()
             if not todo.any():
                 break
-            got = pd.to_datetime(text[todo], format=fmt, errors="coerce")
-            if isinstance(got.dtype, pd.DatetimeTZDtype):
-                got = got.dt.tz_localize(None)
-            parsed = parsed.astype(got.dtype) if got.dtype != parsed.dtype else parsed
-            parsed.loc[todo] = got
+            for with_offset in (False, True):
+                rows = todo & (offset if with_offset else ~offset)
+                if not rows.any():
+                    continue
+                got = pd.to_datetime(text[rows], format=fmt, errors="coerce", utc=with_offset)
+                if isinstance(got.dtype, pd.DatetimeTZDtype):
+                    got = got.dt.tz_convert(timezone).dt.tz_localize(None)
+                parsed = parsed.astype(got.dtype) if got.dtype != parsed.dtype else parsed
+                parsed.loc[rows] = got
         bad = (text.notna() & parsed.isna()).to_numpy(dtype=bool)
     if parsed.dtype == DATETIME_DTYPE:  # nanoseconds cannot hold anything out of range
         out_of_range = _no_mask(n)
@@ -186,6 +207,7 @@ def coerce_table(
     table: Table,
     values: dict[str, dict[str, str]] | None = None,
     date_formats: dict[str, list[str]] | None = None,
+    timezone: str = LOCAL_TIMEZONE,
 ) -> tuple[pd.DataFrame, list[Problem]]:
     """Coerce every present canonical column; report unreadable cells per column."""
     values = values or {}
@@ -207,7 +229,7 @@ def coerce_table(
                 reason = "unreadable text"
             elif col.kind in ("datetime", "date"):
                 fmts = date_formats.get(col.name)
-                c, bad = to_datetime(s, fmts, date_only=col.kind == "date")
+                c, bad = to_datetime(s, fmts, date_only=col.kind == "date", timezone=timezone)
                 reason = "unreadable date" + (f" (expected {' or '.join(fmts)})" if fmts else "")
             else:
                 c, bad = to_float(s)

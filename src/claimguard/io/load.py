@@ -31,7 +31,7 @@ from claimguard.io.xml130 import find_xml_files, read_xml
 from claimguard.io.xml130_names import XML130_MAPPING
 from claimguard.memory import release_memory
 from claimguard.progress import step
-from claimguard.schema import TABLES
+from claimguard.schema import LOCAL_TIMEZONE, TABLES
 from claimguard.tables import Dataset
 from claimguard.validation import Checked, check_contract, empty_frame, validate_table
 
@@ -94,6 +94,7 @@ def _canonical(
     tm: TableMapping,
     *,
     parent: Checked | None = None,
+    timezone: str = LOCAL_TIMEZONE,
 ) -> Checked:
     """Map, coerce and validate one raw table."""
     table = TABLES[raw.name]
@@ -110,7 +111,7 @@ def _canonical(
             "--mapping with a YAML that maps your column names (see configs/mappings/)",
         )
     formats = {c: tm.formats(c) for c in tm.date_formats}
-    coerced, problems = coerce_table(mapped, table, tm.values, formats)
+    coerced, problems = coerce_table(mapped, table, tm.values, formats, timezone)
     del mapped
     parent_keys = parent_q = None
     if parent is not None:
@@ -188,7 +189,9 @@ def load_dataset(path: str | Path, mapping: str | Path | Mapping | None = None) 
                 hashes[str(f)] = pool.submit(sha256_file, f)
             parent = checked["claims"] if name == "claim_lines" else None
             with step(f"Validating {name}"):
-                table = _canonical(raws.pop(name), m.table(name), parent=parent)
+                table = _canonical(
+                    raws.pop(name), m.table(name), parent=parent, timezone=m.timezone
+                )
                 table.valid = encode_repetitive(table.valid, name)
                 checked[name] = table
             release_memory()  # the raw strings just freed, before the next table is read

@@ -23,13 +23,14 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from claimguard.errors import ConfigError
-from claimguard.schema import TABLES
+from claimguard.schema import LOCAL_TIMEZONE, TABLES
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,23 @@ class Mapping(BaseModel):
 
     name: str = ""
     description: str = ""
+    timezone: str = Field(
+        LOCAL_TIMEZONE,
+        description="IANA zone of the fund's local time: times without an offset are taken "
+        "as local, times with one (Z, +07:00) are converted to it",
+    )
     tables: dict[TableName, TableMapping] = Field(default_factory=dict)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"unknown time zone {v!r} (use an IANA name such as {LOCAL_TIMEZONE})"
+            ) from exc
+        return v
 
     @model_validator(mode="after")
     def _known_columns(self) -> Mapping:
