@@ -24,6 +24,13 @@ Kind = Literal["id", "str", "datetime", "date", "float", "enum"]
 # may name another zone (``timezone:``).
 LOCAL_TIMEZONE = "Asia/Ho_Chi_Minh"
 
+# Longest values (UTF-8 bytes): ids (card numbers, claim and facility codes) and codes or
+# short texts (diagnoses, item codes, provinces); secondary diagnoses are a joined list.
+# The triage database sizes its columns from these (claimguard.triage.store).
+MAX_ID_BYTES = 64
+MAX_CODE_BYTES = 200
+MAX_TEXT_BYTES = 4000
+
 # Plausible maxima: a value above is a data error, not a claim (quarantined when the column
 # is required, emptied when optional), and keeps feature sums over millions of claims finite.
 # 10^12 VND (about 40 million USD) is far above any single visit, line or stay;
@@ -45,6 +52,15 @@ class Column:
     strictly_positive: bool = False
     description: str = ""
     max_value: float | None = None  # plausible maximum: above it a value is an error
+    max_bytes: int | None = None  # id/str: longest UTF-8 value (default by kind, see below)
+
+    @property
+    def byte_limit(self) -> int:
+        """Longest accepted UTF-8 value of an id or text column: one limit for validation and
+        for the triage database's column sizes."""
+        if self.max_bytes is not None:
+            return self.max_bytes
+        return MAX_ID_BYTES if self.kind == "id" else MAX_CODE_BYTES
 
 
 @dataclass(frozen=True)
@@ -87,7 +103,12 @@ CLAIMS = Table(
         Column("discharge_time", "datetime", description="end; absent = admit_time (NGAY_RA)"),
         Column("visit_type", "enum", True, enum=VISIT_TYPES, description="MA_LOAI_KCB"),
         Column("primary_dx", "str", True, description="main ICD-10 diagnosis (MA_BENH_CHINH)"),
-        Column("secondary_dx", "str", description="ICD-10 codes joined by ';' (MA_BENH_KT)"),
+        Column(
+            "secondary_dx",
+            "str",
+            description="ICD-10 codes joined by ';' (MA_BENH_KT)",
+            max_bytes=MAX_TEXT_BYTES,
+        ),
         Column(
             "total_cost",
             "float",

@@ -30,8 +30,6 @@ from claimguard.schema import QUARANTINE_COLUMNS, TABLES, Table
 EARLIEST_BIRTH = pd.Timestamp("1900-01-01")
 EARLIEST_EVENT = pd.Timestamp("1990-01-01")
 LATEST_VALIDITY = pd.Timestamp("2200-01-01")
-MAX_ID_CHARS = 64  # bytes of UTF-8
-MAX_TEXT_CHARS = 4000
 RAW_VALUE_CHARS = 200  # raw values longer than this are cut in the quarantine's JSON
 
 
@@ -109,6 +107,11 @@ def _before(later: pd.Series, earlier: pd.Series) -> np.ndarray:
     return (a < b) & (a != _NAT)  # b is never above a real value when NaT
 
 
+def _flags(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """An Arrow boolean result as a NumPy mask (nulls = False)."""
+    return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
 def value_problems(df: pd.DataFrame, table: Table) -> list[Problem]:
     """Range, window, length and cross-column rules on a coerced frame."""
     out: list[Problem] = []
@@ -128,21 +131,22 @@ def value_problems(df: pd.DataFrame, table: Table) -> list[Problem]:
                     Problem(col.name, v > col.max_value, f"above the plausible {col.max_value:g}")
                 )
         elif col.kind in ("id", "str"):
-            limit = MAX_ID_CHARS if col.kind == "id" else MAX_TEXT_CHARS
+            limit = col.byte_limit
             if isinstance(s.dtype, pd.CategoricalDtype):  # check each distinct value once
-                cat_bytes = pc.binary_length(pa.array(s.cat.categories.astype(str).array))
-                long_cat = np.append(
-                    np.asarray(pc.greater(cat_bytes, limit).to_numpy(zero_copy_only=False)), False
-                )
-                too_long = long_cat[np.asarray(s.cat.codes)]  # code -1 -> trailing False
-                out.append(Problem(col.name, too_long, f"longer than {limit} bytes"))
+                cats = pa.array(s.cat.categories.astype(str).array)
+                codes = np.asarray(s.cat.codes)  # code -1 -> the trailing False
+                long_cat = np.append(_flags(pc.greater(pc.binary_length(cats), limit)), False)
+                nul_cat = np.append(_flags(pc.match_substring(cats, "\x00")), False)
+                out.append(Problem(col.name, long_cat[codes], f"longer than {limit} bytes"))
+                out.append(Problem(col.name, nul_cat[codes], "contains a NUL byte"))
                 continue
             # byte length needs only the offsets (UTF-8 characters take 1-4 bytes each)
-            lengths = pc.binary_length(chunked_of(s))
-            too_long = pc.fill_null(pc.greater(lengths, limit), False).to_numpy(
-                zero_copy_only=False
-            )
+            values = chunked_of(s)
+            too_long = _flags(pc.greater(pc.binary_length(values), limit))
             out.append(Problem(col.name, too_long, f"longer than {limit} bytes"))
+            out.append(
+                Problem(col.name, _flags(pc.match_substring(values, "\x00")), "contains a NUL byte")
+            )
         elif col.kind in ("datetime", "date"):
             if col.name in ("patient_birth_date", "birth_date"):
                 lo, hi, what = EARLIEST_BIRTH, now, "before 1900 or in the future"

@@ -143,3 +143,30 @@ def test_timezone_aware_parquet_is_converted_and_a_mapping_may_name_the_zone(
     assert local.tolist() == [pd.Timestamp("2024-01-02 08:00"), pd.Timestamp("2024-01-02 09:00")]
     utc = load_dataset(tmp_path / "claims.parquet", Mapping(timezone="UTC")).claims["admit_time"]
     assert utc.tolist() == [pd.Timestamp("2024-01-02 01:00"), pd.Timestamp("2024-01-02 02:00")]
+
+
+def test_nul_bytes_and_overlong_codes_are_quarantined_or_emptied(tmp_path: Path) -> None:
+    """A NUL byte inside a value (only the header used to be checked) and a diagnosis longer
+    than the schema's limit (which is also the triage database's column size)."""
+    from claimguard.schema import CLAIMS
+
+    limit = next(c for c in CLAIMS.columns if c.name == "primary_dx").byte_limit
+    p = tmp_path / "claims.csv"
+    head = HEADER.rstrip("\n") + ",secondary_dx\n"
+    rows = [
+        "1,C1,F1,2024-01-02,outpatient,J06,1,E11\n",
+        "2,C\x002,F1,2024-01-02,outpatient,J06,2,E11\n",  # required id: quarantined
+        "3,C3,F1,2024-01-02,outpatient,J06,3,E1\x001\n",  # optional text: emptied
+        f"4,C4,F1,2024-01-02,outpatient,{'J' * (limit + 1)},4,E11\n",  # required: quarantined
+    ]
+    p.write_bytes((head + "".join(rows)).encode())
+    ds = load_dataset(p)
+    c = ds.counts["claims"]
+    assert c["in"] == c["valid"] + c["quarantined"] == 4 and c["quarantined"] == 2
+    q = ds.quarantine.set_index("source_row")
+    assert q.loc[2, "reason"] == "contains a NUL byte" and q.loc[2, "action"] == "quarantined"
+    assert q.loc[3, "action"] == "nulled" and q.loc[3, "column"] == "secondary_dx"
+    assert f"longer than {limit} bytes" in q.loc[4, "reason"]
+    kept = ds.claims.set_index("claim_id")
+    assert sorted(kept.index) == ["1", "3"] and pd.isna(kept.loc["3", "secondary_dx"])
+    assert not ds.claims["card_id"].str.contains("\x00").any()
