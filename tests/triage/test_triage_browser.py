@@ -168,3 +168,92 @@ def test_reviewer_session_in_chromium(
         "5-export.png",
         "6-card-alert.png",
     ]
+
+
+@pytest.fixture
+def attacker_site() -> Iterator[tuple[str, dict[str, tuple[str, str]]]]:
+    """A page server on another localhost port: path -> (Set-Cookie header, HTML)."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    pages: dict[str, tuple[str, str]] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            cookie, html = pages.get(self.path, ("", "<p>nothing here</p>"))
+            body = html.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            if cookie:
+                self.send_header("Set-Cookie", cookie)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", _free_port()), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", pages
+    server.shutdown()
+    thread.join(timeout=10)
+    server.server_close()
+
+
+def _forged_page(action: str, token: str) -> str:
+    fields = {"decision": "dismissed", "reviewer": "Mallory", "note": "forged", "csrf_token": token}
+    inputs = "".join(f'<input type="hidden" name="{k}" value="{v}">' for k, v in fields.items())
+    return (
+        f'<form id="f" method="post" action="{action}">{inputs}</form>'
+        "<script>document.getElementById('f').submit()</script>"
+    )
+
+
+def test_a_page_on_another_port_cannot_plant_the_csrf_cookie_and_forge_a_decision(
+    live_app: tuple[str, Store], attacker_site: tuple[str, dict[str, tuple[str, str]]]
+) -> None:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (install Debian's chromium; .ci/run does)")
+    import re
+
+    import httpx
+    from playwright.sync_api import expect, sync_playwright
+
+    from claimguard.triage.csrf import COOKIE
+
+    base, store = live_app
+    evil, pages = attacker_site
+    aid = store.queue(QueueFilter(), 1, 1).rows[0]["alert_id"]
+    action = f"{base}/alerts/{aid}/decisions"
+    token_re = re.compile(r'name="csrf_token" value="([^"]+)"')
+    # 1. a cookie value the attacker chose, with the token the app renders for it
+    chosen = "chosen-by-the-attacker"
+    page_for_chosen = httpx.get(f"{base}/alerts/{aid}", cookies={COOKIE: chosen}).text
+    chosen_token = token_re.search(page_for_chosen).group(1)  # type: ignore[union-attr]
+    pages["/chosen"] = (f"{COOKIE}={chosen}; Path=/", _forged_page(action, chosen_token))
+    # 2. a cookie and token the app issued to the attacker's own client
+    issued = httpx.get(f"{base}/alerts/{aid}")
+    issued_token = token_re.search(issued.text).group(1)  # type: ignore[union-attr]
+    issued_cookie = issued.cookies[COOKIE]
+    pages["/issued"] = (f"{COOKIE}={issued_cookie}; Path=/", _forged_page(action, issued_token))
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page()
+        page.goto(f"{base}/queue")  # the reviewer has the app open (and its cookie)
+        for path in ("/chosen", "/issued"):
+            with page.expect_response(lambda r: r.request.method == "POST") as posted:
+                page.goto(f"{evil}{path}")
+            assert posted.value.status == 403, path
+            assert store.history(aid) == [], path
+        # the reviewer's own form still works in the same browser afterwards
+        page.goto(f"{base}/alerts/{aid}")
+        page.check("input[name=decision][value=confirmed_abuse]")
+        page.fill("#reviewer", "Ann Tran")
+        page.click("#save-decision")
+        expect(page.locator("p.ok")).to_have_text("Decision recorded.")
+        browser.close()
+    assert [(d["reviewer"], d["decision"]) for d in store.history(aid)] == [
+        ("Ann Tran", "confirmed_abuse")
+    ]

@@ -29,7 +29,7 @@ from pydantic_core import PydanticUseDefault
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from claimguard.schema import SIGNALS, TIERS
-from claimguard.triage.csrf import COOKIE, FIELD, Csrf
+from claimguard.triage.csrf import COOKIE, FIELD, Csrf, cross_origin
 from claimguard.triage.export import labels_csv
 from claimguard.triage.store import DECISIONS, STATUSES, QueueFilter, Store
 
@@ -217,7 +217,9 @@ def create_app(
     ) -> Response:
         t0 = time.perf_counter()
         cookie = request.cookies.get(COOKIE)
-        request.state.csrf_cookie = cookie or Csrf.new_cookie()
+        if csrf.session(cookie) is None:  # absent, or not issued by us: never sign it
+            cookie = None
+        request.state.csrf_cookie = cookie or csrf.new_cookie()
         response = await call_next(request)
         ms = (time.perf_counter() - t0) * 1000
         response.headers["Server-Timing"] = f"app;dur={ms:.1f}"
@@ -342,7 +344,9 @@ def create_app(
         csrf_token: Annotated[str, Form(max_length=500)] = "",
         back: Annotated[str, Form(max_length=2000)] = "",
     ) -> Response:
-        problem = csrf.check(request.cookies.get(COOKIE), csrf_token)
+        problem = cross_origin(request.headers) or csrf.check(
+            request.cookies.get(COOKIE), csrf_token
+        )
         if problem:
             return render(request, "error.html", 403, title="Form rejected", problems=[problem])
         back = _safe_back(back)
