@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -65,7 +64,12 @@ def validate(
 
 def convert(
     data: DataArg,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder for the Parquet files.")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", "-o", help="Output folder for the Parquet files (replaced atomically)."
+        ),
+    ],
     mapping: MappingOption = None,
     config: ConfigOption = None,
 ) -> None:
@@ -73,13 +77,13 @@ def convert(
 
     Example: `claimguard convert xml_exports/ --out data/2024-01`
     """
-    from claimguard.io import load_dataset, write_dataset
+    from claimguard.io import load_dataset
+    from claimguard.io.write import write_dataset_folder
     from claimguard.settings import load_settings
 
     load_settings(config)
     ds = load_dataset(data, mapping)
-    s = write_dataset(ds, out)
-    (Path(out) / "summary.json").write_text(json.dumps(s, indent=2, ensure_ascii=False) + "\n")
+    s = write_dataset_folder(ds, out)
     console = Console()
     _print_summary(s, console)
     console.print(f"Canonical tables written to {out}")

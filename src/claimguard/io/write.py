@@ -6,6 +6,7 @@ columnar files once; every later run reads those at Parquet speed.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, cast
 
@@ -16,6 +17,14 @@ from claimguard.tables import Dataset
 from claimguard.validation import empty_frame
 
 TABLE_NAMES = ("claims", "claim_lines", "facilities", "cards")
+
+# Every file `claimguard convert` writes: replaced as one set, never mixed with an older run.
+CONVERT_FILES = (
+    *(f"{name}.parquet" for name in TABLE_NAMES),
+    "labels.csv",
+    "quarantine.parquet",
+    "summary.json",
+)
 
 
 def write_quarantine(df: pd.DataFrame, path: Path) -> None:
@@ -71,3 +80,18 @@ def write_dataset(ds: Dataset, out_dir: Path) -> dict[str, Any]:
         ds.labels.to_csv(out_dir / "labels.csv", index=False)
     write_quarantine(ds.quarantine, out_dir / "quarantine.parquet")
     return summary(ds)
+
+
+def write_dataset_folder(ds: Dataset, out_dir: str | Path) -> dict[str, Any]:
+    """Write everything ``convert`` produces (tables, quarantine, summary.json) atomically.
+
+    The files go into a temporary folder beside ``out_dir`` that replaces it only once all
+    of them are complete, so a crash or a full disk never leaves a mix of old and new files.
+    """
+    from claimguard.scoring.output import atomic_folder
+
+    with atomic_folder(out_dir, CONVERT_FILES) as tmp:
+        s = write_dataset(ds, tmp)
+        text = json.dumps(s, indent=2, ensure_ascii=False) + "\n"
+        (tmp / "summary.json").write_text(text, encoding="utf-8")
+    return s
