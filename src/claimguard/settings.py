@@ -198,6 +198,8 @@ class TriageSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8000, gt=0, lt=65536)
     page_size: int = Field(50, gt=0, le=500)
+    # how long a write waits for another connection's SQLite lock before a readable 503
+    db_lock_timeout_seconds: float = Field(5.0, gt=0, le=300)
 
 
 class MlflowSettings(_Section):

@@ -20,18 +20,32 @@ from urllib.parse import parse_qsl, urlencode
 
 from fastapi import FastAPI, Form, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticUseDefault
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from claimguard.schema import SIGNALS, TIERS
 from claimguard.triage.csrf import COOKIE, FIELD, Csrf, cross_origin
 from claimguard.triage.export import labels_csv
-from claimguard.triage.store import DECISIONS, STATUSES, QueueFilter, Store
+from claimguard.triage.store import (
+    DECISIONS,
+    STATUSES,
+    QueueFilter,
+    Store,
+    StoreUnavailable,
+    describe_db_error,
+)
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
@@ -249,13 +263,39 @@ def create_app(
         ]
         return render(request, "error.html", 422, title="Invalid request", problems=problems)
 
+    @app.exception_handler(SQLAlchemyError)
+    @app.exception_handler(StoreUnavailable)
+    async def _store_down(request: Request, exc: Exception) -> Response:
+        # logged without the statement or its parameters (they hold claim data)
+        log.error(
+            "Triage store error on %s %s: %s",
+            request.method,
+            request.scope.get("route").path  # type: ignore[union-attr]
+            if request.scope.get("route") is not None
+            else "?",
+            describe_db_error(exc),
+        )
+        return render(
+            request,
+            "error.html",
+            503,
+            title="The alert store is unavailable",
+            problems=["The database did not answer. Please try again in a moment."],
+        )
+
     @app.get("/", include_in_schema=False)
     def index() -> RedirectResponse:
         return RedirectResponse("/queue", status_code=307)
 
     @app.get("/healthz")
-    def healthz() -> dict[str, Any]:
-        return {"ok": True, "alerts": store.facets().total, "store": store.dialect}
+    def healthz() -> JSONResponse:
+        problem, n_alerts = store.health()
+        if problem:
+            log.error("Health check failed: %s", problem)
+            return JSONResponse(
+                {"ok": False, "reason": problem, "store": store.dialect}, status_code=503
+            )
+        return JSONResponse({"ok": True, "alerts": n_alerts, "store": store.dialect})
 
     @app.get("/queue", response_class=HTMLResponse)
     def queue(request: Request, params: Annotated[QueueParams, Query()]) -> HTMLResponse:
@@ -358,7 +398,22 @@ def create_app(
             return alert_page(
                 request, alert_id, back=back, errors=errors, form=raw, status_code=422
             )
-        saved = store.record_decision(alert_id, form.decision, form.reviewer, form.note)
+        try:
+            saved = store.record_decision(alert_id, form.decision, form.reviewer, form.note)
+        except (SQLAlchemyError, StoreUnavailable) as exc:
+            # no alert id, reviewer, note or SQL parameters in the log: only the error kind
+            log.error("A reviewer's decision was NOT saved: %s", describe_db_error(exc))
+            return render(
+                request,
+                "error.html",
+                503,
+                title="Your decision was NOT saved",
+                problems=[
+                    "The alert store could not save it (the database is busy or unavailable).",
+                    "Go back with your browser's Back button (what you typed is kept there) "
+                    "and try again in a moment.",
+                ],
+            )
         if saved is None:
             raise StarletteHTTPException(404, f"No alert {alert_id}")
         target = f"/alerts/{alert_id}?" + urlencode({"back": back, "saved": 1}) + "#decision"

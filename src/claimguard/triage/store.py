@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import re
 import secrets
 from collections.abc import Iterable, Sequence
@@ -34,6 +35,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     or_,
     select,
     text,
@@ -41,18 +43,44 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql import ColumnElement
 
 from claimguard.errors import ConfigError
 from claimguard.schema import DECISIONS
+from claimguard.settings import TriageSettings
 
 log = logging.getLogger(__name__)
 
 STATUSES = ("open", *DECISIONS)
 MIGRATIONS = Path(__file__).with_name("migrations")
 _CHUNK = 500
+DEFAULT_LOCK_TIMEOUT_S = float(TriageSettings().db_lock_timeout_seconds)
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be trusted with a write (its database file is gone or replaced)."""
+
+
+def describe_db_error(exc: BaseException) -> str:
+    """A short text of a database error that is safe to log: no SQL, no parameters.
+
+    SQLAlchemy's own message carries the statement and its parameters (claim data,
+    reviewers' notes), so it is never used. SQLite's messages name tables and columns
+    only; PostgreSQL's may quote values, so only the SQLSTATE code is kept.
+    """
+    if isinstance(exc, StoreUnavailable):
+        return str(exc)
+    orig = getattr(exc, "orig", None) or exc
+    kind = type(orig).__name__
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if code:
+        return f"{kind} (SQLSTATE {code})"
+    if type(orig).__module__.startswith("sqlite3"):
+        first = (str(orig).strip().splitlines() or [""])[0][:200]
+        return f"{kind}: {first}" if first else kind
+    return kind
 
 
 class Base(DeclarativeBase):
@@ -221,8 +249,13 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_store_engine(url: str) -> Engine:
-    """Engine with the per-dialect settings the store relies on (SQLite: WAL, FKs, busy wait)."""
+def make_store_engine(url: str, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> Engine:
+    """Engine with the per-dialect settings the store relies on (SQLite: WAL, FKs, busy wait).
+
+    ``lock_timeout_s`` bounds how long a statement waits for another connection's SQLite
+    lock, so a write under a held lock fails fast instead of hanging the request.
+    Parameters are hidden from SQLAlchemy's error messages (they hold claim data).
+    """
     try:
         parsed = make_url(normalise_url(url))
     except ArgumentError as exc:
@@ -234,7 +267,9 @@ def make_store_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed, connect_args={"timeout": 30})
+        engine = create_engine(
+            parsed, connect_args={"timeout": lock_timeout_s}, hide_parameters=True
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -252,7 +287,7 @@ def make_store_engine(url: str) -> Engine:
             where="--db / triage.db_url",
             fix="use a sqlite:/// or postgresql:// URL",
         )
-    return create_engine(parsed, pool_pre_ping=True)
+    return create_engine(parsed, pool_pre_ping=True, hide_parameters=True)
 
 
 def migrate(engine: Engine) -> None:
@@ -325,14 +360,21 @@ def _row(r: Any) -> dict[str, Any]:
 class Store:
     """Queries and writes of the triage app; one instance per process, thread-safe."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> None:
         self.engine = engine
+        self.lock_timeout_s = lock_timeout_s
         self._facets: tuple[int | None, Facets] | None = None
+        db = engine.url.database
+        self._file: Path | None = None
+        self._file_id: tuple[int, int] | None = None
+        if engine.dialect.name == "sqlite" and db and db != ":memory:":
+            self._file = Path(db).expanduser()
+            self._file_id = self._stat_id()
 
     @classmethod
-    def open(cls, url: str) -> Store:
+    def open(cls, url: str, *, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> Store:
         """Connect and migrate; a clear error if the database cannot be reached."""
-        engine = make_store_engine(url)
+        engine = make_store_engine(url, lock_timeout_s)
         try:
             migrate(engine)
         except OperationalError as exc:
@@ -341,11 +383,46 @@ class Store:
                 where=engine.url.render_as_string(hide_password=True),
                 fix="check the --db URL, that the server runs and the user may connect",
             ) from exc
-        return cls(engine)
+        return cls(engine, lock_timeout_s)
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
+
+    # ------------------------------------------------------------------ health
+
+    def _stat_id(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self._file) if self._file is not None else None
+        except OSError:
+            return None
+        return (st.st_dev, st.st_ino) if st is not None else None
+
+    def file_problem(self) -> str | None:
+        """For a SQLite file store: why the open connections no longer see the file."""
+        if self._file is None:
+            return None
+        now = self._stat_id()
+        if now is None:
+            return "the SQLite database file is missing"
+        if self._file_id is not None and now != self._file_id:
+            return "the SQLite database file was replaced while the app ran"
+        return None
+
+    def health(self) -> tuple[str | None, int]:
+        """(None, number of alerts) when the store answers, else (short reason, 0)."""
+        problem = self.file_problem()
+        if problem:
+            return problem, 0
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1")).scalar_one()
+                if not inspect(conn).has_table(Alert.__tablename__):
+                    return "the alerts table is missing", 0
+                n = conn.scalar(select(func.count()).select_from(Alert))
+        except SQLAlchemyError as exc:
+            return f"database error: {describe_db_error(exc)}", 0
+        return None, int(n or 0)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -591,6 +668,9 @@ class Store:
         """
         if decision not in DECISIONS:
             raise ValueError(f"unknown decision {decision!r}")
+        problem = self.file_problem()
+        if problem:  # the write would land in a file nobody will ever read again
+            raise StoreUnavailable(problem)
         now = _utcnow()
         with self.engine.begin() as conn:
             res = conn.execute(
