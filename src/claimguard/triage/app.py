@@ -241,6 +241,8 @@ def create_app(
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "same-origin"
         response.headers["X-Frame-Options"] = "DENY"
+        # pages and exports show personal health data: no browser or proxy may keep a copy
+        response.headers["Cache-Control"] = "no-store"
         if not cookie:
             response.set_cookie(COOKIE, request.state.csrf_cookie, httponly=True, samesite="strict")
         return response
@@ -419,7 +421,11 @@ def create_app(
         target = f"/alerts/{alert_id}?" + urlencode({"back": back, "saved": 1}) + "#decision"
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(
-            REVIEWER_COOKIE, form.reviewer, samesite="strict", max_age=90 * 24 * 3600
+            REVIEWER_COOKIE,
+            form.reviewer,
+            httponly=True,
+            samesite="strict",
+            max_age=90 * 24 * 3600,
         )
         return response
 
