@@ -268,15 +268,10 @@ def create_app(
     @app.exception_handler(SQLAlchemyError)
     @app.exception_handler(StoreUnavailable)
     async def _store_down(request: Request, exc: Exception) -> Response:
-        # logged without the statement or its parameters (they hold claim data)
-        log.error(
-            "Triage store error on %s %s: %s",
-            request.method,
-            request.scope.get("route").path  # type: ignore[union-attr]
-            if request.scope.get("route") is not None
-            else "?",
-            describe_db_error(exc),
-        )
+        # logged without the statement or its parameters (they hold claim data); the
+        # route's template path, not the URL, so no entity id is written either
+        route = getattr(request.scope.get("route"), "path", "?")
+        log.error("Triage store error on %s %s: %s", request.method, route, describe_db_error(exc))
         return render(
             request,
             "error.html",
