@@ -8,6 +8,9 @@ exits 2 without a traceback. Anything else is a bug: exit 1, traceback only with
 
 from __future__ import annotations
 
+import errno
+import os
+
 EXIT_OK = 0
 EXIT_UNEXPECTED = 1
 EXIT_USER = 2
@@ -50,3 +53,34 @@ class DriftError(UserError):
     """Scored data drifted beyond the configured limits and --fail-on-drift was given."""
 
     exit_code = EXIT_DRIFT
+
+
+class OutputError(UserError):
+    """Outputs cannot be written: the disk is full or the location is not writable."""
+
+
+_NO_SPACE = {errno.ENOSPC, errno.EDQUOT}
+_NOT_WRITABLE = {errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+def output_error(exc: OSError, where: str | os.PathLike[str]) -> OutputError | None:
+    """The :class:`OutputError` for a full disk or an unwritable output, else None.
+
+    ``where`` is the output the user asked for (the folder or file named by ``--out``).
+    """
+    if exc.errno in _NO_SPACE:
+        return OutputError(
+            "No space left on the device (or the disk quota is exceeded) while writing the "
+            "outputs; nothing was replaced",
+            where=str(where),
+            fix="free some space on that disk, or choose an --out folder on another disk",
+        )
+    if exc.errno in _NOT_WRITABLE:
+        reason = "read-only file system" if exc.errno == errno.EROFS else "permission denied"
+        return OutputError(
+            f"The output location is not writable ({reason}); nothing was replaced",
+            where=str(where),
+            fix="choose another --out folder, or fix the folder's permissions "
+            "(or remount it read-write)",
+        )
+    return None

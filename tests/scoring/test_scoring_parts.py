@@ -197,7 +197,8 @@ def test_atomic_folder_replaces_or_leaves_untouched(tmp_path: Path) -> None:
         (tmp / "a.txt").write_text("two")
         raise RuntimeError("crash mid-run")
     assert (out / "a.txt").read_text() == "one"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no temp left behind
+    # no temporary left behind: only DIR and the version it points at
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out", out.resolve().name])
     with atomic_folder(out, ["a.txt", "run.json"]) as tmp:
         (tmp / "a.txt").write_text("three")
     assert (out / "a.txt").read_text() == "three"
