@@ -51,12 +51,14 @@ def validate(
     """
     from claimguard.io import load_dataset, write_quarantine
     from claimguard.io.write import summary
+    from claimguard.scoring.output import atomic_file
     from claimguard.settings import load_settings
 
     load_settings(config)
     ds = load_dataset(data, mapping)
     out_dir = out or Path.cwd()
-    write_quarantine(ds.quarantine, out_dir / "quarantine.parquet")
+    with atomic_file(out_dir / "quarantine.parquet") as tmp:  # never a half-written file
+        write_quarantine(ds.quarantine, tmp)
     console = Console()
     _print_summary(summary(ds), console)
     console.print(f"Quarantine written to {out_dir / 'quarantine.parquet'}")
