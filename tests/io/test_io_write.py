@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -72,4 +71,3 @@ def test_convert_success_replaces_the_old_set_completely(
         if name != "summary.json":  # names the input paths and hashes: same inputs, same text
             assert after[name] == new[name], name
     assert after["summary.json"] == new["summary.json"]
-    shutil.rmtree(fresh)
