@@ -113,3 +113,59 @@ def test_bad_record_is_quarantined_and_the_rest_is_read(tmp_path: Path) -> None:
 
 def test_shipped_flat_mapping_is_the_readers_mapping(repo: Path) -> None:
     assert load_mapping(repo / "configs" / "mappings" / "xml130_flat.yaml") == XML130_MAPPING
+
+
+def test_deep_and_wide_records_are_quarantined_within_bounded_memory(tmp_path: Path) -> None:
+    """A record nested deeper than the cap, one with more elements than the cap, and a wide
+    envelope of junk between records: the bad records are quarantined, the rest read, and the
+    parse keeps no finished element (peak memory a small multiple of the file, not 30x)."""
+    import tracemalloc
+
+    from claimguard.io import xml130
+
+    deep = "<X>" * (xml130.MAX_DEPTH + 5) + "</X>" * (xml130.MAX_DEPTH + 5)
+    wide = "<Y/>" * (xml130.MAX_HOSO_ELEMENTS + 10)
+    junk = "<PAD>" + "<Z>pad</Z>" * 200_000 + "</PAD>"
+    hoso = [
+        f"<HOSO>{_file('XML1', _xml1('A1'))}</HOSO>",
+        f"<HOSO>{_file('XML1', _xml1('B2'))}{deep}</HOSO>",
+        f"<HOSO>{_file('XML1', _xml1('C3'))}{wide}</HOSO>",
+        junk,
+        f"<HOSO>{_file('XML1', _xml1('D4'))}</HOSO>",
+    ]
+    p = tmp_path / "hostile.xml"
+    p.write_text(_envelope(hoso))
+    size = p.stat().st_size
+    tracemalloc.start()
+    ds = load_dataset(p)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert ds.counts["claims"] == {"in": 4, "valid": 2, "quarantined": 2}
+    reasons = ds.quarantine.set_index("source_row")["reason"]
+    assert "deeper than" in reasons.loc[2] and "more than" in reasons.loc[3]
+    assert sorted(ds.claims["claim_id"]) == ["A1", "D4"]
+    assert peak < 8 * size, (peak, size)
+
+
+def test_a_huge_payload_is_quarantined(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from claimguard.io import xml130
+
+    monkeypatch.setattr(xml130, "MAX_PAYLOAD_CHARS", 1000)
+    big = _xml1("B2") + "<!--" + "x" * 2000 + "-->"
+    hoso = [f"<HOSO>{_file('XML1', _xml1('A1'))}</HOSO>", f"<HOSO>{_file('XML1', big)}</HOSO>"]
+    p = tmp_path / "big.xml"
+    p.write_text(_envelope(hoso))
+    ds = load_dataset(p)
+    assert ds.counts["claims"] == {"in": 2, "valid": 1, "quarantined": 1}
+    assert "longer than" in ds.quarantine["reason"].iloc[0]
+
+
+def test_nesting_too_deep_outside_records_refuses_the_file(tmp_path: Path) -> None:
+    from claimguard.errors import InputFileError
+    from claimguard.io import xml130
+
+    deep = "<X>" * (xml130.MAX_DEPTH + 5) + "</X>" * (xml130.MAX_DEPTH + 5)
+    p = tmp_path / "deep.xml"
+    p.write_text(_envelope([f"<HOSO>{_file('XML1', _xml1('A1'))}</HOSO>", deep]))
+    with pytest.raises(InputFileError, match="deeper than"):
+        load_dataset(p)

@@ -45,6 +45,13 @@ _LINE_TAGS = {
     for s in ([c] if isinstance(c, str) else c)
 } | {"MA_NHOM"}
 _CHUNK = 50_000
+# Caps that keep hostile or broken files in bounded memory: nesting depth (real envelopes
+# nest about ten levels), elements of one visit record outside its base64 payloads, and the
+# base64 text of one embedded table (a visit's XML2 of several thousand drug lines is a few
+# MB). Beyond a cap the record is quarantined; outside any record the file is refused.
+MAX_DEPTH = 64
+MAX_HOSO_ELEMENTS = 10_000
+MAX_PAYLOAD_CHARS = 64 * 1024 * 1024
 
 
 def find_xml_files(path: Path) -> list[Path]:
@@ -59,6 +66,8 @@ class _BadRecord(Exception):
 
 
 def _decode(content: str | None, kind: str) -> ET.Element:
+    if content is not None and len(content) > MAX_PAYLOAD_CHARS:
+        raise _BadRecord(f"{kind}: NOIDUNGFILE is longer than {MAX_PAYLOAD_CHARS:,} characters")
     text = "".join((content or "").split())
     if not text:
         raise _BadRecord(f"{kind}: NOIDUNGFILE is empty")
@@ -179,6 +188,16 @@ def _read_file(
     bad_positions: list[int] = []
     bad_reasons: list[str] = []
     bad_raw: list[str] = []
+
+    def quarantine(reason: str) -> None:
+        nonlocal first_error
+        bad_positions.append(position)
+        bad_reasons.append(f"undecodable HOSO: {reason}")
+        bad_raw.append(
+            json.dumps({"file": file, "hoso": position, "error": reason}, ensure_ascii=False)
+        )
+        first_error = first_error or reason
+
     try:
         context = ET.iterparse(path, events=("start", "end"))
         _, root = next(context)
@@ -187,33 +206,53 @@ def _read_file(
                 path,
                 f"is not an XML 130 envelope (root element <{root.tag}>, expected <GIAMDINHHS>)",
             )
+        # the open elements: a finished one is detached from its parent at once, so neither
+        # a very wide envelope nor a deeply nested one accumulates (only the open HOSO does)
+        stack: list[ET.Element] = [root]
+        hoso: ET.Element | None = None
+        hoso_size = 0
+        hoso_problem = ""
         for event, elem in context:
-            if event != "end":
+            if event == "start":
+                stack.append(elem)
+                if len(stack) > MAX_DEPTH and hoso is None:
+                    raise _bad_file(path, f"nests elements deeper than {MAX_DEPTH} levels")
+                if hoso is None and elem.tag == "HOSO":
+                    hoso, hoso_size, hoso_problem = elem, 0, ""
+                elif hoso is not None:
+                    hoso_size += 1
+                    if len(stack) > MAX_DEPTH and not hoso_problem:
+                        hoso_problem = f"nested deeper than {MAX_DEPTH} levels"
+                    elif hoso_size > MAX_HOSO_ELEMENTS and not hoso_problem:
+                        hoso_problem = f"more than {MAX_HOSO_ELEMENTS:,} elements"
                 continue
-            if elem.tag == "MACSKCB":
-                envelope_facility = (elem.text or "").strip()
-            elif elem.tag == "HOSO":
+            stack.pop()
+            parent = stack[-1] if stack else None
+            if hoso is not None and elem is hoso:
+                hoso = None
                 position += 1
-                try:
-                    claim, rows, skip = _parse_hoso(elem)
-                except _BadRecord as exc:
-                    bad_positions.append(position)
-                    bad_reasons.append(f"undecodable HOSO: {exc}")
-                    bad_raw.append(
-                        json.dumps(
-                            {"file": file, "hoso": position, "error": str(exc)}, ensure_ascii=False
-                        )
-                    )
-                    first_error = first_error or str(exc)
+                if hoso_problem:
+                    quarantine(hoso_problem)
                 else:
-                    decoded += 1
-                    skipped.update(skip)
-                    if not claim.get("MA_CSKCB"):
-                        claim["MA_CSKCB"] = envelope_facility
-                    claims.add(claim, file, position)
-                    for r in rows:
-                        lines.add(r, file, position)
-                elem.clear()
+                    try:
+                        claim, rows, skip = _parse_hoso(elem)
+                    except _BadRecord as exc:
+                        quarantine(str(exc))
+                    else:
+                        decoded += 1
+                        skipped.update(skip)
+                        if not claim.get("MA_CSKCB"):
+                            claim["MA_CSKCB"] = envelope_facility
+                        claims.add(claim, file, position)
+                        for r in rows:
+                            lines.add(r, file, position)
+            elif hoso is not None and not hoso_problem:
+                continue  # inside a record being read: kept until the record ends
+            elif elem.tag == "MACSKCB":
+                envelope_facility = (elem.text or "").strip()
+            elem.clear()
+            if parent is not None:
+                parent.remove(elem)
     except ET.ParseError as exc:
         raise _bad_file(path, f"cannot be parsed as XML ({exc}; truncated or not XML)") from None
     except StopIteration:
