@@ -46,7 +46,7 @@ def serve(
 
     settings = load_settings(config)
     t = settings.triage
-    store = Store.open(db or t.db_url)
+    store = Store.open(db or t.db_url, lock_timeout_s=t.db_lock_timeout_seconds)
     load_folder(store, folder)
     app = create_app(
         store, page_size=t.page_size, doctor_daily_cap=settings.features.doctor_daily_cap
@@ -75,7 +75,9 @@ def export(
     from claimguard.triage.store import Store
 
     settings = load_settings(config)
-    store = Store.open(db or settings.triage.db_url)
+    store = Store.open(
+        db or settings.triage.db_url, lock_timeout_s=settings.triage.db_lock_timeout_seconds
+    )
     try:
         n = write_labels(store, out, history=history)
     finally:

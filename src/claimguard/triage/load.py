@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -244,7 +245,9 @@ def load_folder(store: Store, folder: str | Path) -> LoadSummary:
             existing.update(
                 conn.scalars(select(Alert.alert_id).where(Alert.alert_id.in_(ids[i : i + 500])))
             )
-        run_id = store.add_run(conn, str(folder.resolve()), model_version, len(rows), context)
+        # the folder as named (a symlink to its live version), not the version folder itself,
+        # which the next run into the same folder replaces
+        run_id = store.add_run(conn, os.path.abspath(folder), model_version, len(rows), context)
         # the reviewers' status columns are never part of the update
         stmt = store.upsert(Alert.__table__, ["alert_id"], exclude=_STATUS_COLS)
         alert_rows = [

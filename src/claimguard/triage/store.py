@@ -48,7 +48,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql import ColumnElement
 
 from claimguard.errors import ConfigError
-from claimguard.schema import DECISIONS
+from claimguard.schema import DECISIONS, MAX_CODE_BYTES
 from claimguard.settings import TriageSettings
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ class Alert(Base):
     __tablename__ = "alerts"
     alert_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     entity_type: Mapped[str] = mapped_column(String(16))
-    entity_id: Mapped[str] = mapped_column(String(200))
+    entity_id: Mapped[str] = mapped_column(String(MAX_CODE_BYTES))
     period_start: Mapped[dt.date | None] = mapped_column(Date)
     period_end: Mapped[dt.date | None] = mapped_column(Date)
     score: Mapped[float] = mapped_column(Float)
@@ -117,7 +117,7 @@ class Alert(Base):
     evidence_claim_ids: Mapped[str] = mapped_column(Text)  # JSON list
     n_evidence: Mapped[int] = mapped_column(Integer)
     model_version: Mapped[str | None] = mapped_column(String(200))
-    province: Mapped[str | None] = mapped_column(String(200))
+    province: Mapped[str | None] = mapped_column(String(MAX_CODE_BYTES))
     tier: Mapped[str | None] = mapped_column(String(40))
     label: Mapped[str | None] = mapped_column(String(300))
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
@@ -153,7 +153,7 @@ class Decision(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     alert_id: Mapped[str] = mapped_column(ForeignKey("alerts.alert_id"))
     entity_type: Mapped[str] = mapped_column(String(16))
-    entity_id: Mapped[str] = mapped_column(String(200))
+    entity_id: Mapped[str] = mapped_column(String(MAX_CODE_BYTES))
     decision: Mapped[str] = mapped_column(String(32))
     scenario: Mapped[str] = mapped_column(String(80))
     note: Mapped[str] = mapped_column(Text)
@@ -165,24 +165,29 @@ class Decision(Base):
     )
 
 
+# Columns holding ids and codes from the claims tables are sized by the schema's limit
+# (claimguard.schema.MAX_CODE_BYTES, at least every validated id or code), so whatever passes
+# validation fits the database.
+
+
 class Claim(Base):
     """An evidence claim (canonical claims columns; the rarely shown ones in ``extra``)."""
 
     __tablename__ = "claims"
-    claim_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    card_id: Mapped[str] = mapped_column(String(200))
-    facility_id: Mapped[str] = mapped_column(String(200))
+    claim_id: Mapped[str] = mapped_column(String(MAX_CODE_BYTES), primary_key=True)
+    card_id: Mapped[str] = mapped_column(String(MAX_CODE_BYTES))
+    facility_id: Mapped[str] = mapped_column(String(MAX_CODE_BYTES))
     admit_time: Mapped[dt.datetime | None] = mapped_column(DateTime)
     discharge_time: Mapped[dt.datetime | None] = mapped_column(DateTime)
     visit_type: Mapped[str | None] = mapped_column(String(20))
-    primary_dx: Mapped[str | None] = mapped_column(String(200))
+    primary_dx: Mapped[str | None] = mapped_column(String(MAX_CODE_BYTES))
     secondary_dx: Mapped[str | None] = mapped_column(Text)
     total_cost: Mapped[float | None] = mapped_column(Float)
     drug_cost: Mapped[float | None] = mapped_column(Float)
-    doctor_id: Mapped[str | None] = mapped_column(String(200))
+    doctor_id: Mapped[str | None] = mapped_column(String(MAX_CODE_BYTES))
     sick_leave_days: Mapped[float | None] = mapped_column(Float)
     outcome: Mapped[str | None] = mapped_column(String(20))
-    facility_province: Mapped[str | None] = mapped_column(String(200))
+    facility_province: Mapped[str | None] = mapped_column(String(MAX_CODE_BYTES))
     facility_tier: Mapped[str | None] = mapped_column(String(40))
     extra: Mapped[str] = mapped_column(Text)  # JSON of the other columns
     __table_args__ = (
@@ -196,13 +201,13 @@ class ClaimLine(Base):
 
     __tablename__ = "claim_lines"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    claim_id: Mapped[str] = mapped_column(String(200))
+    claim_id: Mapped[str] = mapped_column(String(MAX_CODE_BYTES))
     line_type: Mapped[str | None] = mapped_column(String(20))
-    item_code: Mapped[str | None] = mapped_column(String(200))
+    item_code: Mapped[str | None] = mapped_column(String(MAX_CODE_BYTES))
     quantity: Mapped[float | None] = mapped_column(Float)
     amount: Mapped[float | None] = mapped_column(Float)
     days_supply: Mapped[float | None] = mapped_column(Float)
-    doctor_id: Mapped[str | None] = mapped_column(String(200))
+    doctor_id: Mapped[str | None] = mapped_column(String(MAX_CODE_BYTES))
     order_time: Mapped[dt.datetime | None] = mapped_column(DateTime)
     __table_args__ = (Index("ix_claim_lines_claim", "claim_id"),)
 
@@ -211,8 +216,8 @@ class CardFacility(Base):
     """For an alerted card: each facility it visited."""
 
     __tablename__ = "card_facilities"
-    card_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    facility_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    card_id: Mapped[str] = mapped_column(String(MAX_CODE_BYTES), primary_key=True)
+    facility_id: Mapped[str] = mapped_column(String(MAX_CODE_BYTES), primary_key=True)
     visits: Mapped[float | None] = mapped_column(Float)
     total_cost: Mapped[float | None] = mapped_column(Float)
     first_visit: Mapped[dt.datetime | None] = mapped_column(DateTime)
@@ -223,8 +228,8 @@ class DoctorDay(Base):
     """For an alerted facility: examinations per doctor per day."""
 
     __tablename__ = "doctor_days"
-    facility_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    doctor_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    facility_id: Mapped[str] = mapped_column(String(MAX_CODE_BYTES), primary_key=True)
+    doctor_id: Mapped[str] = mapped_column(String(MAX_CODE_BYTES), primary_key=True)
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     examinations: Mapped[float | None] = mapped_column(Float)
 
