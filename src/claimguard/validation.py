@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -302,6 +303,52 @@ def quarantine_frame(
     )
 
 
+CARD_ID_COLUMNS = ("card_id",)
+_LOOKALIKE = r"[^\x21-\x7E]|[a-z]"  # anything but printable ASCII, or lowercase letters
+
+
+def normalise_card_ids(
+    df: pd.DataFrame,
+) -> tuple[pd.DataFrame, list[tuple[str, np.ndarray, np.ndarray]]]:
+    """Card numbers written with lookalike characters -- fullwidth digits, zero-width
+    characters, lowercase letters -- are the same card: NFKC-normalised, format characters
+    removed, upper-cased. Returns the frame and, per changed column, (column, changed rows,
+    original values) for the quarantine's ``normalised`` rows. Only values that contain such
+    characters are touched (an Arrow regex over the column, Python on those few values)."""
+    changed_cols: list[tuple[str, np.ndarray, np.ndarray]] = []
+    out = df
+    for col in CARD_ID_COLUMNS:
+        if col not in df.columns or len(df) == 0:
+            continue
+        values = chunked_of(df[col])
+        odd = np.asarray(
+            pc.fill_null(pc.match_substring_regex(values, _LOOKALIKE), False).to_numpy(
+                zero_copy_only=False
+            ),
+            dtype=bool,
+        )
+        if not odd.any():
+            continue
+        rows = np.flatnonzero(odd)
+        was = df[col].to_numpy(dtype=object)
+        fixed = np.array([_plain_card(str(v)) for v in was[rows]], dtype=object)
+        changed = np.zeros(len(df), dtype=bool)
+        changed[rows] = fixed != was[rows]
+        if out is df:
+            out = df.copy(deep=False)
+        col_values = was.copy()
+        col_values[rows] = fixed
+        out[col] = pd.Series(col_values, index=df.index).astype(df[col].dtype)
+        changed_cols.append((col, changed, was))
+    return out, changed_cols
+
+
+def _plain_card(value: str) -> str:
+    text = unicodedata.normalize("NFKC", value)
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    return text.strip().upper()
+
+
 def validate_table(
     df: pd.DataFrame,
     table: Table,
@@ -321,6 +368,7 @@ def validate_table(
     """
     n = len(df)
     required = set(table.required)
+    df, renamed = normalise_card_ids(df)
     all_problems = list(problems or [])
     bad_cells = {p.column: p.mask.copy() for p in all_problems}
     for p in value_problems(df, table):
@@ -399,6 +447,21 @@ def validate_table(
         if table.key is not None and table.key in df.columns:
             keys_q = df[table.key][drop].dropna()
         out = out[~drop].reset_index(drop=True)
+    for col, changed, was in renamed:  # kept rows whose card number was written with lookalikes
+        rows = np.flatnonzero(changed & ~drop)
+        if len(rows):
+            raws = [json.dumps({col: v}, ensure_ascii=False) for v in was[rows].tolist()]
+            parts.append(
+                quarantine_frame(
+                    table.name,
+                    source_file.at(rows),
+                    source_row[rows],
+                    col,
+                    f"{col} written with lookalike characters (fullwidth, zero-width or lowercase)",
+                    "normalised",
+                    raws,
+                )
+            )
     quarantine = pd.concat(parts, ignore_index=True) if parts else empty_frame()
     return Checked(
         valid=out,

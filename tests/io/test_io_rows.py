@@ -170,3 +170,26 @@ def test_nul_bytes_and_overlong_codes_are_quarantined_or_emptied(tmp_path: Path)
     kept = ds.claims.set_index("claim_id")
     assert sorted(kept.index) == ["1", "3"] and pd.isna(kept.loc["3", "secondary_dx"])
     assert not ds.claims["card_id"].str.contains("\x00").any()
+
+
+def test_lookalike_card_numbers_are_one_card_and_counted(tmp_path: Path) -> None:
+    """Fullwidth digits, a zero-width space and lowercase letters: the same card, normalised
+    (the row kept), recorded in the quarantine as ``normalised`` and counted in the summary."""
+    from claimguard.io.write import summary
+
+    p = tmp_path / "claims.csv"
+    ids = [
+        "HS4010120878811",
+        "HS４０１０１２０８７８８１１",
+        "HS401012087\u200b8811",
+        "hs4010120878811",
+    ]
+    body = "".join(f"{i},{c},F1,2024-01-02,outpatient,J06,{i}\n" for i, c in enumerate(ids, 1))
+    p.write_text(HEADER + body, encoding="utf-8")
+    ds = load_dataset(p)
+    assert ds.counts["claims"] == {"in": 4, "valid": 4, "quarantined": 0}
+    assert set(ds.claims["card_id"]) == {"HS4010120878811"}
+    q = ds.quarantine
+    assert q["action"].tolist() == ["normalised"] * 3 and q["source_row"].tolist() == [2, 3, 4]
+    assert json.loads(q["raw"].iloc[0])["card_id"] == ids[1]
+    assert summary(ds)["normalised_card_ids"] == 3

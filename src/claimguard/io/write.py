@@ -63,6 +63,7 @@ def summary(ds: Dataset) -> dict[str, Any]:
         "invariant_rows_in_equals_valid_plus_quarantined": invariant,
         "quarantine_rows": int(len(q)),
         "nulled_fields": int((q["action"] == "nulled").sum()) if len(q) else 0,
+        "normalised_card_ids": int((q["action"] == "normalised").sum()) if len(q) else 0,
         "top_reasons": reasons,
         "sources": ds.sources,
     }
