@@ -193,3 +193,35 @@ def test_lookalike_card_numbers_are_one_card_and_counted(tmp_path: Path) -> None
     assert q["action"].tolist() == ["normalised"] * 3 and q["source_row"].tolist() == [2, 3, 4]
     assert json.loads(q["raw"].iloc[0])["card_id"] == ids[1]
     assert summary(ds)["normalised_card_ids"] == 3
+
+
+def test_a_parquet_list_column_is_quarantined_not_read_as_text(tmp_path: Path) -> None:
+    """A list where one value belongs used to be accepted as the text "[1 2]"."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tbl = pa.table(
+        {
+            "claim_id": ["1", "2"],
+            "card_id": ["C1", "C2"],
+            "facility_id": ["F1", "F1"],
+            "admit_time": ["2024-01-02", "2024-01-02"],
+            "visit_type": ["outpatient", "outpatient"],
+            "primary_dx": ["J06", "J06"],
+            "total_cost": [1.0, 2.0],
+            "secondary_dx": pa.array([["E11", "I10"], None], pa.list_(pa.string())),
+            "doctor_id": pa.array([[1, 2], [3]], pa.list_(pa.int64())),
+        }
+    )
+    pq.write_table(tbl, tmp_path / "claims.parquet")
+    ds = load_dataset(tmp_path / "claims.parquet")
+    assert ds.counts["claims"] == {"in": 2, "valid": 2, "quarantined": 0}
+    q = ds.quarantine
+    nested = q[q["reason"] == "a list or structure, not a single value"]
+    assert sorted(zip(nested["column"], nested["source_row"], strict=True)) == [
+        ("doctor_id", 1),
+        ("doctor_id", 2),
+        ("secondary_dx", 1),
+    ]
+    assert (nested["action"] == "nulled").all()
+    assert ds.claims["doctor_id"].isna().all() and ds.claims["secondary_dx"].isna().all()

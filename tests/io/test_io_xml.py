@@ -169,3 +169,24 @@ def test_nesting_too_deep_outside_records_refuses_the_file(tmp_path: Path) -> No
     p.write_text(_envelope([f"<HOSO>{_file('XML1', _xml1('A1'))}</HOSO>", deep]))
     with pytest.raises(InputFileError, match="deeper than"):
         load_dataset(p)
+
+
+def test_lines_of_an_undecodable_record_are_counted_in_the_quarantine(tmp_path: Path) -> None:
+    """A record whose XML2 is not valid base64 is quarantined, and its drug table is counted
+    as a quarantined claim_lines row instead of vanishing."""
+    drugs = (
+        "<CHITIEU_CHITIET_THUOC><DSACH_CHI_TIET_THUOC><CHI_TIET_THUOC><MA_LK>A1</MA_LK>"
+        "<MA_THUOC>40.17</MA_THUOC><SO_LUONG>10</SO_LUONG><THANH_TIEN_BH>5000</THANH_TIEN_BH>"
+        "</CHI_TIET_THUOC></DSACH_CHI_TIET_THUOC></CHITIEU_CHITIET_THUOC>"
+    )
+    hoso = [
+        f"<HOSO>{_file('XML1', _xml1('A1'))}{_file('XML2', drugs)}</HOSO>",
+        f"<HOSO>{_file('XML1', _xml1('B2'))}{_file('XML2', 'not base64!', raw=True)}</HOSO>",
+    ]
+    p = tmp_path / "lines.xml"
+    p.write_text(_envelope(hoso))
+    ds = load_dataset(p)
+    assert ds.counts["claims"] == {"in": 2, "valid": 1, "quarantined": 1}
+    assert ds.counts["claim_lines"] == {"in": 2, "valid": 1, "quarantined": 1}
+    lost = ds.quarantine[ds.quarantine["table"] == "claim_lines"]
+    assert lost["source_row"].tolist() == [2] and json.loads(lost["raw"].iloc[0])["table"] == "XML2"

@@ -13,6 +13,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -33,7 +34,7 @@ from claimguard.memory import release_memory
 from claimguard.progress import step
 from claimguard.schema import LOCAL_TIMEZONE, TABLES
 from claimguard.tables import Dataset
-from claimguard.validation import Checked, check_contract, empty_frame, validate_table
+from claimguard.validation import Checked, Problem, check_contract, empty_frame, validate_table
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,11 @@ def _canonical(
         )
     formats = {c: tm.formats(c) for c in tm.date_formats}
     coerced, problems = coerce_table(mapped, table, tm.values, formats, timezone)
+    for col in table.columns:  # a list or structure where one value belongs
+        rows = [raw.nested[src] for src in tm.sources(col.name) if src in raw.nested]
+        if rows:
+            mask = np.logical_or.reduce(rows)
+            problems.append(Problem(col.name, mask, "a list or structure, not a single value"))
     del mapped
     parent_keys = parent_q = None
     if parent is not None:

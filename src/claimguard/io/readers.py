@@ -48,6 +48,9 @@ class RawTable:
     source_file: SourceFiles  # which file each row came from
     source_row: np.ndarray  # int64, 1-based
     pre_quarantine: pd.DataFrame = field(default_factory=empty_frame)
+    # source column -> rows that held a list, map or structure instead of one value (Parquet
+    # nested types); the column is emptied here and the rows reported by validation
+    nested: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def rows_in(self) -> int:
@@ -125,8 +128,18 @@ def read_parquet(path: Path, table: str) -> RawTable:
         ]
         pf = pq.ParquetFile(path, read_dictionary=dictionary)
         n = pf.metadata.num_rows
+        nested_types = {f.name for f in schema if pa.types.is_nested(f.type)}
+        nested: dict[str, np.ndarray] = {}
         for group in _column_groups(pf):
             tbl = pf.read(columns=group)
+            for name in set(group) & nested_types:  # never stringified as "[1 2]"
+                col = tbl.column(name)
+                nested[name] = np.asarray(
+                    pc.is_valid(col).to_numpy(zero_copy_only=False), dtype=bool
+                )
+                tbl = tbl.set_column(
+                    tbl.schema.get_field_index(name), name, pa.nulls(len(col), pa.string())
+                )
             part = tbl.to_pandas(ignore_metadata=True, split_blocks=True, self_destruct=True)
             del tbl
             pool.release_unused()  # hand decode buffers back to the OS
@@ -141,7 +154,9 @@ def read_parquet(path: Path, table: str) -> RawTable:
             "and a .csv name",
         ) from None
     frame = pd.DataFrame(columns, index=pd.RangeIndex(n), copy=False)
-    return RawTable(table, frame, SourceFiles([str(path)]), np.arange(1, n + 1))
+    raw = RawTable(table, frame, SourceFiles([str(path)]), np.arange(1, n + 1))
+    raw.nested = nested
+    return raw
 
 
 def _first_bad_utf8_line(path: Path) -> int:

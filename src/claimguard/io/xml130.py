@@ -175,7 +175,12 @@ def _bad_file(path: Path, what: str) -> InputFileError:
 
 
 def _read_file(
-    path: Path, claims: _Collector, lines: _Collector, bad: list[pd.DataFrame], skipped: Counter
+    path: Path,
+    claims: _Collector,
+    lines: _Collector,
+    bad: list[pd.DataFrame],
+    skipped: Counter,
+    bad_lines: list[pd.DataFrame],
 ) -> int:
     """Stream one envelope into the collectors; return its number of HOSO."""
     if path.stat().st_size == 0:
@@ -188,9 +193,23 @@ def _read_file(
     bad_positions: list[int] = []
     bad_reasons: list[str] = []
     bad_raw: list[str] = []
+    lost_positions: list[int] = []
+    lost_raw: list[str] = []
 
-    def quarantine(reason: str) -> None:
+    def quarantine(reason: str, record: ET.Element | None = None) -> None:
         nonlocal first_error
+        # the record's drug/service tables are lost with it: one lines row each, so they
+        # are counted (rows in = valid + quarantined holds for claim_lines too)
+        for fh in record.iter("FILEHOSO") if record is not None else ():
+            kind = (fh.findtext("LOAIHOSO") or "").strip().upper()
+            if kind in ("XML2", "XML3"):
+                lost_positions.append(position)
+                lost_raw.append(
+                    json.dumps(
+                        {"file": file, "hoso": position, "table": kind, "error": reason},
+                        ensure_ascii=False,
+                    )
+                )
         bad_positions.append(position)
         bad_reasons.append(f"undecodable HOSO: {reason}")
         bad_raw.append(
@@ -237,7 +256,7 @@ def _read_file(
                     try:
                         claim, rows, skip = _parse_hoso(elem)
                     except _BadRecord as exc:
-                        quarantine(str(exc))
+                        quarantine(str(exc), elem)
                     else:
                         decoded += 1
                         skipped.update(skip)
@@ -264,6 +283,19 @@ def _read_file(
             path,
             f"has {position} HOSO record(s) and none can be decoded (first problem: {first_error})",
         )
+    if lost_positions:
+        bad_lines.append(
+            quarantine_frame(
+                "claim_lines",
+                file,
+                np.array(lost_positions, dtype=np.int64),
+                None,
+                ["lines of an undecodable HOSO (one row per XML2/XML3 table)"]
+                * len(lost_positions),
+                "quarantined",
+                lost_raw,
+            )
+        )
     if bad_positions:
         bad.append(
             quarantine_frame(
@@ -283,13 +315,14 @@ def read_xml(paths: Iterable[Path]) -> tuple[RawTable, RawTable, dict[str, str]]
     """Read envelope files into raw claims and lines (XML element names) plus file hashes."""
     claims, lines = _Collector(), _Collector()
     bad: list[pd.DataFrame] = []
+    bad_lines: list[pd.DataFrame] = []
     skipped: Counter = Counter()
     sources: dict[str, str] = {}
     n_files = 0
     for path in paths:
         n_files += 1
         sources[str(path)] = sha256_file(path)
-        _read_file(path, claims, lines, bad, skipped)
+        _read_file(path, claims, lines, bad, skipped, bad_lines)
     if n_files == 0:
         raise InputFileError(
             "the folder holds no .xml files and no claims table",
@@ -305,4 +338,8 @@ def read_xml(paths: Iterable[Path]) -> tuple[RawTable, RawTable, dict[str, str]]
         claims_raw.pre_quarantine = pd.concat(bad, ignore_index=True)
     else:
         claims_raw.pre_quarantine = empty_frame()
-    return claims_raw, lines.table("claim_lines"), sources
+    lines_raw = lines.table("claim_lines")
+    lines_raw.pre_quarantine = (
+        pd.concat(bad_lines, ignore_index=True) if bad_lines else empty_frame()
+    )
+    return claims_raw, lines_raw, sources
