@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import re
-
 from fastapi.testclient import TestClient
 
 from claimguard.triage.csrf import COOKIE
-from claimguard.triage.store import QueueFilter, Store
+from claimguard.triage.store import Store
 
-TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def _token(html: str) -> str:
-    m = TOKEN.search(html)
-    assert m, "the page has no CSRF field"
-    return m.group(1)
-
-
-def _alert_id(store: Store) -> str:
-    return str(store.queue(QueueFilter(), 1, 1).rows[0]["alert_id"])
-
+from .pages import csrf_token as _token
+from .pages import first_alert_id as _alert_id
 
 FORM = {"decision": "confirmed_abuse", "reviewer": "Mallory", "note": "forged"}
 

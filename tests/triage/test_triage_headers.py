@@ -7,19 +7,10 @@ import re
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from claimguard.triage.store import QueueFilter, Store
+from claimguard.triage.store import Store
 
-TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def _token(html: str) -> str:
-    m = TOKEN.search(html)
-    assert m, "the page has no CSRF field"
-    return m.group(1)
-
-
-def _alert_id(store: Store) -> str:
-    return str(store.queue(QueueFilter(), 1, 1).rows[0]["alert_id"])
+from .pages import csrf_token as _token
+from .pages import first_alert_id as _alert_id
 
 
 def _get_urls(client: TestClient, store: Store) -> list[str]:
