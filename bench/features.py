@@ -16,7 +16,7 @@ says so. With --one-pass it also times ``build_features`` on all N claims at onc
 with peers fitted on them (``claimguard features DATA`` without --model), after the
 measured build (its peak is printed separately).
 
-Targets (issue 5, 2 cores): >= 150,000 claims/s (10M in <= 70 s), peak <= 8 GB,
+Targets (2 cores): >= 150,000 claims/s (10M in <= 70 s), peak <= 8 GB,
 >= 10x faster than the naive version of the same feature.
 
     python bench/features.py                     # 10M claims (the target size)

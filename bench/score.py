@@ -10,7 +10,7 @@ data + features + scoring + reasons + evidence + drift + writing the outputs, wh
 what a nightly job pays. The baseline in the same run is reading the claims Parquet
 file alone (the I/O floor).
 
-Targets (issue 7, 2 cores): end to end >= 80,000 claims/s, peak memory <= 8 GB.
+Targets (2 cores): end to end >= 80,000 claims/s, peak memory <= 8 GB.
 
     python bench/score.py --claims 10000000        # the target size
     python bench/score.py --claims 200000          # a quick look

@@ -1,6 +1,6 @@
 """The ``claimguard`` command: parse arguments, load settings, call one function.
 
-Exit codes (SPEC.md section 5): 0 success, 2 bad input or usage, 1 anything else,
+Exit codes (docs/contract.md section 5): 0 success, 2 bad input or usage, 1 anything else,
 3 drift beyond limits with ``--fail-on-drift``. Expected failures are
 :class:`claimguard.errors.UserError` and print one paragraph without a traceback;
 ``--debug`` shows tracebacks for everything.

@@ -1,4 +1,4 @@
-"""The canonical tables of SPEC.md section 2: names, kinds, requiredness, enums.
+"""The canonical tables of docs/contract.md section 1: names, kinds, requiredness, enums.
 
 This module is the single source of truth for what a validated table looks like.
 Readers coerce to these kinds, validation checks them, and every later stage may
@@ -189,7 +189,7 @@ TABLES: dict[str, Table] = {t.name: t for t in (CLAIMS, CLAIM_LINES, FACILITIES,
 
 QUARANTINE_COLUMNS = ("table", "source_file", "source_row", "column", "reason", "action", "raw")
 
-# The fixed signal vocabulary of SPEC.md section 3: every reason names one of these.
+# The fixed signal vocabulary of docs/contract.md section 4: every reason names one of these.
 SIGNALS: tuple[str, ...] = (
     "visit_frequency",
     "multi_facility",

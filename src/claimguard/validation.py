@@ -1,4 +1,4 @@
-"""Validation of coerced canonical tables, and the quarantine (SPEC.md section 2).
+"""Validation of coerced canonical tables, and the quarantine (docs/contract.md section 2).
 
 Why: every later stage trusts what this hands on, and no input row may vanish.
 A problem in a required column removes the row (``action = quarantined``); a

@@ -12,7 +12,7 @@ from claimguard.synth.generate import SyntheticData
 from .conftest import MONTHS
 from .frames import normal_claims, with_cards
 
-CAP = 65  # outpatient examinations per doctor per day (SPEC.md section 1)
+CAP = 65  # outpatient examinations per doctor per day (docs/contract.md: the cap commonly cited in Vietnam)
 TESTS = ("lab", "imaging", "functional")
 
 

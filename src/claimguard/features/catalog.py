@@ -21,7 +21,7 @@ class FeatureSpec:
     name: str
     entity: str  # "card" | "facility"
     unit: str
-    signal: str  # SPEC.md section 3 vocabulary (claimguard.schema.SIGNALS)
+    signal: str  # docs/contract.md section 4 vocabulary (claimguard.schema.SIGNALS)
     description: str
     requires: tuple[str, ...]
     text: str  # reviewer sentence template, formatted with value=...

@@ -3,7 +3,7 @@
 Why: every card feature is a scan over one card's claims in time order, and every
 facility feature a bincount over integer codes. Doing the string work once (ids to
 int32 codes, joins with the reference tables through Arrow hash kernels) and keeping
-int32/float32 arrays keeps 10M claims within seconds and a few GB (PERF_NOTES.md).
+int32/float32 arrays keeps 10M claims within seconds and a few GB (docs/contract.md section 6).
 Nothing here mutates its inputs.
 """
 

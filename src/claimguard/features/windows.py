@@ -1,7 +1,7 @@
 """Vectorised group and time-window primitives over arrays sorted by (group, time).
 
 Why: a per-card rolling count done with ``groupby().rolling()`` is an order of magnitude
-slower than one ``searchsorted`` over a combined (group, day) key (PERF_NOTES.md).
+slower than one ``searchsorted`` over a combined (group, day) key (docs/contract.md section 6).
 Every function takes integer group codes 0..n_groups-1 and never loops over rows.
 """
 

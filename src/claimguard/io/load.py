@@ -108,7 +108,7 @@ def _canonical(
             f"the {raw.name} table lacks required column(s) {', '.join(missing)} "
             f"(found: {have or 'no columns'})",
             where=where,
-            fix="rename the columns to the canonical names of SPEC.md section 2, or pass "
+            fix="rename the columns to the canonical names of docs/contract.md section 1, or pass "
             "--mapping with a YAML that maps your column names (see configs/mappings/)",
         )
     formats = {c: tm.formats(c) for c in tm.date_formats}

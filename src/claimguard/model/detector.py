@@ -2,7 +2,7 @@
 
 Why a wrapper at all: scikit-learn's ``IsolationForest`` says *lower* = more abnormal and
 its raw scores drift with the data; reviewers and queues need one meaning everywhere.
-This estimator (PyOD's vocabulary, see STYLE.md) converts in exactly one place:
+This estimator (PyOD's vocabulary, see docs/contract.md section 6) converts in exactly one place:
 
 * ``raw`` = ``-IsolationForest.score_samples`` = ``2 ** (-E[h(x)] / c(psi))`` in (0, 1],
   the classic isolation score (0.5 = as hard to isolate as an average point, 1 = isolated

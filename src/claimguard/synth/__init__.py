@@ -1,4 +1,4 @@
-"""Synthetic claims with labelled abuse (issue 4).
+"""Synthetic claims with labelled abuse.
 
 Entry points: :func:`claimguard.synth.generate.generate` (tables in memory) and
 :func:`claimguard.synth.generate.write_synthetic` (a dataset folder); the CLI is

@@ -8,8 +8,8 @@ Security, VSS):
   country's population"): 93.3 million insured at the end of 2023; the fund
   spent more than VND 124,000 billion on examination and treatment; 12,851
   facilities treat insured patients.
-* VSS annual review for 2023: about 174 million insured visits (SPEC.md:
-  about 127 million in the first nine months of 2023, about VND 90 trillion).
+* VSS annual review for 2023: about 174 million insured visits (about 127 million in
+  the first nine months of 2023, about VND 90 trillion).
 
 Derived: 174 M visits / 93.3 M insured = about 1.9 visits per insured person
 per year; VND 124 T / 174 M = about VND 710,000 per visit on average. VSS
