@@ -102,15 +102,18 @@ def _ratio(
     return windows.shrunk_ratio(observed, exp_sum, n, 5.0, floor, MIN_EVENTS if events else 0.0)
 
 
-def _excess_z(
+def _ratio_and_z(
+    out: Arrays,
+    name: str,
     p: Prepared,
     actual: np.ndarray,
     expected: np.ndarray,
     heterogeneity: float,
     mask: np.ndarray | None = None,
     events: bool = True,
-) -> np.ndarray:
-    """The facility's excess over its peer expectation in standard errors.
+) -> None:
+    """Put the shrunk ratio under ``name`` and, from the same sums, the facility's excess over
+    its peer expectation in standard errors under the ``_excess_z`` name.
 
     ``(O - E) / sqrt(V + (h * E)^2)``: ``V`` is the sampling variance of the facility's sum
     (Poisson, ``E``, for event counts; ``sum e^2``, one coefficient of variation per claim,
@@ -118,9 +121,12 @@ def _excess_z(
     between facilities as a share of the expectation. So the same 25% excess is strong
     evidence on 2,000 visits and weak on 20, and no size turns a few percent into certainty.
     """
-    observed, exp_sum, exp_sq, _, floor = _sums(p, actual, expected, mask)
+    observed, exp_sum, exp_sq, n, floor = _sums(p, actual, expected, mask)
+    out[name] = windows.shrunk_ratio(
+        observed, exp_sum, n, 5.0, floor, MIN_EVENTS if events else 0.0
+    )
     sampling = np.maximum(exp_sum, 1.0) if events else np.maximum(exp_sq, floor * floor)
-    return (observed - exp_sum) / np.sqrt(sampling + (heterogeneity * exp_sum) ** 2)
+    out[_z_name(name)] = (observed - exp_sum) / np.sqrt(sampling + (heterogeneity * exp_sum) ** 2)
 
 
 def _z_name(ratio_name: str) -> str:
@@ -145,8 +151,7 @@ def service_intensity(
         if stat not in expected:
             continue
         actual = p.lines.counts[:, cls].astype(np.float64)
-        out[name] = _ratio(p, actual, expected[stat])
-        out[_z_name(name)] = _excess_z(p, actual, expected[stat], h)
+        _ratio_and_z(out, name, p, actual, expected[stat], h)
         total_actual += actual
         total_exp += np.nan_to_num(expected[stat])
     flags["service_intensity"] = np.maximum(
@@ -161,19 +166,18 @@ def thin_visits(p: Prepared, settings: FeatureSettings, expected: dict[str, np.n
     if treat is None or "thin" not in expected:
         return {}
     thin = (treat < settings.near_zero_treatment_vnd).astype(np.float64)
-    h = settings.peer_heterogeneity
-    return {
-        "facility_thin_visits_ratio_to_peers": _ratio(p, thin, expected["thin"]),
-        "facility_thin_visits_excess_z": _excess_z(p, thin, expected["thin"], h),
-    }
+    out: Arrays = {}
+    name = "facility_thin_visits_ratio_to_peers"
+    _ratio_and_z(out, name, p, thin, expected["thin"], settings.peer_heterogeneity)
+    return out
 
 
 def cost(p: Prepared, expected: dict[str, np.ndarray], flags: Arrays, h: float) -> Arrays:
     """Cost billed against the peer-expected cost of the same claims."""
-    return {
-        "facility_cost_per_visit_ratio_to_peers": _ratio(p, p.cost, expected["cost"], events=False),
-        "facility_cost_per_visit_excess_z": _excess_z(p, p.cost, expected["cost"], h, events=False),
-    }
+    out: Arrays = {}
+    name = "facility_cost_per_visit_ratio_to_peers"
+    _ratio_and_z(out, name, p, p.cost, expected["cost"], h, events=False)
+    return out
 
 
 def admissions(p: Prepared, expected: dict[str, np.ndarray], flags: Arrays, h: float) -> Arrays:
@@ -183,16 +187,14 @@ def admissions(p: Prepared, expected: dict[str, np.ndarray], flags: Arrays, h: f
         return out
     inpatient = p.vt == INPATIENT
     p_adm = np.nan_to_num(expected["inpatient"], nan=0.0)
-    out["facility_admission_rate_ratio_to_peers"] = _ratio(p, inpatient.astype(np.float64), p_adm)
-    out["facility_admission_rate_excess_z"] = _excess_z(p, inpatient.astype(np.float64), p_adm, h)
+    name = "facility_admission_rate_ratio_to_peers"
+    _ratio_and_z(out, name, p, inpatient.astype(np.float64), p_adm, h)
     strength = np.where(inpatient, 1.0 - p_adm, 0.0)
     if "stay_days" in expected:
         stay = (p.end_s - p.admit_s) / 86_400.0
         exp_stay = expected["stay_days"]
-        out["facility_length_of_stay_ratio_to_peers"] = _ratio(p, stay, exp_stay, inpatient)
-        out["facility_length_of_stay_excess_z"] = _excess_z(
-            p, stay, exp_stay, h, inpatient, events=False
-        )
+        name = "facility_length_of_stay_ratio_to_peers"
+        _ratio_and_z(out, name, p, stay, exp_stay, h, inpatient, events=False)
         excess = stay / np.maximum(np.nan_to_num(exp_stay, nan=1.0), 0.5) - 1.0
         strength = strength + np.where(inpatient, np.maximum(excess, 0.0), 0.0)
     flags["admission_pattern"] = strength.astype(np.float32)
@@ -210,15 +212,13 @@ def sick_leave(
     cert = days > 0
     n_cert = windows.group_sum(cert, p.fac, nf)
     out: Arrays = {
-        "facility_sick_leave_per_visit_ratio_to_peers": _ratio(
-            p, cert.astype(np.float64), expected["sick_leave"]
-        ),
-        "facility_sick_leave_per_visit_excess_z": _excess_z(
-            p, cert.astype(np.float64), expected["sick_leave"], settings.peer_heterogeneity
-        ),
         "facility_sick_leave_days_per_certificate_days": windows.group_sum(days, p.fac, nf)
         / np.maximum(n_cert, 1.0),
     }
+    name = "facility_sick_leave_per_visit_ratio_to_peers"
+    _ratio_and_z(
+        out, name, p, cert.astype(np.float64), expected["sick_leave"], settings.peer_heterogeneity
+    )
     treat = treatment_vnd(p)
     near = np.zeros(p.n, dtype=bool)
     if treat is not None:
