@@ -220,16 +220,24 @@ class FittedEvidence:
         n = np.nan_to_num(_column(X, self.spec.exposure), nan=1.0)
         return k, np.maximum(n, 1.0)
 
-    def surprisal(self, X: pd.DataFrame) -> np.ndarray:
-        """-log10 of how improbable each entity's value is for the training population."""
+    def evaluate(self, X: pd.DataFrame, level: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(surprisal, hard-fact claims beyond tolerance, fired) per entity, reading the
+        entity's count and volume once."""
         if self.spec.kind == "z":
             z = (np.nan_to_num(_column(X, self.spec.feature), nan=0.0) - self.center) / self.scale
-            out = np.zeros(len(z))
+            s = np.zeros(len(z))
             pos = z > 0
-            out[pos] = -(stats.norm.logsf(z[pos]) + math.log(2.0)) / LN10
-            return np.maximum(out, 0.0)
+            s[pos] = np.maximum(-(stats.norm.logsf(z[pos]) + math.log(2.0)) / LN10, 0.0)
+            return s, np.zeros(len(z)), s >= level
         k, n = self._counts(X)
-        return count_surprisal(k, self.rates(n) * n, self.dispersions(n))
+        s = count_surprisal(k, self.rates(n) * n, self.dispersions(n))
+        hard = np.maximum(k - self.spec.tolerance, 0.0) if self.is_hard else np.zeros(len(k))
+        fired = k > self.spec.tolerance if self.spec.kind == "hard" else s >= level
+        return s, hard, fired
+
+    def surprisal(self, X: pd.DataFrame) -> np.ndarray:
+        """-log10 of how improbable each entity's value is for the training population."""
+        return self.evaluate(X, math.inf)[0]
 
     def rates(self, n: np.ndarray) -> np.ndarray:
         """Events per exposure unit for entities of volume ``n`` (their volume band's)."""
@@ -242,20 +250,6 @@ class FittedEvidence:
         if not self.band_dispersions:
             return np.zeros(len(n))
         return np.asarray(self.band_dispersions)[volume_band(n, len(self.band_dispersions))]
-
-    def hard_strength(self, X: pd.DataFrame) -> np.ndarray:
-        """Claims beyond the tolerance (0 for evidence that is not a hard fact)."""
-        if not self.is_hard:
-            return np.zeros(len(X))
-        k, _ = self._counts(X)
-        return np.maximum(k - self.spec.tolerance, 0.0)
-
-    def fires(self, X: pd.DataFrame, surprisal: np.ndarray, level: float) -> np.ndarray:
-        """Hard facts: beyond the tolerance; other evidence: surprisal >= ``level``."""
-        if self.spec.kind == "hard":
-            k, _ = self._counts(X)
-            return k > self.spec.tolerance
-        return surprisal >= level
 
     def describe(self) -> dict[str, object]:
         """JSON-ready record for the model card and the MLflow run."""
@@ -429,8 +423,7 @@ def fit_evidence(
             k, n = item._counts(X)
             rate, bands, alphas = _fit_counts(k, n)
             item = FittedEvidence(spec, rate=rate, band_rates=bands, band_dispersions=alphas)
-        s = item.surprisal(X)
-        share = float(item.fires(X, s, fire_level).mean()) if len(X) else 0.0
+        share = float(item.evaluate(X, fire_level)[2].mean()) if len(X) else 0.0
         demoted = spec.kind == "hard" and share > max_hard_share
         if demoted:
             log.warning(
@@ -475,11 +468,10 @@ def weigh(
     hard = np.zeros(n)
     fired = np.zeros((n, len(items)), dtype=bool)
     for j, item in enumerate(items):
-        s = item.surprisal(X)
+        s, h, fired[:, j] = item.evaluate(X, cfg.fire_level)
         sig = item.spec.signal
         per_signal[sig] = np.maximum(per_signal[sig], s) if sig in per_signal else s
-        hard += item.hard_strength(X)
-        fired[:, j] = item.fires(X, s, cfg.fire_level)
+        hard += h
     total = np.zeros(n)
     for s in per_signal.values():  # one term per signal: two views of one pattern count once
         total += np.clip(s - cfg.floor, 0.0, cfg.cap)
