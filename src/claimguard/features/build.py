@@ -98,6 +98,7 @@ def build_features(
     settings: FeatureSettings,
     period: tuple[pd.Timestamp, pd.Timestamp] | None = None,
     entities: tuple[str, ...] = ("card", "facility"),
+    line_rows: np.ndarray | None = None,
 ) -> FeatureSet:
     """Per-card and per-facility features of the claims admitted within ``period``.
 
@@ -106,12 +107,13 @@ def build_features(
     ``entities`` limits the work to card or facility features (a partition of cards
     needs no facility features); the other table is then empty. Card rows come in order
     of first appearance in ``claims``, facility rows sorted by id, ``claim_flags`` rows
-    in the order of ``claims``.
+    in the order of ``claims``. ``line_rows``: the row of each line's claim in ``claims``
+    (-1 unknown) when the caller already joined them (see :func:`prepare`).
     """
     if period is None:
         period = period_of(claims)
     start, end = pd.Timestamp(period[0]).normalize(), pd.Timestamp(period[1]).normalize()
-    p = prepare(claims, claim_lines, cards, facilities, (start, end))
+    p = prepare(claims, claim_lines, cards, facilities, (start, end), line_rows)
     if peers is None:
         peers = fit_from_prepared(p, settings)
     expected = expected_claims(peers, p)

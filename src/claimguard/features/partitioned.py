@@ -117,6 +117,7 @@ def build_partitioned(
         sub_lines: pd.DataFrame | None,
         sub_cards: pd.DataFrame | None,
         entities: tuple[str, ...],
+        sub_line_rows: np.ndarray | None = None,
     ) -> FeatureSet:
         return build_features(
             sub,
@@ -127,6 +128,7 @@ def build_partitioned(
             settings=settings,
             period=period,
             entities=entities,
+            line_rows=sub_line_rows,
         )
 
     if n_parts == 1:
@@ -158,9 +160,16 @@ def build_partitioned(
             sub = claims.iloc[rows]
             if sub.empty:
                 continue
-            sub_lines = None
-            if lines is not None and line_part is not None:
-                sub_lines = lines.loc[line_part == p]
+            sub_lines = sub_line_rows = None
+            if lines is not None and line_part is not None and line_pos is not None:
+                in_part = line_part == p
+                sub_lines = lines.loc[in_part]
+                # each line's claim as a row of ``sub`` (joined once for the month above)
+                local = np.full(len(claims) + 1, -1, dtype=np.int32)
+                local[rows] = np.arange(len(rows), dtype=np.int32)
+                at = line_pos[in_part]
+                sub_line_rows = local[np.where(at >= 0, at, len(claims))]
+                del in_part, local, at
             sub_cards: pd.DataFrame | None
             if cards is None:
                 sub_cards = None
@@ -168,7 +177,7 @@ def build_partitioned(
                 sub_cards = cards.loc[card_part == p]
             else:
                 sub_cards = cards.loc[member(cards["card_id"], sub["card_id"])]
-            fs = build(sub, sub_lines, sub_cards, (entity,))
+            fs = build(sub, sub_lines, sub_cards, (entity,), sub_line_rows)
             frames[entity].append(as_dtype(getattr(fs, entity), dtype))
             if on_flags is not None and fs.claim_flags is not None:
                 on_flags(entity, fs.claim_flags, rows)
@@ -176,7 +185,7 @@ def build_partitioned(
                 first = dataclasses.replace(
                     fs, card=fs.card.iloc[:0], facility=fs.facility.iloc[:0], claim_flags=None
                 )
-            del fs, sub, sub_lines, sub_cards, rows
+            del fs, sub, sub_lines, sub_line_rows, sub_cards, rows
             release_memory()
     assert first is not None  # claims is not empty: some partition had rows
     return dataclasses.replace(

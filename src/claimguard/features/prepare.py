@@ -256,8 +256,14 @@ def prepare(
     cards: pd.DataFrame | None,
     facilities: pd.DataFrame | None,
     period: tuple[pd.Timestamp, pd.Timestamp] | None = None,
+    line_rows: np.ndarray | None = None,
 ) -> Prepared:
-    """Sort, encode and join the canonical tables once for all features (see module doc)."""
+    """Sort, encode and join the canonical tables once for all features (see module doc).
+
+    ``line_rows``: the row of each line's claim in ``claims`` (-1 unknown) when the caller
+    already joined them (a partitioned build joins the month's lines once, not per
+    partition: the string join of 5M line ids costs about a second).
+    """
     if period is None:
         period = period_of(claims)
     start_day = int(pd.Timestamp(period[0]).normalize().value // (DAY_S * 10**9))
@@ -442,7 +448,14 @@ def prepare(
     lines = None
     if has_lines:
         assert claim_lines is not None
-        lines = _aggregate_lines(claim_lines, c["claim_id"], srt, dx3_codes, available)
+        at = None
+        if line_rows is not None:  # rows in ``claims`` -> rows in ``c`` (the period's claims)
+            at = line_rows
+            if len(rows) < len(claims):
+                in_c = np.full(len(claims) + 1, -1, dtype=np.int32)
+                in_c[rows] = np.arange(len(rows), dtype=np.int32)
+                at = in_c[np.where(line_rows >= 0, line_rows, len(claims))]
+        lines = _aggregate_lines(claim_lines, c["claim_id"], srt, dx3_codes, available, at)
     _release()
 
     return Prepared(
@@ -498,6 +511,7 @@ def _aggregate_lines(
     srt: np.ndarray,
     dx3: np.ndarray,
     available: set[str],
+    line_rows: np.ndarray | None = None,
 ) -> LineAgg:
     """Per-claim counts by item class, treatment amount, and drug dispensings.
 
@@ -508,8 +522,11 @@ def _aggregate_lines(
     inv = np.empty(n + 1, dtype=np.int32)
     inv[srt] = np.arange(n, dtype=np.int32)
     inv[n] = n  # lines of unknown claims go to a dummy bin n
-    raw = codes_in(lines["claim_id"], claim_ids)
-    _release()
+    if line_rows is None:
+        raw = codes_in(lines["claim_id"], claim_ids)
+        _release()
+    else:
+        raw = np.asarray(line_rows, dtype=np.int32)
     pos_all = inv[np.where(raw >= 0, raw, n)]
     del raw, inv
     counts = np.zeros((n, len(items.CLASSES)), dtype=np.float32)
