@@ -34,14 +34,21 @@ PARTITION_ROWS = 1_000_000
 FlagsSink = Callable[[str, pd.DataFrame, np.ndarray], None]
 
 
-def partition_ids(keys: pd.Series, n: int) -> tuple[np.ndarray, pd.Series]:
-    """Partition number of each key (same key -> same partition), and the distinct keys.
+def partition_ids(keys: pd.Series, n: int) -> tuple[np.ndarray, np.ndarray, pd.Series]:
+    """Partition number of each key (same key -> same partition), each key's code, and the
+    distinct keys.
 
     Key number i (in order of first appearance) goes to partition i mod n, so another
     table's rows follow by looking their key up among the distinct keys.
     """
     codes, uniques = pd.factorize(keys)
-    return (codes % n).astype("int16"), pd.Series(uniques, dtype="string")
+    return (codes % n).astype("int16"), codes, pd.Series(uniques, dtype="string")
+
+
+def registry_codes(cards: pd.DataFrame, distinct: pd.Series) -> np.ndarray:
+    """Code (position in ``distinct``, the claims' card ids) of each registry row, -1 for
+    cards without claims: one string join, then partitions pick their cards by integers."""
+    return positions(cards["card_id"], distinct)
 
 
 def cards_in_claims(cards: pd.DataFrame | None, claims: pd.DataFrame) -> pd.DataFrame | None:
@@ -107,7 +114,6 @@ def build_partitioned(
     flags go to ``on_flags`` (with the positions of its claims in ``claims``) instead, as
     the whole month's flags would cost gigabytes.
     """
-    cards = cards_in_claims(cards, claims)
     claims = used_columns(claims, "claims")
     lines = None if claim_lines is None else used_columns(claim_lines, "claim_lines")
     n_parts = max(1, math.ceil(len(claims) / max(partition_rows, 1)))
@@ -132,7 +138,7 @@ def build_partitioned(
         )
 
     if n_parts == 1:
-        fs = build(claims, lines, cards, ("card", "facility"))
+        fs = build(claims, lines, cards_in_claims(cards, claims), ("card", "facility"))
         if on_flags is not None and fs.claim_flags is not None:
             rows = np.arange(len(claims))
             on_flags("card", fs.claim_flags, rows)
@@ -148,13 +154,17 @@ def build_partitioned(
     line_pos = None if lines is None else positions(lines["claim_id"], claims["claim_id"])
     frames: dict[str, list[pd.DataFrame]] = {"card": [], "facility": []}
     first: FeatureSet | None = None
+    # registry rows by card code, joined once (cards without claims dropped here)
+    card_part_of, card_code, card_distinct = partition_ids(claims["card_id"], n_parts)
+    reg = None
+    if cards is not None:
+        reg = registry_codes(cards, card_distinct)
+        if not bool((reg >= 0).all()):
+            cards, reg = cards.loc[reg >= 0], reg[reg >= 0]
+    del card_distinct
     for entity, key in (("card", "card_id"), ("facility", "facility_id")):
-        part_of, distinct = partition_ids(claims[key], n_parts)
+        part_of = card_part_of if entity == "card" else partition_ids(claims[key], n_parts)[0]
         line_part = None if line_pos is None else np.where(line_pos >= 0, part_of[line_pos], -1)
-        card_part = None
-        if cards is not None and entity == "card":
-            found = positions(cards["card_id"], distinct)
-            card_part = np.where(found >= 0, found % n_parts, -1)
         for p in range(n_parts):  # loop over a handful of partitions
             rows = np.flatnonzero(part_of == p)
             sub = claims.iloc[rows]
@@ -170,13 +180,16 @@ def build_partitioned(
                 at = line_pos[in_part]
                 sub_line_rows = local[np.where(at >= 0, at, len(claims))]
                 del in_part, local, at
-            sub_cards: pd.DataFrame | None
-            if cards is None:
-                sub_cards = None
-            elif card_part is not None:
-                sub_cards = cards.loc[card_part == p]
-            else:
-                sub_cards = cards.loc[member(cards["card_id"], sub["card_id"])]
+            sub_cards: pd.DataFrame | None = None
+            if cards is not None and reg is not None:
+                if entity == "card":
+                    sub_cards = cards.loc[reg % n_parts == p]
+                else:  # the registry rows of the cards this facility partition saw
+                    seen = np.zeros(int(card_code.max()) + 1, dtype=bool)
+                    at = card_code[rows]
+                    seen[at[at >= 0]] = True
+                    sub_cards = cards.loc[seen[reg]]
+                    del seen, at
             fs = build(sub, sub_lines, sub_cards, (entity,), sub_line_rows)
             frames[entity].append(as_dtype(getattr(fs, entity), dtype))
             if on_flags is not None and fs.claim_flags is not None:
