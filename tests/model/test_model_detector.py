@@ -133,3 +133,24 @@ def test_pipeline_and_grid_search_with_label_scorer():
     ).fit(X, y)
     assert grid.best_score_ > 0.2  # base rate 0.013
     assert grid.best_estimator_.score_samples(X).shape == (len(X),)
+
+
+@pytest.mark.slow
+def test_repeated_feature_vectors_are_scored_once_with_identical_results():
+    """Cards sharing a feature vector are walked through the forest once; the scores are
+    bit-identical to walking every row (and a month of distinct rows takes the plain path)."""
+    import claimguard.model.detector as det
+
+    rng = np.random.default_rng(3)
+    common = rng.normal(size=(40, 4)).round(1)
+    X = np.vstack([common[rng.integers(0, 40, 150_000)], rng.normal(size=(2_000, 4))])
+    model = ClaimDetector(n_estimators=20, max_samples=256, random_state=0).fit(X[::50])
+    Z = model._check(X)
+    distinct = det._distinct_rows(Z)
+    assert distinct is not None and len(distinct[0]) < 2_100
+    blocks = [Z[i : i + det._BLOCK] for i in range(0, len(Z), det._BLOCK)]
+    every_row = np.concatenate([model._depth_block(b) for b in blocks])
+    c = average_path_length(np.array([model.forest_.max_samples_]))[0]
+    expected = 2.0 ** (-(every_row / len(model.forest_.estimators_)) / c)
+    np.testing.assert_array_equal(model.raw_score(X), expected)
+    assert det._distinct_rows(rng.normal(size=(150_000, 4)).astype(np.float32)) is None
