@@ -145,3 +145,37 @@ def test_pattern_features_switch_off_without_their_columns() -> None:
         "card_max_dx_atypicality_away_ratio",
     ):
         assert name not in fs.card.columns and name in fs.switched_off
+
+
+def test_admission_a_day_after_a_discharge_there_is_a_split_stay() -> None:
+    c = claims(
+        [
+            # A: discharged from F1 on day 4, admitted to F1 again on day 5 (split stay)
+            {"card_id": "A", "admit_time": t(0), "discharge_time": t(4, 10),
+             "visit_type": "inpatient"},
+            {"card_id": "A", "admit_time": t(5, 8), "discharge_time": t(9),
+             "visit_type": "inpatient"},
+            # B: readmitted to another facility (a transfer), and to F1 a week later
+            {"card_id": "B", "admit_time": t(0), "discharge_time": t(3),
+             "visit_type": "inpatient"},
+            {"card_id": "B", "admit_time": t(3, 12), "discharge_time": t(6), "facility_id": "F2",
+             "visit_type": "inpatient"},
+            {"card_id": "B", "admit_time": t(14), "discharge_time": t(16),
+             "visit_type": "inpatient"},
+            # C: admitted before the first stay ended: an overlap, not a split
+            {"card_id": "C", "admit_time": t(0), "discharge_time": t(6),
+             "visit_type": "inpatient"},
+            {"card_id": "C", "admit_time": t(2), "discharge_time": t(8),
+             "visit_type": "inpatient"},
+            # D: an outpatient follow-up the day after the discharge is ordinary
+            {"card_id": "D", "admit_time": t(0), "discharge_time": t(2),
+             "visit_type": "inpatient"},
+            {"card_id": "D", "admit_time": t(3)},
+        ]
+    )  # fmt: skip
+    fs = build(c)
+    assert col(fs.card, "card_split_stay_admissions_count") == {
+        "A": 1, "B": 0, "C": 0, "D": 0,
+    }  # fmt: skip
+    flagged = fs.claim_flags.loc[fs.claim_flags["split_billing"] > 0, "card_id"]
+    assert list(flagged) == ["A", "A"]

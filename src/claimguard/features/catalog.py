@@ -173,6 +173,13 @@ _SPECS: tuple[FeatureSpec, ...] = (
         (), "{value:.0f} claims billed minutes after another at the same facility",
     ),
     FeatureSpec(
+        "card_split_stay_admissions_count", "card", "claims", "split_billing",
+        "Inpatient admissions at the facility that discharged the card holder the same or "
+        "the previous day: one hospital stay billed as two admissions.",
+        ("claims.discharge_time",),
+        "{value:.0f} admissions the day after a discharge from the same facility",
+    ),
+    FeatureSpec(
         "card_visits_inside_other_stay_count", "card", "claims", "overlapping_care",
         "Outpatient or day-care claims at another facility on a day strictly between the "
         "admission and discharge days of an inpatient stay of the card.",

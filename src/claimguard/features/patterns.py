@@ -9,6 +9,9 @@ ordinary cards; what gives them away is how those claims relate to each other:
   day is ordinary);
 * **back to back** — claims of one card at one facility on one day starting minutes apart:
   one sitting billed as several claims (a genuine revisit needs a new consultation);
+* **split stay** — an inpatient admission at the facility that discharged the holder the
+  same or the previous day: one hospital stay billed as two admissions (a genuine
+  readmission after a discharge a day earlier is rare, and is weighed by how rare it is);
 * **visit inside a stay** — an outpatient visit at another facility on a day strictly
   between the admission and discharge days of an inpatient stay: the patient was in a
   hospital bed (admission and discharge days are left out: transfers and follow-ups
@@ -89,6 +92,37 @@ def back_to_back(p: Prepared, sizes: np.ndarray, minutes: float, flags: Arrays) 
         hit[order] = same & (gap < minutes * 60.0)
     _raise_flag(flags, "split_billing", hit.astype(np.float32))
     return {"card_back_to_back_claims_count": windows.group_sum(hit, p.card, nc)}
+
+
+def split_stays(p: Prepared, flags: Arrays) -> Arrays:
+    """Inpatient admissions starting at most one day after the card's previous inpatient
+    discharge at the same facility (not before it: that is an overlapping stay).
+
+    The previous stay is the card's last earlier-admitted inpatient claim (a running
+    maximum of row numbers, no pairwise join).
+    """
+    nc = p.n_cards
+    inpatient = p.vt == INPATIENT
+    hit = np.zeros(p.n, dtype=bool)
+    if p.n > 1 and int(inpatient.sum()) > 1:
+        rows = np.where(inpatient, np.arange(p.n), -1)
+        last = np.maximum.accumulate(rows)  # last inpatient row at or before each row
+        prev = np.full(p.n, -1, dtype=np.int64)
+        prev[1:] = last[:-1]
+        has = inpatient & (prev >= 0)
+        pv = np.where(has, prev, 0)
+        gap = p.day.astype(np.int64) - p.end_day[pv].astype(np.int64)
+        hit = (
+            has
+            & (p.card[pv] == p.card)
+            & (p.fac[pv] == p.fac)
+            & (p.admit_s >= p.end_s[pv])
+            & (gap <= 1)
+        )
+        strength = hit.astype(np.float32)
+        np.maximum.at(strength, pv[hit], 1.0)  # the first half of the stay is evidence too
+        _raise_flag(flags, "split_billing", strength)
+    return {"card_split_stay_admissions_count": windows.group_sum(hit, p.card, nc)}
 
 
 def visits_inside_stays(p: Prepared, flags: Arrays) -> Arrays:
@@ -175,6 +209,7 @@ def card_patterns(
     out.update(split_visits(p, sizes, flags))
     out.update(back_to_back(p, sizes, back_to_back_minutes, flags))
     if p.has("claims.discharge_time"):
+        out.update(split_stays(p, flags))
         out.update(visits_inside_stays(p, flags))
     if p.has("claim_lines.days_supply"):
         out.update(concurrent_supply(p, flags))
@@ -188,6 +223,7 @@ __all__ = [
     "back_to_back",
     "card_patterns",
     "concurrent_supply",
+    "split_stays",
     "split_visits",
     "visits_inside_stays",
 ]

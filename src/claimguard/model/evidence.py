@@ -122,6 +122,10 @@ DEFAULT_EVIDENCE: tuple[EvidenceSpec, ...] = (
         "claims at one facility starting minutes after the card's previous one", _CARD_VISITS,
     ),
     EvidenceSpec(
+        "card_split_stay_admissions_count", "count", "split_billing",
+        "admissions at the facility that discharged the holder a day earlier", _CARD_VISITS,
+    ),
+    EvidenceSpec(
         "card_same_day_same_facility_claims_count", "count", "split_billing",
         "extra claims on days the same facility already billed the card", _CARD_VISITS,
     ),
