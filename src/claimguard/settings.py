@@ -117,11 +117,12 @@ class ModelSettings(_Section):
             "facility_cost_per_day_ratio_to_peers",
             "facility_doctor_days_count",
             "facility_doctor_days_over_cap_count",
+            "card_split_stay_admissions_count",
             *Z_FEATURES,
         ],
         description="features left out of the forest when card_features/facility_features is "
         "None (names that do not exist are ignored); default: facility raw counts and shares "
-        "that are not compared with peers, and cost per day (claims per day x cost per visit, "
+        "that are not compared with peers, split stays (weighed as evidence only), and cost per day (claims per day x cost per visit, "
         "both in the model: it double-counts size): on ~500 facilities they dilute the "
         "isolation (measured facility AP 0.71 -> 0.81 and 0.76 -> 0.85 on two seed pairs)",
     )
