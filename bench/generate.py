@@ -3,7 +3,7 @@
 Default: 10 million claims (with their ~50 million lines) over 12 months, then
 written to Parquet in a temporary folder. Target: <= 5 minutes, <= 8 GB peak.
 Baseline (same run): a bare NumPy table of the same number of claims with the
-five columns of PERF_NOTES.md (card, facility, time, cost, diagnosis), to show
+five columns of a bare claims table (card, facility, time, cost, diagnosis), to show
 what the realism costs on top of drawing random numbers.
 
     python bench/generate.py                    # 10M claims

@@ -49,7 +49,7 @@ USED_COLUMNS: dict[str, tuple[str, ...]] = {
 
 @dataclass
 class FeatureSet:
-    """Feature tables of one period (see docs/interfaces in the briefs and the catalogue)."""
+    """Feature tables of one period (columns: docs/feature_catalog.md; seams: docs/architecture.md)."""
 
     card: pd.DataFrame
     facility: pd.DataFrame
