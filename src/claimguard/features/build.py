@@ -113,7 +113,7 @@ def build_features(
     if period is None:
         period = period_of(claims)
     start, end = pd.Timestamp(period[0]).normalize(), pd.Timestamp(period[1]).normalize()
-    p = prepare(claims, claim_lines, cards, facilities, (start, end), line_rows)
+    p = prepare(claims, claim_lines, cards, facilities, (start, end), line_rows, "card" in entities)
     if peers is None:
         peers = fit_from_prepared(p, settings)
     expected = expected_claims(peers, p)

@@ -257,12 +257,15 @@ def prepare(
     facilities: pd.DataFrame | None,
     period: tuple[pd.Timestamp, pd.Timestamp] | None = None,
     line_rows: np.ndarray | None = None,
+    dispensings: bool = True,
 ) -> Prepared:
     """Sort, encode and join the canonical tables once for all features (see module doc).
 
     ``line_rows``: the row of each line's claim in ``claims`` (-1 unknown) when the caller
     already joined them (a partitioned build joins the month's lines once, not per
-    partition: the string join of 5M line ids costs about a second).
+    partition: the string join of 5M line ids costs about a second). ``dispensings=False``
+    skips the drug dispensings (only card features read them; a facility partition does
+    not need them).
     """
     if period is None:
         period = period_of(claims)
@@ -455,7 +458,9 @@ def prepare(
                 in_c = np.full(len(claims) + 1, -1, dtype=np.int32)
                 in_c[rows] = np.arange(len(rows), dtype=np.int32)
                 at = in_c[np.where(line_rows >= 0, line_rows, len(claims))]
-        lines = _aggregate_lines(claim_lines, c["claim_id"], srt, dx3_codes, available, at)
+        lines = _aggregate_lines(
+            claim_lines, c["claim_id"], srt, dx3_codes, available, at, dispensings
+        )
     _release()
 
     return Prepared(
@@ -512,6 +517,7 @@ def _aggregate_lines(
     dx3: np.ndarray,
     available: set[str],
     line_rows: np.ndarray | None = None,
+    dispensings: bool = True,
 ) -> LineAgg:
     """Per-claim counts by item class, treatment amount, and drug dispensings.
 
@@ -531,7 +537,7 @@ def _aggregate_lines(
     del raw, inv
     counts = np.zeros((n, len(items.CLASSES)), dtype=np.float32)
     treatment = np.zeros(n + 1, dtype=np.float64)
-    with_days = "claim_lines.days_supply" in available
+    with_days = dispensings and "claim_lines.days_supply" in available
     atc_ids: dict[str, int] = {}
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     for start in range(0, len(lines), LINE_CHUNK):  # a few chunks, not rows
