@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlencode
 
-from fastapi import FastAPI, Form, Query, Request
+from fastapi import Depends, FastAPI, Form, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import (
     HTMLResponse,
@@ -36,6 +36,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from claimguard.schema import SIGNALS, TIERS
+from claimguard.settings import TriageSettings
+from claimguard.triage.auth import (
+    ROUTE_ROLES,
+    SESSION_COOKIE,
+    Auth,
+    SignInRequired,
+    authorize,
+    verify_password,
+)
 from claimguard.triage.csrf import COOKIE, FIELD, Csrf, cross_origin
 from claimguard.triage.export import labels_csv
 from claimguard.triage.store import (
@@ -49,7 +58,6 @@ from claimguard.triage.store import (
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
-REVIEWER_COOKIE = "cg_reviewer"
 DECISION_LABELS = {
     "open": "Open",
     "confirmed_abuse": "Confirmed abuse",
@@ -127,7 +135,7 @@ class DecisionForm(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True)
 
     decision: Literal[DECISIONS]  # type: ignore[valid-type]
-    reviewer: str = Field(min_length=1, max_length=80, pattern=r"^[^\x00-\x1f\x7f<>]+$")
+    reviewer: str = Field(min_length=1, max_length=80)  # the signed-in user
     note: str = Field("", max_length=2000)
 
 
@@ -212,17 +220,42 @@ def create_app(
     page_size: int = 50,
     doctor_daily_cap: int = 65,
     secret: str | None = None,
+    settings: TriageSettings | None = None,
+    trust_proxy_header: str | None = None,
 ) -> FastAPI:
-    """The triage app on ``store`` (loading happens before, in ``load_folder``)."""
-    app = FastAPI(title="claimguard triage", docs_url=None, redoc_url=None, openapi_url=None)
+    """The triage app on ``store`` (loading happens before, in ``load_folder``).
+
+    Every route passes :func:`claimguard.triage.auth.authorize`, which looks its path up
+    in ``app.state.route_roles`` (a router included later adds its paths there).
+    ``trust_proxy_header`` names a header set by a signing-in reverse proxy (the
+    username in it must exist and be enabled); without it only session cookies count.
+    """
+    t = settings or TriageSettings()
+    app = FastAPI(
+        title="claimguard triage",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        dependencies=[Depends(authorize)],
+    )
     env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True)
     env.filters.update(num=_fmt_num, when=_fmt_dt, ratio=_ratio)
     env.globals.update(
         DECISION_LABELS=DECISION_LABELS, DECISIONS=DECISIONS, SCENARIO_TAGS=SCENARIO_TAGS
     )
     templates = Jinja2Templates(env=env)
-    csrf = Csrf(secret or store.secret())
+    key = secret or store.secret()
+    csrf = Csrf(key)
     app.state.store = store
+    app.state.route_roles = dict(ROUTE_ROLES)
+    app.state.auth = auth = Auth(
+        store,
+        key,
+        session_hours=t.session_hours,
+        max_failures=t.login_max_failures,
+        lockout_s=t.login_lockout_seconds,
+        trust_proxy_header=trust_proxy_header,
+    )
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     @app.middleware("http")
@@ -251,11 +284,16 @@ def create_app(
         context.setdefault("csrf_token", csrf.form_token(request.state.csrf_cookie))
         context.setdefault("csrf_field", FIELD)
         context.setdefault("store_kind", store.dialect)
+        context.setdefault("user", getattr(request.state, "user", None))
         return templates.TemplateResponse(request, name, context, status_code=status_code)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         return render(request, "error.html", exc.status_code, title=str(exc.detail), problems=[])
+
+    @app.exception_handler(SignInRequired)
+    async def _sign_in(request: Request, exc: SignInRequired) -> Response:
+        return RedirectResponse("/login?" + urlencode({"next": exc.next_url}), status_code=303)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
@@ -283,6 +321,57 @@ def create_app(
     @app.get("/", include_in_schema=False)
     def index() -> RedirectResponse:
         return RedirectResponse("/queue", status_code=307)
+
+    @app.get("/login", response_class=HTMLResponse)
+    def login_page(
+        request: Request, next: Annotated[str, Query(max_length=2000)] = "/queue"
+    ) -> HTMLResponse:
+        return render(request, "login.html", next=_safe_next(next), error=None, username="")
+
+    @app.post("/login", response_class=HTMLResponse)
+    def login(
+        request: Request,
+        username: Annotated[str, Form(max_length=200)] = "",
+        password: Annotated[str, Form(max_length=1000)] = "",
+        csrf_token: Annotated[str, Form(max_length=500)] = "",
+        next: Annotated[str, Form(max_length=2000)] = "/queue",
+    ) -> Response:
+        problem = cross_origin(request.headers) or csrf.check(
+            request.cookies.get(COOKIE), csrf_token
+        )
+        if problem:
+            return render(request, "error.html", 403, title="Form rejected", problems=[problem])
+        target = _safe_next(next)
+        name = username.strip()
+        keys = (f"u:{name.lower()}", f"ip:{request.client.host if request.client else '?'}")
+        wait = auth.throttle.wait_s(*keys)
+        if wait > 0:
+            msg = f"Too many failed sign-ins. Try again in {math.ceil(wait / 60)} minute(s)."
+            return render(request, "login.html", 429, next=target, error=msg, username=name)
+        user = verify_password(store, name, password)
+        if user is None:
+            auth.throttle.failed(*keys)
+            log.warning("Failed sign-in")  # no username: it may be a mistyped password
+            msg = "Wrong username or password, or the user is disabled."
+            return render(request, "login.html", 401, next=target, error=msg, username=name)
+        auth.throttle.succeeded(keys[0])
+        log.info("Signed in: %s (%s)", user.username, user.role)
+        response = RedirectResponse(target, status_code=303)
+        response.set_cookie(
+            SESSION_COOKIE,
+            auth.cookie_value(user),
+            max_age=auth.max_age_s,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+        return response
+
+    @app.post("/logout")
+    def logout(request: Request) -> Response:
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="strict")
+        return response
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:
@@ -329,7 +418,7 @@ def create_app(
             visited = store.card_facilities(alert["entity_id"])
         if alert["entity_type"] == "facility" and ctx.get("doctor_days") is not None:
             doctors = _doctor_loads(store.doctor_days(alert["entity_id"]), doctor_daily_cap)
-        form = form or {"reviewer": request.cookies.get(REVIEWER_COOKIE, ""), "note": ""}
+        form = form or {"note": ""}
         return render(
             request,
             "alert.html",
@@ -376,11 +465,11 @@ def create_app(
         request: Request,
         alert_id: str,
         decision: Annotated[str, Form(max_length=40)] = "",
-        reviewer: Annotated[str, Form(max_length=500)] = "",
         note: Annotated[str, Form(max_length=20_000)] = "",
         csrf_token: Annotated[str, Form(max_length=500)] = "",
         back: Annotated[str, Form(max_length=2000)] = "",
     ) -> Response:
+        reviewer = request.state.user.username
         problem = cross_origin(request.headers) or csrf.check(
             request.cookies.get(COOKIE), csrf_token
         )
@@ -414,15 +503,7 @@ def create_app(
         if saved is None:
             raise StarletteHTTPException(404, f"No alert {alert_id}")
         target = f"/alerts/{alert_id}?" + urlencode({"back": back, "saved": 1}) + "#decision"
-        response = RedirectResponse(target, status_code=303)
-        response.set_cookie(
-            REVIEWER_COOKIE,
-            form.reviewer,
-            httponly=True,
-            samesite="strict",
-            max_age=90 * 24 * 3600,
-        )
-        return response
+        return RedirectResponse(target, status_code=303)
 
     @app.get("/export", response_class=HTMLResponse)
     def export_page(request: Request) -> HTMLResponse:
@@ -444,6 +525,13 @@ def _queue_params(back: str) -> QueueParams:
         return QueueParams.model_validate(dict(parse_qsl(back)))
     except ValidationError:
         return QueueParams()
+
+
+def _safe_next(target: str) -> str:
+    """Only a path of this app (never another host) may follow a sign-in."""
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/queue"
+    return target
 
 
 def _safe_back(back: str) -> str:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Date,
     DateTime,
     Float,
@@ -33,6 +34,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    false,
     func,
     insert,
     inspect,
@@ -124,8 +126,14 @@ class Alert(Base):
     status: Mapped[str] = mapped_column(String(32), default="open", server_default="open")
     status_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     status_reviewer: Mapped[str | None] = mapped_column(String(120))
+    # the case: workflow state, who works it, by when, and a version for optimistic locking
+    state: Mapped[str] = mapped_column(String(20), default="new", server_default="new")
+    assignee: Mapped[str | None] = mapped_column(String(80))
+    due_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (
+        Index("ix_alerts_assignee", "assignee", "state"),
         Index("ix_alerts_score", score.desc(), "alert_id"),
         Index("ix_alerts_status_score", "status", score.desc(), "alert_id"),
         Index("ix_alerts_type_score", "entity_type", score.desc(), "alert_id"),
@@ -240,6 +248,44 @@ class Meta(Base):
     __tablename__ = "meta"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class Note(Base):
+    """A reviewer's note on a case; appended, never edited."""
+
+    __tablename__ = "notes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alert_id: Mapped[str] = mapped_column(ForeignKey("alerts.alert_id"))
+    author: Mapped[str] = mapped_column(String(80))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    __table_args__ = (Index("ix_notes_alert", "alert_id", "id"),)
+
+
+class AuditEntry(Base):
+    """Who did what, when, before/after (JSON); database triggers refuse UPDATE/DELETE."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime)
+    actor: Mapped[str] = mapped_column(String(80))
+    action: Mapped[str] = mapped_column(String(40))
+    alert_id: Mapped[str | None] = mapped_column(String(128))
+    before: Mapped[str | None] = mapped_column(Text)
+    after: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (Index("ix_audit_log_alert", "alert_id", "id"),)
+
+
+class User(Base):
+    """A person who may sign in; the password only as an argon2 hash (triage/auth.py)."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(300))
+    role: Mapped[str] = mapped_column(String(20))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
 
 
 # --------------------------------------------------------------------------- engine
