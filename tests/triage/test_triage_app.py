@@ -157,6 +157,7 @@ def test_decision_validation_reports_problems(client: TestClient, store: Store) 
     bad = [
         {"decision": "approve", "reviewer": "ann"},
         {"decision": "dismissed", "reviewer": "ann", "note": "x" * 2001},
+        {"decision": "dismissed", "note": "  "},  # a dismissal needs a reason
     ]
     for form in bad:
         r = client.post(f"/alerts/{aid}/decisions", data={**form, "csrf_token": token})
@@ -165,13 +166,13 @@ def test_decision_validation_reports_problems(client: TestClient, store: Store) 
     assert store.history(aid) == []
     ok = client.post(
         f"/alerts/{aid}/decisions",
-        data={"decision": "dismissed", "reviewer": "ann", "csrf_token": token},
+        data={"decision": "dismissed", "note": "duplicate", "csrf_token": token},
         follow_redirects=False,
     )
     assert ok.status_code == 303
     gone = client.post(
         "/alerts/nope/decisions",
-        data={"decision": "dismissed", "reviewer": "ann", "csrf_token": token},
+        data={"decision": "dismissed", "note": "duplicate", "csrf_token": token},
     )
     assert gone.status_code == 404
 

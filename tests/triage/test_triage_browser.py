@@ -203,6 +203,8 @@ def test_reviewer_session_in_chromium(
         # 5. a reviewer may not export; the supervisor may
         page.goto(f"{base}/export")
         expect(page.locator("h1")).to_have_text("This page needs the supervisor role")
+        assert [e for e in console_errors if "403" not in e] == []  # that refusal only
+        console_errors.clear()
         page.click("#sign-out")
         _sign_in(page, "sue")
         page.goto(f"{base}/export")

@@ -30,7 +30,14 @@ from fastapi.responses import (
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticUseDefault
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -43,6 +50,7 @@ from claimguard.triage.auth import (
     Auth,
     SignInRequired,
     authorize,
+    lookup,
     verify_password,
 )
 from claimguard.triage.csrf import COOKIE, FIELD, Csrf, cross_origin
@@ -50,6 +58,7 @@ from claimguard.triage.export import labels_csv
 from claimguard.triage.store import (
     DECISIONS,
     STATUSES,
+    Conflict,
     QueueFilter,
     Store,
     StoreUnavailable,
@@ -137,6 +146,12 @@ class DecisionForm(BaseModel):
     decision: Literal[DECISIONS]  # type: ignore[valid-type]
     reviewer: str = Field(min_length=1, max_length=80)  # the signed-in user
     note: str = Field("", max_length=2000)
+
+    @model_validator(mode="after")
+    def _dismissal_needs_a_reason(self) -> DecisionForm:
+        if self.decision == "dismissed" and not self.note:
+            raise ValueError("a dismissal needs its reason in the note")
+        return self
 
 
 def _fmt_num(v: Any, digits: int = 2) -> str:
@@ -403,6 +418,7 @@ def create_app(
         form: dict[str, str] | None = None,
         saved: bool = False,
         status_code: int = 200,
+        conflict: str | None = None,
     ) -> HTMLResponse:
         alert = store.alert(alert_id)
         if alert is None:
@@ -435,6 +451,9 @@ def create_app(
             errors=errors or [],
             form=form,
             saved=saved,
+            conflict=conflict,
+            notes=store.notes(alert_id),
+            audit=store.audit(alert_id) if request.state.user.may("supervisor") else None,
         )
 
     @app.get("/alerts/{alert_id}", response_class=HTMLResponse)
@@ -468,8 +487,10 @@ def create_app(
         note: Annotated[str, Form(max_length=20_000)] = "",
         csrf_token: Annotated[str, Form(max_length=500)] = "",
         back: Annotated[str, Form(max_length=2000)] = "",
+        version: Annotated[int | None, Form()] = None,
     ) -> Response:
-        reviewer = request.state.user.username
+        user = request.state.user
+        reviewer = user.username
         problem = cross_origin(request.headers) or csrf.check(
             request.cookies.get(COOKIE), csrf_token
         )
@@ -484,8 +505,19 @@ def create_app(
             return alert_page(
                 request, alert_id, back=back, errors=errors, form=raw, status_code=422
             )
+        case = store.alert(alert_id)
+        if case is None:
+            raise StarletteHTTPException(404, f"No alert {alert_id}")
+        if case["assignee"] not in (None, reviewer) and not user.may("supervisor"):
+            raise StarletteHTTPException(403, f"This case is assigned to {case['assignee']}")
         try:
-            saved = store.record_decision(alert_id, form.decision, form.reviewer, form.note)
+            saved = store.record_decision(
+                alert_id, form.decision, form.reviewer, form.note, expected_version=version
+            )
+        except Conflict as exc:
+            return alert_page(
+                request, alert_id, back=back, form=raw, status_code=409, conflict=str(exc)
+            )
         except (SQLAlchemyError, StoreUnavailable) as exc:
             # no alert id, reviewer, note or SQL parameters in the log: only the error kind
             log.error("A reviewer's decision was NOT saved: %s", describe_db_error(exc))
@@ -504,6 +536,73 @@ def create_app(
             raise StarletteHTTPException(404, f"No alert {alert_id}")
         target = f"/alerts/{alert_id}?" + urlencode({"back": back, "saved": 1}) + "#decision"
         return RedirectResponse(target, status_code=303)
+
+    def form_problem(request: Request, token: str) -> Response | None:
+        problem = cross_origin(request.headers) or csrf.check(request.cookies.get(COOKIE), token)
+        if problem:
+            return render(request, "error.html", 403, title="Form rejected", problems=[problem])
+        return None
+
+    @app.post("/alerts/{alert_id}/case", response_class=HTMLResponse)
+    def change_case(
+        request: Request,
+        alert_id: str,
+        action: Annotated[Literal["claim", "assign", "reopen"], Form()],
+        version: Annotated[int, Form()],
+        assignee: Annotated[str, Form(max_length=80)] = "",
+        csrf_token: Annotated[str, Form(max_length=500)] = "",
+    ) -> Response:
+        """Claim (any reviewer, unassigned cases), assign and reopen (supervisors)."""
+        refused = form_problem(request, csrf_token)
+        if refused:
+            return refused
+        user = request.state.user
+        if action != "claim" and not user.may("supervisor"):
+            raise StarletteHTTPException(403, f"Only a supervisor may {action} a case")
+        if action == "claim":
+            values: dict[str, Any] = {"assignee": user.username, "state": "assigned"}
+        elif action == "assign":
+            name = assignee.strip()
+            if lookup(store, name) is None:
+                problems = [f"There is no enabled user {name!r}."]
+                return render(request, "error.html", 422, title="Not assigned", problems=problems)
+            values = {"assignee": name, "state": "assigned"}
+        else:
+            values = {"state": "reopened", "status": "open"}
+        try:
+            changed = store.change_case(alert_id, user.username, action, version, **values)
+        except Conflict as exc:
+            return alert_page(request, alert_id, status_code=409, conflict=str(exc))
+        if changed is None:
+            raise StarletteHTTPException(404, f"No alert {alert_id}")
+        return RedirectResponse(f"/alerts/{alert_id}#case", status_code=303)
+
+    @app.post("/alerts/{alert_id}/notes", response_class=HTMLResponse)
+    def add_note(
+        request: Request,
+        alert_id: str,
+        body: Annotated[str, Form(max_length=2000)] = "",
+        csrf_token: Annotated[str, Form(max_length=500)] = "",
+    ) -> Response:
+        """Append a note (notes are never edited); the assignee's note starts the review."""
+        refused = form_problem(request, csrf_token)
+        if refused:
+            return refused
+        user = request.state.user
+        text = body.strip()
+        if not text:
+            return render(request, "error.html", 422, title="Empty note", problems=[])
+        if not store.add_note(alert_id, user.username, text):
+            raise StarletteHTTPException(404, f"No alert {alert_id}")
+        case = store.alert(alert_id)
+        if case and case["assignee"] == user.username and case["state"] == "assigned":
+            try:
+                store.change_case(
+                    alert_id, user.username, "start_review", case["version"], state="in_review"
+                )
+            except Conflict:
+                pass  # someone changed the case meanwhile; the note is saved regardless
+        return RedirectResponse(f"/alerts/{alert_id}#case", status_code=303)
 
     @app.get("/export", response_class=HTMLResponse)
     def export_page(request: Request) -> HTMLResponse:

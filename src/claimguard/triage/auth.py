@@ -53,6 +53,8 @@ ROUTE_ROLES: Final[dict[str, str]] = {
     "/alerts/{alert_id}": "reviewer",
     "/alerts/{alert_id}/claims/{claim_id:path}/lines": "reviewer",
     "/alerts/{alert_id}/decisions": "reviewer",
+    "/alerts/{alert_id}/case": "reviewer",  # claim; assign and reopen check supervisor
+    "/alerts/{alert_id}/notes": "reviewer",
     "/export": "supervisor",
     "/export/labels.csv": "supervisor",
 }

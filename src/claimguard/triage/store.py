@@ -61,6 +61,10 @@ _CHUNK = 500
 DEFAULT_LOCK_TIMEOUT_S = float(TriageSettings().db_lock_timeout_seconds)
 
 
+class Conflict(Exception):
+    """Someone else changed the case since the page was loaded (optimistic locking)."""
+
+
 class StoreUnavailable(Exception):
     """The store cannot be trusted with a write (its database file is gone or replaced)."""
 
@@ -707,8 +711,96 @@ class Store:
 
     # ------------------------------------------------------------------ decisions
 
+    def _audit(
+        self,
+        conn: Connection,
+        actor: str,
+        action: str,
+        alert_id: str | None,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+    ) -> None:
+        """Append an audit entry inside the caller's transaction (both or neither)."""
+        conn.execute(
+            insert(AuditEntry),
+            [
+                {
+                    "at": _utcnow(),
+                    "actor": actor,
+                    "action": action,
+                    "alert_id": alert_id,
+                    "before": None if before is None else json.dumps(before, default=str),
+                    "after": None if after is None else json.dumps(after, default=str),
+                }
+            ],
+        )
+
+    def _case(self, conn: Connection, alert_id: str) -> dict[str, Any] | None:
+        a = Alert.__table__.c
+        row = conn.execute(
+            select(a.state, a.assignee, a.status, a.version, a.due_at).where(a.alert_id == alert_id)
+        ).first()
+        return None if row is None else _row(row)
+
+    def change_case(
+        self,
+        alert_id: str,
+        actor: str,
+        action: str,
+        expected_version: int | None = None,
+        **values: Any,
+    ) -> dict[str, Any] | None:
+        """Set case columns (state, assignee) if the version still matches; audited.
+
+        Returns the case after the change, None for an unknown alert; raises
+        :class:`Conflict` when someone else changed it since ``expected_version``.
+        """
+        with self.engine.begin() as conn:
+            before = self._case(conn, alert_id)
+            if before is None:
+                return None
+            q = update(Alert).where(Alert.alert_id == alert_id)
+            if expected_version is not None:
+                q = q.where(Alert.version == expected_version)
+            res = conn.execute(q.values(version=Alert.version + 1, **values))
+            if res.rowcount == 0:
+                raise Conflict("someone else changed this case; reload it to see their change")
+            after = self._case(conn, alert_id)
+            self._audit(conn, actor, action, alert_id, before, after)
+        return after
+
+    def add_note(self, alert_id: str, author: str, body: str) -> bool:
+        """Append a note (never edited); audited in the same transaction."""
+        with self.engine.begin() as conn:
+            if self._case(conn, alert_id) is None:
+                return False
+            conn.execute(
+                insert(Note),
+                [{"alert_id": alert_id, "author": author, "body": body, "created_at": _utcnow()}],
+            )
+            self._audit(conn, author, "note", alert_id, None, {"note": body})
+        return True
+
+    def notes(self, alert_id: str) -> list[dict[str, Any]]:
+        q = select(Note.author, Note.body, Note.created_at).where(Note.alert_id == alert_id)
+        with self.engine.connect() as conn:
+            return [_row(r) for r in conn.execute(q.order_by(Note.id))]
+
+    def audit(self, alert_id: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
+        """The newest audit entries (of one case, or all)."""
+        q = select(AuditEntry.__table__)
+        if alert_id is not None:
+            q = q.where(AuditEntry.alert_id == alert_id)
+        with self.engine.connect() as conn:
+            return [_row(r) for r in conn.execute(q.order_by(AuditEntry.id.desc()).limit(limit))]
+
     def record_decision(
-        self, alert_id: str, decision: str, reviewer: str, note: str = ""
+        self,
+        alert_id: str,
+        decision: str,
+        reviewer: str,
+        note: str = "",
+        expected_version: int | None = None,
     ) -> dict[str, Any] | None:
         """Append a decision and make it the alert's status, in one transaction.
 
@@ -724,13 +816,23 @@ class Store:
             raise StoreUnavailable(problem)
         now = _utcnow()
         with self.engine.begin() as conn:
+            before = self._case(conn, alert_id)
+            if before is None:
+                return None
+            q = update(Alert).where(Alert.alert_id == alert_id)
+            if expected_version is not None:  # optimistic locking: the page's version
+                q = q.where(Alert.version == expected_version)
             res = conn.execute(
-                update(Alert)
-                .where(Alert.alert_id == alert_id)
-                .values(status=decision, status_at=now, status_reviewer=reviewer)
+                q.values(
+                    status=decision,
+                    status_at=now,
+                    status_reviewer=reviewer,
+                    state="decided",
+                    version=Alert.version + 1,
+                )
             )
             if res.rowcount == 0:
-                return None
+                raise Conflict("someone else decided or changed this case since you opened it")
             ent = conn.execute(
                 select(Alert.entity_type, Alert.entity_id, Alert.top_signal).where(
                     Alert.alert_id == alert_id
@@ -747,6 +849,7 @@ class Store:
                 "decided_at": now,
             }
             new_id = conn.execute(insert(Decision).returning(Decision.id), [row]).scalar_one()
+            self._audit(conn, reviewer, "decide", alert_id, before, self._case(conn, alert_id))
         return {"id": new_id, **row}
 
     def history(self, alert_id: str) -> list[dict[str, Any]]:

@@ -1,0 +1,93 @@
+"""Cases: optimistic locking under concurrency, audit entries in the same transaction."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from claimguard.triage.load import load_folder
+from claimguard.triage.store import Conflict, Store
+from tests.triage.pages import first_alert_id
+
+
+def test_50_concurrent_decisions_give_one_decision_and_49_conflicts(
+    store: Store, scored_folder: Path
+) -> None:
+    load_folder(store, scored_folder)
+    aid = first_alert_id(store)
+    version = store.alert(aid)["version"]  # type: ignore[index]
+    start = threading.Barrier(50)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def decide(i: int) -> None:
+        start.wait()
+        try:
+            store.record_decision(aid, "confirmed_abuse", f"r{i}", "", expected_version=version)
+            result = "saved"
+        except Conflict:
+            result = "conflict"
+        with lock:
+            outcomes.append(result)
+
+    threads = [threading.Thread(target=decide, args=(i,)) for i in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert sorted(outcomes) == ["conflict"] * 49 + ["saved"]
+    history = store.history(aid)
+    assert len(history) == 1
+    after = store.alert(aid)
+    assert after is not None
+    assert (after["state"], after["version"], after["status_reviewer"]) == (
+        "decided",
+        version + 1,
+        history[0]["reviewer"],
+    )
+    entries = [e for e in store.audit(aid) if e["action"] == "decide"]
+    assert len(entries) == 1 and entries[0]["actor"] == history[0]["reviewer"]
+
+
+def test_case_changes_and_notes_are_audited(store: Store, scored_folder: Path) -> None:
+    load_folder(store, scored_folder)
+    aid = first_alert_id(store)
+    case = store.alert(aid)
+    assert case is not None and case["state"] == "new" and case["due_at"] is not None
+    after = store.change_case(
+        aid, "rita", "claim", case["version"], state="assigned", assignee="rita"
+    )
+    assert after is not None and after["assignee"] == "rita"
+    with pytest.raises(Conflict):  # a stale page
+        store.change_case(aid, "sam", "assign", case["version"], assignee="sam")
+    assert store.add_note(aid, "rita", "called the facility")
+    assert [n["body"] for n in store.notes(aid)] == ["called the facility"]
+    assert [e["action"] for e in store.audit(aid)] == ["note", "claim"]
+
+
+def test_the_audit_log_cannot_be_edited_or_deleted(store: Store, scored_folder: Path) -> None:
+    load_folder(store, scored_folder)
+    aid = first_alert_id(store)
+    store.add_note(aid, "rita", "x")
+    for sql in ("UPDATE audit_log SET actor = 'mallory'", "DELETE FROM audit_log"):
+        with pytest.raises(SQLAlchemyError), store.engine.begin() as conn:
+            conn.execute(text(sql))
+    assert [e["actor"] for e in store.audit(aid)] == ["rita"]
+
+
+def test_a_decision_and_its_audit_entry_are_written_together(
+    store: Store, scored_folder: Path
+) -> None:
+    """If the audit insert fails, the decision is rolled back with it (one transaction)."""
+    load_folder(store, scored_folder)
+    aid = first_alert_id(store)
+    with store.engine.begin() as conn:  # make every audit insert fail
+        conn.execute(text("ALTER TABLE audit_log RENAME TO audit_log_moved"))
+    with pytest.raises(SQLAlchemyError):
+        store.record_decision(aid, "confirmed_abuse", "rita")
+    assert store.history(aid) == []
+    assert store.alert(aid)["status"] == "open"  # type: ignore[index]
