@@ -176,6 +176,15 @@ def test_reviewer_session_in_chromium(
         expect(details.locator("table.lines-table tbody tr")).to_have_count(2)
         page.screenshot(path=str(shots / "3-alert.png"), full_page=True)
 
+        # 3b. claim the case and add a note (the review starts)
+        page.click("#claim")
+        expect(page.locator("#assignee")).to_have_text("ann")
+        page.fill("#case-note", "Asked the facility for the rosters.")
+        page.click("#add-note")
+        expect(page.locator("#notes")).to_contain_text("Asked the facility for the rosters.")
+        expect(page.locator("#case-state")).to_have_text("in review")
+        alert_url = page.url.split("#")[0]
+
         # 4. record a decision (tag a scenario with the chip)
         page.check("input[name=decision][value=confirmed_abuse]")
         page.fill("#note", "Doctor D2 above the cap on most days.")
@@ -207,6 +216,21 @@ def test_reviewer_session_in_chromium(
         console_errors.clear()
         page.click("#sign-out")
         _sign_in(page, "sue")
+        # the supervisor sees the audit trail of the case and reassigns it
+        page.goto(alert_url)
+        page.click("#audit summary")
+        audit = page.locator("#audit")
+        for entry in ("ann claim", "ann note", "ann start_review", "ann decide"):
+            expect(audit).to_contain_text(entry)
+        page.fill("#assign-to", "sue")
+        page.click("#assign")
+        expect(page.locator("#assignee")).to_have_text("sue")
+        page.click("#audit summary")
+        expect(page.locator("#audit")).to_contain_text("sue assign")
+        page.screenshot(path=str(shots / "7-supervisor-case.png"), full_page=True)
+        page.set_viewport_size({"width": 390, "height": 800})
+        page.screenshot(path=str(shots / "7-supervisor-case-390.png"), full_page=True)
+        page.set_viewport_size({"width": 1400, "height": 900})
         page.goto(f"{base}/export")
         page.screenshot(path=str(shots / "5-export.png"), full_page=True)
         with page.expect_download() as dl:
@@ -235,6 +259,8 @@ def test_reviewer_session_in_chromium(
         "4-decision.png",
         "5-export.png",
         "6-card-alert.png",
+        "7-supervisor-case-390.png",
+        "7-supervisor-case.png",
     ]
 
 

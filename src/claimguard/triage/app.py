@@ -551,6 +551,7 @@ def create_app(
         version: Annotated[int, Form()],
         assignee: Annotated[str, Form(max_length=80)] = "",
         csrf_token: Annotated[str, Form(max_length=500)] = "",
+        back: Annotated[str, Form(max_length=2000)] = "",
     ) -> Response:
         """Claim (any reviewer, unassigned cases), assign and reopen (supervisors)."""
         refused = form_problem(request, csrf_token)
@@ -572,10 +573,13 @@ def create_app(
         try:
             changed = store.change_case(alert_id, user.username, action, version, **values)
         except Conflict as exc:
-            return alert_page(request, alert_id, status_code=409, conflict=str(exc))
+            return alert_page(
+                request, alert_id, back=_safe_back(back), status_code=409, conflict=str(exc)
+            )
         if changed is None:
             raise StarletteHTTPException(404, f"No alert {alert_id}")
-        return RedirectResponse(f"/alerts/{alert_id}#case", status_code=303)
+        target = f"/alerts/{alert_id}?" + urlencode({"back": _safe_back(back)}) + "#case"
+        return RedirectResponse(target, status_code=303)
 
     @app.post("/alerts/{alert_id}/notes", response_class=HTMLResponse)
     def add_note(
@@ -583,6 +587,7 @@ def create_app(
         alert_id: str,
         body: Annotated[str, Form(max_length=2000)] = "",
         csrf_token: Annotated[str, Form(max_length=500)] = "",
+        back: Annotated[str, Form(max_length=2000)] = "",
     ) -> Response:
         """Append a note (notes are never edited); the assignee's note starts the review."""
         refused = form_problem(request, csrf_token)
@@ -602,7 +607,8 @@ def create_app(
                 )
             except Conflict:
                 pass  # someone changed the case meanwhile; the note is saved regardless
-        return RedirectResponse(f"/alerts/{alert_id}#case", status_code=303)
+        target = f"/alerts/{alert_id}?" + urlencode({"back": _safe_back(back)}) + "#case"
+        return RedirectResponse(target, status_code=303)
 
     @app.get("/export", response_class=HTMLResponse)
     def export_page(request: Request) -> HTMLResponse:
