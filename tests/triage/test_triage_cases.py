@@ -6,12 +6,15 @@ import threading
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from claimguard.triage.auth import add_user
 from claimguard.triage.load import load_folder
 from claimguard.triage.store import Conflict, Store
-from tests.triage.pages import first_alert_id
+from tests.triage.conftest import PASSWORD
+from tests.triage.pages import csrf_token, first_alert_id, signed_in
 
 
 def test_50_concurrent_decisions_give_one_decision_and_49_conflicts(
@@ -91,3 +94,30 @@ def test_a_decision_and_its_audit_entry_are_written_together(
         store.record_decision(aid, "confirmed_abuse", "rita")
     assert store.history(aid) == []
     assert store.alert(aid)["status"] == "open"  # type: ignore[index]
+
+
+def test_case_routes_check_roles_assignee_and_versions(client: TestClient, store: Store) -> None:
+    aid = first_alert_id(store)
+    rita = signed_in(client.app, "rita")
+    page = rita.get(f"/alerts/{aid}")
+    token, version = csrf_token(page.text), store.alert(aid)["version"]  # type: ignore[index]
+    form = {"csrf_token": token, "version": version}
+    r = rita.post(f"/alerts/{aid}/case", data={**form, "action": "assign", "assignee": "rita"})
+    assert r.status_code == 403  # only supervisors assign
+    r = rita.post(f"/alerts/{aid}/case", data={**form, "action": "claim"}, follow_redirects=False)
+    assert r.status_code == 303 and store.alert(aid)["assignee"] == "rita"  # type: ignore[index]
+    # the same (now stale) page posted again: a clear conflict, nothing changed
+    r = rita.post(f"/alerts/{aid}/case", data={**form, "action": "claim"})
+    assert r.status_code == 409 and "someone else changed this case" in r.text
+    # a stale decision form is refused as well
+    stale = {"csrf_token": token, "version": version, "decision": "confirmed_abuse"}
+    r = rita.post(f"/alerts/{aid}/decisions", data=stale)
+    assert r.status_code == 409 and store.history(aid) == []
+    # another reviewer may not decide rita's case
+    add_user(store, "tom", PASSWORD, "reviewer")
+    tom = signed_in(client.app, "tom")
+    fresh = store.alert(aid)["version"]  # type: ignore[index]
+    token = csrf_token(tom.get(f"/alerts/{aid}").text)
+    mine = {"csrf_token": token, "version": fresh, "decision": "confirmed_abuse"}
+    r = tom.post(f"/alerts/{aid}/decisions", data=mine)
+    assert r.status_code == 403 and "assigned to rita" in r.text
