@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import csv as csv_module
+import io
 import threading
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from claimguard.triage.auth import add_user
+from claimguard.triage.export import neutralise
 from claimguard.triage.load import load_folder
 from claimguard.triage.store import Conflict, Store
 from tests.triage.conftest import PASSWORD
@@ -121,3 +125,19 @@ def test_case_routes_check_roles_assignee_and_versions(client: TestClient, store
     mine = {"csrf_token": token, "version": fresh, "decision": "confirmed_abuse"}
     r = tom.post(f"/alerts/{aid}/decisions", data=mine)
     assert r.status_code == 403 and "assigned to rita" in r.text
+
+
+def test_audit_export_neutralises_formulas(client: TestClient, store: Store) -> None:
+    aid = first_alert_id(store)
+    store.add_note(aid, "rita", "=HYPERLINK('http://evil')")
+    store.add_note(aid, "rita", "\tplain")
+    csv = client.get("/export/audit.csv")  # the default client is the supervisor
+    assert csv.status_code == 200
+    rows = list(csv_module.DictReader(io.StringIO(csv.text)))
+    afters = [r["after"] for r in rows]
+    assert all(not a.startswith(("=", "+", "-", "@", "\t", "\r")) for a in afters)
+    assert neutralise(pd.DataFrame({"x": ["=1+1", "+a", "-b", "@c", "\td", "\re", "ok"]}))[
+        "x"
+    ].tolist() == ["'=1+1", "'+a", "'-b", "'@c", "'\td", "'\re", "ok"]
+    rita = signed_in(client.app, "rita")
+    assert rita.get("/export/audit.csv").status_code == 403

@@ -54,7 +54,7 @@ from claimguard.triage.auth import (
     verify_password,
 )
 from claimguard.triage.csrf import COOKIE, FIELD, Csrf, cross_origin
-from claimguard.triage.export import labels_csv
+from claimguard.triage.export import audit_csv, labels_csv
 from claimguard.triage.store import (
     DECISIONS,
     STATUSES,
@@ -620,6 +620,14 @@ def create_app(
             labels_csv(store, history=history),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": 'attachment; filename="labels.csv"'},
+        )
+
+    @app.get("/export/audit.csv")
+    def export_audit() -> PlainTextResponse:
+        return PlainTextResponse(
+            audit_csv(store),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="audit_log.csv"'},
         )
 
     return app

@@ -57,6 +57,7 @@ ROUTE_ROLES: Final[dict[str, str]] = {
     "/alerts/{alert_id}/notes": "reviewer",
     "/export": "supervisor",
     "/export/labels.csv": "supervisor",
+    "/export/audit.csv": "supervisor",
 }
 
 _hasher = PasswordHasher()
