@@ -201,6 +201,12 @@ class TriageSettings(_Section):
     page_size: int = Field(50, gt=0, le=500)
     # how long a write waits for another connection's SQLite lock before a readable 503
     db_lock_timeout_seconds: float = Field(5.0, gt=0, le=300)
+    # sign-in: how long a session lasts, and failed sign-ins before a lockout of that length
+    session_hours: float = Field(12.0, gt=0, le=24 * 30)
+    login_max_failures: int = Field(5, ge=1, le=100)
+    login_lockout_seconds: float = Field(900.0, gt=0, le=86400)
+    # a new case is due this many days after it was loaded
+    sla_days: int = Field(5, ge=1, le=365)
 
 
 class MlflowSettings(_Section):

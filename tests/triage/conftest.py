@@ -18,9 +18,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
 from claimguard.triage.app import create_app
+from claimguard.triage.auth import add_user
 from claimguard.triage.load import load_folder
 from claimguard.triage.sample import write_sample_folder
 from claimguard.triage.store import Store
+from tests.triage.pages import sign_in
 
 PG_URL = os.environ.get("CLAIMGUARD_TEST_PG_URL")
 
@@ -57,8 +59,20 @@ def store(db_url: str) -> Iterator[Store]:
     s.close()
 
 
+# One user per role; the tests' default client is signed in as the supervisor.
+PASSWORD = "correct horse battery"
+USERS = {"rita": "reviewer", "sam": "supervisor", "ada": "admin"}
+
+
+def add_test_users(store: Store) -> None:
+    for name, role in USERS.items():
+        add_user(store, name, PASSWORD, role)
+
+
 @pytest.fixture
 def client(store: Store, scored_folder: Path) -> Iterator[TestClient]:
     load_folder(store, scored_folder)
+    add_test_users(store)
     with TestClient(create_app(store, page_size=10)) as c:
+        sign_in(c, "sam")
         yield c

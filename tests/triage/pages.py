@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from claimguard.triage.auth import add_user, lookup
 from claimguard.triage.store import QueueFilter, Store
 
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -18,3 +23,24 @@ def csrf_token(html: str) -> str:
 
 def first_alert_id(store: Store) -> str:
     return str(store.queue(QueueFilter(), 1, 1).rows[0]["alert_id"])
+
+
+def sign_in(client: TestClient, username: str, password: str = "correct horse battery") -> None:
+    """Sign a TestClient in through the sign-in form (fails the test when refused)."""
+    page = client.get("/login")
+    r = client.post(
+        "/login",
+        data={"username": username, "password": password, "csrf_token": csrf_token(page.text)},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+
+
+def signed_in(app: FastAPI, username: str = "sam", **kwargs: Any) -> TestClient:
+    """A TestClient of ``app`` signed in as ``username`` (created as a supervisor if new)."""
+    store = app.state.store
+    if lookup(store, username) is None:
+        add_user(store, username, "correct horse battery", "supervisor")
+    c = TestClient(app, **kwargs)
+    sign_in(c, username)
+    return c

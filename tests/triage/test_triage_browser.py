@@ -15,16 +15,22 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pytest
 
 from claimguard.schema import DECISION_COLUMNS
 from claimguard.triage.app import create_app
+from claimguard.triage.auth import add_user
 from claimguard.triage.load import load_folder
 from claimguard.triage.sample import write_sample_folder
 from claimguard.triage.store import QueueFilter, Store
 
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+PASSWORD = "correct horse battery"
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = os.environ.get("CLAIMGUARD_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -53,6 +59,8 @@ def live_app(tmp_path: Path) -> Iterator[tuple[str, Store]]:
     write_sample_folder(folder, n_cards=40, n_facilities=8, seed=11)
     store = Store.open(f"sqlite:///{tmp_path / 'triage.db'}")
     load_folder(store, folder)
+    add_user(store, "ann", PASSWORD, "reviewer")
+    add_user(store, "sue", PASSWORD, "supervisor")
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(
@@ -70,6 +78,47 @@ def live_app(tmp_path: Path) -> Iterator[tuple[str, Store]]:
     server.should_exit = True
     thread.join(timeout=10)
     store.close()
+
+
+def _sign_in(page: Page, username: str) -> None:
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.click("#sign-in")
+    page.wait_for_selector("#whoami")
+
+
+def _no_sideways_scroll(page: Page) -> bool:
+    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
+
+
+def test_signed_out_visitor_is_sent_to_sign_in_on_every_route(
+    live_app: tuple[str, Store],
+) -> None:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (install Debian's chromium; .ci/run does)")
+    from playwright.sync_api import sync_playwright
+
+    base, store = live_app
+    aid = store.queue(QueueFilter(), 1, 1).rows[0]["alert_id"]
+    alert = store.alert(aid)
+    assert alert is not None
+    claim = alert["evidence_claim_ids"][0]
+    paths = [
+        "/",
+        "/queue",
+        f"/alerts/{aid}",
+        f"/alerts/{aid}/claims/{claim}/lines",
+        "/export",
+        "/export/labels.csv",
+    ]
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page()
+        for path in paths:
+            page.goto(f"{base}{path}")
+            assert page.url.startswith(f"{base}/login?next="), path
+            assert page.locator("h1").inner_text() == "Sign in", path
+        browser.close()
 
 
 @pytest.fixture
@@ -94,8 +143,17 @@ def test_reviewer_session_in_chromium(
         console_errors: list[str] = []
         page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
 
-        # 1. the queue, ranked
+        # 0. signed out: the queue sends the visitor to sign in, then back
         page.goto(f"{base}/queue")
+        expect(page.locator("h1")).to_have_text("Sign in")
+        page.set_viewport_size({"width": 390, "height": 800})
+        page.screenshot(path=str(shots / "0-sign-in-390.png"), full_page=True)
+        assert _no_sideways_scroll(page)
+        page.set_viewport_size({"width": 1400, "height": 900})
+        _sign_in(page, "ann")
+
+        # 1. the queue, ranked
+        expect(page.locator("#whoami")).to_have_text("ann · reviewer")
         expect(page.locator("#summary")).to_contain_text("of 48 alerts")
         page.screenshot(path=str(shots / "1-queue.png"), full_page=True)
 
@@ -118,16 +176,27 @@ def test_reviewer_session_in_chromium(
         expect(details.locator("table.lines-table tbody tr")).to_have_count(2)
         page.screenshot(path=str(shots / "3-alert.png"), full_page=True)
 
+        # 3b. claim the case and add a note (the review starts)
+        page.click("#claim")
+        expect(page.locator("#assignee")).to_have_text("ann")
+        page.fill("#case-note", "Asked the facility for the rosters.")
+        page.click("#add-note")
+        expect(page.locator("#notes")).to_contain_text("Asked the facility for the rosters.")
+        expect(page.locator("#case-state")).to_have_text("in review")
+        alert_url = page.url.split("#")[0]
+
         # 4. record a decision (tag a scenario with the chip)
         page.check("input[name=decision][value=confirmed_abuse]")
         page.fill("#note", "Doctor D2 above the cap on most days.")
         page.click("button.tag[data-tag='#doctor_overload']")
-        page.fill("#reviewer", "Ann Tran")
         page.click("#save-decision")
         expect(page.locator("p.ok")).to_have_text("Decision recorded.")
         expect(page.locator("#status")).to_have_text("Confirmed abuse")
         expect(page.locator("ol.history-list li")).to_have_count(1)
         page.screenshot(path=str(shots / "4-decision.png"), full_page=True)
+        page.set_viewport_size({"width": 390, "height": 800})
+        page.screenshot(path=str(shots / "4-decision-390.png"), full_page=True)
+        page.set_viewport_size({"width": 1400, "height": 900})
 
         # back to the filtered queue: the decision shows there too
         page.click("text=Back to the queue")
@@ -140,7 +209,28 @@ def test_reviewer_session_in_chromium(
         expect(page.locator("table.visited tbody tr")).to_have_count(3)
         page.screenshot(path=str(shots / "6-card-alert.png"), full_page=True)
 
-        # 5. export labels
+        # 5. a reviewer may not export; the supervisor may
+        page.goto(f"{base}/export")
+        expect(page.locator("h1")).to_have_text("This page needs the supervisor role")
+        assert [e for e in console_errors if "403" not in e] == []  # that refusal only
+        console_errors.clear()
+        page.click("#sign-out")
+        _sign_in(page, "sue")
+        # the supervisor sees the audit trail of the case and reassigns it
+        page.goto(alert_url)
+        page.click("#audit summary")
+        audit = page.locator("#audit")
+        for entry in ("ann claim", "ann note", "ann start_review", "ann decide"):
+            expect(audit).to_contain_text(entry)
+        page.fill("#assign-to", "sue")
+        page.click("#assign")
+        expect(page.locator("#assignee")).to_have_text("sue")
+        page.click("#audit summary")
+        expect(page.locator("#audit")).to_contain_text("sue assign")
+        page.screenshot(path=str(shots / "7-supervisor-case.png"), full_page=True)
+        page.set_viewport_size({"width": 390, "height": 800})
+        page.screenshot(path=str(shots / "7-supervisor-case-390.png"), full_page=True)
+        page.set_viewport_size({"width": 1400, "height": 900})
         page.goto(f"{base}/export")
         page.screenshot(path=str(shots / "5-export.png"), full_page=True)
         with page.expect_download() as dl:
@@ -155,18 +245,22 @@ def test_reviewer_session_in_chromium(
     row = labels.iloc[0]
     assert (row["decision"], row["reviewer"], row["scenario"]) == (
         "confirmed_abuse",
-        "Ann Tran",
+        "ann",
         "doctor_overload",
     )
     assert row["entity_type"] == "facility"
     assert console_errors == []
     assert sorted(p.name for p in shots.glob("*.png")) == [
+        "0-sign-in-390.png",
         "1-queue.png",
         "2-queue-filtered.png",
         "3-alert.png",
+        "4-decision-390.png",
         "4-decision.png",
         "5-export.png",
         "6-card-alert.png",
+        "7-supervisor-case-390.png",
+        "7-supervisor-case.png",
     ]
 
 
@@ -229,11 +323,11 @@ def test_a_page_on_another_port_cannot_plant_the_csrf_cookie_and_forge_a_decisio
     token_re = re.compile(r'name="csrf_token" value="([^"]+)"')
     # 1. a cookie value the attacker chose, with the token the app renders for it
     chosen = "chosen-by-the-attacker"
-    page_for_chosen = httpx.get(f"{base}/alerts/{aid}", cookies={COOKIE: chosen}).text
+    page_for_chosen = httpx.get(f"{base}/login", cookies={COOKIE: chosen}).text
     chosen_token = token_re.search(page_for_chosen).group(1)  # type: ignore[union-attr]
     pages["/chosen"] = (f"{COOKIE}={chosen}; Path=/", _forged_page(action, chosen_token))
     # 2. a cookie and token the app issued to the attacker's own client
-    issued = httpx.get(f"{base}/alerts/{aid}")
+    issued = httpx.get(f"{base}/login")
     issued_token = token_re.search(issued.text).group(1)  # type: ignore[union-attr]
     issued_cookie = issued.cookies[COOKIE]
     pages["/issued"] = (f"{COOKIE}={issued_cookie}; Path=/", _forged_page(action, issued_token))
@@ -241,7 +335,8 @@ def test_a_page_on_another_port_cannot_plant_the_csrf_cookie_and_forge_a_decisio
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page()
-        page.goto(f"{base}/queue")  # the reviewer has the app open (and its cookie)
+        page.goto(f"{base}/queue")  # the reviewer has the app open (and its cookies)
+        _sign_in(page, "ann")
         for path in ("/chosen", "/issued"):
             with page.expect_response(lambda r: r.request.method == "POST") as posted:
                 page.goto(f"{evil}{path}")
@@ -250,10 +345,9 @@ def test_a_page_on_another_port_cannot_plant_the_csrf_cookie_and_forge_a_decisio
         # the reviewer's own form still works in the same browser afterwards
         page.goto(f"{base}/alerts/{aid}")
         page.check("input[name=decision][value=confirmed_abuse]")
-        page.fill("#reviewer", "Ann Tran")
         page.click("#save-decision")
         expect(page.locator("p.ok")).to_have_text("Decision recorded.")
         browser.close()
     assert [(d["reviewer"], d["decision"]) for d in store.history(aid)] == [
-        ("Ann Tran", "confirmed_abuse")
+        ("ann", "confirmed_abuse")
     ]

@@ -14,6 +14,7 @@ import pytest
 
 from claimguard.cli import run
 from claimguard.triage.sample import write_sample_folder
+from tests.triage.pages import csrf_token
 
 
 def _free_port() -> int:
@@ -48,11 +49,18 @@ def test_serve_loads_the_folder_and_serves_until_stopped(tmp_path: Path) -> None
                 assert time.monotonic() < deadline, "serve did not start in 30 s"
                 time.sleep(0.2)
         assert health.json() == {"ok": True, "alerts": 10, "store": "sqlite"}
-        queue = httpx.get(f"{base}/queue")
+        assert httpx.get(f"{base}/queue").status_code == 303  # sign in first
+        pw = "a long enough password"
+        assert run(["users", "add", "ana", "--role", "reviewer", "--password", pw, "--db", db]) == 0
+        with httpx.Client(base_url=base) as c:
+            token = csrf_token(c.get("/login").text)
+            c.post("/login", data={"username": "ana", "password": pw, "csrf_token": token})
+            queue = c.get("/queue")
         assert queue.status_code == 200 and "of <b>10</b> alerts" in queue.text
     finally:
         proc.terminate()
-        proc.wait(timeout=15)
+        out, _ = proc.communicate(timeout=15)
+    assert "Create the first admin with" in out and "--role admin" in out
     # the store outlives the server: the export command reads it (no decisions yet)
     assert run(["triage", "export", "--db", db, "--out", str(tmp_path / "labels.csv")]) == 0
     assert pd.read_csv(tmp_path / "labels.csv").empty

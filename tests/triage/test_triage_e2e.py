@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from fastapi.testclient import TestClient
 
 from claimguard.cli import run
 from claimguard.triage.app import create_app
 from claimguard.triage.load import load_folder
 from claimguard.triage.store import QueueFilter, Store
+from tests.triage.pages import signed_in
 
 EVIL = "<script>alert('x')</script>"
 
@@ -91,7 +91,7 @@ def test_triage_on_a_real_scored_folder(scored: Path, db_url: str) -> None:
     first = load_folder(store, scored)
     again = load_folder(store, scored)
     assert first.new_alerts == len(alerts) and again.updated_alerts == len(alerts)
-    client = TestClient(create_app(store))
+    client = signed_in(create_app(store))
 
     queue = client.get("/queue")
     assert queue.status_code == 200 and f"of <b>{len(alerts):,}</b> alerts" in queue.text

@@ -16,6 +16,7 @@ from sqlalchemy import text
 from claimguard.triage.app import create_app
 from claimguard.triage.load import load_folder
 from claimguard.triage.store import Store
+from tests.triage.pages import signed_in
 
 from .pages import csrf_token as _token
 from .pages import first_alert_id as _alert_id
@@ -26,7 +27,7 @@ def sqlite_client(tmp_path: Path, scored_folder: Path) -> Iterator[tuple[TestCli
     path = tmp_path / "faults.db"
     store = Store.open(f"sqlite:///{path}", lock_timeout_s=1.0)
     load_folder(store, scored_folder)
-    with TestClient(create_app(store, page_size=10), raise_server_exceptions=False) as c:
+    with signed_in(create_app(store, page_size=10), raise_server_exceptions=False) as c:
         yield c, store, path
     store.close()
 
@@ -35,7 +36,7 @@ def _decide(c: TestClient, aid: str, note: str = "note") -> object:
     token = _token(c.get(f"/alerts/{aid}").text)
     return c.post(
         f"/alerts/{aid}/decisions",
-        data={"decision": "dismissed", "reviewer": "Ann Tran", "note": note, "csrf_token": token},
+        data={"decision": "dismissed", "reviewer": "sam", "note": note, "csrf_token": token},
         follow_redirects=False,
     )
 
@@ -84,7 +85,7 @@ def test_a_failed_write_answers_a_readable_503_and_logs_no_row_data(
             f"/alerts/{aid}/decisions",
             data={
                 "decision": "dismissed",
-                "reviewer": "Reviewer Qwerty",
+                "reviewer": "sam",
                 "note": secret_note,
                 "csrf_token": token,
             },
@@ -102,7 +103,7 @@ def test_a_failed_write_answers_a_readable_503_and_logs_no_row_data(
         if not r.name.startswith(("httpx", "httpcore"))
     )
     assert "decision" in logged.lower()  # the failure is logged ...
-    for value in (secret_note, "NGUYEN", "Reviewer Qwerty", aid):  # ... without row data
+    for value in (secret_note, "NGUYEN", "sam", aid):  # ... without row data
         assert value not in logged
 
 
@@ -120,7 +121,7 @@ def test_a_write_under_a_held_lock_answers_503_within_the_lock_timeout(
         t0 = time.monotonic()
         r = c.post(
             f"/alerts/{aid}/decisions",
-            data={"decision": "dismissed", "reviewer": "Ann", "csrf_token": token},
+            data={"decision": "dismissed", "note": "duplicate", "csrf_token": token},
             follow_redirects=False,
         )
         took = time.monotonic() - t0

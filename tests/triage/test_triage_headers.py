@@ -8,6 +8,7 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from claimguard.triage.store import Store
+from tests.triage.conftest import PASSWORD
 
 from .pages import csrf_token as _token
 from .pages import first_alert_id as _alert_id
@@ -40,17 +41,18 @@ def test_every_get_route_answers_cache_control_no_store(client: TestClient, stor
 def test_cookies_are_httponly_and_samesite(client: TestClient, store: Store) -> None:
     aid = _alert_id(store)
     c = TestClient(client.app)
-    page = c.get(f"/alerts/{aid}")
+    page = c.get("/login")
     csrf_cookie = page.headers["set-cookie"].lower()
     assert "httponly" in csrf_cookie and re.search(r"samesite=(lax|strict)", csrf_cookie)
     r = c.post(
-        f"/alerts/{aid}/decisions",
-        data={"decision": "dismissed", "reviewer": "Ann", "csrf_token": _token(page.text)},
+        "/login",
+        data={"username": "sam", "password": PASSWORD, "csrf_token": _token(page.text)},
         follow_redirects=False,
     )
     assert r.status_code == 303
-    cookies = [v for k, v in r.headers.multi_items() if k == "set-cookie"]
-    reviewer = [v.lower() for v in cookies if v.startswith("cg_reviewer=")]
-    assert reviewer, cookies
-    assert "httponly" in reviewer[0], reviewer[0]
-    assert re.search(r"samesite=(lax|strict)", reviewer[0]), reviewer[0]
+    cookies = [v.lower() for k, v in r.headers.multi_items() if k == "set-cookie"]
+    session = [v for v in cookies if v.startswith("cg_session=")]
+    assert session, cookies
+    assert "httponly" in session[0] and "max-age=" in session[0], session[0]
+    assert "samesite=strict" in session[0], session[0]
+    assert c.get(f"/alerts/{aid}").status_code == 200

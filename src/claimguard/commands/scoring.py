@@ -13,6 +13,7 @@ from rich.table import Table
 
 from claimguard.commands.options import ConfigOption, MappingOption
 from claimguard.errors import DriftError
+from claimguard.settings import TriageSettings
 
 log = logging.getLogger(__name__)
 console = Console()
@@ -170,6 +171,24 @@ def demo(
     console.print(
         f"Triage app: claimguard serve {result['scored']}   "
         f"(then open http://{settings.triage.host}:{settings.triage.port})",
+        markup=False,
+        highlight=False,
+    )
+    _demo_sign_in(settings.triage)
+
+
+def _demo_sign_in(t: TriageSettings) -> None:
+    """Create the demo's triage user in the default store and say how to sign in."""
+    from claimguard.triage.auth import demo_user
+    from claimguard.triage.store import Store
+
+    store = Store.open(t.db_url, lock_timeout_s=t.db_lock_timeout_seconds)
+    try:
+        password = demo_user(store)
+    finally:
+        store.close()
+    console.print(
+        f"Sign in as user demo (supervisor) with password {password}",
         markup=False,
         highlight=False,
     )

@@ -29,6 +29,15 @@ def serve(
     db: DbOption = None,
     host: Annotated[str | None, typer.Option("--host", help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option("--port", help="Port to listen on.")] = None,
+    trust_proxy_header: Annotated[
+        str | None,
+        typer.Option(
+            "--trust-proxy-header",
+            help="Header with the signed-in username set by your single-sign-on reverse "
+            "proxy (e.g. X-Remote-User). Only when the app is reachable through that proxy "
+            "alone; the user must exist (claimguard users add).",
+        ),
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Load a scored folder into the alert store and serve the reviewers' triage app.
@@ -48,8 +57,20 @@ def serve(
     t = settings.triage
     store = Store.open(db or t.db_url, lock_timeout_s=t.db_lock_timeout_seconds)
     load_folder(store, folder)
+    from claimguard.triage.auth import count_users
+
+    if count_users(store) == 0:
+        typer.echo(
+            "No users yet: nobody can sign in. Create the first admin with\n"
+            f"  claimguard users add NAME --role admin --db {db or t.db_url}\n"
+            "then add reviewers and supervisors the same way (--role reviewer|supervisor)."
+        )
     app = create_app(
-        store, page_size=t.page_size, doctor_daily_cap=settings.features.doctor_daily_cap
+        store,
+        page_size=t.page_size,
+        doctor_daily_cap=settings.features.doctor_daily_cap,
+        settings=t,
+        trust_proxy_header=trust_proxy_header,
     )
     h, p = host or t.host, port or t.port
     log.info("Serving the triage app on http://%s:%d/ (Ctrl+C to stop)", h, p)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlencode
 
-from fastapi import FastAPI, Form, Query, Request
+from fastapi import Depends, FastAPI, Form, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import (
     HTMLResponse,
@@ -30,17 +30,35 @@ from fastapi.responses import (
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticUseDefault
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from claimguard.schema import SIGNALS, TIERS
+from claimguard.settings import TriageSettings
+from claimguard.triage.auth import (
+    ROUTE_ROLES,
+    SESSION_COOKIE,
+    Auth,
+    SignInRequired,
+    authorize,
+    lookup,
+    verify_password,
+)
 from claimguard.triage.csrf import COOKIE, FIELD, Csrf, cross_origin
-from claimguard.triage.export import labels_csv
+from claimguard.triage.export import audit_csv, labels_csv
 from claimguard.triage.store import (
     DECISIONS,
     STATUSES,
+    Conflict,
     QueueFilter,
     Store,
     StoreUnavailable,
@@ -49,7 +67,6 @@ from claimguard.triage.store import (
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
-REVIEWER_COOKIE = "cg_reviewer"
 DECISION_LABELS = {
     "open": "Open",
     "confirmed_abuse": "Confirmed abuse",
@@ -127,8 +144,14 @@ class DecisionForm(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True)
 
     decision: Literal[DECISIONS]  # type: ignore[valid-type]
-    reviewer: str = Field(min_length=1, max_length=80, pattern=r"^[^\x00-\x1f\x7f<>]+$")
+    reviewer: str = Field(min_length=1, max_length=80)  # the signed-in user
     note: str = Field("", max_length=2000)
+
+    @model_validator(mode="after")
+    def _dismissal_needs_a_reason(self) -> DecisionForm:
+        if self.decision == "dismissed" and not self.note:
+            raise ValueError("a dismissal needs its reason in the note")
+        return self
 
 
 def _fmt_num(v: Any, digits: int = 2) -> str:
@@ -212,17 +235,42 @@ def create_app(
     page_size: int = 50,
     doctor_daily_cap: int = 65,
     secret: str | None = None,
+    settings: TriageSettings | None = None,
+    trust_proxy_header: str | None = None,
 ) -> FastAPI:
-    """The triage app on ``store`` (loading happens before, in ``load_folder``)."""
-    app = FastAPI(title="claimguard triage", docs_url=None, redoc_url=None, openapi_url=None)
+    """The triage app on ``store`` (loading happens before, in ``load_folder``).
+
+    Every route passes :func:`claimguard.triage.auth.authorize`, which looks its path up
+    in ``app.state.route_roles`` (a router included later adds its paths there).
+    ``trust_proxy_header`` names a header set by a signing-in reverse proxy (the
+    username in it must exist and be enabled); without it only session cookies count.
+    """
+    t = settings or TriageSettings()
+    app = FastAPI(
+        title="claimguard triage",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        dependencies=[Depends(authorize)],
+    )
     env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True)
     env.filters.update(num=_fmt_num, when=_fmt_dt, ratio=_ratio)
     env.globals.update(
         DECISION_LABELS=DECISION_LABELS, DECISIONS=DECISIONS, SCENARIO_TAGS=SCENARIO_TAGS
     )
     templates = Jinja2Templates(env=env)
-    csrf = Csrf(secret or store.secret())
+    key = secret or store.secret()
+    csrf = Csrf(key)
     app.state.store = store
+    app.state.route_roles = dict(ROUTE_ROLES)
+    app.state.auth = auth = Auth(
+        store,
+        key,
+        session_hours=t.session_hours,
+        max_failures=t.login_max_failures,
+        lockout_s=t.login_lockout_seconds,
+        trust_proxy_header=trust_proxy_header,
+    )
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     @app.middleware("http")
@@ -251,11 +299,16 @@ def create_app(
         context.setdefault("csrf_token", csrf.form_token(request.state.csrf_cookie))
         context.setdefault("csrf_field", FIELD)
         context.setdefault("store_kind", store.dialect)
+        context.setdefault("user", getattr(request.state, "user", None))
         return templates.TemplateResponse(request, name, context, status_code=status_code)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         return render(request, "error.html", exc.status_code, title=str(exc.detail), problems=[])
+
+    @app.exception_handler(SignInRequired)
+    async def _sign_in(request: Request, exc: SignInRequired) -> Response:
+        return RedirectResponse("/login?" + urlencode({"next": exc.next_url}), status_code=303)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
@@ -283,6 +336,57 @@ def create_app(
     @app.get("/", include_in_schema=False)
     def index() -> RedirectResponse:
         return RedirectResponse("/queue", status_code=307)
+
+    @app.get("/login", response_class=HTMLResponse)
+    def login_page(
+        request: Request, next: Annotated[str, Query(max_length=2000)] = "/queue"
+    ) -> HTMLResponse:
+        return render(request, "login.html", next=_safe_next(next), error=None, username="")
+
+    @app.post("/login", response_class=HTMLResponse)
+    def login(
+        request: Request,
+        username: Annotated[str, Form(max_length=200)] = "",
+        password: Annotated[str, Form(max_length=1000)] = "",
+        csrf_token: Annotated[str, Form(max_length=500)] = "",
+        next: Annotated[str, Form(max_length=2000)] = "/queue",
+    ) -> Response:
+        problem = cross_origin(request.headers) or csrf.check(
+            request.cookies.get(COOKIE), csrf_token
+        )
+        if problem:
+            return render(request, "error.html", 403, title="Form rejected", problems=[problem])
+        target = _safe_next(next)
+        name = username.strip()
+        keys = (f"u:{name.lower()}", f"ip:{request.client.host if request.client else '?'}")
+        wait = auth.throttle.wait_s(*keys)
+        if wait > 0:
+            msg = f"Too many failed sign-ins. Try again in {math.ceil(wait / 60)} minute(s)."
+            return render(request, "login.html", 429, next=target, error=msg, username=name)
+        user = verify_password(store, name, password)
+        if user is None:
+            auth.throttle.failed(*keys)
+            log.warning("Failed sign-in")  # no username: it may be a mistyped password
+            msg = "Wrong username or password, or the user is disabled."
+            return render(request, "login.html", 401, next=target, error=msg, username=name)
+        auth.throttle.succeeded(keys[0])
+        log.info("Signed in: %s (%s)", user.username, user.role)
+        response = RedirectResponse(target, status_code=303)
+        response.set_cookie(
+            SESSION_COOKIE,
+            auth.cookie_value(user),
+            max_age=auth.max_age_s,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+        return response
+
+    @app.post("/logout")
+    def logout(request: Request) -> Response:
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="strict")
+        return response
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:
@@ -314,6 +418,7 @@ def create_app(
         form: dict[str, str] | None = None,
         saved: bool = False,
         status_code: int = 200,
+        conflict: str | None = None,
     ) -> HTMLResponse:
         alert = store.alert(alert_id)
         if alert is None:
@@ -329,7 +434,7 @@ def create_app(
             visited = store.card_facilities(alert["entity_id"])
         if alert["entity_type"] == "facility" and ctx.get("doctor_days") is not None:
             doctors = _doctor_loads(store.doctor_days(alert["entity_id"]), doctor_daily_cap)
-        form = form or {"reviewer": request.cookies.get(REVIEWER_COOKIE, ""), "note": ""}
+        form = form or {"note": ""}
         return render(
             request,
             "alert.html",
@@ -346,6 +451,9 @@ def create_app(
             errors=errors or [],
             form=form,
             saved=saved,
+            conflict=conflict,
+            notes=store.notes(alert_id),
+            audit=store.audit(alert_id) if request.state.user.may("supervisor") else None,
         )
 
     @app.get("/alerts/{alert_id}", response_class=HTMLResponse)
@@ -376,11 +484,13 @@ def create_app(
         request: Request,
         alert_id: str,
         decision: Annotated[str, Form(max_length=40)] = "",
-        reviewer: Annotated[str, Form(max_length=500)] = "",
         note: Annotated[str, Form(max_length=20_000)] = "",
         csrf_token: Annotated[str, Form(max_length=500)] = "",
         back: Annotated[str, Form(max_length=2000)] = "",
+        version: Annotated[int | None, Form()] = None,
     ) -> Response:
+        user = request.state.user
+        reviewer = user.username
         problem = cross_origin(request.headers) or csrf.check(
             request.cookies.get(COOKIE), csrf_token
         )
@@ -395,8 +505,19 @@ def create_app(
             return alert_page(
                 request, alert_id, back=back, errors=errors, form=raw, status_code=422
             )
+        case = store.alert(alert_id)
+        if case is None:
+            raise StarletteHTTPException(404, f"No alert {alert_id}")
+        if case["assignee"] not in (None, reviewer) and not user.may("supervisor"):
+            raise StarletteHTTPException(403, f"This case is assigned to {case['assignee']}")
         try:
-            saved = store.record_decision(alert_id, form.decision, form.reviewer, form.note)
+            saved = store.record_decision(
+                alert_id, form.decision, form.reviewer, form.note, expected_version=version
+            )
+        except Conflict as exc:
+            return alert_page(
+                request, alert_id, back=back, form=raw, status_code=409, conflict=str(exc)
+            )
         except (SQLAlchemyError, StoreUnavailable) as exc:
             # no alert id, reviewer, note or SQL parameters in the log: only the error kind
             log.error("A reviewer's decision was NOT saved: %s", describe_db_error(exc))
@@ -414,15 +535,80 @@ def create_app(
         if saved is None:
             raise StarletteHTTPException(404, f"No alert {alert_id}")
         target = f"/alerts/{alert_id}?" + urlencode({"back": back, "saved": 1}) + "#decision"
-        response = RedirectResponse(target, status_code=303)
-        response.set_cookie(
-            REVIEWER_COOKIE,
-            form.reviewer,
-            httponly=True,
-            samesite="strict",
-            max_age=90 * 24 * 3600,
-        )
-        return response
+        return RedirectResponse(target, status_code=303)
+
+    def form_problem(request: Request, token: str) -> Response | None:
+        problem = cross_origin(request.headers) or csrf.check(request.cookies.get(COOKIE), token)
+        if problem:
+            return render(request, "error.html", 403, title="Form rejected", problems=[problem])
+        return None
+
+    @app.post("/alerts/{alert_id}/case", response_class=HTMLResponse)
+    def change_case(
+        request: Request,
+        alert_id: str,
+        action: Annotated[Literal["claim", "assign", "reopen"], Form()],
+        version: Annotated[int, Form()],
+        assignee: Annotated[str, Form(max_length=80)] = "",
+        csrf_token: Annotated[str, Form(max_length=500)] = "",
+        back: Annotated[str, Form(max_length=2000)] = "",
+    ) -> Response:
+        """Claim (any reviewer, unassigned cases), assign and reopen (supervisors)."""
+        refused = form_problem(request, csrf_token)
+        if refused:
+            return refused
+        user = request.state.user
+        if action != "claim" and not user.may("supervisor"):
+            raise StarletteHTTPException(403, f"Only a supervisor may {action} a case")
+        if action == "claim":
+            values: dict[str, Any] = {"assignee": user.username, "state": "assigned"}
+        elif action == "assign":
+            name = assignee.strip()
+            if lookup(store, name) is None:
+                problems = [f"There is no enabled user {name!r}."]
+                return render(request, "error.html", 422, title="Not assigned", problems=problems)
+            values = {"assignee": name, "state": "assigned"}
+        else:
+            values = {"state": "reopened", "status": "open"}
+        try:
+            changed = store.change_case(alert_id, user.username, action, version, **values)
+        except Conflict as exc:
+            return alert_page(
+                request, alert_id, back=_safe_back(back), status_code=409, conflict=str(exc)
+            )
+        if changed is None:
+            raise StarletteHTTPException(404, f"No alert {alert_id}")
+        target = f"/alerts/{alert_id}?" + urlencode({"back": _safe_back(back)}) + "#case"
+        return RedirectResponse(target, status_code=303)
+
+    @app.post("/alerts/{alert_id}/notes", response_class=HTMLResponse)
+    def add_note(
+        request: Request,
+        alert_id: str,
+        body: Annotated[str, Form(max_length=2000)] = "",
+        csrf_token: Annotated[str, Form(max_length=500)] = "",
+        back: Annotated[str, Form(max_length=2000)] = "",
+    ) -> Response:
+        """Append a note (notes are never edited); the assignee's note starts the review."""
+        refused = form_problem(request, csrf_token)
+        if refused:
+            return refused
+        user = request.state.user
+        text = body.strip()
+        if not text:
+            return render(request, "error.html", 422, title="Empty note", problems=[])
+        if not store.add_note(alert_id, user.username, text):
+            raise StarletteHTTPException(404, f"No alert {alert_id}")
+        case = store.alert(alert_id)
+        if case and case["assignee"] == user.username and case["state"] == "assigned":
+            try:
+                store.change_case(
+                    alert_id, user.username, "start_review", case["version"], state="in_review"
+                )
+            except Conflict:
+                pass  # someone changed the case meanwhile; the note is saved regardless
+        target = f"/alerts/{alert_id}?" + urlencode({"back": _safe_back(back)}) + "#case"
+        return RedirectResponse(target, status_code=303)
 
     @app.get("/export", response_class=HTMLResponse)
     def export_page(request: Request) -> HTMLResponse:
@@ -436,6 +622,14 @@ def create_app(
             headers={"Content-Disposition": 'attachment; filename="labels.csv"'},
         )
 
+    @app.get("/export/audit.csv")
+    def export_audit() -> PlainTextResponse:
+        return PlainTextResponse(
+            audit_csv(store),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="audit_log.csv"'},
+        )
+
     return app
 
 
@@ -444,6 +638,13 @@ def _queue_params(back: str) -> QueueParams:
         return QueueParams.model_validate(dict(parse_qsl(back)))
     except ValidationError:
         return QueueParams()
+
+
+def _safe_next(target: str) -> str:
+    """Only a path of this app (never another host) may follow a sign-in."""
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/queue"
+    return target
 
 
 def _safe_back(back: str) -> str:

@@ -9,6 +9,7 @@ alert's status columns are left out of the update).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import os
@@ -17,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from claimguard.errors import InputFileError
 from claimguard.progress import step
 from claimguard.schema import ALERT_COLUMNS, ENTITY_TYPES
+from claimguard.settings import TriageSettings
 from claimguard.triage.store import (
     Alert,
     AlertSignal,
@@ -42,7 +44,7 @@ CONTEXT_FILES = (
     "doctor_days",
 )
 _CLAIM_COLS = [c.name for c in Claim.__table__.columns if c.name != "extra"]
-_STATUS_COLS = {"status", "status_at", "status_reviewer"}
+_STATUS_COLS = {"status", "status_at", "status_reviewer", "state", "assignee", "due_at", "version"}
 _REQUIRED = {
     "evidence_claims": ("claim_id", "card_id", "facility_id"),
     "evidence_lines": ("claim_id",),
@@ -229,8 +231,12 @@ def _alert_rows(df: pd.DataFrame, info: pd.DataFrame | None, path: Path) -> list
     return rows
 
 
-def load_folder(store: Store, folder: str | Path) -> LoadSummary:
-    """Upsert a scored folder's alerts and context into the store, in one transaction."""
+def load_folder(store: Store, folder: str | Path, sla_days: int | None = None) -> LoadSummary:
+    """Upsert a scored folder's alerts and context into the store, in one transaction.
+
+    A new case is due ``sla_days`` (``triage.sla_days``) after the load that created it.
+    """
+    sla = sla_days if sla_days is not None else TriageSettings().sla_days
     folder = Path(folder)
     alerts, path = read_alerts(folder)
     ctx = read_context(folder)
@@ -255,6 +261,8 @@ def load_folder(store: Store, folder: str | Path) -> LoadSummary:
         ]
         if alert_rows:
             conn.execute(stmt, alert_rows)
+        due = dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(days=sla)
+        conn.execute(update(Alert).where(Alert.due_at.is_(None)).values(due_at=due))
         store.delete_in(conn, AlertSignal.__table__.c.alert_id, ids)
         sig_rows = [{"alert_id": r["alert_id"], "signal": s} for r in rows for s in r["_signals"]]
         if sig_rows:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Date,
     DateTime,
     Float,
@@ -33,6 +34,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    false,
     func,
     insert,
     inspect,
@@ -57,6 +59,10 @@ STATUSES = ("open", *DECISIONS)
 MIGRATIONS = Path(__file__).with_name("migrations")
 _CHUNK = 500
 DEFAULT_LOCK_TIMEOUT_S = float(TriageSettings().db_lock_timeout_seconds)
+
+
+class Conflict(Exception):
+    """Someone else changed the case since the page was loaded (optimistic locking)."""
 
 
 class StoreUnavailable(Exception):
@@ -124,8 +130,14 @@ class Alert(Base):
     status: Mapped[str] = mapped_column(String(32), default="open", server_default="open")
     status_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     status_reviewer: Mapped[str | None] = mapped_column(String(120))
+    # the case: workflow state, who works it, by when, and a version for optimistic locking
+    state: Mapped[str] = mapped_column(String(20), default="new", server_default="new")
+    assignee: Mapped[str | None] = mapped_column(String(80))
+    due_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (
+        Index("ix_alerts_assignee", "assignee", "state"),
         Index("ix_alerts_score", score.desc(), "alert_id"),
         Index("ix_alerts_status_score", "status", score.desc(), "alert_id"),
         Index("ix_alerts_type_score", "entity_type", score.desc(), "alert_id"),
@@ -240,6 +252,44 @@ class Meta(Base):
     __tablename__ = "meta"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class Note(Base):
+    """A reviewer's note on a case; appended, never edited."""
+
+    __tablename__ = "notes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alert_id: Mapped[str] = mapped_column(ForeignKey("alerts.alert_id"))
+    author: Mapped[str] = mapped_column(String(80))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    __table_args__ = (Index("ix_notes_alert", "alert_id", "id"),)
+
+
+class AuditEntry(Base):
+    """Who did what, when, before/after (JSON); database triggers refuse UPDATE/DELETE."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime)
+    actor: Mapped[str] = mapped_column(String(80))
+    action: Mapped[str] = mapped_column(String(40))
+    alert_id: Mapped[str | None] = mapped_column(String(128))
+    before: Mapped[str | None] = mapped_column(Text)
+    after: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (Index("ix_audit_log_alert", "alert_id", "id"),)
+
+
+class User(Base):
+    """A person who may sign in; the password only as an argon2 hash (triage/auth.py)."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(300))
+    role: Mapped[str] = mapped_column(String(20))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
 
 
 # --------------------------------------------------------------------------- engine
@@ -661,8 +711,96 @@ class Store:
 
     # ------------------------------------------------------------------ decisions
 
+    def _audit(
+        self,
+        conn: Connection,
+        actor: str,
+        action: str,
+        alert_id: str | None,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+    ) -> None:
+        """Append an audit entry inside the caller's transaction (both or neither)."""
+        conn.execute(
+            insert(AuditEntry),
+            [
+                {
+                    "at": _utcnow(),
+                    "actor": actor,
+                    "action": action,
+                    "alert_id": alert_id,
+                    "before": None if before is None else json.dumps(before, default=str),
+                    "after": None if after is None else json.dumps(after, default=str),
+                }
+            ],
+        )
+
+    def _case(self, conn: Connection, alert_id: str) -> dict[str, Any] | None:
+        a = Alert.__table__.c
+        row = conn.execute(
+            select(a.state, a.assignee, a.status, a.version, a.due_at).where(a.alert_id == alert_id)
+        ).first()
+        return None if row is None else _row(row)
+
+    def change_case(
+        self,
+        alert_id: str,
+        actor: str,
+        action: str,
+        expected_version: int | None = None,
+        **values: Any,
+    ) -> dict[str, Any] | None:
+        """Set case columns (state, assignee) if the version still matches; audited.
+
+        Returns the case after the change, None for an unknown alert; raises
+        :class:`Conflict` when someone else changed it since ``expected_version``.
+        """
+        with self.engine.begin() as conn:
+            before = self._case(conn, alert_id)
+            if before is None:
+                return None
+            q = update(Alert).where(Alert.alert_id == alert_id)
+            if expected_version is not None:
+                q = q.where(Alert.version == expected_version)
+            res = conn.execute(q.values(version=Alert.version + 1, **values))
+            if res.rowcount == 0:
+                raise Conflict("someone else changed this case; reload it to see their change")
+            after = self._case(conn, alert_id)
+            self._audit(conn, actor, action, alert_id, before, after)
+        return after
+
+    def add_note(self, alert_id: str, author: str, body: str) -> bool:
+        """Append a note (never edited); audited in the same transaction."""
+        with self.engine.begin() as conn:
+            if self._case(conn, alert_id) is None:
+                return False
+            conn.execute(
+                insert(Note),
+                [{"alert_id": alert_id, "author": author, "body": body, "created_at": _utcnow()}],
+            )
+            self._audit(conn, author, "note", alert_id, None, {"note": body})
+        return True
+
+    def notes(self, alert_id: str) -> list[dict[str, Any]]:
+        q = select(Note.author, Note.body, Note.created_at).where(Note.alert_id == alert_id)
+        with self.engine.connect() as conn:
+            return [_row(r) for r in conn.execute(q.order_by(Note.id))]
+
+    def audit(self, alert_id: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
+        """The newest audit entries (of one case, or all)."""
+        q = select(AuditEntry.__table__)
+        if alert_id is not None:
+            q = q.where(AuditEntry.alert_id == alert_id)
+        with self.engine.connect() as conn:
+            return [_row(r) for r in conn.execute(q.order_by(AuditEntry.id.desc()).limit(limit))]
+
     def record_decision(
-        self, alert_id: str, decision: str, reviewer: str, note: str = ""
+        self,
+        alert_id: str,
+        decision: str,
+        reviewer: str,
+        note: str = "",
+        expected_version: int | None = None,
     ) -> dict[str, Any] | None:
         """Append a decision and make it the alert's status, in one transaction.
 
@@ -678,13 +816,23 @@ class Store:
             raise StoreUnavailable(problem)
         now = _utcnow()
         with self.engine.begin() as conn:
+            before = self._case(conn, alert_id)
+            if before is None:
+                return None
+            q = update(Alert).where(Alert.alert_id == alert_id)
+            if expected_version is not None:  # optimistic locking: the page's version
+                q = q.where(Alert.version == expected_version)
             res = conn.execute(
-                update(Alert)
-                .where(Alert.alert_id == alert_id)
-                .values(status=decision, status_at=now, status_reviewer=reviewer)
+                q.values(
+                    status=decision,
+                    status_at=now,
+                    status_reviewer=reviewer,
+                    state="decided",
+                    version=Alert.version + 1,
+                )
             )
             if res.rowcount == 0:
-                return None
+                raise Conflict("someone else decided or changed this case since you opened it")
             ent = conn.execute(
                 select(Alert.entity_type, Alert.entity_id, Alert.top_signal).where(
                     Alert.alert_id == alert_id
@@ -701,6 +849,7 @@ class Store:
                 "decided_at": now,
             }
             new_id = conn.execute(insert(Decision).returning(Decision.id), [row]).scalar_one()
+            self._audit(conn, reviewer, "decide", alert_id, before, self._case(conn, alert_id))
         return {"id": new_id, **row}
 
     def history(self, alert_id: str) -> list[dict[str, Any]]:
