@@ -189,5 +189,5 @@ def test_excluded_features_stay_out_of_the_forest_unless_named() -> None:
     assert select_features("facility", table, named) == ["facility_b_count"]
     from claimguard.features.catalog import CATALOG
 
-    for name in Settings().model.exclude_features:
-        assert CATALOG[name].entity == "facility"
+    for name in Settings().model.exclude_features:  # every default names a real feature
+        assert name in CATALOG
