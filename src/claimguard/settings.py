@@ -181,6 +181,14 @@ class ScoringSettings(_Section):
         description="claims per feature partition: fewer bound memory, more are faster "
         "(a 10M-claim month peaks at ~7.7 GB with 1M)",
     )
+    max_quarantine_share: float = Field(
+        0.05,
+        ge=0.0,
+        le=1.0,
+        description="largest share of any input table's rows that may be quarantined: above "
+        "it `claimguard score` still writes its outputs and the quarantine, names the dominant "
+        "reasons and exits 4 so a scheduler notices (docs/operations.md)",
+    )
 
 
 class DriftSettings(_Section):
