@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from claimguard.commands.options import ConfigOption, MappingOption
-from claimguard.errors import DriftError
+from claimguard.errors import DriftError, QuarantineLimitError
 
 log = logging.getLogger(__name__)
 console = Console()
@@ -41,26 +41,44 @@ def score(
     """
     from claimguard.io.load import load_dataset
     from claimguard.model.bundle import load_bundle
+    from claimguard.model.tracking import resolve_model
     from claimguard.progress import step
+    from claimguard.scoring import runrecord
     from claimguard.scoring.output import write_score_folder
+    from claimguard.scoring.quarantine import describe
     from claimguard.scoring.score import parse_period, score_dataset
     from claimguard.settings import load_settings
 
+    started_at = runrecord.now()
     settings = load_settings(config)
     window = parse_period(period)
     timings: dict[str, float] = {}
     with step("Loading model", timings):
+        model_info = resolve_model(model, settings)
         bundle = load_bundle(model)
+    model_info["model_version"] = str(bundle.model_version)
     with step("Reading data", timings):
         ds = load_dataset(data, mapping)
     result = score_dataset(ds, bundle, settings, period=window, timings=timings)
+    status = runrecord.final_status(result.run)
     with step("Writing outputs", timings):
         result.run["timings_seconds"] = timings
+        result.run.update(runrecord.provenance(model_info, settings, started_at, status))
         write_score_folder(result, out)
     n = result.run["alerts_written"]
     log.info(
         "Wrote %d card and %d facility alerts to %s", n.get("card", 0), n.get("facility", 0), out
     )
+    if status == runrecord.STATUS_QUARANTINE:
+        check = result.run["quarantine"]
+        raise QuarantineLimitError(
+            f"More rows were quarantined than scoring.max_quarantine_share "
+            f"({check['max_share']:.1%}) allows — {describe(check)}",
+            where=str(Path(out) / "quarantine.parquet"),
+            fix="read the quarantine and correct the extract (or its --mapping); raise "
+            "scoring.max_quarantine_share only if such a share is expected (outputs were "
+            "written)",
+        )
     if result.drift.get("drifted") and fail_on_drift:
         raise DriftError(
             "The scored data drifted beyond the configured limits: "

@@ -30,9 +30,10 @@ def quarantine_check(
     if over and len(quarantine) and {"table", "reason"} <= set(quarantine.columns):
         q = quarantine.loc[quarantine["table"].isin(over)]
         top = q.groupby(["table", "reason"], observed=True).size().sort_values(ascending=False)
-        for (table, reason), n in top.items():
-            if len(reasons.setdefault(str(table), [])) < TOP_REASONS:
-                reasons[str(table)].append({"reason": str(reason), "rows": int(n)})
+        for key, n in top.items():
+            table, reason = str(key[0]), str(key[1])  # type: ignore[index]
+            if len(reasons.setdefault(table, [])) < TOP_REASONS:
+                reasons[table].append({"reason": reason, "rows": int(n)})
     return {
         "max_share": limit,
         "exceeded": bool(over),
