@@ -51,7 +51,7 @@ def train(
 ) -> None:
     """Build features, fit one isolation forest per entity type, log one MLflow run, save.
 
-    Writes the bundle and `model_card.json` beside it; metrics on labels when the data
+    Writes the bundle and `NAME.model_card.json` beside it; metrics on labels when the data
     folder has labels.csv. Example:
     `claimguard train data/2024-01 --config configs/default.yaml --model-out models/jan.joblib --register claimguard`
     """
