@@ -116,7 +116,31 @@ def evaluate(
     with step("Evaluating"):
         metrics, folder = run_evaluation(scored, labels, data=data, mapping=mapping, out_dir=out)
     _print_summary(metrics)
+    _log_heldout(scored, metrics)
     console.print(f"Report: {folder / 'report.html'}", markup=False, highlight=False)
+
+
+def _log_heldout(scored: Path, metrics: dict) -> None:
+    """Held-out metrics onto the MLflow run of the model that scored the folder (if any)."""
+    from claimguard.evaluation.metrics import flat_metrics
+    from claimguard.model.tracking import log_heldout_metrics, run_of_model_version
+
+    try:
+        run = json.loads((Path(scored) / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    run_id = (run.get("model") or {}).get("run_id")
+    if not run_id and run.get("model_version"):
+        run_id = run_of_model_version(str(run["model_version"]))
+    if not run_id:
+        log.info("No MLflow run of model %s found: held-out metrics not logged",
+                 run.get("model_version"))  # fmt: skip
+        return
+    flat: dict[str, float] = {}
+    for et, entry in metrics["entity_types"].items():
+        flat.update(flat_metrics(entry["model"], prefix=f"{et}."))
+    log_heldout_metrics(str(run_id), flat)
+    log.info("Logged %d held-out metrics to MLflow run %s", len(flat), run_id)
 
 
 def _print_summary(metrics: dict) -> None:

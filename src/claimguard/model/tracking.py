@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from claimguard.errors import ModelError
 from claimguard.evaluation.metrics import flat_metrics
 from claimguard.model.bundle import Bundle
@@ -283,3 +285,60 @@ def resolve_model(uri: str, settings: Settings | None = None) -> dict[str, Any]:
         "version": str(mv.version),
         "run_id": mv.run_id,
     }
+
+
+COMPARE_TAG = "claimguard.compare.challenger_wins"
+
+
+def record_comparison(challenger: str, result: dict[str, Any]) -> str | None:
+    """Tag the challenger's MLflow run with the comparison; returns its run id (or None for
+    a bundle file, which has no run to remember it)."""
+    if not challenger.startswith("models:/"):
+        return None
+    info = resolve_model(challenger)
+    client = _client(must_exist=True)
+    run_id = str(info["run_id"])
+    client.set_tag(run_id, COMPARE_TAG, str(result["challenger_wins"]).lower())
+    client.set_tag(run_id, "claimguard.compare.champion", result["models"]["champion"]["uri"])
+    for role in ("champion", "challenger"):
+        for et, m in result["models"][role].items():
+            if isinstance(m, dict) and m.get("average_precision") is not None:
+                client.log_metric(run_id, f"compare.{role}.{et}.average_precision",
+                                  float(m["average_precision"]))  # fmt: skip
+    return run_id
+
+
+def lost_last_comparison(name: str, version: str | int, settings: Settings | None = None) -> bool:
+    """Whether registered ``name`` ``version`` lost its last ``model compare``."""
+    client = _client(settings, must_exist=True)
+    mv = client.get_model_version(name, str(version))
+    if not mv.run_id:
+        return False
+    return client.get_run(mv.run_id).data.tags.get(COMPARE_TAG) == "false"
+
+
+def log_heldout_metrics(run_id: str, metrics: dict[str, float]) -> None:
+    """Add held-out evaluation metrics (``heldout.*``) to the scored model's training run."""
+    client = _client(must_exist=True)
+    for key, value in metrics.items():
+        if np.isfinite(value):
+            client.log_metric(run_id, f"heldout.{key}", float(value))
+
+
+def run_of_model_version(model_version: str, settings: Settings | None = None) -> str | None:
+    """The training run tagged with ``model_version`` in the configured store, if any
+    (None without a store: evaluating a bundle file must not create one)."""
+    from claimguard.stores import sqlite_path
+
+    uri = tracking_uri(settings)
+    path = sqlite_path(uri)
+    if path is not None and not path.exists():
+        return None
+    client = _client(settings)
+    runs = client.search_runs(
+        experiment_ids=[e.experiment_id for e in client.search_experiments()],
+        filter_string=f"tags.`claimguard.model_version` = '{model_version}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return str(runs[0].info.run_id) if runs else None
