@@ -212,3 +212,24 @@ def test_unexpected_error_exits_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.setattr(score_module, "parse_period", broken)  # a bug anywhere in a command
     assert run(["score", str(tmp_path), "--model", "x", "-o", str(tmp_path / "o")]) == 1
+
+
+def test_since_scores_only_the_new_period_with_the_same_model(
+    world: dict[str, Path], tmp_path: Path
+) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    args = ["score", str(world["data"]), "-c", str(world["cfg"])]
+    model = ["--model", str(world["model"])]
+    assert run([*args, *model, "-o", str(first), "--period", "2024-01-01..2024-01-15"]) == 0
+    assert run([*args, "-o", str(second), "--since", str(first)]) == 0
+    a = json.loads((first / "run.json").read_text())
+    b = json.loads((second / "run.json").read_text())
+    assert b["period_start"] == "2024-01-16" and b["period_end"] == "2024-01-31"
+    assert b["model_version"] == a["model_version"]
+    assert b["model"]["uri"] == str(world["model"].absolute())
+    assert b["since"]["previous_period_end"] == "2024-01-15"
+    previous = set(pd.read_parquet(first / "alerts.parquet")["alert_id"])
+    carried = b["since"]["carried_forward"]
+    assert all(c["previous_alert_id"] in previous for c in carried)
+    # nothing new after the second run: a readable exit 2
+    assert run([*args, "-o", str(tmp_path / "third"), "--since", str(second)]) == 2

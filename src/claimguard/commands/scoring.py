@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from claimguard.commands.options import ConfigOption, MappingOption
-from claimguard.errors import DriftError, QuarantineLimitError
+from claimguard.errors import DriftError, QuarantineLimitError, UserError
 
 log = logging.getLogger(__name__)
 console = Console()
@@ -22,8 +22,15 @@ def score(
     data: Annotated[
         Path, typer.Argument(help="Dataset folder, claims file, or XML 130 file/folder.")
     ],
-    model: Annotated[str, typer.Option("--model", help="Model bundle path or models:/NAME@alias.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (replaced atomically).")],
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="Model bundle path or models:/NAME@alias (default with --since: "
+            "the last run's model).",
+        ),
+    ] = None,
     mapping: MappingOption = None,
     period: Annotated[
         str | None,
@@ -34,6 +41,13 @@ def score(
         bool,
         typer.Option("--fail-on-drift", help="Exit 3 when the data drifted beyond the limits."),
     ] = False,
+    since: Annotated[
+        Path | None,
+        typer.Option(
+            "--since",
+            help="Last run's output folder: score only claims after its period, with its model.",
+        ),
+    ] = None,
 ) -> None:
     """Score a month of claims: scores, ranked alerts with reasons and evidence, run.json.
 
@@ -52,14 +66,40 @@ def score(
     started_at = runrecord.now()
     settings = load_settings(config)
     window = parse_period(period)
+    last = None
+    if since is not None:
+        from claimguard.scoring import since as incremental
+
+        last = incremental.read_last_run(since)
+        model = model or incremental.pinned_model(last)
+    if model is None:
+        raise UserError(
+            "No model to score with",
+            where="--model",
+            fix="pass --model PATH or models:/NAME@alias (or --since LAST_RUN_DIR)",
+        )
     timings: dict[str, float] = {}
     with step("Loading model", timings):
         model_info = resolve_model(model, settings)
         bundle = load_bundle(model)
     model_info["model_version"] = str(bundle.model_version)
+    if last is not None and str(last.get("model_version")) != str(bundle.model_version):
+        raise UserError(
+            f"--model is {bundle.model_version}, the last run used {last.get('model_version')}",
+            where=f"--since {since}",
+            fix="leave out --model to use the last run's model, or score without --since",
+        )
     with step("Reading data", timings):
         ds = load_dataset(data, mapping)
+    if last is not None and window is None:
+        window = incremental.new_period(last, ds.claims)
     result = score_dataset(ds, bundle, settings, period=window, timings=timings)
+    if last is not None:
+        result.run["since"] = {
+            "previous_run": str(Path(since).absolute()),  # type: ignore[arg-type]
+            "previous_period_end": last["period_end"],
+            "carried_forward": incremental.carried_forward(since, result.alerts),  # type: ignore[arg-type]
+        }
     status = runrecord.final_status(result.run)
     with step("Writing outputs", timings):
         result.run["timings_seconds"] = timings
