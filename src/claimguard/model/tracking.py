@@ -310,8 +310,13 @@ def record_comparison(challenger: str, result: dict[str, Any]) -> str | None:
 
 def lost_last_comparison(name: str, version: str | int, settings: Settings | None = None) -> bool:
     """Whether registered ``name`` ``version`` lost its last ``model compare``."""
+    from mlflow.exceptions import MlflowException
+
     client = _client(settings, must_exist=True)
-    mv = client.get_model_version(name, str(version))
+    try:
+        mv = client.get_model_version(name, str(version))
+    except MlflowException:
+        return False  # no such version: ``promote`` says so
     if not mv.run_id:
         return False
     return client.get_run(mv.run_id).data.tags.get(COMPARE_TAG) == "false"
