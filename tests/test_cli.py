@@ -53,3 +53,21 @@ def test_unknown_command_is_usage_error() -> None:
     r = cg("no-such-command")
     assert r.returncode == 2
     assert "Traceback" not in r.stderr
+
+
+def test_bad_env_override_exits_2_naming_the_variable(tmp_path: Path) -> None:
+    import os
+
+    env = {**os.environ, "CLAIMGUARD_MODEL__N_ESTIMATORS": "many"}
+    r = subprocess.run(
+        [sys.executable, "-m", "claimguard", "config", "show"],
+        capture_output=True, text=True, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert r.returncode == 2 and "CLAIMGUARD_MODEL__N_ESTIMATORS" in r.stderr
+    env = {**os.environ, "CLAIMGUARD_FOO": "1"}
+    r = subprocess.run(
+        [sys.executable, "-m", "claimguard", "config", "show"],
+        capture_output=True, text=True, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert r.returncode == 2 and "CLAIMGUARD_FOO names no setting" in r.stderr
+    assert "Traceback" not in r.stderr

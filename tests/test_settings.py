@@ -47,3 +47,35 @@ def test_config_hash_changes_with_settings() -> None:
     b = Settings.model_validate({"model": {"n_estimators": 3}})
     assert a.config_hash() != b.config_hash()
     assert a.config_hash() == Settings().config_hash()
+
+
+def test_bad_env_override_names_the_variable() -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(None, environ={"CLAIMGUARD_MODEL__N_ESTIMATORS": "lots"})
+    assert "CLAIMGUARD_MODEL__N_ESTIMATORS" in str(err.value)
+    assert "Where: environment" in str(err.value)
+
+
+def test_env_list_that_is_not_json_names_the_variable() -> None:
+    with pytest.raises(ConfigError, match="CLAIMGUARD_MODEL__PEER_GROUPINGS"):
+        load_settings(None, environ={"CLAIMGUARD_MODEL__PEER_GROUPINGS": "tier,age_band"})
+
+
+@pytest.mark.parametrize("name", ["CLAIMGUARD_FOO", "CLAIMGUARD_MODEL__N_ESTIMATOR"])
+def test_unknown_claimguard_variable_is_an_error(name: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        load_settings(None, environ={name: "1"})
+
+
+def test_env_values_lists_and_null() -> None:
+    s = load_settings(
+        None,
+        environ={
+            "CLAIMGUARD_SCORING__SCORE_THRESHOLD": "null",
+            "CLAIMGUARD_MODEL__PEER_GROUPINGS": '["tier"]',
+            "CLAIMGUARD_SCORING__MAX_QUARANTINE_SHARE": "0.2",
+            "CLAIMGUARD_TEST_PG_URL": "not a setting, used by the tests",
+        },
+    )
+    assert s.scoring.score_threshold is None and s.model.peer_groupings == ["tier"]
+    assert s.scoring.max_quarantine_share == 0.2

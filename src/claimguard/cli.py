@@ -1,7 +1,7 @@
 """The ``claimguard`` command: parse arguments, load settings, call one function.
 
 Exit codes (docs/contract.md section 5): 0 success, 2 bad input or usage, 1 anything else,
-3 drift beyond limits with ``--fail-on-drift``. Expected failures are
+3 drift beyond limits with ``--fail-on-drift``, 4 quarantine limit, 130/143 SIGINT/SIGTERM. Expected failures are
 :class:`claimguard.errors.UserError` and print one paragraph without a traceback;
 ``--debug`` shows tracebacks for everything.
 """
@@ -24,6 +24,7 @@ from claimguard.commands.options import ConfigOption
 from claimguard.errors import EXIT_UNEXPECTED, EXIT_USER, UserError
 from claimguard.logs import setup_logging
 from claimguard.settings import Settings, load_settings
+from claimguard.signals import Interrupted, interruptible
 
 app = typer.Typer(
     name="claimguard",
@@ -113,8 +114,16 @@ def run(argv: list[str] | None = None) -> int:
     debug = "--debug" in args
     command = typer.main.get_command(app)
     try:
-        result: Any = command.main(args=args, prog_name="claimguard", standalone_mode=False)
+        with interruptible():
+            result: Any = command.main(args=args, prog_name="claimguard", standalone_mode=False)
         return int(result) if isinstance(result, int) else 0
+    except Interrupted as exc:
+        err_console.print(
+            f"Interrupted by {exc}: stopped, temporary files removed, earlier outputs untouched.",
+            markup=False,
+            highlight=False,
+        )
+        return exc.exit_code
     except UserError as exc:
         if debug:
             traceback.print_exc()

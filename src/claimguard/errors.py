@@ -15,6 +15,10 @@ EXIT_OK = 0
 EXIT_UNEXPECTED = 1
 EXIT_USER = 2
 EXIT_DRIFT = 3
+EXIT_QUARANTINE = 4
+# 128 + signal number, as shells report a process ended by that signal
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
 
 
 class UserError(Exception):
@@ -53,6 +57,12 @@ class DriftError(UserError):
     """Scored data drifted beyond the configured limits and --fail-on-drift was given."""
 
     exit_code = EXIT_DRIFT
+
+
+class QuarantineLimitError(UserError):
+    """More of an input table was quarantined than scoring.max_quarantine_share allows."""
+
+    exit_code = EXIT_QUARANTINE
 
 
 class OutputError(UserError):

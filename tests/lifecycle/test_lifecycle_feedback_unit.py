@@ -160,3 +160,31 @@ def test_train_with_an_unreadable_feedback_file_exits_2(tmp_path, capsys) -> Non
     assert code == 2
     assert "decision" in capsys.readouterr().err
     assert not (tmp_path / "m.joblib").exists()
+
+
+def test_rows_that_cannot_be_applied_are_counted() -> None:
+    import pandas as pd
+
+    from claimguard.model.feedback import feedback_labels
+
+    rows = pd.DataFrame(
+        {
+            "entity_type": ["card", "card", "card", "doctor", "facility"],
+            "entity_id": ["C1", "C1", "C2", "D1", "F1"],
+            "decision": [
+                "dismissed",
+                "confirmed_abuse",
+                "needs_information",
+                "dismissed",
+                "dismissed",
+            ],  # fmt: skip
+            "decided_at": ["2024-02-01", "2024-02-02", "2024-02-01", "2024-02-01", "2024-02-01"],
+        }
+    )
+    out = feedback_labels(rows)
+    assert sorted(out["entity_id"]) == ["C1", "F1"]
+    assert out.attrs["not_applied"] == {
+        "superseded_by_a_later_decision": 1,
+        "decision_neither_confirmed_nor_dismissed": 1,
+        "unknown_entity_type": 1,
+    }

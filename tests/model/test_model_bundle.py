@@ -11,6 +11,7 @@ import pytest
 
 from claimguard.errors import ModelError
 from claimguard.model.bundle import load_bundle, save_bundle
+from claimguard.model.model_card import card_path
 from claimguard.model.train import fit_bundle
 from claimguard.settings import Settings
 
@@ -58,7 +59,7 @@ def test_save_load_round_trip_and_model_card(tmp_path: Path):
     fs = tiny_features()
     bundle = fit_bundle(fs, None, _settings())
     path = save_bundle(bundle, tmp_path / "m" / "b.joblib")
-    card = json.loads((path.parent / "model_card.json").read_text())
+    card = json.loads(card_path(path).read_text())
     assert card["model_version"] == bundle.model_version
     assert "evidence_weight" in card["score"] and card["intended_use"]
     again = load_bundle(path)

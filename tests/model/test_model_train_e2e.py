@@ -11,6 +11,7 @@ import pytest
 from claimguard.cli import run
 from claimguard.errors import ModelError
 from claimguard.model.bundle import load_bundle
+from claimguard.model.model_card import card_path
 from claimguard.model.quality import (
     beats_baselines,
     comparison_table,
@@ -54,7 +55,7 @@ def test_train_command_logs_one_run_and_mlflow_model_scores_like_bundle(
         ["train", str(data), "--config", str(cfg), "--model-out", str(out), "--register", "cg"]
     )
     assert code == 0
-    card = json.loads((out.parent / "model_card.json").read_text())
+    card = json.loads(card_path(out).read_text())
     assert card["trained_on"]["rows"]["claims"] == len(jan.claims)
     runs = mlflow.search_runs(experiment_names=["claimguard"])
     assert len(runs) == 1

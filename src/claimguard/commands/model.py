@@ -51,7 +51,7 @@ def train(
 ) -> None:
     """Build features, fit one isolation forest per entity type, log one MLflow run, save.
 
-    Writes the bundle and `model_card.json` beside it; metrics on labels when the data
+    Writes the bundle and `NAME.model_card.json` beside it; metrics on labels when the data
     folder has labels.csv. Example:
     `claimguard train data/2024-01 --config configs/default.yaml --model-out models/jan.joblib --register claimguard`
     """
@@ -141,16 +141,79 @@ def model_promote(
     version: Annotated[int, typer.Argument(help="Version to promote.")],
     alias: Annotated[str, typer.Option("--alias", help="Alias to point at it.")] = "champion",
     config: ConfigOption = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Promote even if it lost its last `model compare`."),
+    ] = False,
 ) -> None:
     """Point an alias (default: champion) at a registered version; score with models:/NAME@alias.
 
+    A version that lost its last `claimguard model compare` is refused unless --force.
     Example: `claimguard model promote claimguard 3 --alias champion`
     """
-    from claimguard.model.tracking import promote
+    from claimguard.errors import ModelError
+    from claimguard.model.tracking import lost_last_comparison, promote
     from claimguard.settings import load_settings
 
-    promote(name, version, alias, load_settings(config))
+    settings = load_settings(config)
+    if not force and lost_last_comparison(name, version, settings):
+        raise ModelError(
+            f"Version {version} of {name!r} scored worse than the champion in its last "
+            "comparison on held-out data",
+            where=f"the MLflow run of {name} version {version}",
+            fix="promote a better challenger, compare again on another month with "
+            "`claimguard model compare`, or pass --force to promote it anyway",
+        )
+    promote(name, version, alias, settings)
     console.print(f"{name}@{alias} → version {version}")
+
+
+def model_compare(
+    champion: Annotated[str, typer.Argument(help="Champion: models:/NAME@champion or a bundle.")],
+    challenger: Annotated[
+        str, typer.Argument(help="Challenger: models:/NAME/VERSION or a bundle.")
+    ],
+    data: Annotated[Path, typer.Option("--data", help="A held-out month (dataset folder).")],
+    labels: Annotated[
+        Path | None,
+        typer.Option("--labels", "-l", help="Labels or triage export (default: DATA/labels.csv)."),
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Score one held-out month with both models: AP, precision at capacity, alert overlap.
+
+    The result is recorded on a registered challenger's MLflow run (`model promote` refuses
+    a loser). Example:
+    `claimguard model compare models:/claimguard@champion models:/claimguard/4 --data data/2024-03`
+    """
+    from claimguard.evaluation.compare import compare_models
+    from claimguard.model.tracking import record_comparison
+    from claimguard.settings import load_settings
+
+    settings = load_settings(config)
+    result = compare_models(
+        champion, challenger, data, labels or Path(data) / "labels.csv", settings
+    )
+    record_comparison(challenger, result)
+    table = Table("figure", "champion", "challenger")
+
+    def f(v: object) -> str:
+        return "–" if v is None else f"{v:.3f}"
+
+    models = result["models"]
+    table.add_row("model_version", models["champion"]["model_version"],
+                  models["challenger"]["model_version"])  # fmt: skip
+    for et in ("card", "facility"):
+        for key, label in (("average_precision", "AP"), ("precision_at_capacity", "precision@")):
+            name = f"{et} {label}" + (
+                str(models["champion"][et]["capacity"]) if key != "average_precision" else ""
+            )
+            table.add_row(name, f(models["champion"][et][key]), f(models["challenger"][et][key]))
+    ov = result["alert_overlap"]
+    table.add_row("alerts shared", f"{ov['shared']} of {ov['union']}", f"{ov['share']:.0%}")
+    console.print(table)
+    verdict = "wins" if result["challenger_wins"] else "loses (promote will refuse it)"
+    console.print(f"Challenger {verdict}.", markup=False)
 
 
 def register(app: typer.Typer) -> None:
@@ -161,4 +224,5 @@ def register(app: typer.Typer) -> None:
     )
     group.command("list")(model_list)
     group.command("promote")(model_promote)
+    group.command("compare")(model_compare)
     app.add_typer(group, name="model")

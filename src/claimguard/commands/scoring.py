@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from claimguard.commands.options import ConfigOption, MappingOption
-from claimguard.errors import DriftError
+from claimguard.errors import DriftError, QuarantineLimitError, UserError
 from claimguard.settings import TriageSettings
 
 log = logging.getLogger(__name__)
@@ -23,8 +23,15 @@ def score(
     data: Annotated[
         Path, typer.Argument(help="Dataset folder, claims file, or XML 130 file/folder.")
     ],
-    model: Annotated[str, typer.Option("--model", help="Model bundle path or models:/NAME@alias.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (replaced atomically).")],
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="Model bundle path or models:/NAME@alias (default with --since: "
+            "the last run's model).",
+        ),
+    ] = None,
     mapping: MappingOption = None,
     period: Annotated[
         str | None,
@@ -35,6 +42,13 @@ def score(
         bool,
         typer.Option("--fail-on-drift", help="Exit 3 when the data drifted beyond the limits."),
     ] = False,
+    since: Annotated[
+        Path | None,
+        typer.Option(
+            "--since",
+            help="Last run's output folder: score only claims after its period, with its model.",
+        ),
+    ] = None,
 ) -> None:
     """Score a month of claims: scores, ranked alerts with reasons and evidence, run.json.
 
@@ -42,26 +56,70 @@ def score(
     """
     from claimguard.io.load import load_dataset
     from claimguard.model.bundle import load_bundle
+    from claimguard.model.tracking import resolve_model
     from claimguard.progress import step
+    from claimguard.scoring import runrecord
     from claimguard.scoring.output import write_score_folder
+    from claimguard.scoring.quarantine import describe
     from claimguard.scoring.score import parse_period, score_dataset
     from claimguard.settings import load_settings
 
+    started_at = runrecord.now()
     settings = load_settings(config)
     window = parse_period(period)
+    last = None
+    if since is not None:
+        from claimguard.scoring import since as incremental
+
+        last = incremental.read_last_run(since)
+        model = model or incremental.pinned_model(last)
+    if model is None:
+        raise UserError(
+            "No model to score with",
+            where="--model",
+            fix="pass --model PATH or models:/NAME@alias (or --since LAST_RUN_DIR)",
+        )
     timings: dict[str, float] = {}
     with step("Loading model", timings):
+        model_info = resolve_model(model, settings)
         bundle = load_bundle(model)
+    model_info["model_version"] = str(bundle.model_version)
+    if last is not None and str(last.get("model_version")) != str(bundle.model_version):
+        raise UserError(
+            f"--model is {bundle.model_version}, the last run used {last.get('model_version')}",
+            where=f"--since {since}",
+            fix="leave out --model to use the last run's model, or score without --since",
+        )
     with step("Reading data", timings):
         ds = load_dataset(data, mapping)
+    if last is not None and window is None:
+        window = incremental.new_period(last, ds.claims)
     result = score_dataset(ds, bundle, settings, period=window, timings=timings)
+    if last is not None:
+        result.run["since"] = {
+            "previous_run": str(Path(since).absolute()),  # type: ignore[arg-type]
+            "previous_period_end": last["period_end"],
+            "carried_forward": incremental.carried_forward(since, result.alerts),  # type: ignore[arg-type]
+        }
+    status = runrecord.final_status(result.run)
     with step("Writing outputs", timings):
         result.run["timings_seconds"] = timings
+        result.run.update(runrecord.provenance(model_info, settings, started_at, status))
         write_score_folder(result, out)
     n = result.run["alerts_written"]
     log.info(
         "Wrote %d card and %d facility alerts to %s", n.get("card", 0), n.get("facility", 0), out
     )
+    if status == runrecord.STATUS_QUARANTINE:
+        check = result.run["quarantine"]
+        raise QuarantineLimitError(
+            f"More rows were quarantined than scoring.max_quarantine_share "
+            f"({check['max_share']:.1%}) allows — {describe(check)}",
+            where=str(Path(out) / "quarantine.parquet"),
+            fix="read the quarantine and correct the extract (or its --mapping); raise "
+            "scoring.max_quarantine_share only if such a share is expected (outputs were "
+            "written)",
+        )
     if result.drift.get("drifted") and fail_on_drift:
         raise DriftError(
             "The scored data drifted beyond the configured limits: "
@@ -99,7 +157,31 @@ def evaluate(
     with step("Evaluating"):
         metrics, folder = run_evaluation(scored, labels, data=data, mapping=mapping, out_dir=out)
     _print_summary(metrics)
+    _log_heldout(scored, metrics)
     console.print(f"Report: {folder / 'report.html'}", markup=False, highlight=False)
+
+
+def _log_heldout(scored: Path, metrics: dict) -> None:
+    """Held-out metrics onto the MLflow run of the model that scored the folder (if any)."""
+    from claimguard.evaluation.metrics import flat_metrics
+    from claimguard.model.tracking import log_heldout_metrics, run_of_model_version
+
+    try:
+        run = json.loads((Path(scored) / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    run_id = (run.get("model") or {}).get("run_id")
+    if not run_id and run.get("model_version"):
+        run_id = run_of_model_version(str(run["model_version"]))
+    if not run_id:
+        log.info("No MLflow run of model %s found: held-out metrics not logged",
+                 run.get("model_version"))  # fmt: skip
+        return
+    flat: dict[str, float] = {}
+    for et, entry in metrics["entity_types"].items():
+        flat.update(flat_metrics(entry["model"], prefix=f"{et}."))
+    log_heldout_metrics(str(run_id), flat)
+    log.info("Logged %d held-out metrics to MLflow run %s", len(flat), run_id)
 
 
 def _print_summary(metrics: dict) -> None:

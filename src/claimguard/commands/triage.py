@@ -9,6 +9,8 @@ from typing import Annotated
 import typer
 
 from claimguard.commands.options import ConfigOption
+from claimguard.errors import UserError
+from claimguard.stores import absolute_url, announce, require_existing
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +57,11 @@ def serve(
 
     settings = load_settings(config)
     t = settings.triage
-    store = Store.open(db or t.db_url, lock_timeout_s=t.db_lock_timeout_seconds)
+    url = absolute_url(db or t.db_url)
+    announce("Triage store", url)
+    h, p = host or t.host, port or t.port
+    _check_port_free(h, p)
+    store = Store.open(url, lock_timeout_s=t.db_lock_timeout_seconds)
     load_folder(store, folder)
     from claimguard.triage.auth import count_users
 
@@ -72,9 +78,37 @@ def serve(
         settings=t,
         trust_proxy_header=trust_proxy_header,
     )
-    h, p = host or t.host, port or t.port
     log.info("Serving the triage app on http://%s:%d/ (Ctrl+C to stop)", h, p)
-    uvicorn.run(app, host=h, port=p, log_level="warning")
+    try:
+        uvicorn.run(app, host=h, port=p, log_level="warning")
+    except SystemExit as exc:  # uvicorn exits 3 when it cannot start (our drift code)
+        raise _port_error(h, p, "the server could not start") from exc
+
+
+def _port_error(host: str, port: int, why: str) -> UserError:
+    return UserError(
+        f"Cannot listen on {host}:{port} ({why})",
+        where=f"--host {host} --port {port}",
+        fix="stop the program using that port, or pick another one with --port "
+        "(or triage.port in the config)",
+    )
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """A readable exit 2 for a busy port, before the store is loaded."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise _port_error(host, port, f"unknown address: {exc}") from exc
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            raise _port_error(host, port, exc.strerror or str(exc)) from exc
 
 
 def export(
@@ -87,7 +121,8 @@ def export(
     ] = False,
     config: ConfigOption = None,
 ) -> None:
-    """Write reviewer decisions as labels.csv (SPEC section 4 + decision, reviewer, decided_at).
+    """Write reviewer decisions as labels.csv (docs/contract.md section 4 + decision, reviewer,
+    decided_at).
 
     Example: `claimguard triage export --db sqlite:///triage.db --out labels.csv`
     """
@@ -96,9 +131,15 @@ def export(
     from claimguard.triage.store import Store
 
     settings = load_settings(config)
-    store = Store.open(
-        db or settings.triage.db_url, lock_timeout_s=settings.triage.db_lock_timeout_seconds
+    url = absolute_url(db or settings.triage.db_url)
+    announce("Triage store", url)
+    require_existing(
+        url,
+        "triage store",
+        "pass --db with the store `claimguard serve` used (e.g. sqlite:////srv/claimguard/"
+        "triage.db), or set triage.db_url / CLAIMGUARD_TRIAGE__DB_URL",
     )
+    store = Store.open(url, lock_timeout_s=settings.triage.db_lock_timeout_seconds)
     try:
         n = write_labels(store, out, history=history)
     finally:

@@ -60,7 +60,7 @@ def read_labels(path: Path) -> tuple[pd.DataFrame, str]:
         raise InputFileError(
             f"The labels file lacks column(s) {', '.join(missing)}",
             where=str(path),
-            fix=f"labels need the columns {', '.join(LABEL_COLUMNS)} (SPEC section 4)",
+            fix=f"labels need the columns {', '.join(LABEL_COLUMNS)} (docs/contract.md section 4)",
         )
     out = raw.copy()
     out["entity_type"] = out["entity_type"].str.strip().str.lower()

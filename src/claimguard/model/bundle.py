@@ -9,7 +9,7 @@ is a plain dict (format, versions, feature lists, SHA-256 of the payload) and ``
 the pickled :class:`Bundle`. ``load_bundle`` reads and checks the header *before* any
 scikit-learn object is unpickled, so a bundle from an incompatible claimguard or
 scikit-learn version, or a damaged file, fails with :class:`ModelError` saying what differs
-instead of scoring silently differently. ``model_card.json`` is written beside it.
+instead of scoring silently differently. ``NAME.model_card.json`` is written beside it.
 """
 
 from __future__ import annotations
@@ -233,8 +233,8 @@ class Bundle:
 
 # ------------------------------------------------------------------ files
 def save_bundle(bundle: Bundle, path: str | Path, card: dict[str, Any] | None = None) -> Path:
-    """Write the bundle (joblib) and ``model_card.json`` beside it; returns the bundle path."""
-    from claimguard.model.model_card import model_card
+    """Write the bundle (joblib) and ``NAME.model_card.json`` beside it; returns the bundle path."""
+    from claimguard.model.model_card import card_path, model_card
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -248,7 +248,7 @@ def save_bundle(bundle: Bundle, path: str | Path, card: dict[str, Any] | None = 
     }
     joblib.dump((header, payload), path, compress=3)
     card = card if card is not None else model_card(bundle)
-    (path.parent / "model_card.json").write_text(json.dumps(card, indent=2, default=str))
+    card_path(path).write_text(json.dumps(card, indent=2, default=str))
     return path
 
 

@@ -81,8 +81,18 @@ def feedback_labels(decisions: pd.DataFrame, where: str = "feedback") -> pd.Data
             "y": y,
         }
     )
-    out = out.drop_duplicates(["entity_type", "entity_id"], keep="last")
-    return out.dropna(subset=["y"]).reset_index(drop=True)
+    deduped = out.drop_duplicates(["entity_type", "entity_id"], keep="last")
+    kept = deduped.dropna(subset=["y"]).reset_index(drop=True)
+    known_type = kept["entity_type"].isin(["card", "facility"]).fillna(False).to_numpy(bool)
+    # rows that cannot be applied are counted, never dropped silently (apply_feedback reports)
+    not_applied = {
+        "superseded_by_a_later_decision": int(len(out) - len(deduped)),
+        "decision_neither_confirmed_nor_dismissed": int(deduped["y"].isna().sum()),
+        "unknown_entity_type": int((~known_type).sum()),
+    }
+    result = kept[known_type].reset_index(drop=True)
+    result.attrs["not_applied"] = not_applied
+    return result
 
 
 def read_feedback(path: str | Path) -> pd.DataFrame:
@@ -369,6 +379,17 @@ def apply_feedback(
             rep["n_dismissed"],
             _fmt(rep.get("cv_ap_before")),
             _fmt(rep.get("cv_ap_after")),
+        )
+    not_applied = dict(labels.attrs.get("not_applied", {}))
+    not_applied["entity_not_in_the_training_data"] = sum(
+        int(r.get("n_unknown_entities", 0)) for r in report.values()
+    )
+    report["rows_not_applied"] = not_applied
+    if any(not_applied.values()):
+        log.warning(
+            "%d reviewer-decision row(s) not applied: %s",
+            sum(not_applied.values()),
+            ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in not_applied.items() if v),
         )
     bundle.metrics["feedback"] = report
     return report

@@ -1,11 +1,12 @@
 """The model card: what a bundle was trained on, how it scores, what it is (not) for.
 
-Why: a reviewer or auditor reading ``model_card.json`` beside a bundle (or in its MLflow
+Why: a reviewer or auditor reading ``NAME.model_card.json`` beside bundle ``NAME`` (or in its MLflow
 run) must understand the model without opening Python.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 INTENDED_USE = (
@@ -34,6 +35,13 @@ SCORE_FORMULA = (
     "tolerance (after death, outside validity, impossible diagnoses beyond one); "
     "score = T / (1 + T)"
 )
+
+
+def card_path(bundle_path: str | Path) -> Path:
+    """``NAME.model_card.json`` beside bundle ``NAME.<ext>``: each bundle keeps its own card
+    when several are saved in one folder."""
+    path = Path(bundle_path)
+    return path.with_name(f"{path.stem}.model_card.json")
 
 
 def _public_fingerprint(fp: dict[str, Any]) -> dict[str, Any]:

@@ -13,16 +13,18 @@ import dataclasses
 import io
 import json
 import logging
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from claimguard.errors import ModelError
 from claimguard.evaluation.metrics import flat_metrics
 from claimguard.model.bundle import Bundle
 from claimguard.model.model_card import _public_fingerprint, model_card
 from claimguard.settings import Settings, load_settings
+from claimguard.stores import announce, mlflow_tracking_uri, require_existing
 
 log = logging.getLogger(__name__)
 
@@ -56,18 +58,26 @@ def _quiet_mlflow() -> Iterator[None]:
 
 
 def tracking_uri(settings: Settings | None = None) -> str:
-    """MLFLOW_TRACKING_URI, else the configured URI."""
-    env = os.environ.get("MLFLOW_TRACKING_URI")
-    if env:
-        return env
-    return (settings or load_settings()).mlflow.tracking_uri
+    """MLFLOW_TRACKING_URI, else the configured URI; a relative SQLite path made absolute."""
+    return mlflow_tracking_uri((settings or load_settings()).mlflow.tracking_uri)
 
 
-def _client(settings: Settings | None = None) -> Any:
+def _client(settings: Settings | None = None, *, must_exist: bool = False) -> Any:
+    """An MLflow client on the resolved store; ``must_exist`` for commands that only read it
+    (a missing SQLite store would otherwise be created empty, see claimguard.stores)."""
     import mlflow
     from mlflow import MlflowClient
 
     uri = tracking_uri(settings)
+    if must_exist:
+        require_existing(
+            uri,
+            "MLflow tracking store",
+            "run from the folder that holds it, set mlflow.tracking_uri in the config or "
+            "MLFLOW_TRACKING_URI to its absolute URI (e.g. sqlite:////srv/claimguard/mlflow.db), "
+            "or train and register a model first",
+        )
+    announce("MLflow tracking store", uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
@@ -164,7 +174,7 @@ def download_bundle(uri: str, dst: Path) -> Path:
 
     from claimguard.model.pyfunc import BUNDLE_ARTIFACT
 
-    _client()
+    _client(must_exist=True)
     try:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dst)))
     except MlflowException as exc:
@@ -190,7 +200,7 @@ def list_versions(name: str | None = None, settings: Settings | None = None) -> 
     """Registered model versions (all models or one) with aliases and headline metrics."""
     from mlflow.exceptions import MlflowException
 
-    client = _client(settings)
+    client = _client(settings, must_exist=True)
     names = [name] if name else [m.name for m in client.search_registered_models()]
     rows: list[dict] = []
     for n in names:
@@ -224,7 +234,7 @@ def promote(name: str, version: str | int, alias: str, settings: Settings | None
     """Point ``alias`` (e.g. champion) of registered model ``name`` at ``version``."""
     from mlflow.exceptions import MlflowException
 
-    client = _client(settings)
+    client = _client(settings, must_exist=True)
     try:
         client.get_model_version(name, str(version))
     except MlflowException as exc:
@@ -234,3 +244,106 @@ def promote(name: str, version: str | int, alias: str, settings: Settings | None
             fix="see `claimguard model list` for the registered versions",
         ) from exc
     client.set_registered_model_alias(name, alias, str(version))
+
+
+def resolve_model(uri: str, settings: Settings | None = None) -> dict[str, Any]:
+    """What ``--model`` named, for run.json: URI, registered name, alias, version, run id.
+
+    A file path is made absolute; ``models:/NAME@alias`` and ``models:/NAME/VERSION`` are
+    looked up in the (existing) registry so a run records which version the alias meant.
+    """
+    if not uri.startswith("models:/"):
+        if uri.startswith("runs:/"):
+            return {"uri": uri}
+        return {"uri": str(Path(uri).absolute())}
+    from mlflow.exceptions import MlflowException
+
+    client = _client(settings, must_exist=True)
+    rest = uri[len("models:/") :]
+    name, alias, version = rest, None, None
+    if "@" in rest:
+        name, alias = rest.split("@", 1)
+    elif "/" in rest:
+        name, version = rest.split("/", 1)
+    try:
+        mv = (
+            client.get_model_version_by_alias(name, alias)
+            if alias is not None
+            else client.get_model_version(name, str(version))
+        )
+    except MlflowException as exc:
+        raise ModelError(
+            f"MLflow cannot resolve the model ({exc.message})",
+            where=f"{uri} in {tracking_uri(settings)}",
+            fix="check the name and alias with `claimguard model list`, and MLFLOW_TRACKING_URI",
+        ) from exc
+    return {
+        "uri": uri,
+        "tracking_uri": tracking_uri(settings),
+        "name": name,
+        "alias": alias,
+        "version": str(mv.version),
+        "run_id": mv.run_id,
+    }
+
+
+COMPARE_TAG = "claimguard.compare.challenger_wins"
+
+
+def record_comparison(challenger: str, result: dict[str, Any]) -> str | None:
+    """Tag the challenger's MLflow run with the comparison; returns its run id (or None for
+    a bundle file, which has no run to remember it)."""
+    if not challenger.startswith("models:/"):
+        return None
+    info = resolve_model(challenger)
+    client = _client(must_exist=True)
+    run_id = str(info["run_id"])
+    client.set_tag(run_id, COMPARE_TAG, str(result["challenger_wins"]).lower())
+    client.set_tag(run_id, "claimguard.compare.champion", result["models"]["champion"]["uri"])
+    for role in ("champion", "challenger"):
+        for et, m in result["models"][role].items():
+            if isinstance(m, dict) and m.get("average_precision") is not None:
+                client.log_metric(run_id, f"compare.{role}.{et}.average_precision",
+                                  float(m["average_precision"]))  # fmt: skip
+    return run_id
+
+
+def lost_last_comparison(name: str, version: str | int, settings: Settings | None = None) -> bool:
+    """Whether registered ``name`` ``version`` lost its last ``model compare``."""
+    from mlflow.exceptions import MlflowException
+
+    client = _client(settings, must_exist=True)
+    try:
+        mv = client.get_model_version(name, str(version))
+    except MlflowException:
+        return False  # no such version: ``promote`` says so
+    if not mv.run_id:
+        return False
+    return client.get_run(mv.run_id).data.tags.get(COMPARE_TAG) == "false"
+
+
+def log_heldout_metrics(run_id: str, metrics: dict[str, float]) -> None:
+    """Add held-out evaluation metrics (``heldout.*``) to the scored model's training run."""
+    client = _client(must_exist=True)
+    for key, value in metrics.items():
+        if np.isfinite(value):
+            client.log_metric(run_id, f"heldout.{key}", float(value))
+
+
+def run_of_model_version(model_version: str, settings: Settings | None = None) -> str | None:
+    """The training run tagged with ``model_version`` in the configured store, if any
+    (None without a store: evaluating a bundle file must not create one)."""
+    from claimguard.stores import sqlite_path
+
+    uri = tracking_uri(settings)
+    path = sqlite_path(uri)
+    if path is not None and not path.exists():
+        return None
+    client = _client(settings)
+    runs = client.search_runs(
+        experiment_ids=[e.experiment_id for e in client.search_experiments()],
+        filter_string=f"tags.`claimguard.model_version` = '{model_version}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return str(runs[0].info.run_id) if runs else None

@@ -21,6 +21,7 @@ from claimguard.errors import ConfigError, UserError
 from claimguard.model.bundle import ENTITY_TYPES, Bundle, feature_stats, library_versions
 from claimguard.model.detector import ClaimDetector
 from claimguard.model.evidence import evidence_for, fit_evidence
+from claimguard.model.identity import content_version
 from claimguard.progress import step
 from claimguard.settings import Settings
 from claimguard.tables import Dataset
@@ -53,7 +54,7 @@ def fingerprint(ds: Dataset) -> dict[str, Any]:
 
 
 def model_version(settings: Settings, fp: dict[str, Any]) -> str:
-    """Deterministic id: same claimguard, config and data → same version (stable alert ids)."""
+    """A provisional id until the bundle is fitted (then ``content_version`` replaces it)."""
     blob = json.dumps(
         {
             "claimguard": library_versions()["claimguard"],
@@ -151,7 +152,7 @@ def fit_bundle(
                 fire_level=m.evidence_fire_level,
             )
     bundle = Bundle(
-        model_version=model_version(settings, fp),
+        model_version=model_version(settings, fp),  # replaced by the content hash below
         settings=settings,
         peers=peers,
         feature_names=names,
@@ -186,6 +187,7 @@ def fit_bundle(
                 scored["score"], labels, entity, ks[entity], traps=traps
             )
     bundle.metrics = metrics
+    bundle.model_version = content_version(bundle)
     return bundle
 
 
@@ -238,6 +240,7 @@ def train(
 
         with step("Fitting reviewer feedback", timings):
             apply_feedback(bundle, fs, feedback, seed=settings.model.random_state)
+    bundle.model_version = content_version(bundle)  # after feedback: it changes the scores
     timings["Training total"] = round(time.perf_counter() - t0, 3)
     bundle.metrics["training_seconds"] = timings["Training total"]
     return bundle

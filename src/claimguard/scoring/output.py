@@ -137,7 +137,10 @@ def _clean_stale(out: Path, stamp: str, started: float, keep: set[str]) -> None:
                     break
             else:
                 break
-            log.debug("Removing a leftover of an earlier run: %s", entry)
+            if kind in ("tmp-", "old-"):
+                log.info("Removing what an interrupted earlier run left: %s", entry)
+            else:
+                log.debug("Removing a superseded version: %s", entry)
             _remove(entry)
             break
 

@@ -33,6 +33,7 @@ from claimguard.scoring import context
 from claimguard.scoring.alerts import alert_ids, rank_scores, select_alerts
 from claimguard.scoring.drift import drift_report
 from claimguard.scoring.evidence import compact_flags, select_evidence
+from claimguard.scoring.quarantine import quarantine_check
 from claimguard.scoring.reasons import build_reasons
 from claimguard.settings import Settings
 from claimguard.tables import Dataset
@@ -395,4 +396,7 @@ def _run_record(
         "input_files": dict(ds.sources),
         "timings_seconds": dict(timings),
         "drift": drift,
+        "quarantine": quarantine_check(
+            ds.counts, ds.quarantine, settings.scoring.max_quarantine_share
+        ),
     }

@@ -84,7 +84,7 @@ def _need(df: pd.DataFrame, cols: tuple[str, ...] | list[str], path: Path) -> No
         raise InputFileError(
             f"{path.name} lacks column(s) {', '.join(missing)}",
             where=str(path),
-            fix="pass a folder written by `claimguard score` (SPEC section 3)",
+            fix="pass a folder written by `claimguard score` (docs/contract.md section 3)",
         )
 
 
