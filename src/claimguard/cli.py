@@ -99,6 +99,9 @@ def _register_commands() -> None:
 
     for module in (synth, data, features, model, scoring, triage, lifecycle):
         module.register(app)
+    from claimguard.commands import monitor as monitor_commands  # early warnings
+
+    monitor_commands.register(app)
 
 
 _register_commands()

@@ -32,6 +32,7 @@ from claimguard.synth.abuse import (
 )
 from claimguard.synth.blocks import CARD_SCENARIOS, INP, SCENARIOS, Block, concat
 from claimguard.synth.calendar import Calendar, make_calendar
+from claimguard.synth.drift import drift_labels, plant_drift
 from claimguard.synth.care import (
     acute,
     acute_weight,
@@ -321,6 +322,10 @@ def generate(
     parts = []
     if fplan is not None:
         modify_facility_claims(rng, fplan, normal, fac, pop.abuse_strength)
+    # facility drift (early-warning scenario) from its own stream: shorter data unchanged
+    dplan = plant_drift(
+        np.random.default_rng([seed, 0x44524654]), normal, n_special, fac, cal, volume, used_fac
+    )
         budget = int(claims * 0.05)
         parts.append(
             facility_claims(rng, fplan, cards, fac, cal, volume, budget, pop.abuse_strength)
@@ -378,9 +383,13 @@ def generate(
     if travel is not None:
         traps["traveller"] = kn.travelled(allc, cards, fac, travel)
     traps.update(knob_traps)
-    return _assemble(
+    data = _assemble(
         rng, allc, cards, fac, cal, traps, central, busy, plan, fplan, busy_clinic, pop, krng
     )
+    if dplan is not None:
+        ids = np.array([f"{cat.PROVINCE_CODES[p]}{k:03d}" for p, k in zip(fac.prov, fac.number)])
+        data.labels = pd.concat([data.labels, drift_labels(dplan, ids)], ignore_index=True)
+    return data
 
 
 def _assemble(
