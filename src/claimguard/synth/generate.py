@@ -32,7 +32,6 @@ from claimguard.synth.abuse import (
 )
 from claimguard.synth.blocks import CARD_SCENARIOS, INP, SCENARIOS, Block, concat
 from claimguard.synth.calendar import Calendar, make_calendar
-from claimguard.synth.drift import drift_labels, plant_drift
 from claimguard.synth.care import (
     acute,
     acute_weight,
@@ -42,6 +41,7 @@ from claimguard.synth.care import (
     pregnancy,
     terminal,
 )
+from claimguard.synth.drift import drift_labels, plant_drift
 from claimguard.synth.lines import line_table
 from claimguard.synth.population import NO_DAY, Cards, Facilities, make_cards, make_facilities
 from claimguard.synth.variants import Population
@@ -319,13 +319,13 @@ def generate(
     used_fac[busy_clinic] = True
     k_fac = max(2, round(abuse_rate * fac.n / 2)) if abuse_rate > 0 else 0
     fplan = choose_facilities(rng, fac, volume, k_fac, used_fac) if k_fac else None
-    parts = []
-    if fplan is not None:
-        modify_facility_claims(rng, fplan, normal, fac, pop.abuse_strength)
     # facility drift (early-warning scenario) from its own stream: shorter data unchanged
     dplan = plant_drift(
         np.random.default_rng([seed, 0x44524654]), normal, n_special, fac, cal, volume, used_fac
     )
+    parts = []
+    if fplan is not None:
+        modify_facility_claims(rng, fplan, normal, fac, pop.abuse_strength)
         budget = int(claims * 0.05)
         parts.append(
             facility_claims(rng, fplan, cards, fac, cal, volume, budget, pop.abuse_strength)
@@ -387,7 +387,9 @@ def generate(
         rng, allc, cards, fac, cal, traps, central, busy, plan, fplan, busy_clinic, pop, krng
     )
     if dplan is not None:
-        ids = np.array([f"{cat.PROVINCE_CODES[p]}{k:03d}" for p, k in zip(fac.prov, fac.number)])
+        ids = np.array(
+            [f"{cat.PROVINCE_CODES[p]}{k:03d}" for p, k in zip(fac.prov, fac.number, strict=True)]
+        )
         data.labels = pd.concat([data.labels, drift_labels(dplan, ids)], ignore_index=True)
     return data
 
