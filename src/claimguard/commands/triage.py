@@ -30,6 +30,9 @@ def serve(
     host: Annotated[str | None, typer.Option("--host", help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option("--port", help="Port to listen on.")] = None,
     config: ConfigOption = None,
+    trends: Annotated[
+        Path | None, typer.Option("--trends", help="Output folder of `claimguard monitor`.")
+    ] = None,
 ) -> None:
     """Load a scored folder into the alert store and serve the reviewers' triage app.
 
@@ -49,7 +52,10 @@ def serve(
     store = Store.open(db or t.db_url, lock_timeout_s=t.db_lock_timeout_seconds)
     load_folder(store, folder)
     app = create_app(
-        store, page_size=t.page_size, doctor_daily_cap=settings.features.doctor_daily_cap
+        store,
+        page_size=t.page_size,
+        doctor_daily_cap=settings.features.doctor_daily_cap,
+        trends_dir=trends,
     )
     h, p = host or t.host, port or t.port
     log.info("Serving the triage app on http://%s:%d/ (Ctrl+C to stop)", h, p)

@@ -158,10 +158,10 @@ def tidy_indicators(sums: pd.DataFrame, facilities: pd.DataFrame | None) -> pd.D
     s = sums.copy()
     if facilities is not None and len(facilities):
         ref = facilities.drop_duplicates("facility_id").set_index("facility_id")
-        prov = ref["province"] if "province" in ref else pd.Series(dtype=object)
-        tier = ref["tier"] if "tier" in ref else pd.Series(dtype=object)
-        s["province"] = s["facility"].map(prov.astype(object)).fillna("unknown")
-        s["tier"] = s["facility"].map(tier.astype(object)).fillna("unknown")
+        prov_of = ref["province"] if "province" in ref else pd.Series(dtype=object)
+        tier_of = ref["tier"] if "tier" in ref else pd.Series(dtype=object)
+        s["province"] = s["facility"].map(prov_of.astype(object)).fillna("unknown")
+        s["tier"] = s["facility"].map(tier_of.astype(object)).fillna("unknown")
     else:
         s["province"] = "unknown"
         s["tier"] = "unknown"

@@ -46,6 +46,7 @@ from claimguard.triage.store import (
     StoreUnavailable,
     describe_db_error,
 )
+from claimguard.triage.trends import make_router as make_trends_router
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
@@ -212,6 +213,7 @@ def create_app(
     page_size: int = 50,
     doctor_daily_cap: int = 65,
     secret: str | None = None,
+    trends_dir: Path | None = None,
 ) -> FastAPI:
     """The triage app on ``store`` (loading happens before, in ``load_folder``)."""
     app = FastAPI(title="claimguard triage", docs_url=None, redoc_url=None, openapi_url=None)
@@ -224,6 +226,7 @@ def create_app(
     csrf = Csrf(secret or store.secret())
     app.state.store = store
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.include_router(make_trends_router(trends_dir, store.dialect))  # `claimguard monitor` output
 
     @app.middleware("http")
     async def _headers(
