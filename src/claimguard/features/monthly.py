@@ -8,7 +8,9 @@ comes from the model bundle's peer tables (diagnosis, tier, visit type, age band
 :mod:`claimguard.features.peers`), and the indicator's *expected* is the mean of those
 over the facility's claims (indirect standardisation). ``ratio`` = value / expected is
 the mix-adjusted indicator; ``z`` is its robust departure (median/MAD of log ratios)
-from the other same-tier facilities in the same month.
+from the other same-tier facilities in the same month, whose median ratio is
+``peer_ratio``. ``expected_total`` is the month's expected numerator (events, days, VND),
+whose square root gives the sampling noise of count indicators.
 
 Everything is a bincount over the month's integer facility codes: no Python loop over
 claims, and one month's arrays at a time.
@@ -74,6 +76,8 @@ TIDY_COLUMNS = (
     "expected",
     "ratio",
     "z",
+    "peer_ratio",
+    "expected_total",
     "n_claims",
 )
 MIN_PEERS = 5  # a tier with fewer facilities in a month is compared with all facilities
@@ -183,6 +187,7 @@ def tidy_indicators(sums: pd.DataFrame, facilities: pd.DataFrame | None) -> pd.D
     den = t["den"].where(t["den"] > 0)
     t["value"] = t["num"] / den
     t["expected"] = t["expected_num"] / den
+    t["expected_total"] = t["expected_num"]
     # +1 smoothing for the count indicator whose expectation is often 0
     is_doc = t["indicator"] == "doctor_days_over_cap"
     t["ratio"] = np.where(
@@ -196,6 +201,7 @@ def tidy_indicators(sums: pd.DataFrame, facilities: pd.DataFrame | None) -> pd.D
     ).astype(object)
     grp = t["level"] + "|" + t["month"] + "|" + t["indicator"] + "|" + pd.Series(peer_group)
     t["z"] = _robust_z(x, grp).where(t["level"] != "fund", 0.0)
+    t["peer_ratio"] = np.exp(x.groupby(grp).transform("median")).where(t["ratio"].notna())
     t["n_claims"] = t["n_claims"].astype(np.int64)
     return (
         t[list(TIDY_COLUMNS)]

@@ -6,8 +6,10 @@ not a warning, and neither is a facility that has always been high (the monthly 
 queue already ranks that). So an indicator is warned in a month when
 
 * its own history says it changed: a one-sided tabular CUSUM (Page, 1954) on
-  x = log(ratio), standardised by a robust reference taken from the facility's own
+  x = log(ratio / peer_ratio) (the mix-adjusted ratio relative to the same-month peer
+  median, so a month when every peer rises moves nobody), standardised by a robust reference taken from the facility's own
   previous ``window_months`` months (median, 1.4826 x MAD, at least ``spread_floor``);
+  the month's Poisson noise (1/sqrt(expected events)) is added to that spread;
   the reference is frozen while the CUSUM is accumulating, so a slowly growing drift
   cannot become its own reference; S_t = max(0, S_{t-1} + (x_t - mu)/sigma - k), and
   S_t > h is a change;
@@ -28,7 +30,7 @@ import pandas as pd
 from claimguard.features.monthly import BY_NAME
 from claimguard.settings import MonitorSettings
 
-METHOD = "one-sided CUSUM on log mix-adjusted ratio (robust reference) + same-tier robust z"
+METHOD = "one-sided CUSUM on log(ratio / peer median), robust own reference; same-tier robust z"
 WARNING_COLUMNS = (
     "level",
     "facility",
@@ -63,11 +65,12 @@ def _nan_stats(hist: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def cusum(
-    x: np.ndarray, settings: MonitorSettings
+    x: np.ndarray, settings: MonitorSettings, noise: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """CUSUM statistic, reference mean, run length and run start column, per (series, month).
 
-    ``x`` is (series x months) of log ratios, NaN where a month has no data.
+    ``x`` is (series x months) of log ratios, NaN where a month has no data; ``noise``
+    (same shape) the sampling spread of each month's value, added to the reference spread.
     """
     s_count, m_count = x.shape
     stat = np.zeros_like(x)
@@ -88,7 +91,8 @@ def cusum(
         sd = np.where(update, np.maximum(np.nan_to_num(spread), settings.spread_floor), sd)
         xt = x[:, t]
         live = np.isfinite(xt) & np.isfinite(mu)
-        inc = (xt - mu) / sd - settings.cusum_k
+        sd_t = sd if noise is None else np.sqrt(sd**2 + np.nan_to_num(noise[:, t]) ** 2)
+        inc = (xt - mu) / sd_t - settings.cusum_k
         s_now = np.where(live, np.maximum(0.0, s_prev + np.nan_to_num(inc)), s_prev)
         s_now = np.where(enough | (s_prev > 0), s_now, 0.0)
         r_now = np.where(s_now > 0, np.where(s_prev > 0, r_prev + 1, 1), 0)
@@ -115,11 +119,14 @@ def find_warnings(indicators: pd.DataFrame, settings: MonitorSettings) -> pd.Dat
     idx = t.set_index([*_SERIES, "month"])
     wide = {
         c: idx[c].unstack("month").reindex(columns=months)
-        for c in ("ratio", "z", "n_claims", "value", "expected")
+        for c in ("ratio", "peer_ratio", "expected_total", "z", "n_claims", "value", "expected")
     }
     series = wide["ratio"].index
-    x = np.log(np.clip(wide["ratio"].to_numpy(dtype=np.float64), 1e-3, None))
-    stat, ref, run, start = cusum(x, settings)
+    rel = wide["ratio"].to_numpy(dtype=np.float64) / wide["peer_ratio"].to_numpy(dtype=np.float64)
+    x = np.log(np.clip(rel, 1e-3, None))
+    # Poisson noise of a month's count, 1/sqrt(expected events), adds to the own spread
+    noise = 1.0 / np.sqrt(np.maximum(wide["expected_total"].to_numpy(dtype=np.float64), 1.0))
+    stat, ref, run, start = cusum(x, settings, noise)
     rise = np.exp(x - ref) - 1.0
     z = wide["z"].to_numpy(dtype=np.float64)
     n = wide["n_claims"].to_numpy(dtype=np.float64)
