@@ -215,16 +215,16 @@ class MonitorSettings(_Section):
         0.5, ge=0.0, description="CUSUM allowance, in reference spreads, ignored each month"
     )
     cusum_h: float = Field(
-        4.0, gt=0.0, description="CUSUM decision limit, in reference spreads (sensitivity)"
+        2.5, gt=0.0, description="CUSUM decision limit, in reference spreads (sensitivity)"
     )
     spread_floor: float = Field(
         0.1, gt=0.0, description="smallest month-to-month spread of a log ratio (10% = 0.1)"
     )
     peer_z: float = Field(
-        2.5, ge=0.0, description="robust z against same-tier peers in the same month"
+        3.0, ge=0.0, description="robust z against same-tier peers in the same month"
     )
     min_rise: float = Field(
-        0.15, ge=0.0, description="smallest rise over the own reference that is warned (15%)"
+        0.2, ge=0.0, description="smallest rise over the own reference that is warned (20%)"
     )
     min_claims: int = Field(
         100, ge=1, description="facility-months with fewer claims are shown but never warned"
