@@ -72,7 +72,7 @@ def test_trends_page_of_a_drifting_facility_shows_the_warning(live: str, tmp_pat
         page.locator("a.alert-link", has_text=DRIFTING).first.click()
         page.click("#trends-link")
         page.wait_for_url(f"**/trends/facility/{DRIFTING}")
-        rows = page.locator("#warnings tr.warning")
+        rows = page.locator("#warnings li.warning")
         expect(rows.first).to_contain_text("admissions per visit (mix-adjusted) up")
         expect(rows.first).to_contain_text("same-tier peers")
         chart = page.locator("#chart-admission_rate")
