@@ -104,6 +104,10 @@ def _register_commands() -> None:
 
     users.register(app)
 
+    from claimguard.commands import monitor as monitor_commands  # early warnings
+
+    monitor_commands.register(app)
+
 
 _register_commands()
 

@@ -221,6 +221,35 @@ class TriageSettings(_Section):
     sla_days: int = Field(5, ge=1, le=365)
 
 
+class MonitorSettings(_Section):
+    """Early warnings (`claimguard monitor`): the change test on mix-adjusted monthly ratios."""
+
+    window_months: int = Field(
+        6, ge=2, le=24, description="months of the facility's own history used as reference"
+    )
+    min_history_months: int = Field(
+        3, ge=1, le=24, description="months of history before an indicator can be warned"
+    )
+    cusum_k: float = Field(
+        0.5, ge=0.0, description="CUSUM allowance, in reference spreads, ignored each month"
+    )
+    cusum_h: float = Field(
+        2.5, gt=0.0, description="CUSUM decision limit, in reference spreads (sensitivity)"
+    )
+    spread_floor: float = Field(
+        0.1, gt=0.0, description="smallest month-to-month spread of a log ratio (10% = 0.1)"
+    )
+    peer_z: float = Field(
+        3.0, ge=0.0, description="robust z against same-tier peers in the same month"
+    )
+    min_rise: float = Field(
+        0.2, ge=0.0, description="smallest rise over the own reference that is warned (20%)"
+    )
+    min_claims: int = Field(
+        100, ge=1, description="facility-months with fewer claims are shown but never warned"
+    )
+
+
 class MlflowSettings(_Section):
     """Experiment tracking; MLFLOW_TRACKING_URI overrides tracking_uri."""
 
@@ -238,6 +267,7 @@ class Settings(_Section):
     drift: DriftSettings = DriftSettings()
     triage: TriageSettings = TriageSettings()
     mlflow: MlflowSettings = MlflowSettings()
+    monitor: MonitorSettings = MonitorSettings()
 
     def config_hash(self) -> str:
         """Stable short hash of the effective settings (for run.json and alert ids)."""

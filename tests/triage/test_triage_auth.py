@@ -25,7 +25,15 @@ ROLES_AND_ANON = (None, "reviewer", "supervisor", "admin")
 def _routes(app: FastAPI) -> list[tuple[str, str]]:
     """(method, path template) of every route and mount the app registers."""
     out: list[tuple[str, str]] = []
-    for r in app.routes:
+    routes = list(app.routes)
+    while routes:
+        r = routes.pop(0)
+        included = getattr(r, "original_router", None)  # an included APIRouter (trends)
+        if included is not None:
+            prefix = getattr(getattr(r, "include_context", None), "prefix", "") or ""
+            assert not prefix, "included routers are registered without a prefix"
+            routes.extend(included.routes)
+            continue
         if isinstance(r, Mount):
             out.append(("GET", r.path))
             continue

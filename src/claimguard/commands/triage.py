@@ -41,6 +41,9 @@ def serve(
         ),
     ] = None,
     config: ConfigOption = None,
+    trends: Annotated[
+        Path | None, typer.Option("--trends", help="Output folder of `claimguard monitor`.")
+    ] = None,
 ) -> None:
     """Load a scored folder into the alert store and serve the reviewers' triage app.
 
@@ -77,6 +80,7 @@ def serve(
         doctor_daily_cap=settings.features.doctor_daily_cap,
         settings=t,
         trust_proxy_header=trust_proxy_header,
+        trends_dir=trends,
     )
     log.info("Serving the triage app on http://%s:%d/ (Ctrl+C to stop)", h, p)
     try:

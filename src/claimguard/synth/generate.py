@@ -41,6 +41,7 @@ from claimguard.synth.care import (
     pregnancy,
     terminal,
 )
+from claimguard.synth.drift import drift_labels, plant_drift
 from claimguard.synth.lines import line_table
 from claimguard.synth.population import NO_DAY, Cards, Facilities, make_cards, make_facilities
 from claimguard.synth.variants import Population
@@ -318,6 +319,10 @@ def generate(
     used_fac[busy_clinic] = True
     k_fac = max(2, round(abuse_rate * fac.n / 2)) if abuse_rate > 0 else 0
     fplan = choose_facilities(rng, fac, volume, k_fac, used_fac) if k_fac else None
+    # facility drift (early-warning scenario) from its own stream: shorter data unchanged
+    dplan = plant_drift(
+        np.random.default_rng([seed, 0x44524654]), normal, n_special, fac, cal, volume, used_fac
+    )
     parts = []
     if fplan is not None:
         modify_facility_claims(rng, fplan, normal, fac, pop.abuse_strength)
@@ -378,9 +383,15 @@ def generate(
     if travel is not None:
         traps["traveller"] = kn.travelled(allc, cards, fac, travel)
     traps.update(knob_traps)
-    return _assemble(
+    data = _assemble(
         rng, allc, cards, fac, cal, traps, central, busy, plan, fplan, busy_clinic, pop, krng
     )
+    if dplan is not None:
+        ids = np.array(
+            [f"{cat.PROVINCE_CODES[p]}{k:03d}" for p, k in zip(fac.prov, fac.number, strict=True)]
+        )
+        data.labels = pd.concat([data.labels, drift_labels(dplan, ids)], ignore_index=True)
+    return data
 
 
 def _assemble(

@@ -64,6 +64,7 @@ from claimguard.triage.store import (
     StoreUnavailable,
     describe_db_error,
 )
+from claimguard.triage.trends import make_router as make_trends_router
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
@@ -237,6 +238,7 @@ def create_app(
     secret: str | None = None,
     settings: TriageSettings | None = None,
     trust_proxy_header: str | None = None,
+    trends_dir: Path | None = None,
 ) -> FastAPI:
     """The triage app on ``store`` (loading happens before, in ``load_folder``).
 
@@ -272,6 +274,7 @@ def create_app(
         trust_proxy_header=trust_proxy_header,
     )
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.include_router(make_trends_router(trends_dir, store.dialect))  # `claimguard monitor` output
 
     @app.middleware("http")
     async def _headers(

@@ -56,6 +56,12 @@ ROUTE_ROLES: Final[dict[str, str]] = {
     "/alerts/{alert_id}/case": "reviewer",  # claim; assign and reopen check supervisor
     "/alerts/{alert_id}/notes": "reviewer",
     "/export": "supervisor",
+    # early warnings (claimguard.triage.trends): monthly indicators of facilities, no claims
+    "/trends": "reviewer",
+    "/trends/facility/{facility_id:path}": "reviewer",
+    "/trends/province/{province}": "reviewer",
+    "/trends/fund": "reviewer",
+    "/trends/chart/{level}/{indicator}.svg": "reviewer",
     "/export/labels.csv": "supervisor",
     "/export/audit.csv": "supervisor",
 }

@@ -1,0 +1,198 @@
+"""Early warnings: a one-sided CUSUM on each mix-adjusted monthly ratio, confirmed by peers.
+
+Why both tests: a facility whose admissions climb while its same-tier peers stay flat is
+what a provincial office wants to see early; a rise shared by every peer (a flu month) is
+not a warning, and neither is a facility that has always been high (the monthly alert
+queue already ranks that). So an indicator is warned in a month when
+
+* its own history says it changed: a one-sided tabular CUSUM (Page, 1954) on
+  x = log(ratio / peer_ratio) (the mix-adjusted ratio relative to the same-month peer
+  median, so a month when every peer rises moves nobody), standardised by a robust reference taken from the facility's own
+  previous ``window_months`` months (median, 1.4826 x MAD, at least ``spread_floor``);
+  the month's Poisson noise (1/sqrt(expected events)) is added to that spread;
+  the reference is frozen while the CUSUM is accumulating, so a slowly growing drift
+  cannot become its own reference; S_t = max(0, S_{t-1} + (x_t - mu)/sigma - k), and
+  S_t > h is a change;
+* it departs from same-tier peers in the same month: robust z > ``peer_z``;
+* it rose by at least ``min_rise`` over its own reference, on at least ``min_claims``
+  claims that month.
+
+The loop is over months (at most 24), every step vectorised over all series.
+"""
+
+from __future__ import annotations
+
+import warnings as _pywarnings
+
+import numpy as np
+import pandas as pd
+
+from claimguard.features.monthly import BY_NAME
+from claimguard.settings import MonitorSettings
+
+METHOD = "one-sided CUSUM on log(ratio / peer median), robust own reference; same-tier robust z"
+WARNING_COLUMNS = (
+    "level",
+    "facility",
+    "province",
+    "tier",
+    "month",
+    "indicator",
+    "signal",
+    "severity",
+    "score",
+    "cusum",
+    "rise",
+    "peer_change",
+    "z",
+    "run_months",
+    "run_start",
+    "value",
+    "expected",
+    "sentence",
+    "method",
+)
+_SERIES = ["level", "facility", "indicator"]
+
+
+def _nan_stats(hist: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row median, robust spread and count of finite values of a (series x months) block."""
+    with _pywarnings.catch_warnings():
+        _pywarnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows give NaN
+        med = np.nanmedian(hist, axis=1)
+        mad = np.nanmedian(np.abs(hist - med[:, None]), axis=1) * 1.4826
+    return med, mad, np.isfinite(hist).sum(axis=1)
+
+
+def cusum(
+    x: np.ndarray, settings: MonitorSettings, noise: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """CUSUM statistic, reference mean, run length and run start column, per (series, month).
+
+    ``x`` is (series x months) of log ratios, NaN where a month has no data; ``noise``
+    (same shape) the sampling spread of each month's value, added to the reference spread.
+    """
+    s_count, m_count = x.shape
+    stat = np.zeros_like(x)
+    ref = np.full_like(x, np.nan)
+    run = np.zeros(x.shape, dtype=np.int64)
+    start = np.full(x.shape, -1, dtype=np.int64)
+    s_prev = np.zeros(s_count)
+    mu = np.full(s_count, np.nan)
+    sd = np.full(s_count, np.nan)
+    r_prev = np.zeros(s_count, dtype=np.int64)
+    st_prev = np.full(s_count, -1, dtype=np.int64)
+    w = settings.window_months
+    for t in range(m_count):
+        med, spread, n = _nan_stats(x[:, max(0, t - w) : t]) if t else (mu, sd, np.zeros(s_count))
+        enough = n >= settings.min_history_months
+        update = (s_prev <= 0) & enough
+        mu = np.where(update, med, mu)
+        sd = np.where(update, np.maximum(np.nan_to_num(spread), settings.spread_floor), sd)
+        xt = x[:, t]
+        live = np.isfinite(xt) & np.isfinite(mu)
+        sd_t = sd if noise is None else np.sqrt(sd**2 + np.nan_to_num(noise[:, t]) ** 2)
+        inc = (xt - mu) / sd_t - settings.cusum_k
+        s_now = np.where(live, np.maximum(0.0, s_prev + np.nan_to_num(inc)), s_prev)
+        s_now = np.where(enough | (s_prev > 0), s_now, 0.0)
+        r_now = np.where(s_now > 0, np.where(s_prev > 0, r_prev + 1, 1), 0)
+        st_now = np.where(s_now > 0, np.where(s_prev > 0, st_prev, t), -1)
+        stat[:, t], ref[:, t], run[:, t], start[:, t] = s_now, mu, r_now, st_now
+        s_prev, r_prev, st_prev = s_now, r_now, st_now
+    return stat, ref, run, start
+
+
+def _severity(score: np.ndarray) -> np.ndarray:
+    return np.select([score >= 2.0, score >= 1.5], ["high", "medium"], "low")
+
+
+def _pct(v: float) -> str:
+    return f"{v * 100:+.0f}%"
+
+
+def find_warnings(indicators: pd.DataFrame, settings: MonitorSettings) -> pd.DataFrame:
+    """Warnings (columns :data:`WARNING_COLUMNS`) from the tidy monthly indicators."""
+    t = indicators[indicators["level"] != "fund"]  # the fund has no peers to depart from
+    if t.empty:
+        return pd.DataFrame({c: [] for c in WARNING_COLUMNS})
+    months = np.sort(t["month"].unique())
+    idx = t.set_index([*_SERIES, "month"])
+    wide = {
+        c: idx[c].unstack("month").reindex(columns=months)
+        for c in ("ratio", "peer_ratio", "expected_total", "z", "n_claims", "value", "expected")
+    }
+    series = wide["ratio"].index
+    rel = wide["ratio"].to_numpy(dtype=np.float64) / wide["peer_ratio"].to_numpy(dtype=np.float64)
+    x = np.log(np.clip(rel, 1e-3, None))
+    # Poisson noise of a month's count, 1/sqrt(expected events), adds to the own spread
+    noise = 1.0 / np.sqrt(np.maximum(wide["expected_total"].to_numpy(dtype=np.float64), 1.0))
+    stat, ref, run, start = cusum(x, settings, noise)
+    rise = np.exp(x - ref) - 1.0
+    z = wide["z"].to_numpy(dtype=np.float64)
+    n = wide["n_claims"].to_numpy(dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        alarm = (
+            (stat > settings.cusum_h)
+            & (z > settings.peer_z)
+            & (rise > settings.min_rise)
+            & (n >= settings.min_claims)
+        )
+    si, mi = np.nonzero(alarm)
+    if len(si) == 0:
+        return pd.DataFrame({c: [] for c in WARNING_COLUMNS})
+    info = t.drop_duplicates(_SERIES).set_index(_SERIES)[["province", "tier"]].reindex(series)
+    out = pd.DataFrame(
+        {
+            "level": series.get_level_values("level")[si],
+            "facility": series.get_level_values("facility")[si],
+            "province": info["province"].to_numpy()[si],
+            "tier": info["tier"].to_numpy()[si],
+            "month": months[mi],
+            "indicator": series.get_level_values("indicator")[si],
+            "cusum": stat[si, mi],
+            "rise": rise[si, mi],
+            "z": z[si, mi],
+            "run_months": run[si, mi],
+            "run_start": months[np.maximum(start[si, mi], 0)],
+            "value": wide["value"].to_numpy()[si, mi],
+            "expected": wide["expected"].to_numpy()[si, mi],
+        }
+    )
+    score = np.minimum(out["cusum"] / settings.cusum_h, out["z"] / max(settings.peer_z, 1e-9))
+    out["score"] = score.astype(np.float64)
+    out["severity"] = _severity(out["score"].to_numpy())
+    out["signal"] = out["indicator"].map(lambda i: BY_NAME[i].signal)
+    out["peer_change"] = _peer_change(t, out, months)
+    out["sentence"] = [
+        f"{BY_NAME[i].label} (mix-adjusted) up {r * 100:.0f}% over {m} month"
+        f"{'s' if m != 1 else ''}; {'same-tier' if lv == 'facility' else 'other'} "
+        f"peers {_pct(pc) if np.isfinite(pc) else 'n/a'}"
+        for i, r, m, lv, pc in zip(
+            out["indicator"],
+            out["rise"],
+            out["run_months"],
+            out["level"],
+            out["peer_change"],
+            strict=True,
+        )
+    ]
+    out["method"] = METHOD
+    return (
+        out[list(WARNING_COLUMNS)]
+        .sort_values(["score", "level", "facility", "month"], ascending=[False, True, True, True])
+        .reset_index(drop=True)
+    )
+
+
+def _peer_change(t: pd.DataFrame, w: pd.DataFrame, months: np.ndarray) -> np.ndarray:
+    """Change of the peers' median raw value over the warning's run (same tier for
+    facilities, all provinces for provinces): month vs the month before the run."""
+    peer_key = np.where(t["level"] == "facility", t["tier"], "all")
+    med = t.assign(peer=peer_key).groupby(["level", "peer", "indicator", "month"])["value"].median()
+    wk = np.where(w["level"] == "facility", w["tier"], "all")
+    pos = np.searchsorted(months, w["run_start"].to_numpy()) - 1
+    before = np.where(pos >= 0, months[np.maximum(pos, 0)], "")
+    now = med.reindex(pd.MultiIndex.from_arrays([w["level"], wk, w["indicator"], w["month"]]))
+    then = med.reindex(pd.MultiIndex.from_arrays([w["level"], wk, w["indicator"], before]))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return now.to_numpy(dtype=np.float64) / then.to_numpy(dtype=np.float64) - 1.0
