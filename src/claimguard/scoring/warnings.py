@@ -27,17 +27,13 @@ import warnings as _pywarnings
 import numpy as np
 import pandas as pd
 
-from claimguard.features.monthly import BY_NAME
+from claimguard.features.monthly import BY_NAME, TIDY_COLUMNS
 from claimguard.settings import MonitorSettings
 
 METHOD = "one-sided CUSUM on log(ratio / peer median), robust own reference; same-tier robust z"
+# a warning is keyed like the indicator row it flags (level .. indicator), then says why
 WARNING_COLUMNS = (
-    "level",
-    "facility",
-    "province",
-    "tier",
-    "month",
-    "indicator",
+    *TIDY_COLUMNS[: TIDY_COLUMNS.index("indicator") + 1],
     "signal",
     "severity",
     "score",
