@@ -42,7 +42,7 @@ def monitor(
     settings = load_settings(config)
     timings: dict[str, float] = {}
     with step("Loading model", timings):
-        bundle = load_bundle(model)
+        bundle = load_bundle(model, settings)
     with step("Reading data", timings):
         ds = load_dataset(data, mapping)
     with step("Computing monthly indicators and warnings", timings):

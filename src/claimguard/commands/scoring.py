@@ -82,7 +82,7 @@ def score(
     timings: dict[str, float] = {}
     with step("Loading model", timings):
         model_info = resolve_model(model, settings)
-        bundle = load_bundle(model)
+        bundle = load_bundle(model, settings)
     model_info["model_version"] = str(bundle.model_version)
     if last is not None and str(last.get("model_version")) != str(bundle.model_version):
         raise UserError(
