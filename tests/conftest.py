@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -9,23 +10,30 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="session")
-def _config_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One XDG config folder per test session: the bundle signing key file lands there."""
-    return tmp_path_factory.mktemp("config_home")
+@pytest.fixture(scope="session", autouse=True)
+def _config_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One XDG config folder for the whole session: the bundle signing key file lands there.
+
+    Set before any other fixture (session-scoped and autouse), so bundles that module- and
+    session-scoped fixtures train verify in every test and its subprocesses, and no test
+    creates or reads the user's own ``~/.config/claimguard/model.key``.
+    """
+    home = tmp_path_factory.mktemp("config_home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CONFIG_HOME", str(home))
+        mp.delenv("CLAIMGUARD_MODEL__SIGNING_KEY", raising=False)
+        mp.delenv("CLAIMGUARD_MODEL__SIGNING_KEY_FILE", raising=False)
+        yield home
 
 
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _config_home: Path) -> None:
-    """No test writes into the checkout, a shared MLflow store or the user's key file.
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test writes into the checkout or a shared MLflow store.
 
     Each test runs in its own temporary working folder: MLflow's artifact store, default
-    output folders and the default triage database all land there. The per-user signing
-    key (claimguard.model.signing) is one for the whole session, so bundles that
-    session-scoped fixtures train verify in every test and in its subprocesses.
+    output folders and the default triage database all land there.
     """
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(_config_home))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     for name in list(__import__("os").environ):
         if name.startswith("CLAIMGUARD_") and "__" in name:

@@ -81,7 +81,8 @@ def test_save_load_round_trip_is_bit_identical_and_writes_a_model_card(tmp_path:
             assert np.array_equal(df[col].to_numpy(), got[col].to_numpy())
         assert df["rule_hits"].tolist() == got["rule_hits"].tolist()
         pd.testing.assert_frame_equal(
-            bundle.attributions(e, getattr(fs, e)), again.attributions(e, getattr(fs, e)),
+            bundle.attributions(e, getattr(fs, e)),
+            again.attributions(e, getattr(fs, e)),
             check_exact=True,
         )
     for e, stats in bundle.feature_stats.items():

@@ -32,7 +32,7 @@ def train(
         Path, typer.Argument(help="Dataset folder, claims file, or XML 130 file/folder.")
     ],
     model_out: Annotated[
-        Path, typer.Option("--model-out", "-o", help="Where to write the model bundle (joblib).")
+        Path, typer.Option("--model-out", "-o", help="Where to write the signed model bundle.")
     ] = Path("models/claimguard.joblib"),
     config: ConfigOption = None,
     mapping: MappingOption = None,

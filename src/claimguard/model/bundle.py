@@ -459,8 +459,9 @@ def read_bundle_file(path: Path) -> tuple[dict[str, Any], bytes, str, bytes]:
     return header, head.rstrip(b"\n"), mac.rstrip(b"\n").decode("ascii", "replace"), payload
 
 
-def _verify(header: dict[str, Any], head: bytes, mac: str, payload: bytes, where: str,
-            settings: Settings) -> None:
+def _verify(
+    header: dict[str, Any], head: bytes, mac: str, payload: bytes, where: str, settings: Settings
+) -> None:
     """Checksum, then signature: raise ModelError unless the key configured here signed it."""
     if hashlib.sha256(payload).hexdigest() != header.get("sha256"):
         raise _corrupt(where, "checksum mismatch: the file is damaged or was altered")
@@ -542,7 +543,9 @@ def _deserialise(payload: bytes, where: str) -> Bundle:
     except Exception as exc:  # noqa: BLE001 - any parse failure means a damaged payload
         raise _corrupt(where, f"{type(exc).__name__}: {exc}") from exc
     if untrusted:
-        raise _corrupt(where, "it holds types claimguard does not load: " + ", ".join(sorted(untrusted)))
+        raise _corrupt(
+            where, "it holds types claimguard does not load: " + ", ".join(sorted(untrusted))
+        )
     try:
         state = sio.loads(payload, trusted=list(TRUSTED_TYPES))
         bundle = bundle_from_state(state)

@@ -24,6 +24,8 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from claimguard.errors import ModelError
 from claimguard.settings import Settings
 
@@ -122,8 +124,9 @@ def signing_key(settings: Settings, create: bool = False) -> SigningKey | None:
     exists yet.
     """
     configured = settings.model.signing_key
-    if configured is not None:
-        return SigningKey(configured.get_secret_value().encode(), f"{ENV_NAME} / model.signing_key")
+    if configured is not None:  # a str when set by model_copy(update=...), which does not validate
+        text = configured.get_secret_value() if isinstance(configured, SecretStr) else configured
+        return SigningKey(str(text).encode(), f"{ENV_NAME} / model.signing_key")
     path = key_file(settings)
     if not path.exists():
         if not create:
