@@ -19,8 +19,8 @@ from claimguard.model.bundle import (
     write_bundle_file,
 )
 from claimguard.model.identity import content_version
-from claimguard.model.signing import signing_key
 from claimguard.model.model_card import card_path
+from claimguard.model.signing import signing_key
 from claimguard.model.train import fit_bundle
 from claimguard.settings import Settings
 

@@ -290,12 +290,12 @@ def _array(state: dict[str, Any]) -> Any:
         return np.asarray(state["values"])
     if kind == "string":
         na = np.nan if state["na_nan"] else pd.NA
-        dtype = pd.StringDtype(storage=state["storage"], na_value=na)
-        return pd.array(np.asarray(state["values"], dtype=object), dtype=dtype)
+        strings = pd.StringDtype(storage=state["storage"], na_value=na)
+        return pd.array(np.asarray(state["values"], dtype=object), dtype=strings)
     if kind == "category":
         cats = pd.Index(_array(state["categories"]))
-        dtype = pd.CategoricalDtype(cats, ordered=bool(state["ordered"]))
-        return pd.Categorical.from_codes(np.asarray(state["codes"]), dtype=dtype)
+        categorical = pd.CategoricalDtype(cats, ordered=bool(state["ordered"]))
+        return pd.Categorical.from_codes(np.asarray(state["codes"]), dtype=categorical)
     raise ValueError(f"unknown column kind {kind!r}")
 
 
@@ -309,7 +309,8 @@ def _index_state(index: pd.Index) -> dict[str, Any]:
 
 def _index(state: dict[str, Any]) -> pd.Index:
     if "range" in state:
-        return pd.RangeIndex(*state["range"], name=state["name"])
+        start, stop, step = state["range"]
+        return pd.RangeIndex(start, stop, step, name=state["name"])
     values = _array(state["values"])
     dtype = getattr(values, "dtype", None)
     return pd.Index(values, dtype=dtype, name=state["name"])
