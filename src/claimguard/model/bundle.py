@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from claimguard import __version__
-from claimguard.errors import ModelError
+from claimguard.errors import ModelError, output_error
 from claimguard.model import signing
 from claimguard.model.detector import ClaimDetector
 from claimguard.model.evidence import EvidenceSettings, FittedEvidence, combine, weigh
@@ -376,37 +376,68 @@ def bundle_from_state(state: dict[str, Any]) -> Bundle:
     return Bundle(**values)
 
 
-def write_bundle_file(path: Path, header: dict[str, Any], payload: bytes, key: Any) -> None:
-    """Write MAGIC, header, signature and payload atomically (a reader sees the old file or
-    the whole new one, never half of it)."""
+def _replace_all(files: dict[Path, bytes]) -> None:
+    """Write each file to a temporary sibling, fsync, then rename them all into place.
+
+    A reader sees the old file or the whole new one, never half of it; a failure (a full
+    disk, say) before the renames leaves every old file as it was. A full disk or a
+    read-only location raises :class:`claimguard.errors.OutputError`.
+    """
+    tmps: dict[Path, Path] = {}
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        for path, data in files.items():
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            tmps[path] = Path(tmp)
+            os.fchmod(fd, 0o666 & ~umask)  # as an ordinary new file (mkstemp makes it 0600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+        for path, tmp in tmps.items():
+            os.replace(tmp, path)
+    except BaseException as exc:
+        for tmp in tmps.values():
+            tmp.unlink(missing_ok=True)
+        err = output_error(exc, next(iter(files))) if isinstance(exc, OSError) else None
+        if err is not None:
+            raise err from exc
+        raise
+
+
+def _bundle_bytes(header: dict[str, Any], payload: bytes, key: signing.SigningKey) -> bytes:
     header = {**header, "signature": {"algorithm": signing.ALGORITHM, "key_id": key.key_id}}
     head = json.dumps(header, sort_keys=True).encode()
-    mac = key.sign(head, payload).encode()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(MAGIC + head + b"\n" + mac + b"\n")
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    return MAGIC + head + b"\n" + key.sign(head, payload).encode() + b"\n" + payload
+
+
+def write_bundle_file(
+    path: Path, header: dict[str, Any], payload: bytes, key: signing.SigningKey
+) -> None:
+    """Write MAGIC, header, signature and payload atomically."""
+    _replace_all({Path(path): _bundle_bytes(header, payload, key)})
 
 
 def save_bundle(bundle: Bundle, path: str | Path, card: dict[str, Any] | None = None) -> Path:
     """Write the signed bundle and ``NAME.model_card.json`` beside it; returns the bundle path.
 
     The key is ``model.signing_key`` of the bundle's settings, else the per-user key file
-    (created on the first save), see claimguard.model.signing.
+    (created on the first save), see claimguard.model.signing. Both files are replaced
+    together at the end, so an interrupted save leaves the previous bundle and card.
     """
     import skops.io as sio
 
     from claimguard.model.model_card import card_path, model_card
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        err = output_error(exc, path)
+        if err is None:
+            raise
+        raise err from exc
     key = signing.signing_key(bundle.settings, create=True)
     assert key is not None  # create=True makes one
     payload = sio.dumps(bundle_state(bundle), compression=zipfile.ZIP_DEFLATED)
@@ -417,9 +448,13 @@ def save_bundle(bundle: Bundle, path: str | Path, card: dict[str, Any] | None = 
         "feature_names": bundle.feature_names,
         "sha256": hashlib.sha256(payload).hexdigest(),
     }
-    write_bundle_file(path, header, payload, key)
     card = card if card is not None else model_card(bundle)
-    card_path(path).write_text(json.dumps(card, indent=2, default=str))
+    _replace_all(
+        {
+            path: _bundle_bytes(header, payload, key),
+            card_path(path): json.dumps(card, indent=2, default=str).encode(),
+        }
+    )
     return path
 
 

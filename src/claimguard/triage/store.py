@@ -15,7 +15,8 @@ import logging
 import os
 import re
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql import ColumnElement
 
-from claimguard.errors import ConfigError
+from claimguard.errors import ConfigError, UserError
 from claimguard.schema import DECISIONS, MAX_CODE_BYTES
 from claimguard.settings import TriageSettings
 
@@ -87,6 +88,23 @@ def describe_db_error(exc: BaseException) -> str:
         first = (str(orig).strip().splitlines() or [""])[0][:200]
         return f"{kind}: {first}" if first else kind
     return kind
+
+
+def is_locked(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLite's "database is locked" (another connection holds the lock
+    longer than the busy timeout)."""
+    orig = getattr(exc, "orig", None) or exc
+    return isinstance(exc, OperationalError) and "locked" in str(orig).lower()
+
+
+def locked_error(where: str, timeout_s: float) -> UserError:
+    return UserError(
+        f"The triage database is locked by another process (waited {timeout_s:g} s for it)",
+        where=where,
+        fix="wait until the other claimguard command or server writing it is done (or stop "
+        "it) and run again, or raise triage.db_lock_timeout_seconds "
+        "(CLAIMGUARD_TRIAGE__DB_LOCK_TIMEOUT_SECONDS)",
+    )
 
 
 class Base(DeclarativeBase):
@@ -433,12 +451,26 @@ class Store:
         try:
             migrate(engine)
         except OperationalError as exc:
+            if is_locked(exc):
+                where = engine.url.render_as_string(hide_password=True)
+                raise locked_error(where, lock_timeout_s) from exc
             raise ConfigError(
                 f"Cannot open the triage database ({str(exc.orig).strip().splitlines()[0]})",
                 where=engine.url.render_as_string(hide_password=True),
                 fix="check the --db URL, that the server runs and the user may connect",
             ) from exc
         return cls(engine, lock_timeout_s)
+
+    @contextmanager
+    def lock_guard(self) -> Iterator[None]:
+        """Commands: a lock held past the busy timeout becomes a UserError (exit 2)."""
+        try:
+            yield
+        except OperationalError as exc:
+            if not is_locked(exc):
+                raise
+            where = self.engine.url.render_as_string(hide_password=True)
+            raise locked_error(where, self.lock_timeout_s) from exc
 
     @property
     def dialect(self) -> str:
