@@ -388,18 +388,18 @@ def _replace_all(files: dict[Path, bytes]) -> None:
     os.umask(umask)
     try:
         for path, data in files.items():
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-            tmps[path] = Path(tmp)
+            fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            tmps[path] = Path(name)
             os.fchmod(fd, 0o666 & ~umask)  # as an ordinary new file (mkstemp makes it 0600)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
-        for path, tmp in tmps.items():
-            os.replace(tmp, path)
+        for path, written in tmps.items():
+            os.replace(written, path)
     except BaseException as exc:
-        for tmp in tmps.values():
-            tmp.unlink(missing_ok=True)
+        for written in tmps.values():
+            written.unlink(missing_ok=True)
         err = output_error(exc, next(iter(files))) if isinstance(exc, OSError) else None
         if err is not None:
             raise err from exc
