@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 
 # Loaded by the scoring subprocess only (PYTHONPATH): every parquet written into a
 # temporary output folder takes a second longer, so the kill lands mid-write every time.
-SLOW_WRITES = '''
+SLOW_WRITES = """
 import time
 import pandas as pd
 
@@ -37,7 +37,7 @@ def _slow(self, path, *args, **kwargs):
     return out
 
 pd.DataFrame.to_parquet = _slow
-'''
+"""
 
 
 def _wait_for_partial_write(parent: Path, proc, timeout: float = 300) -> Path:
