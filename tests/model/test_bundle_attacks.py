@@ -256,3 +256,19 @@ def test_key_file_is_made_private_and_refused_when_others_can_read_it(
     key_file.unlink()
     with pytest.raises(ModelError, match="No signing key"):
         load_bundle(path, settings)
+
+
+def test_signing_key_setting_is_declared_validated_and_never_dumped() -> None:
+    from claimguard.errors import ConfigError
+    from claimguard.settings import load_settings
+
+    key = "s3cret-" * 4
+    s = load_settings(environ={"CLAIMGUARD_MODEL__SIGNING_KEY": key})
+    assert s.model.signing_key is not None and s.model.signing_key.get_secret_value() == key
+    assert key not in json.dumps(s.model_dump(mode="json")) and key not in repr(s)
+    assert s.config_hash() == load_settings(environ={}).config_hash()  # alert ids unchanged
+    with pytest.raises(ConfigError, match="CLAIMGUARD_MODEL__SIGNING_KEY") as info:
+        load_settings(environ={"CLAIMGUARD_MODEL__SIGNING_KEY": "short"})
+    assert "short" not in str(info.value)  # the value itself is never echoed
+    with pytest.raises(ConfigError, match="names no setting"):
+        load_settings(environ={"CLAIMGUARD_MODEL__SIGNING_KYE": key})
