@@ -133,6 +133,7 @@ def test_untrusted_type_in_a_signed_payload_is_refused(tmp_path: Path, bundle) -
         load_bundle(evil)
 
 
+@pytest.mark.slow
 def test_malicious_pickle_via_cli_exits_2_without_traceback(tmp_path: Path) -> None:
     canary = tmp_path / "pwned"
     path = _evil_files(tmp_path, canary)["joblib"]
