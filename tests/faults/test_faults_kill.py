@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -79,3 +80,48 @@ def test_kill_9_mid_write_keeps_previous_outputs_and_the_rerun_is_clean(
     assert sorted(done["files"]) == sorted(p.name for p in out.iterdir())
     visible = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("."))
     assert visible == ["hook", "out"]
+
+
+# Loaded by the training subprocess only: each fsync takes two seconds longer, so the kill
+# lands while the new bundle is a temporary file.
+SLOW_FSYNC = """
+import os
+import time
+
+_real = os.fsync
+
+def _slow(fd):
+    time.sleep(2.0)
+    return _real(fd)
+
+os.fsync = _slow
+"""
+
+
+def test_kill_9_while_saving_a_bundle_keeps_the_previous_bundle(
+    world: dict[str, Path], tmp_path: Path
+) -> None:
+    from claimguard.model.bundle import load_bundle
+    from claimguard.model.model_card import card_path
+
+    model = tmp_path / "model.joblib"
+    shutil.copy(world["model"], model)
+    shutil.copy(card_path(world["model"]), card_path(model))
+    before = {p: p.read_bytes() for p in (model, card_path(model))}
+
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(SLOW_FSYNC)
+    proc = cg("train", str(world["data"]), "-c", str(world["cfg"]), "--model-out", str(model),
+              env={"PYTHONPATH": str(hook)})  # fmt: skip
+    deadline = time.monotonic() + 300
+    while not list(tmp_path.glob(".model.joblib.*.tmp")):
+        assert proc.poll() is None, proc.communicate()[1]
+        assert time.monotonic() < deadline, "train did not start saving in time"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+
+    assert {p: p.read_bytes() for p in before} == before  # bundle and card as they were
+    assert load_bundle(model).model_version == load_bundle(world["model"]).model_version
