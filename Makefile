@@ -34,7 +34,7 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/mypy
 
 test: lint
-	$(BIN)/python -m pytest -n 2 --dist loadfile tests notebooks --nbmake $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadfile tests $(PYTEST_ARGS)
 
 bench: $(VENV)/.core-installed
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
