@@ -90,6 +90,21 @@ def discover(path: Path) -> Inputs:
     return Inputs(tables, [], labels if labels.is_file() else None)
 
 
+def dataset_folders(path: Path) -> list[Path]:
+    """Subfolders of ``path`` that are datasets (a claims table inside), in name order.
+
+    Why: a fund delivers one extract per month (``2024-01/``, ``2024-02/``, ...); a job
+    over a year reads them one at a time instead of holding a year in memory. Empty when
+    ``path`` is itself a dataset (or not a folder).
+    """
+    if not path.is_dir() or _table_file(path, "claims") is not None:
+        return []
+    return sorted(
+        (d for d in path.iterdir() if d.is_dir() and _table_file(d, "claims") is not None),
+        key=lambda d: d.name,
+    )
+
+
 def _canonical(
     raw: RawTable,
     tm: TableMapping,
