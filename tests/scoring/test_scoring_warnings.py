@@ -47,7 +47,7 @@ def test_a_rise_shared_by_every_peer_is_not_a_warning() -> None:
 
 def test_cusum_freezes_its_reference_while_accumulating() -> None:
     x = np.log(np.array([[1.0, 1.0, 1.0, 1.0, 1.2, 1.4, 1.6, 1.8]]))
-    s, ref, run, start = cusum(x, MonitorSettings(min_history_months=3, spread_floor=0.05))
+    s, ref, run, start, _dev = cusum(x, MonitorSettings(min_history_months=3, spread_floor=0.05))
     assert s[0, :4].max() == 0
     assert (np.diff(s[0, 4:]) > 0).all()  # a growing drift never becomes its own reference
     np.testing.assert_allclose(ref[0, 4:], 0.0)
