@@ -101,7 +101,7 @@ def cusum(
     return stat, ref, run, start, dev
 
 
-def pooled_cusum(dev: np.ndarray, series: pd.MultiIndex, settings: MonitorSettings) -> np.ndarray:
+def pooled_cusum(dev: np.ndarray, series: pd.Index, settings: MonitorSettings) -> np.ndarray:
     """Each series' signal-level CUSUM: the indicators of one signal at one facility (lab
     tests, imaging, drug and supply lines per visit, say) pooled month by month.
 
