@@ -28,13 +28,13 @@ from claimguard.io.readers import (
     read_table_file,
     sha256_file,
 )
+from claimguard.io.validation import Checked, Problem, check_contract, empty_frame, validate_table
 from claimguard.io.xml130 import find_xml_files, read_xml
 from claimguard.io.xml130_names import XML130_MAPPING
 from claimguard.memory import release_memory
 from claimguard.progress import step
 from claimguard.schema import LOCAL_TIMEZONE, TABLES
 from claimguard.tables import Dataset
-from claimguard.validation import Checked, Problem, check_contract, empty_frame, validate_table
 
 log = logging.getLogger(__name__)
 

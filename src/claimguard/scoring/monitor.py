@@ -197,7 +197,7 @@ MONITOR_FILES = ("indicators.parquet", "warnings.parquet", "warnings.csv", "moni
 
 def write_monitor_folder(result: MonitorResult, out_dir: str | Path) -> Path:
     """Write indicators, warnings and monitor.json into ``out_dir`` atomically."""
-    from claimguard.scoring.output import atomic_folder, write_json, write_parquet
+    from claimguard.io.atomic import atomic_folder, write_json, write_parquet
 
     out = Path(out_dir)
     with atomic_folder(out, MONITOR_FILES) as tmp:

@@ -24,6 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from claimguard.io.problems import Problem
 from claimguard.schema import QUARANTINE_COLUMNS, TABLES, Table
 
 # Plausible windows for dates (SPEC: birth date not in the future, not before 1900;
@@ -32,19 +33,6 @@ EARLIEST_BIRTH = pd.Timestamp("1900-01-01")
 EARLIEST_EVENT = pd.Timestamp("1990-01-01")
 LATEST_VALIDITY = pd.Timestamp("2200-01-01")
 RAW_VALUE_CHARS = 200  # raw values longer than this are cut in the quarantine's JSON
-
-
-@dataclass
-class Problem:
-    """Cells of one column that fail one rule (``mask`` is True on the failing rows)."""
-
-    column: str
-    mask: np.ndarray
-    reason: str
-    removes_row: bool = False  # True: the row goes whatever the column (duplicates, orphans)
-
-    def __post_init__(self) -> None:
-        self.mask = np.array(self.mask, dtype=bool)  # own, writable copy
 
 
 @dataclass
