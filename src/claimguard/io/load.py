@@ -234,7 +234,8 @@ def load_dataset(path: str | Path, mapping: str | Path | Mapping | None = None) 
         for name, c in checked.items()
     }
     for name, c in counts.items():
-        if c["in"] != c["valid"] + c["quarantined"]:  # the SPEC's invariant; a bug if broken
+        # rows in = valid + quarantined (docs/contract.md section 2); a bug if broken
+        if c["in"] != c["valid"] + c["quarantined"]:
             raise AssertionError(f"{name}: rows in {c} do not add up")
     return Dataset(
         claims=checked["claims"].valid,

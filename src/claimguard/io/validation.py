@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 from claimguard.io.problems import Problem
 from claimguard.schema import QUARANTINE_COLUMNS, TABLES, Table
 
-# Plausible windows for dates (SPEC: birth date not in the future, not before 1900;
+# Plausible windows for dates (docs/contract.md section 2: birth date not in the future, not before 1900;
 # dates within a sane window). Visits before 1990 are data errors in any fund's export.
 EARLIEST_BIRTH = pd.Timestamp("1900-01-01")
 EARLIEST_EVENT = pd.Timestamp("1990-01-01")
@@ -273,7 +273,7 @@ def quarantine_frame(
     action: str,
     raw: list[str],
 ) -> pd.DataFrame:
-    """A quarantine frame with the SPEC columns (``source_row`` as int64)."""
+    """A quarantine frame with the quarantine columns of docs/contract.md section 2 (``source_row`` as int64)."""
     n = len(source_row)
     return pd.DataFrame(
         {
@@ -461,7 +461,7 @@ def validate_table(
 
 
 def empty_frame() -> pd.DataFrame:
-    """An empty quarantine with the SPEC columns and dtypes."""
+    """An empty quarantine with the quarantine columns of docs/contract.md section 2 and dtypes."""
     return quarantine_frame(
         "", np.array([], dtype=object), np.array([], dtype=np.int64), None, "", "", []
     )

@@ -28,7 +28,7 @@ CONVERT_FILES = (
 
 
 def write_quarantine(df: pd.DataFrame, path: Path) -> None:
-    """Write the quarantine with exactly the SPEC columns (an empty file when no problems)."""
+    """Write the quarantine with exactly the quarantine columns of docs/contract.md section 2 (an empty file when no problems)."""
     q = df if len(df) else empty_frame()
     q = q.reindex(columns=list(QUARANTINE_COLUMNS))
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -45,7 +45,7 @@ def write_score_folder(result: Any, out_dir: str | Path) -> Path:
 
 
 def _quarantine_frame(quarantine: pd.DataFrame) -> pd.DataFrame:
-    """SPEC quarantine columns with parquet-safe types (text, 1-based row numbers)."""
+    """The quarantine columns (docs/contract.md section 2), parquet-safe (text, 1-based rows)."""
     out = quarantine.copy()
     for col in QUARANTINE_COLUMNS:
         if col not in out.columns:

@@ -110,7 +110,7 @@ class Run(Base):
 
 
 class Alert(Base):
-    """An alert of SPEC section 3, plus its entity's display info and latest decision."""
+    """An alert of docs/contract.md section 3, plus its entity's display info and latest decision."""
 
     __tablename__ = "alerts"
     alert_id: Mapped[str] = mapped_column(String(128), primary_key=True)
@@ -957,7 +957,7 @@ class Store:
         return carried
 
     def labels(self, history: bool = False) -> list[dict[str, Any]]:
-        """Decisions in SPEC section 4's layout: the latest per alert, or every one.
+        """Decisions in the layout of docs/contract.md section 4: the latest per alert, or every one.
 
         Carried-forward copies are left out: a label is a reviewer's look at one period.
         """
