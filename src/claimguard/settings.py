@@ -250,7 +250,15 @@ class MonitorSettings(_Section):
         0.5, ge=0.0, description="CUSUM allowance, in reference spreads, ignored each month"
     )
     cusum_h: float = Field(
-        2.5, gt=0.0, description="CUSUM decision limit, in reference spreads (sensitivity)"
+        2.0,
+        gt=0.0,
+        description="CUSUM decision limit, in reference spreads (sensitivity); chosen on "
+        "development seeds of bench/monitor.py, never on the seeds it reports",
+    )
+    pool_signal: bool = Field(
+        True,
+        description="also accumulate one CUSUM per facility and signal over its indicators "
+        "(Stouffer sum of their standardised deviations), so several small rises together warn",
     )
     spread_floor: float = Field(
         0.1, gt=0.0, description="smallest month-to-month spread of a log ratio (10% = 0.1)"

@@ -186,7 +186,7 @@ def model_compare(
     a loser). Example:
     `claimguard model compare models:/claimguard@champion models:/claimguard/4 --data data/2024-03`
     """
-    from claimguard.evaluation.compare import compare_models
+    from claimguard.jobs.compare import compare_models
     from claimguard.model.tracking import record_comparison
     from claimguard.settings import load_settings
 

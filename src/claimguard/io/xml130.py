@@ -28,8 +28,8 @@ import pandas as pd
 
 from claimguard.errors import InputFileError
 from claimguard.io.readers import RawTable, sha256_file
+from claimguard.io.validation import SourceFiles, empty_frame, quarantine_frame
 from claimguard.io.xml130_names import EXAM_GROUP, XML130_MAPPING
-from claimguard.validation import SourceFiles, empty_frame, quarantine_frame
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from claimguard.evaluation.evaluate import read_labels
 from claimguard.evaluation.metrics import entity_metrics
+from claimguard.jobs.evaluate import read_labels
 from claimguard.schema import ENTITY_TYPES
 from claimguard.settings import Settings
 
