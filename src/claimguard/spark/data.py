@@ -135,9 +135,7 @@ def read_table(spark: Any, path: str, name: str) -> SparkTable:
         ) from None
     nanos, aware = _time_columns(frame)
     nested = [
-        f.name
-        for f in frame.schema.fields
-        if f.dataType.typeName() in ("array", "map", "struct")
+        f.name for f in frame.schema.fields if f.dataType.typeName() in ("array", "map", "struct")
     ]
     cols = []
     for f in frame.schema.fields:

@@ -58,9 +58,13 @@ def get_session(settings: SparkSettings) -> Any:
     try:
         from pyspark.sql import SparkSession
     except ImportError:
-        raise UserError("pyspark is not installed", where="engine: spark", fix=PYSPARK_FIX) from None
+        raise UserError(
+            "pyspark is not installed", where="engine: spark", fix=PYSPARK_FIX
+        ) from None
     if not java_available():
-        raise UserError("Java is not installed (Spark needs it)", where="engine: spark", fix=JAVA_FIX)
+        raise UserError(
+            "Java is not installed (Spark needs it)", where="engine: spark", fix=JAVA_FIX
+        )
     if settings.master.startswith("local"):
         # local workers must run this interpreter, not whatever `python3` is on PATH
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
