@@ -61,7 +61,9 @@ class SparkTable:
 
 @dataclass
 class SparkDataset:
-    """Validated tables (Spark DataFrames of canonical columns), the quarantine, the counts."""
+    """Validated tables (Spark DataFrames of canonical columns plus SOURCE_FILE and
+    SOURCE_ROW: where each row came from, so partitions can restore the file order), the
+    quarantine, the counts."""
 
     tables: dict[str, Any]
     quarantine: Any
@@ -241,9 +243,27 @@ def _plain(df: pd.DataFrame, columns: list[str], table: Table) -> pd.DataFrame:
     return pd.DataFrame(out, index=pd.RangeIndex(n))
 
 
-def _tagged(checked: Checked, columns: list[str], table: Table) -> pd.DataFrame:
-    """One frame of a partition's results: valid rows, quarantine rows, keys, counts."""
+def _kept_sources(checked: Checked, raw: RawTable) -> tuple[np.ndarray, np.ndarray]:
+    """(source file, source row) of each valid row: the raw rows in order, less those the
+    quarantine removed (validation keeps the order of the rows it keeps)."""
+    files = raw.source_file.at(np.arange(len(raw.source_row)))
+    q = checked.quarantine
+    gone = q[q["action"] == "quarantined"]
+    removed = pd.MultiIndex.from_arrays(
+        [gone["source_file"].astype(object), gone["source_row"].astype(np.int64)]
+    )
+    at = pd.MultiIndex.from_arrays([files.astype(object), raw.source_row.astype(np.int64)])
+    keep = ~at.isin(removed)
+    if int(keep.sum()) != len(checked.valid):  # a bug, not bad data
+        raise AssertionError(f"{raw.name}: {int(keep.sum())} kept rows, {len(checked.valid)} valid")
+    return files[keep], raw.source_row[keep] - 1
+
+
+def _tagged(checked: Checked, columns: list[str], table: Table, raw: RawTable) -> pd.DataFrame:
+    """One frame of a partition's results: valid rows (with where each came from),
+    quarantine rows, quarantined keys, row counts."""
     valid = _plain(checked.valid, columns, table)
+    valid[SOURCE_FILE], valid[SOURCE_ROW] = _kept_sources(checked, raw)
     valid[KIND] = "valid"
     q = checked.quarantine.rename(columns={c: Q + c for c in QUARANTINE_COLUMNS})
     q[KIND] = "quarantine"
@@ -262,7 +282,7 @@ def _tagged(checked: Checked, columns: list[str], table: Table) -> pd.DataFrame:
         )
     )
     out = pd.concat([p for p in parts if len(p)], ignore_index=True)
-    for c in (ROWS_IN, ROWS_QUARANTINED, Q + "source_row"):
+    for c in (ROWS_IN, ROWS_QUARANTINED, Q + "source_row", SOURCE_ROW):
         if c not in out.columns:
             out[c] = pd.NA
         out[c] = out[c].astype("Int64")
@@ -272,6 +292,7 @@ def _tagged(checked: Checked, columns: list[str], table: Table) -> pd.DataFrame:
 def _tagged_schema(columns: list[str], table: Table) -> str:
     parts = [f"`{c}` {_spark_type(table.column(c).kind)}" for c in columns]
     parts += [f"`{Q}{c}` {'long' if c == 'source_row' else 'string'}" for c in QUARANTINE_COLUMNS]
+    parts += [f"`{SOURCE_FILE}` string", f"`{SOURCE_ROW}` long"]
     parts += [f"`{KIND}` string", f"`{ROWS_IN}` long", f"`{ROWS_QUARANTINED}` long"]
     return ", ".join(parts)
 
@@ -307,8 +328,9 @@ def _check_bucket(
     table = table.spec()
 
     def run(pdf: pd.DataFrame) -> pd.DataFrame:
-        checked = _canonical(_raw_frame(pdf, table), tm, timezone=timezone)
-        return _reorder(_tagged(checked, columns, canon), schema)
+        raw = _raw_frame(pdf, table)
+        checked = _canonical(raw, tm, timezone=timezone)
+        return _reorder(_tagged(checked, columns, canon, raw), schema)
 
     return run
 
@@ -335,8 +357,9 @@ def _check_lines(
             rows_quarantined=0,
             keys_quarantined=ids[~is_valid].reset_index(drop=True),
         )
-        checked = _canonical(_raw_frame(lines, table), tm, parent=parent, timezone=timezone)
-        return _reorder(_tagged(checked, columns, canon), schema)
+        raw = _raw_frame(lines, table)
+        checked = _canonical(raw, tm, parent=parent, timezone=timezone)
+        return _reorder(_tagged(checked, columns, canon, raw), schema)
 
     return run
 
@@ -403,7 +426,7 @@ def validate(
         out = out.persist(StorageLevel.MEMORY_AND_DISK)
         if name == "claims":
             claims_out = out
-        tables[name] = out.filter(F.col(KIND) == "valid").select(*columns)
+        tables[name] = out.filter(F.col(KIND) == "valid").select(*columns, SOURCE_FILE, SOURCE_ROW)
         quarantine.append(
             out.filter(F.col(KIND) == "quarantine").select(
                 *[F.col(Q + c).alias(c) for c in QUARANTINE_COLUMNS]
