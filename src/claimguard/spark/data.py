@@ -416,7 +416,7 @@ def validate(
             sources = tm.sources(key) if key else []
             key_col = sources[0] if sources else key
             frame = table.frame
-            if key_col in frame.columns:
+            if key_col is not None and key_col in frame.columns:
                 frame = frame.withColumn(BUCKET, F.pmod(F.xxhash64(key_col), F.lit(n)))
             else:  # the key is missing: validation names the missing column
                 frame = frame.withColumn(BUCKET, F.lit(0))
