@@ -56,6 +56,12 @@ def small_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def spark_ds(spark: Any, small_dir: Path) -> Any:
+    """``small_dir`` read and validated on Spark once (tables are persisted)."""
+    return load_dataset_spark(spark, str(small_dir))
+
+
 def _same_table(spark_table: pd.DataFrame, local: pd.DataFrame) -> None:
     assert list(spark_table.columns) == list(local.columns)
     assert set(spark_table.index) == set(local.index)
@@ -63,9 +69,11 @@ def _same_table(spark_table: pd.DataFrame, local: pd.DataFrame) -> None:
     np.testing.assert_allclose(a, local.to_numpy(dtype=np.float64), rtol=RTOL, atol=1e-6)
 
 
-def test_features_on_spark_equal_the_local_build(spark: Any, small_dir: Path) -> None:
+def test_features_on_spark_equal_the_local_build(
+    spark: Any, spark_ds: Any, small_dir: Path
+) -> None:
     settings = FeatureSettings()
-    sds = load_dataset_spark(spark, str(small_dir))
+    sds = spark_ds
     sf = build_features_spark(spark, sds, settings, partitions=PARTITIONS)
     local = load_dataset(small_dir)
     fs = build_features(
@@ -174,3 +182,44 @@ def test_unknown_engine_is_a_usage_error(small_dir: Path, tmp_path: Path) -> Non
     out = tmp_path / "x"
     assert run(["features", str(small_dir), "--out", str(out), "--engine", "gpu"]) == 2
     assert not out.exists()
+
+
+def test_scores_and_alert_ids_on_spark_equal_the_local_ones(
+    spark: Any, spark_ds: Any, small_dir: Path, tmp_path: Path
+) -> None:
+    from claimguard.model.bundle import load_bundle
+    from claimguard.scoring.alerts import alert_ids, rank_scores, select_alerts
+    from claimguard.spark.scoring import score_spark, top_alerts
+
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("model:\n  n_estimators: 30\n")
+    model = tmp_path / "model.joblib"
+    assert run(["train", str(small_dir), "--config", str(cfg), "--model-out", str(model)]) == 0
+    bundle = load_bundle(model)
+    settings = bundle.settings.features
+    local = load_dataset(small_dir)
+    fs = build_features(
+        local.claims,
+        local.claim_lines,
+        local.cards,
+        local.facilities,
+        peers=bundle.peers,
+        settings=settings,
+    )
+    want = bundle.score(fs)
+    sf = build_features_spark(spark, spark_ds, settings, peers=bundle.peers)
+    got = score_spark(spark, sf, bundle)
+    for entity, frame in got.items():
+        g = frame.toPandas().set_index("entity_id")
+        w = want[entity]
+        assert set(g.index) == set(w.index.astype(str))
+        g = g.reindex(w.index.astype(str))
+        np.testing.assert_allclose(g["score"], w["score"], rtol=RTOL, atol=1e-6)
+        np.testing.assert_allclose(g["rule_score"], w["rule_score"], rtol=RTOL, atol=1e-6)
+    capacity = {"card": 25, "facility": 5}
+    period = (fs.period_start, fs.period_end)
+    alerts = top_alerts(got, period, capacity, bundle.model_version)
+    ranked = select_alerts(rank_scores(want, *period), capacity)
+    local_ids = alert_ids(ranked, bundle.model_version)
+    assert list(alerts["alert_id"]) == list(local_ids)
+    assert list(alerts["rank"]) == list(ranked["rank"])
