@@ -49,7 +49,7 @@ def features(
         from claimguard.model.bundle import load_bundle
 
         bundle = load_bundle(model)  # a bad bundle fails before the data is read
-    ds = load_dataset(data, mapping)
+    ds = load_dataset(data, mapping, settings.io)
     with step("Building features"):
         if bundle is None:
             fs = build_features(

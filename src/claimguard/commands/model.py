@@ -65,7 +65,7 @@ def train(
     settings = load_settings(config)
     timings: dict[str, float] = {}
     with step("Reading data", timings):
-        ds = load_dataset(data, mapping)
+        ds = load_dataset(data, mapping, settings.io)
     traps = _traps(Path(data))
     decisions = None
     if feedback is not None:

@@ -44,7 +44,7 @@ def monitor(
     with step("Loading model", timings):
         bundle = load_bundle(model)
     with step("Reading data", timings):
-        ds = load_dataset(data, mapping)
+        ds = load_dataset(data, mapping, settings.io)
     with step("Computing monthly indicators and warnings", timings):
         result = monitor_dataset(ds, bundle, settings, months=months)
     result.run["timings_seconds"] = timings

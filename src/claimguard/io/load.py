@@ -33,6 +33,7 @@ from claimguard.io.xml130_names import XML130_MAPPING
 from claimguard.memory import release_memory
 from claimguard.progress import step
 from claimguard.schema import LOCAL_TIMEZONE, TABLES
+from claimguard.settings import IoSettings
 from claimguard.tables import Dataset
 from claimguard.validation import Checked, Problem, check_contract, empty_frame, validate_table
 
@@ -157,10 +158,15 @@ def _log_absent(checked: dict[str, Checked]) -> None:
         )
 
 
-def load_dataset(path: str | Path, mapping: str | Path | Mapping | None = None) -> Dataset:
+def load_dataset(
+    path: str | Path,
+    mapping: str | Path | Mapping | None = None,
+    limits: IoSettings | None = None,
+) -> Dataset:
     """Read, coerce and validate any supported input into a :class:`Dataset`.
 
-    Raises :class:`~claimguard.errors.InputFileError` for whole-file problems and
+    ``limits`` bound what one hostile file may make the readers hold (defaults:
+    :class:`~claimguard.settings.IoSettings`). Raises :class:`~claimguard.errors.InputFileError` for whole-file problems and
     :class:`~claimguard.errors.ConfigError` for a bad mapping file.
     """
     p = Path(path)
@@ -174,7 +180,7 @@ def load_dataset(path: str | Path, mapping: str | Path | Mapping | None = None) 
         if inputs.xml:
             m = m or XML130_MAPPING
             with step(f"Reading {len(inputs.xml)} XML file(s)"):
-                claims_raw, lines_raw, sources = read_xml(inputs.xml)
+                claims_raw, lines_raw, sources = read_xml(inputs.xml, limits)
             raws["claims"] = claims_raw
             if len(lines_raw.frame.columns):
                 raws["claim_lines"] = lines_raw
