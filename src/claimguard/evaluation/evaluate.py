@@ -20,6 +20,7 @@ import pandas as pd
 
 from claimguard import __version__
 from claimguard.errors import InputFileError
+from claimguard.io.csvsafe import restore
 from claimguard.evaluation import report
 from claimguard.evaluation.scenarios import canonical_scenario, expected_signals, normalise
 from claimguard.progress import step
@@ -48,7 +49,8 @@ def read_labels(path: Path) -> tuple[pd.DataFrame, str]:
             fix="pass --labels with labels.csv of a generated dataset or a triage export",
         )
     try:
-        raw = pd.read_csv(path, dtype="string", keep_default_na=False, na_values=[""])
+        # a triage export's ids are neutralised against spreadsheet formulas: undone here
+        raw = restore(pd.read_csv(path, dtype="string", keep_default_na=False, na_values=[""]))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InputFileError(
             f"The labels file cannot be read as CSV ({exc})",

@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 
 from claimguard.errors import InputFileError
 from claimguard.io.compact import DICTIONARY_COLUMNS
+from claimguard.io.csvsafe import restore
 from claimguard.validation import SourceFiles, empty_frame, quarantine_frame
 
 log = logging.getLogger(__name__)
@@ -318,7 +319,8 @@ def read_labels(path: Path) -> pd.DataFrame:
     """labels.csv as text columns (extra columns kept)."""
     _check_file(path, "labels")
     try:
-        return pd.read_csv(path, dtype="str", keep_default_na=False, na_values=[""])
+        # labels written by claimguard are neutralised against spreadsheet formulas
+        return restore(pd.read_csv(path, dtype="str", keep_default_na=False, na_values=[""]))
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise InputFileError(
             f"labels.csv cannot be read ({type(exc).__name__}: {exc})",

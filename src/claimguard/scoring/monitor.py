@@ -19,6 +19,7 @@ import pandas as pd
 from claimguard import __version__
 from claimguard.errors import UserError
 from claimguard.features.lookup import positions
+from claimguard.io.csvsafe import write_csv
 from claimguard.features.monthly import month_sums, tidy_indicators
 from claimguard.features.prepare import prepare
 from claimguard.memory import release_memory
@@ -119,6 +120,6 @@ def write_monitor_folder(result: MonitorResult, out_dir: str | Path) -> Path:
     with atomic_folder(out, MONITOR_FILES) as tmp:
         write_parquet(result.indicators, tmp / "indicators.parquet")
         write_parquet(result.warnings, tmp / "warnings.parquet")
-        result.warnings.to_csv(tmp / "warnings.csv", index=False)
+        write_csv(result.warnings, tmp / "warnings.csv")  # formulas neutralised
         write_json(result.run, tmp / "monitor.json")
     return out
