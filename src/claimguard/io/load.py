@@ -51,7 +51,20 @@ class Inputs:
     labels: Path | None = None
 
 
+def _dead_link(path: Path) -> InputFileError:
+    return InputFileError(
+        "the input is a symbolic link that leads nowhere (its target is missing, or the "
+        "link points back at itself: a loop)",
+        where=str(path),
+        fix="replace the link with the file itself, or point it at an existing file",
+    )
+
+
 def _table_file(folder: Path, name: str) -> Path | None:
+    for suffix in TABLE_SUFFIXES:
+        candidate = folder / f"{name}{suffix}"
+        if candidate.is_symlink() and not candidate.exists():
+            raise _dead_link(candidate)
     found = [folder / f"{name}{s}" for s in TABLE_SUFFIXES if (folder / f"{name}{s}").is_file()]
     if len(found) > 1:
         log.warning("%s: both %s found; reading %s", folder, [f.name for f in found], found[0].name)
@@ -59,7 +72,13 @@ def _table_file(folder: Path, name: str) -> Path | None:
 
 
 def discover(path: Path) -> Inputs:
-    """Decide what kind of input ``path`` is, or fail naming what was expected."""
+    """Decide what kind of input ``path`` is, or fail naming what was expected.
+
+    Links to folders are not followed inside a folder (a link loop cannot make the search
+    endless); a link that leads nowhere where a table is expected is named as such.
+    """
+    if path.is_symlink() and not path.exists():
+        raise _dead_link(path)
     if not path.exists():
         raise InputFileError(
             "the input does not exist",

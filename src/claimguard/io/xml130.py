@@ -67,7 +67,10 @@ _SAFE = {"forbid_dtd": True, "forbid_entities": True, "forbid_external": True}
 
 
 def find_xml_files(path: Path) -> list[Path]:
-    """The XML files under a folder (recursive, sorted) or the file itself."""
+    """The XML files under a folder (recursive, sorted) or the file itself.
+
+    ``rglob`` does not descend into linked folders, so a link loop (``sub -> ..``) cannot make
+    the search endless; a link to a file is read like the file."""
     if path.is_file():
         return [path]
     return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() == ".xml")
