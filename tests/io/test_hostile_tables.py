@@ -198,7 +198,9 @@ def test_ten_thousand_tiny_xml_files_load_in_bounded_time(tmp_path: Path) -> Non
     d = tmp_path / "xml"
     d.mkdir()
     for i in range(10_000):  # one visit per file, as many facilities export
-        (d / f"{i:05d}.xml").write_text(_envelope([f"<HOSO>{_file('XML1', _xml1(f'L{i}'))}</HOSO>"]))
+        (d / f"{i:05d}.xml").write_text(
+            _envelope([f"<HOSO>{_file('XML1', _xml1(f'L{i}'))}</HOSO>"])
+        )
     start = time.perf_counter()
     ds = load_dataset(d)
     assert time.perf_counter() - start < 30
@@ -222,7 +224,9 @@ def test_one_broken_file_among_many_tiny_xml_files_is_named(
     d = tmp_path / "xml"
     d.mkdir()
     for i in range(200):
-        (d / f"{i:05d}.xml").write_text(_envelope([f"<HOSO>{_file('XML1', _xml1(f'L{i}'))}</HOSO>"]))
+        (d / f"{i:05d}.xml").write_text(
+            _envelope([f"<HOSO>{_file('XML1', _xml1(f'L{i}'))}</HOSO>"])
+        )
     (d / "00100.xml").write_text("<GIAMDINHHS><HOSO>")
     _refused(d, capsys, "cannot be parsed as XML", where=d / "00100.xml")
 

@@ -14,7 +14,15 @@ from claimguard.evaluation.evaluate import read_labels
 from claimguard.io.csvsafe import neutralise, restore, write_csv
 from tests.io.io_frames import make_dataset, write_folder
 
-HOSTILE = ['=HYPERLINK("http://evil.example/x","click")', "+1", "-2", "@x", "\tcmd", "\r=1", "x\r=1"]
+HOSTILE = [
+    '=HYPERLINK("http://evil.example/x","click")',
+    "+1",
+    "-2",
+    "@x",
+    "\tcmd",
+    "\r=1",
+    "x\r=1",
+]
 TRICKY = ["'=already", "''-twice", "'plain", "ok", "a=b"]  # escapes must round-trip too
 
 

@@ -55,7 +55,9 @@ def _accounted(ds, records: int | None) -> None:
     assert c["in"] == c["valid"] + c["quarantined"], c
     if records is not None:
         assert c["in"] == records, (c, records)
-    q = ds.quarantine[(ds.quarantine["table"] == "claims") & (ds.quarantine["action"] == "quarantined")]
+    q = ds.quarantine[
+        (ds.quarantine["table"] == "claims") & (ds.quarantine["action"] == "quarantined")
+    ]
     assert len(q[["source_file", "source_row"]].drop_duplicates()) == c["quarantined"]
     assert len(ds.claims) == c["valid"]
 

@@ -20,9 +20,9 @@ import pandas as pd
 
 from claimguard import __version__
 from claimguard.errors import InputFileError
-from claimguard.io.csvsafe import restore
 from claimguard.evaluation import report
 from claimguard.evaluation.scenarios import canonical_scenario, expected_signals, normalise
+from claimguard.io.csvsafe import restore
 from claimguard.progress import step
 from claimguard.schema import (
     ENTITY_TYPES,

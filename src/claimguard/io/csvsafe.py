@@ -24,7 +24,7 @@ _ESCAPED = r"^'+[=+\-@\t\r]"
 def _is_text(s: pd.Series) -> bool:
     dtype = s.dtype
     return (
-        dtype == object
+        pd.api.types.is_object_dtype(dtype)
         or isinstance(dtype, pd.StringDtype | pd.CategoricalDtype)
         or (isinstance(dtype, pd.ArrowDtype) and pd.api.types.is_string_dtype(dtype))
     )

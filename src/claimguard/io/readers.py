@@ -198,7 +198,15 @@ def _not_utf8(path: Path, table: str, line: int = 0) -> InputFileError:
 # not UTF-8 while a file with stray bytes is read; the rows holding it are quarantined.
 _MARK = "\ufdd0"
 _MARK_ERRORS = "claimguard-mark-not-utf8"
-codecs.register_error(_MARK_ERRORS, lambda exc: (_MARK, exc.end))  # type: ignore[arg-type, return-value]
+
+
+def _mark(exc: UnicodeError) -> tuple[str, int]:
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    return _MARK, exc.end
+
+
+codecs.register_error(_MARK_ERRORS, _mark)
 # more lines than this share with foreign bytes: the file is in another encoding, not stray
 MOSTLY_NOT_UTF8 = 0.5
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
@@ -328,7 +336,7 @@ def _split_marked(
     where = np.flatnonzero(any_hit)
     if not len(where):
         return tbl, rows, empty_frame()
-    first_col: list[str] = []
+    first_col: list[str | None] = []
     raw: list[str] = []
     for i in where:
         cols = [name for name, h in hits.items() if h[i]]

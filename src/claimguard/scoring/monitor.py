@@ -19,9 +19,9 @@ import pandas as pd
 from claimguard import __version__
 from claimguard.errors import UserError
 from claimguard.features.lookup import positions
-from claimguard.io.csvsafe import write_csv
 from claimguard.features.monthly import month_sums, tidy_indicators
 from claimguard.features.prepare import prepare
+from claimguard.io.csvsafe import write_csv
 from claimguard.memory import release_memory
 from claimguard.model.bundle import Bundle
 from claimguard.scoring.warnings import METHOD, find_warnings
