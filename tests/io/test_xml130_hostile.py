@@ -196,6 +196,19 @@ def test_the_depth_limit_is_a_setting(tmp_path: Path) -> None:
     _assert_only_b2_quarantined(ds, "nested deeper than 8 levels")
 
 
+def test_an_embedded_table_of_too_many_elements_is_quarantined(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Flat, small elements: under the byte cap, but each costs a tree node; the parse stops
+    at the element cap instead of building them all."""
+    from claimguard.io import xml130
+
+    monkeypatch.setattr(xml130, "MAX_PART_ELEMENTS", 1000)
+    xml1 = _xml1("B2").replace("</TONG_HOP>", "<a/>" * 50_000 + "</TONG_HOP>")
+    ds = _load(_one_bad_record(tmp_path, xml1))
+    _assert_only_b2_quarantined(ds, "XML1: inner XML has more than 1,000 elements")
+
+
 def test_a_payload_over_the_size_limit_is_quarantined_without_decoding(tmp_path: Path) -> None:
     """8 MB of valid base64 (6 MB decoded) against a 1 MB limit: quarantined, and the parse
     holds about twice the file's own text (measured 2.0x; decoding it first: 2.8x)."""
