@@ -264,3 +264,19 @@ def test_io_limits_come_from_the_environment(tmp_path: Path) -> None:
     big = _xml1("B2") + "<!--" + "x" * 2000 + "-->"
     ds = load_dataset(_one_bad_record(tmp_path, big), limits=s.io)
     _assert_only_b2_quarantined(ds, "decodes to more than 1,000 bytes")
+
+
+def test_commands_read_the_limits_from_the_config(tmp_path: Path) -> None:
+    """`validate --config` applies io.max_xml_part_bytes: the big record is quarantined."""
+    import pandas as pd
+
+    big = _xml1("B2") + "<!--" + "x" * 2000 + "-->"
+    p = _one_bad_record(tmp_path, big)
+    out = tmp_path / "out"
+    assert run(["validate", str(p), "--out", str(out)]) == 0
+    assert len(pd.read_parquet(out / "quarantine.parquet")) == 0
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("io:\n  max_xml_part_bytes: 1000\n")
+    assert run(["validate", str(p), "--out", str(out), "--config", str(cfg)]) == 0
+    q = pd.read_parquet(out / "quarantine.parquet")
+    assert q["source_row"].tolist() == [2] and "more than 1,000 bytes" in q["reason"].iloc[0]

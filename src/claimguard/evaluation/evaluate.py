@@ -91,7 +91,7 @@ def read_traps(labels_path: Path) -> pd.DataFrame | None:
     path = labels_path.with_name("traps.csv")
     if not path.exists():
         return None
-    traps = pd.read_csv(path, dtype="string")
+    traps = restore(pd.read_csv(path, dtype="string"))  # written with formulas neutralised
     if not {"entity_type", "entity_id"} <= set(traps.columns):
         return None
     return traps
