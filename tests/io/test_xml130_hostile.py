@@ -280,3 +280,57 @@ def test_commands_read_the_limits_from_the_config(tmp_path: Path) -> None:
     assert run(["validate", str(p), "--out", str(out), "--config", str(cfg)]) == 0
     q = pd.read_parquet(out / "quarantine.parquet")
     assert q["source_row"].tolist() == [2] and "more than 1,000 bytes" in q["reason"].iloc[0]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_an_entity_in_a_utf16_embedded_table_is_refused(tmp_path: Path, encoding: str) -> None:
+    """In UTF-16 "<!DOCTYPE" is not those ASCII bytes: the document must still go to
+    defusedxml (a parser that expanded the entity would accept B2 as a valid claim)."""
+    xml1 = (
+        '<?xml version="1.0" encoding="UTF-16"?>'
+        '<!DOCTYPE TONG_HOP [<!ENTITY card "HS4010120878811">]>' + _xml1("B2", card="&card;")
+    )
+    payload = base64.b64encode(xml1.encode(encoding)).decode()
+    ds = _load(_one_bad_record(tmp_path, payload, raw=True))
+    _assert_only_b2_quarantined(ds, "which is refused")
+
+
+def test_a_doctype_only_in_a_comment_still_goes_to_the_safe_parser(tmp_path: Path) -> None:
+    """Any "<!DOCTYPE" bytes send a document to defusedxml; a harmless one is read by it."""
+    xml1 = "<!-- <!DOCTYPE x> -->" + _xml1("B2")
+    ds = load_dataset(_one_bad_record(tmp_path, xml1))
+    assert ds.counts["claims"] == {"in": 3, "valid": 3, "quarantined": 0}
+
+
+def test_a_utf16_envelope_with_a_dtd_exits_2(tmp_path: Path, secret_file: Path) -> None:
+    doctype = f'<!DOCTYPE GIAMDINHHS [<!ENTITY xxe SYSTEM "{secret_file.as_uri()}">]>'
+    text = _envelope([f"<HOSO>{_file('XML1', _xml1('A1'))}</HOSO>"])
+    text = text.replace("encoding='utf-8'", "encoding='utf-16'").replace("?>", "?>" + doctype, 1)
+    p = tmp_path / "utf16.xml"
+    p.write_bytes(text.replace("79001", "&xxe;", 1).encode("utf-16"))
+    with pytest.raises(InputFileError, match="declares a DTD"):
+        load_dataset(p)
+
+
+def test_a_utf16_envelope_without_a_dtd_is_read(tmp_path: Path) -> None:
+    text = _envelope([f"<HOSO>{_file('XML1', _xml1('A1'))}</HOSO>"])
+    p = tmp_path / "utf16.xml"
+    p.write_bytes(text.replace("encoding='utf-8'", "encoding='utf-16'").encode("utf-16"))
+    assert load_dataset(p).counts["claims"] == {"in": 1, "valid": 1, "quarantined": 0}
+
+
+@pytest.mark.parametrize("name", ["UTF-16-LE", "shift_jis", "no-such-encoding", "cp037"])
+def test_an_unsupported_declared_encoding_is_quarantined_or_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    """expat raises ValueError/LookupError for these, not a parse error: still no traceback."""
+    text = _envelope([f"<HOSO>{_file('XML1', _xml1('A1'))}</HOSO>"])
+    p = tmp_path / "declared.xml"
+    p.write_text(text.replace("encoding='utf-8'", f"encoding='{name}'"))
+    assert run(["validate", str(p), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "encoding" in err and "Fix:" in err and "Traceback" not in err
+    xml1 = f'<?xml version="1.0" encoding="{name}"?>' + _xml1("B2")
+    ds = _load(_one_bad_record(tmp_path, xml1))
+    assert ds.counts["claims"] == {"in": 3, "valid": 2, "quarantined": 1}
+    assert "encoding" in ds.quarantine["reason"].iloc[0]
