@@ -32,9 +32,10 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 test: lint
-	$(BIN)/python -m pytest -n 2 --dist loadfile tests notebooks --nbmake $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadfile tests $(PYTEST_ARGS)
 
 bench: $(VENV)/.core-installed
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done

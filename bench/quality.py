@@ -89,7 +89,7 @@ def _top_trap_kinds(scores: pd.Series, traps: pd.DataFrame, k: int = 100) -> str
 def run_variant(i: int, claims: int, abuse_rate: float, settings: Any) -> dict[str, Any]:
     """Train on variant i's first month, score its second; one row of robustness figures."""
     from claimguard.evaluation.metrics import scenario_ap
-    from claimguard.model.quality import holdout_comparison, score_holdout
+    from claimguard.jobs.quality import holdout_comparison, score_holdout
     from claimguard.model.train import train
     from claimguard.synth.blocks import CARD_SCENARIOS, FACILITY_SCENARIOS
     from claimguard.synth.generate import generate
@@ -217,7 +217,7 @@ def variants_main(n: int, claims: int, abuse_rate: float, settings: Any, csv: st
 
 
 def main() -> None:
-    from claimguard.model.quality import (
+    from claimguard.jobs.quality import (
         beats_baselines,
         comparison_table,
         holdout_comparison,

@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _config_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One XDG config folder for the whole session: the bundle signing key file lands there.
+
+    Set before any other fixture (session-scoped and autouse), so bundles that module- and
+    session-scoped fixtures train verify in every test and its subprocesses, and no test
+    creates or reads the user's own ``~/.config/claimguard/model.key``.
+    """
+    home = tmp_path_factory.mktemp("config_home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CONFIG_HOME", str(home))
+        mp.delenv("CLAIMGUARD_MODEL__SIGNING_KEY", raising=False)
+        mp.delenv("CLAIMGUARD_MODEL__SIGNING_KEY_FILE", raising=False)
+        yield home
 
 
 @pytest.fixture(autouse=True)

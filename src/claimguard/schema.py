@@ -223,7 +223,7 @@ ALERT_COLUMNS = (
 )
 LABEL_COLUMNS = ("entity_type", "entity_id", "scenario")
 DECISION_COLUMNS = (*LABEL_COLUMNS, "decision", "reviewer", "decided_at")
-# Reviewer decisions (SPEC section 4). Evaluation and feedback read confirmed as positive,
+# Reviewer decisions (docs/contract.md section 4). Evaluation and feedback read confirmed as positive,
 # dismissed as negative and ignore the rest; a few common spellings from other tools count too.
 DECISIONS = ("confirmed_abuse", "dismissed", "needs_information")
 POSITIVE_DECISIONS = frozenset(

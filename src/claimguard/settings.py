@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal, Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, create_model
 from pydantic_settings import BaseSettings, EnvSettingsSource
 from pydantic_settings.exceptions import SettingsError
 from pydantic_settings.sources.utils import parse_env_vars
@@ -168,6 +168,22 @@ class ModelSettings(_Section):
         "firing on more than this share of training entities is demoted to count evidence",
     )
     max_fit_rows: int = Field(500_000, gt=0, description="rows sampled before fitting")
+    # Bundle signing (claimguard.model.signing). Excluded from dumps: never written into a
+    # bundle, a model card, run.json or the config hash.
+    signing_key: SecretStr | None = Field(
+        None,
+        exclude=True,
+        min_length=16,
+        description="secret (16+ characters) that signs saved model bundles and verifies them "
+        "on load (HMAC-SHA256); set it as CLAIMGUARD_MODEL__SIGNING_KEY rather than in a file. "
+        "None = the per-user key file (signing_key_file)",
+    )
+    signing_key_file: Path | None = Field(
+        None,
+        exclude=True,
+        description="key file used when signing_key is None; created (mode 0600) on the first "
+        "save. None = $XDG_CONFIG_HOME/claimguard/model.key (~/.config/claimguard/model.key)",
+    )
 
 
 class ScoringSettings(_Section):
@@ -234,7 +250,15 @@ class MonitorSettings(_Section):
         0.5, ge=0.0, description="CUSUM allowance, in reference spreads, ignored each month"
     )
     cusum_h: float = Field(
-        2.5, gt=0.0, description="CUSUM decision limit, in reference spreads (sensitivity)"
+        2.0,
+        gt=0.0,
+        description="CUSUM decision limit, in reference spreads (sensitivity); chosen on "
+        "development seeds of bench/monitor.py, never on the seeds it reports",
+    )
+    pool_signal: bool = Field(
+        True,
+        description="also accumulate one CUSUM per facility and signal over its indicators "
+        "(Stouffer sum of their standardised deviations), so several small rises together warn",
     )
     spread_floor: float = Field(
         0.1, gt=0.0, description="smallest month-to-month spread of a log ratio (10% = 0.1)"

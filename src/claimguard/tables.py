@@ -14,7 +14,7 @@ from claimguard.schema import QUARANTINE_COLUMNS
 
 
 def empty_quarantine() -> pd.DataFrame:
-    """A quarantine frame with no rows and the SPEC columns."""
+    """A quarantine frame with no rows and the quarantine columns of docs/contract.md section 2."""
     return pd.DataFrame({c: pd.Series(dtype="object") for c in QUARANTINE_COLUMNS})
 
 

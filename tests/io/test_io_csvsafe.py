@@ -10,8 +10,8 @@ from pathlib import Path
 import pandas as pd
 
 from claimguard.cli import run
-from claimguard.evaluation.evaluate import read_labels
 from claimguard.io.csvsafe import neutralise, restore, write_csv
+from claimguard.jobs.evaluate import read_labels
 from tests.io.io_frames import make_dataset, write_folder
 
 HOSTILE = [

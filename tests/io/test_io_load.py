@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from claimguard.io import load_dataset, write_dataset
+from claimguard.io.validation import canonical_schema
 from claimguard.schema import QUARANTINE_COLUMNS, TABLES
-from claimguard.validation import canonical_schema
 from tests.io.io_frames import make_dataset, write_folder
 
 NAMES = ("claims", "claim_lines", "facilities", "cards")

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from claimguard.io import load_dataset
-from claimguard.validation import first_copy_mask, known_keys
+from claimguard.io.validation import first_copy_mask, known_keys
 
 HEADER = "claim_id,card_id,facility_id,admit_time,visit_type,primary_dx,total_cost\n"
 

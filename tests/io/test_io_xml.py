@@ -12,9 +12,9 @@ import pytest
 
 from claimguard.io import load_dataset
 from claimguard.io.mapping import load_mapping
+from claimguard.io.validation import canonical_schema
 from claimguard.io.xml130_names import XML130_MAPPING
 from claimguard.io.xml130_writer import write_xml130
-from claimguard.validation import canonical_schema
 from tests.io.io_frames import make_dataset
 
 LINE_KEY = ["claim_id", "line_type", "item_code", "quantity", "amount", "doctor_id"]

@@ -18,8 +18,8 @@ from sklearn.metrics import average_precision_score
 
 from claimguard.cli import run
 from claimguard.io.load import load_dataset
+from claimguard.jobs.quality import holdout_features
 from claimguard.model.bundle import load_bundle
-from claimguard.model.quality import holdout_features
 from claimguard.synth.generate import generate, write_synthetic
 
 pytestmark = pytest.mark.slow

@@ -7,11 +7,20 @@ from pathlib import Path
 
 import joblib
 import numpy as np
+import pandas as pd
 import pytest
 
 from claimguard.errors import ModelError
-from claimguard.model.bundle import load_bundle, save_bundle
+from claimguard.model.bundle import (
+    MAGIC,
+    load_bundle,
+    read_bundle_file,
+    save_bundle,
+    write_bundle_file,
+)
+from claimguard.model.identity import content_version
 from claimguard.model.model_card import card_path
+from claimguard.model.signing import signing_key
 from claimguard.model.train import fit_bundle
 from claimguard.settings import Settings
 
@@ -55,22 +64,75 @@ def test_same_data_config_seed_gives_bit_identical_scores():
     assert not np.array_equal(a["card"]["score"].to_numpy(), c["card"]["score"].to_numpy())
 
 
-def test_save_load_round_trip_and_model_card(tmp_path: Path):
+def test_save_load_round_trip_is_bit_identical_and_writes_a_model_card(tmp_path: Path):
     fs = tiny_features()
-    bundle = fit_bundle(fs, None, _settings())
+    bundle = fit_bundle(fs, None, _settings(), labels=tiny_labels())
     path = save_bundle(bundle, tmp_path / "m" / "b.joblib")
+    assert path.read_bytes().startswith(MAGIC)  # not a pickle
     card = json.loads(card_path(path).read_text())
     assert card["model_version"] == bundle.model_version
     assert "evidence_weight" in card["score"] and card["intended_use"]
     again = load_bundle(path)
+    assert again.settings == bundle.settings and again.evidence == bundle.evidence
+    assert content_version(again) == content_version(bundle)
     for e, df in bundle.score(fs).items():
-        assert np.array_equal(df["score"].to_numpy(), again.score(fs)[e]["score"].to_numpy())
+        got = again.score(fs)[e]
+        for col in ("score", "forest_score", "rule_score", "hard_facts"):
+            assert np.array_equal(df[col].to_numpy(), got[col].to_numpy())
+        assert df["rule_hits"].tolist() == got["rule_hits"].tolist()
+        pd.testing.assert_frame_equal(
+            bundle.attributions(e, getattr(fs, e)),
+            again.attributions(e, getattr(fs, e)),
+            check_exact=True,
+        )
+    for e, stats in bundle.feature_stats.items():
+        pd.testing.assert_frame_equal(stats, again.feature_stats[e], check_exact=True)
+
+
+def test_frames_of_every_stored_dtype_round_trip_exactly(tmp_path: Path):
+    """Frames are stored as plain arrays; each dtype claimguard keeps must come back as it was."""
+    df = pd.DataFrame(
+        {
+            "f": [1.5, np.nan, 3.0],
+            "i": np.array([1, 2, 3], dtype=np.int64),
+            "u8": np.array([1, 0, 255], dtype=np.uint8),
+            "lists": [[0.0, 1.0], [], [2.5]],
+            "s": pd.array(["a", None, "c"], dtype="str"),
+            "cat": pd.Categorical(["x", "y", "x"], categories=["y", "x"], ordered=True),
+            "t": pd.to_datetime(["2024-01-01", "2024-02-01", None]),
+        },
+        index=pd.Index(["a", "b", "c"], name="feature"),
+    )
+    bundle = fit_bundle(tiny_features(), None, _settings())
+    bundle.feature_stats["extra"] = df
+    bundle.feature_stats["ranged"] = df.reset_index(drop=True)
+    again = load_bundle(save_bundle(bundle, tmp_path / "b.joblib"))
+    for name in ("extra", "ranged"):
+        pd.testing.assert_frame_equal(
+            again.feature_stats[name], bundle.feature_stats[name], check_exact=True
+        )
+    assert isinstance(again.feature_stats["ranged"].index, pd.RangeIndex)
+    assert again.feature_stats["extra"].loc["a", "lists"] == [0.0, 1.0]
+
+
+def test_frames_of_unsupported_dtypes_are_refused_when_saving(tmp_path: Path):
+    bundle = fit_bundle(tiny_features(), None, _settings())
+    bundle.feature_stats["tz"] = pd.DataFrame({"t": pd.date_range("2024", periods=2, tz="UTC")})
+    with pytest.raises(TypeError, match="cannot be stored"):
+        save_bundle(bundle, tmp_path / "b.joblib")
+
+
+def _resign(path: Path, out: Path, **header_update) -> None:
+    """Rewrite a bundle with a changed header, signed with this session's key."""
+    header, _, _, payload = read_bundle_file(path)
+    key = signing_key(Settings())
+    write_bundle_file(out, {**header, **header_update}, payload, key)
 
 
 def test_load_refuses_corrupt_files_and_other_versions(tmp_path: Path):
     bundle = fit_bundle(tiny_features(), None, _settings())
     path = save_bundle(bundle, tmp_path / "b.joblib")
-    header, payload = joblib.load(path)
+    header, _, _, payload = read_bundle_file(path)
 
     bad = tmp_path / "truncated.joblib"
     bad.write_bytes(path.read_bytes()[:200])
@@ -78,19 +140,37 @@ def test_load_refuses_corrupt_files_and_other_versions(tmp_path: Path):
         load_bundle(bad)
 
     other = tmp_path / "old.joblib"
-    joblib.dump(
-        ({**header, "versions": {**header["versions"], "scikit-learn": "0.24.2"}}, payload), other
-    )
+    _resign(path, other, versions={**header["versions"], "scikit-learn": "0.24.2"})
     with pytest.raises(ModelError, match=r"scikit-learn 0\.24\.2 \(bundle\)"):
         load_bundle(other)
 
-    tampered = tmp_path / "tampered.joblib"
-    joblib.dump((header, payload[:-10] + b"0123456789"), tampered)
+    fmt = tmp_path / "format.joblib"
+    _resign(path, fmt, format=2)
+    with pytest.raises(ModelError, match="format 2 is not the supported"):
+        load_bundle(fmt)
+
+    damaged = tmp_path / "damaged.joblib"
+    data = bytearray(path.read_bytes())
+    data[-100] ^= 0xFF
+    damaged.write_bytes(bytes(data))
     with pytest.raises(ModelError, match="checksum"):
-        load_bundle(tampered)
+        load_bundle(damaged)
 
     with pytest.raises(ModelError, match="does not exist"):
         load_bundle(tmp_path / "nope.joblib")
+
+
+def test_old_pickled_bundles_are_refused_with_a_retrain_hint(tmp_path: Path):
+    bundle = fit_bundle(tiny_features(), None, _settings())
+    old = tmp_path / "old.joblib"
+    joblib.dump(({"format": 2}, b"payload"), old, compress=3)
+    with pytest.raises(ModelError, match="is a pickle") as info:
+        load_bundle(old)
+    assert "claimguard train" in str(info.value)
+    plain = tmp_path / "plain.joblib"
+    joblib.dump(bundle, plain)  # uncompressed pickle
+    with pytest.raises(ModelError, match="is a pickle"):
+        load_bundle(plain)
 
 
 def test_scoring_data_lacking_trained_features_is_refused():

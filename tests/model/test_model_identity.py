@@ -10,9 +10,9 @@ import pytest
 
 from claimguard.cli import run
 from claimguard.io.load import load_dataset
+from claimguard.jobs.quality import holdout_features
 from claimguard.model.bundle import load_bundle
 from claimguard.model.model_card import card_path
-from claimguard.model.quality import holdout_features
 
 pytestmark = pytest.mark.slow
 

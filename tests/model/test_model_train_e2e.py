@@ -10,15 +10,15 @@ import pytest
 
 from claimguard.cli import run
 from claimguard.errors import ModelError
-from claimguard.model.bundle import load_bundle
-from claimguard.model.model_card import card_path
-from claimguard.model.quality import (
+from claimguard.jobs.quality import (
     beats_baselines,
     comparison_table,
     holdout_comparison,
     holdout_features,
     score_holdout,
 )
+from claimguard.model.bundle import load_bundle
+from claimguard.model.model_card import card_path
 from claimguard.model.train import train
 from claimguard.settings import Settings
 

@@ -19,6 +19,8 @@ import pandas as pd
 import pytest
 
 from claimguard.cli import run
+from claimguard.triage.load import load_folder
+from claimguard.triage.store import CARRY_FORWARD_ACTOR, Store
 
 pytestmark = pytest.mark.slow
 
@@ -230,6 +232,25 @@ def test_since_scores_only_the_new_period_with_the_same_model(
     assert b["since"]["previous_period_end"] == "2024-01-15"
     previous = set(pd.read_parquet(first / "alerts.parquet")["alert_id"])
     carried = b["since"]["carried_forward"]
-    assert all(c["previous_alert_id"] in previous for c in carried)
+    assert carried and all(c["previous_alert_id"] in previous for c in carried)
+    # the triage store carries a reviewer's decision forward to the entity's new alert
+    store = Store.open(f"sqlite:///{tmp_path / 'triage.db'}")
+    load_folder(store, first)
+    decided, untouched = carried[0], carried[1:]
+    store.record_decision(decided["previous_alert_id"], "confirmed_abuse", "ana", note="seen it")
+    summary = load_folder(store, second)
+    assert summary.carried_forward == 1
+    new = store.alert(decided["alert_id"])
+    assert new is not None and new["status"] == "confirmed_abuse" and new["state"] == "decided"
+    (copy,) = store.history(decided["alert_id"])
+    assert copy["reviewer"] == CARRY_FORWARD_ACTOR and decided["previous_alert_id"] in copy["note"]
+    assert all(store.alert(c["alert_id"])["status"] == "open" for c in untouched)  # type: ignore[index]
+    assert [a["action"] for a in store.audit(decided["alert_id"])] == ["carry_forward"]
+    assert len(store.labels()) == 1  # the copy is not a second label
+    # loading again neither duplicates the copy nor overrides a fresh decision
+    store.record_decision(decided["alert_id"], "dismissed", "ben")
+    assert load_folder(store, second).carried_forward == 0
+    assert store.alert(decided["alert_id"])["status"] == "dismissed"  # type: ignore[index]
+    store.close()
     # nothing new after the second run: a readable exit 2
     assert run([*args, "-o", str(tmp_path / "third"), "--since", str(second)]) == 2

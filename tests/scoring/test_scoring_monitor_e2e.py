@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -9,6 +10,7 @@ import pytest
 
 from claimguard.cli import run
 from claimguard.features.monthly import TIDY_COLUMNS
+from claimguard.io.extracts import split_by_month
 from claimguard.schema import SIGNALS
 from claimguard.scoring.warnings import WARNING_COLUMNS
 
@@ -44,3 +46,25 @@ def test_monitor_warns_a_drifting_facility(synthetic_dir: Path, tmp_path: Path) 
     args = ["-q", "monitor", str(data), "--model", str(model), "--out", str(out3), "--months", "3"]
     assert run(args) == 0
     assert pd.read_parquet(out3 / "indicators.parquet")["month"].nunique() == 3
+    # one folder per monthly extract, read one at a time: the same indicators and warnings
+    extracts = split_by_month(data, tmp_path / "extracts")
+    assert len(extracts) == 12
+    out_x = tmp_path / "from_extracts"
+    assert (
+        run(["-q", "monitor", str(tmp_path / "extracts"), "--model", str(model), "-o", str(out_x)])
+        == 0
+    )
+    key = ["level", "facility", "month", "indicator"]
+    a = ind.sort_values(key).reset_index(drop=True)
+    b = pd.read_parquet(out_x / "indicators.parquet").sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-9)
+    wx = pd.read_parquet(out_x / "warnings.parquet")
+    key_w = ["facility", "month", "indicator"]
+    assert sorted(map(tuple, wx[key_w].to_numpy())) == sorted(map(tuple, w[key_w].to_numpy()))
+    assert json.loads((out_x / "monitor.json").read_text())["extracts"] == [
+        str(e) for e in extracts
+    ]
+    out_x3 = tmp_path / "from_extracts_last3"
+    args = ["-q", "monitor", str(tmp_path / "extracts"), "--model", str(model), "-o", str(out_x3)]
+    assert run([*args, "--months", "3"]) == 0
+    assert pd.read_parquet(out_x3 / "indicators.parquet")["month"].nunique() == 3

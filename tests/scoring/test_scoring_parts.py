@@ -13,11 +13,11 @@ import pytest
 
 from claimguard.errors import UserError
 from claimguard.evaluation.scenarios import canonical_scenario, expected_signals
+from claimguard.io.atomic import atomic_folder
 from claimguard.schema import SCORE_COLUMNS, SIGNALS
 from claimguard.scoring.alerts import alert_id, alert_ids, rank_scores, select_alerts
 from claimguard.scoring.drift import bin_shares, drift_report, feature_psi, psi
 from claimguard.scoring.evidence import compact_flags, select_evidence
-from claimguard.scoring.output import atomic_folder
 from claimguard.scoring.reasons import build_reasons, reason_text
 from claimguard.settings import DriftSettings
 

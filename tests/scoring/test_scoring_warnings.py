@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from claimguard.features.monthly import tidy_indicators
 from claimguard.schema import SIGNALS
@@ -47,8 +48,31 @@ def test_a_rise_shared_by_every_peer_is_not_a_warning() -> None:
 
 def test_cusum_freezes_its_reference_while_accumulating() -> None:
     x = np.log(np.array([[1.0, 1.0, 1.0, 1.0, 1.2, 1.4, 1.6, 1.8]]))
-    s, ref, run, start = cusum(x, MonitorSettings(min_history_months=3, spread_floor=0.05))
+    s, ref, run, start, _dev = cusum(x, MonitorSettings(min_history_months=3, spread_floor=0.05))
     assert s[0, :4].max() == 0
     assert (np.diff(s[0, 4:]) > 0).all()  # a growing drift never becomes its own reference
     np.testing.assert_allclose(ref[0, 4:], 0.0)
     assert run[0, -1] == 4 and start[0, -1] == 4
+
+
+def test_pooled_cusum_adds_small_rises_of_one_signal_and_leaves_other_signals_alone() -> None:
+    from claimguard.scoring.warnings import pooled_cusum
+
+    series = pd.MultiIndex.from_tuples(
+        [
+            ("facility", "F1", "tests_per_visit"),
+            ("facility", "F1", "drugs_per_visit"),
+            ("facility", "F1", "cost_per_visit"),  # a signal of its own: not pooled
+            ("facility", "F2", "tests_per_visit"),  # another facility: its own group
+        ],
+        names=["level", "facility", "indicator"],
+    )
+    dev = np.array([[1.2, 1.2], [1.2, 1.2], [3.0, 3.0], [-1.0, np.nan]])
+    settings = MonitorSettings(cusum_k=0.5, cusum_h=2.0)
+    pooled = pooled_cusum(dev, series, settings)
+    # alone each rise adds 0.7 a month (1.4 after two); pooled: 2 * 1.2 / sqrt(2) - 0.5 a month
+    step = 2 * 1.2 / np.sqrt(2) - 0.5
+    np.testing.assert_allclose(pooled[0], [step, 2 * step])
+    np.testing.assert_allclose(pooled[1], pooled[0])
+    assert pooled[0, 1] > settings.cusum_h > 2 * (1.2 - 0.5)
+    assert (pooled[2] == 0).all() and (pooled[3] == 0).all()

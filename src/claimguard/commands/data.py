@@ -50,8 +50,8 @@ def validate(
     Example: `claimguard validate data/claims --mapping configs/mappings/xml130_flat.yaml --out checks/`
     """
     from claimguard.io import load_dataset, write_quarantine
+    from claimguard.io.atomic import atomic_file
     from claimguard.io.write import summary
-    from claimguard.scoring.output import atomic_file
     from claimguard.settings import load_settings
 
     settings = load_settings(config)

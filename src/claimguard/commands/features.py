@@ -48,7 +48,7 @@ def features(
     if model is not None:
         from claimguard.model.bundle import load_bundle
 
-        bundle = load_bundle(model)  # a bad bundle fails before the data is read
+        bundle = load_bundle(model, settings)  # a bad bundle fails before the data is read
     ds = load_dataset(data, mapping, settings.io)
     with step("Building features"):
         if bundle is None:

@@ -34,7 +34,7 @@ def train(
         Path, typer.Argument(help="Dataset folder, claims file, or XML 130 file/folder.")
     ],
     model_out: Annotated[
-        Path, typer.Option("--model-out", "-o", help="Where to write the model bundle (joblib).")
+        Path, typer.Option("--model-out", "-o", help="Where to write the signed model bundle.")
     ] = Path("models/claimguard.joblib"),
     config: ConfigOption = None,
     mapping: MappingOption = None,
@@ -188,7 +188,7 @@ def model_compare(
     a loser). Example:
     `claimguard model compare models:/claimguard@champion models:/claimguard/4 --data data/2024-03`
     """
-    from claimguard.evaluation.compare import compare_models
+    from claimguard.jobs.compare import compare_models
     from claimguard.model.tracking import record_comparison
     from claimguard.settings import load_settings
 

@@ -15,7 +15,11 @@ log = logging.getLogger(__name__)
 
 def monitor(
     data: Annotated[
-        Path, typer.Argument(help="Dataset folder, claims file, or XML 130 file/folder.")
+        Path,
+        typer.Argument(
+            help="Dataset folder, claims file, XML 130 file/folder, or a folder of dataset "
+            "folders (one per monthly extract, read one at a time)."
+        ),
     ],
     model: Annotated[str, typer.Option("--model", help="Model bundle path or models:/NAME@alias.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (replaced atomically).")],
@@ -33,20 +37,36 @@ def monitor(
 
     Example: `claimguard monitor data/2024 --model models/claimguard.bundle --out runs/monitor`
     """
-    from claimguard.io.load import load_dataset
+    from claimguard.io.load import dataset_folders, load_dataset
     from claimguard.model.bundle import load_bundle
     from claimguard.progress import step
-    from claimguard.scoring.monitor import monitor_dataset, write_monitor_folder
+    from claimguard.scoring.monitor import (
+        monitor_dataset,
+        monitor_folders,
+        write_monitor_folder,
+    )
     from claimguard.settings import load_settings
 
     settings = load_settings(config)
     timings: dict[str, float] = {}
     with step("Loading model", timings):
-        bundle = load_bundle(model)
-    with step("Reading data", timings):
-        ds = load_dataset(data, mapping, settings.io)
-    with step("Computing monthly indicators and warnings", timings):
-        result = monitor_dataset(ds, bundle, settings, months=months)
+        bundle = load_bundle(model, settings)
+    extracts = dataset_folders(data)
+    if extracts:  # one folder per monthly extract: read one at a time (bounded memory)
+        log.info("Reading %d extracts of %s one at a time", len(extracts), data)
+        with step("Computing monthly indicators and warnings", timings):
+            result = monitor_folders(
+                extracts,
+                bundle,
+                settings,
+                lambda f: load_dataset(f, mapping, settings.io),
+                months=months,
+            )
+    else:
+        with step("Reading data", timings):
+            ds = load_dataset(data, mapping, settings.io)
+        with step("Computing monthly indicators and warnings", timings):
+            result = monitor_dataset(ds, bundle, settings, months=months)
     result.run["timings_seconds"] = timings
     write_monitor_folder(result, out)
     log.info(

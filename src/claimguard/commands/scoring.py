@@ -82,7 +82,7 @@ def score(
     timings: dict[str, float] = {}
     with step("Loading model", timings):
         model_info = resolve_model(model, settings)
-        bundle = load_bundle(model)
+        bundle = load_bundle(model, settings)
     model_info["model_version"] = str(bundle.model_version)
     if last is not None and str(last.get("model_version")) != str(bundle.model_version):
         raise UserError(
@@ -149,7 +149,7 @@ def evaluate(
 
     Example: `claimguard evaluate runs/2024-02 --labels data/2024-02/labels.csv --data data/2024-02`
     """
-    from claimguard.evaluation.evaluate import evaluate as run_evaluation
+    from claimguard.jobs.evaluate import evaluate as run_evaluation
     from claimguard.progress import step
     from claimguard.settings import load_settings
 
@@ -227,7 +227,7 @@ def demo(
 
     Example: `claimguard demo --claims 50000 --out demo_output`
     """
-    from claimguard.scoring.demo import run_demo
+    from claimguard.jobs.demo import run_demo
     from claimguard.settings import load_settings
 
     settings = load_settings(config)

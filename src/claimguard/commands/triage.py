@@ -65,7 +65,8 @@ def serve(
     h, p = host or t.host, port or t.port
     _check_port_free(h, p)
     store = Store.open(url, lock_timeout_s=t.db_lock_timeout_seconds)
-    load_folder(store, folder)
+    with store.lock_guard():
+        load_folder(store, folder)
     from claimguard.triage.auth import count_users
 
     if count_users(store) == 0:
@@ -145,7 +146,8 @@ def export(
     )
     store = Store.open(url, lock_timeout_s=settings.triage.db_lock_timeout_seconds)
     try:
-        n = write_labels(store, out, history=history)
+        with store.lock_guard():
+            n = write_labels(store, out, history=history)
     finally:
         store.close()
     log.info("Wrote %d decision(s) to %s", n, out)

@@ -52,7 +52,8 @@ def add(
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     store = _store(db, config)
     try:
-        add_user(store, username, password, role)
+        with store.lock_guard():
+            add_user(store, username, password, role)
     finally:
         store.close()
     typer.echo(f"User {username} added with role {role}.")
@@ -64,7 +65,8 @@ def list_(db: DbOption = None, config: ConfigOption = None) -> None:
 
     store = _store(db, config)
     try:
-        rows = list_users(store)
+        with store.lock_guard():
+            rows = list_users(store)
     finally:
         store.close()
     if not rows:
@@ -85,7 +87,8 @@ def disable(
 
     store = _store(db, config)
     try:
-        set_disabled(store, username, not enable)
+        with store.lock_guard():
+            set_disabled(store, username, not enable)
     finally:
         store.close()
     typer.echo(f"User {username} {'enabled' if enable else 'disabled'}.")
@@ -102,7 +105,8 @@ def set_role(
 
     store = _store(db, config)
     try:
-        _set_role(store, username, role)
+        with store.lock_guard():
+            _set_role(store, username, role)
     finally:
         store.close()
     typer.echo(f"User {username} now has role {role}.")

@@ -40,7 +40,7 @@ def entity_metrics(
 ) -> dict[str, Any]:
     """Metrics of ``scores`` (index = entity id, higher = riskier) against ``labels``.
 
-    ``labels`` has entity_type, entity_id, scenario (SPEC section 4); listed entities are
+    ``labels`` has entity_type, entity_id, scenario (docs/contract.md section 4); listed entities are
     positive, all others negative. When it also has a ``decision`` column (reviewer
     decisions exported from triage), only decided entities count: ``confirmed`` positive,
     ``dismissed`` negative, anything else ignored. Returns roc_auc, average_precision,

@@ -20,8 +20,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from claimguard.io.problems import Problem
 from claimguard.schema import LOCAL_TIMEZONE, Column, Table
-from claimguard.validation import Problem
 
 STRING_DTYPE: Final = "str"
 DATETIME_DTYPE: Final = "datetime64[ns]"

@@ -28,6 +28,7 @@ from claimguard.io.readers import (
     read_table_file,
     sha256_file,
 )
+from claimguard.io.validation import Checked, Problem, check_contract, empty_frame, validate_table
 from claimguard.io.xml130 import find_xml_files, read_xml
 from claimguard.io.xml130_names import XML130_MAPPING
 from claimguard.memory import release_memory
@@ -35,7 +36,6 @@ from claimguard.progress import step
 from claimguard.schema import LOCAL_TIMEZONE, TABLES
 from claimguard.settings import IoSettings
 from claimguard.tables import Dataset
-from claimguard.validation import Checked, Problem, check_contract, empty_frame, validate_table
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +108,21 @@ def discover(path: Path) -> Inputs:
             tables[name] = f
     labels = path / "labels.csv"
     return Inputs(tables, [], labels if labels.is_file() else None)
+
+
+def dataset_folders(path: Path) -> list[Path]:
+    """Subfolders of ``path`` that are datasets (a claims table inside), in name order.
+
+    Why: a fund delivers one extract per month (``2024-01/``, ``2024-02/``, ...); a job
+    over a year reads them one at a time instead of holding a year in memory. Empty when
+    ``path`` is itself a dataset (or not a folder).
+    """
+    if not path.is_dir() or _table_file(path, "claims") is not None:
+        return []
+    return sorted(
+        (d for d in path.iterdir() if d.is_dir() and _table_file(d, "claims") is not None),
+        key=lambda d: d.name,
+    )
 
 
 def _canonical(
@@ -244,7 +259,8 @@ def load_dataset(
         for name, c in checked.items()
     }
     for name, c in counts.items():
-        if c["in"] != c["valid"] + c["quarantined"]:  # the SPEC's invariant; a bug if broken
+        # rows in = valid + quarantined (docs/contract.md section 2); a bug if broken
+        if c["in"] != c["valid"] + c["quarantined"]:
             raise AssertionError(f"{name}: rows in {c} do not add up")
     return Dataset(
         claims=checked["claims"].valid,

@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 from claimguard.errors import InputFileError
 from claimguard.io.compact import DICTIONARY_COLUMNS
 from claimguard.io.csvsafe import restore
-from claimguard.validation import SourceFiles, empty_frame, quarantine_frame
+from claimguard.io.validation import SourceFiles, empty_frame, quarantine_frame
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from typing import Any, cast
 import pandas as pd
 
 from claimguard.io.csvsafe import write_csv
+from claimguard.io.validation import empty_frame
 from claimguard.schema import QUARANTINE_COLUMNS
 from claimguard.tables import Dataset
-from claimguard.validation import empty_frame
 
 TABLE_NAMES = ("claims", "claim_lines", "facilities", "cards")
 
@@ -29,7 +29,7 @@ CONVERT_FILES = (
 
 
 def write_quarantine(df: pd.DataFrame, path: Path) -> None:
-    """Write the quarantine with exactly the SPEC columns (an empty file when no problems)."""
+    """Write the quarantine with exactly the quarantine columns of docs/contract.md section 2 (an empty file when no problems)."""
     q = df if len(df) else empty_frame()
     q = q.reindex(columns=list(QUARANTINE_COLUMNS))
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -90,7 +90,7 @@ def write_dataset_folder(ds: Dataset, out_dir: str | Path) -> dict[str, Any]:
     The files go into a temporary folder beside ``out_dir`` that replaces it only once all
     of them are complete, so a crash or a full disk never leaves a mix of old and new files.
     """
-    from claimguard.scoring.output import atomic_folder
+    from claimguard.io.atomic import atomic_folder
 
     with atomic_folder(out_dir, CONVERT_FILES) as tmp:
         s = write_dataset(ds, tmp)

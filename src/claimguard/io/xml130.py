@@ -48,9 +48,9 @@ from defusedxml.ElementTree import DefusedXMLParser
 
 from claimguard.errors import InputFileError
 from claimguard.io.readers import RawTable, sha256_file
+from claimguard.io.validation import SourceFiles, empty_frame, quarantine_frame
 from claimguard.io.xml130_names import EXAM_GROUP, XML130_MAPPING
 from claimguard.settings import IoSettings
-from claimguard.validation import SourceFiles, empty_frame, quarantine_frame
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Why: an isolation forest only knows "rare". It cannot know that reviewers keep dismissing
 dialysis patients whose visit counts are rare but legitimate, or that a modest
-drug-oversupply signal is nearly always confirmed. Reviewer decisions (SPEC section 4 layout
+drug-oversupply signal is nearly always confirmed. Reviewer decisions (docs/contract.md section 4 layout
 plus ``decision``) say exactly that, but they are few and come from the top of the queue, so
 the adjustment must be small, explainable, and able to say "no change".
 
@@ -120,7 +120,7 @@ def read_feedback(path: str | Path) -> pd.DataFrame:
 
 # ------------------------------------------------------------------ the adjustment
 def feature_signals(features: list[str]) -> dict[str, str]:
-    """Feature → SPEC signal, from the feature catalogue (``other`` when not catalogued)."""
+    """Feature → signal (docs/contract.md section 4), from the feature catalogue (``other`` when not catalogued)."""
     try:
         from claimguard.features.catalog import CATALOG
     except ImportError:  # pragma: no cover - the catalogue ships with the features layer

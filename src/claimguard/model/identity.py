@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 PREFIX = "cg-"
 _MAX_DEPTH = 40
@@ -36,8 +37,16 @@ def _update(h: Any, obj: Any, depth: int = 0) -> None:
         if obj.dtype.hasobject:
             for item in obj.ravel().tolist():
                 _update(h, item, depth + 1)
+        elif obj.dtype.names is not None:
+            # a structured array (scikit-learn's tree nodes): field by field, because the
+            # padding bytes between fields are uninitialised memory and differ between copies
+            for name in obj.dtype.names:
+                _update(h, np.ascontiguousarray(obj[name]), depth + 1)
         else:
             h.update(np.ascontiguousarray(obj).tobytes())
+    elif sparse.issparse(obj):  # its contents, not cached flags such as sorted indices
+        csr = sparse.csr_matrix(obj)
+        _update(h, [obj.format, list(csr.shape), csr.data, csr.indices, csr.indptr], depth + 1)
     elif isinstance(obj, np.generic):
         h.update(repr(obj.item()).encode())
     elif isinstance(obj, pd.DataFrame):

@@ -206,7 +206,7 @@ def train(
     ``feedback`` (``claimguard.model.feedback.read_feedback``: reviewer decisions) fits a
     score adjustment on confirmed/dismissed entities (``bundle.metrics["feedback"]``).
 
-    ``labels`` (SPEC section 4) only add in-sample metrics; fitting is unsupervised.
+    ``labels`` (docs/contract.md section 4) only add in-sample metrics; fitting is unsupervised.
     ``config_path`` is recorded in the fingerprint (MLflow logs the file itself).
     """
     from claimguard.features.build import build_features

@@ -62,8 +62,9 @@ def _nan_stats(hist: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def cusum(
     x: np.ndarray, settings: MonitorSettings, noise: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """CUSUM statistic, reference mean, run length and run start column, per (series, month).
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """CUSUM statistic, reference mean, run length, run start column and standardised
+    deviation ``(x - reference) / spread`` (NaN where not tested), per (series, month).
 
     ``x`` is (series x months) of log ratios, NaN where a month has no data; ``noise``
     (same shape) the sampling spread of each month's value, added to the reference spread.
@@ -73,6 +74,7 @@ def cusum(
     ref = np.full_like(x, np.nan)
     run = np.zeros(x.shape, dtype=np.int64)
     start = np.full(x.shape, -1, dtype=np.int64)
+    dev = np.full_like(x, np.nan)
     s_prev = np.zeros(s_count)
     mu = np.full(s_count, np.nan)
     sd = np.full(s_count, np.nan)
@@ -89,13 +91,47 @@ def cusum(
         live = np.isfinite(xt) & np.isfinite(mu)
         sd_t = sd if noise is None else np.sqrt(sd**2 + np.nan_to_num(noise[:, t]) ** 2)
         inc = (xt - mu) / sd_t - settings.cusum_k
+        dev[:, t] = np.where(live & (enough | (s_prev > 0)), inc + settings.cusum_k, np.nan)
         s_now = np.where(live, np.maximum(0.0, s_prev + np.nan_to_num(inc)), s_prev)
         s_now = np.where(enough | (s_prev > 0), s_now, 0.0)
         r_now = np.where(s_now > 0, np.where(s_prev > 0, r_prev + 1, 1), 0)
         st_now = np.where(s_now > 0, np.where(s_prev > 0, st_prev, t), -1)
         stat[:, t], ref[:, t], run[:, t], start[:, t] = s_now, mu, r_now, st_now
         s_prev, r_prev, st_prev = s_now, r_now, st_now
-    return stat, ref, run, start
+    return stat, ref, run, start, dev
+
+
+def pooled_cusum(dev: np.ndarray, series: pd.Index, settings: MonitorSettings) -> np.ndarray:
+    """Each series' signal-level CUSUM: the indicators of one signal at one facility (lab
+    tests, imaging, drug and supply lines per visit, say) pooled month by month.
+
+    Why: over-billing raises several indicators of a signal a little at once; each alone
+    may stay under the limit for months while together they are clear. The pooled
+    deviation is Stouffer's sum of the members' standardised deviations over the square
+    root of their number, accumulated by the same one-sided CUSUM; each member gets its
+    group's statistic (a member still warns only on its own peer departure and rise).
+    """
+    levels = series.get_level_values("level").to_numpy()
+    facilities = series.get_level_values("facility").to_numpy()
+    signals = np.array([BY_NAME[i].signal for i in series.get_level_values("indicator")])
+    keys = pd.MultiIndex.from_arrays([levels, facilities, signals])
+    group, _ = pd.factorize(keys)
+    n_groups = int(group.max()) + 1 if len(group) else 0
+    out = np.zeros_like(dev)
+    s_prev = np.zeros(n_groups)
+    for t in range(dev.shape[1]):  # months; vectorised over groups
+        d = dev[:, t]
+        ok = np.isfinite(d)
+        total = np.bincount(group[ok], weights=d[ok], minlength=n_groups)
+        count = np.bincount(group[ok], minlength=n_groups)
+        z = np.where(count > 0, total / np.sqrt(np.maximum(count, 1)), np.nan)
+        s_now = np.where(
+            count > 0, np.maximum(0.0, s_prev + np.nan_to_num(z) - settings.cusum_k), s_prev
+        )
+        # a signal of one indicator is that indicator's own CUSUM already
+        out[:, t] = np.where(count[group] > 1, s_now[group], 0.0)
+        s_prev = s_now
+    return out
 
 
 def _severity(score: np.ndarray) -> np.ndarray:
@@ -122,7 +158,9 @@ def find_warnings(indicators: pd.DataFrame, settings: MonitorSettings) -> pd.Dat
     x = np.log(np.clip(rel, 1e-3, None))
     # Poisson noise of a month's count, 1/sqrt(expected events), adds to the own spread
     noise = 1.0 / np.sqrt(np.maximum(wide["expected_total"].to_numpy(dtype=np.float64), 1.0))
-    stat, ref, run, start = cusum(x, settings, noise)
+    stat, ref, run, start, dev = cusum(x, settings, noise)
+    if settings.pool_signal:
+        stat = np.maximum(stat, pooled_cusum(dev, series, settings))
     rise = np.exp(x - ref) - 1.0
     z = wide["z"].to_numpy(dtype=np.float64)
     n = wide["n_claims"].to_numpy(dtype=np.float64)

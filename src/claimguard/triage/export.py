@@ -1,4 +1,4 @@
-"""Reviewer decisions as ``labels.csv`` (SPEC section 4 plus decision, reviewer, decided_at).
+"""Reviewer decisions as ``labels.csv`` (docs/contract.md section 4 plus decision, reviewer, decided_at).
 
 Why this layout: data scientists feed it straight back to ``claimguard evaluate`` and
 training as labels. One row per decided alert (its latest decision) by default;

@@ -63,6 +63,34 @@ class LoadSummary:
     new_alerts: int
     updated_alerts: int
     context: dict[str, int | None] = field(default_factory=dict)
+    carried_forward: int = 0
+
+
+def carried_pairs(folder: Path, alert_ids: set[str]) -> list[tuple[str, str]]:
+    """``(previous_alert_id, alert_id)`` pairs an incremental run recorded in its run.json.
+
+    ``claimguard score --since`` lists the entities it alerted again; pairs whose alert is
+    not in this folder's alerts are ignored.
+    """
+    path = folder / "run.json"
+    if not path.is_file():
+        return []
+    try:
+        run = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise InputFileError(
+            f"run.json is not valid JSON ({exc})",
+            where=str(path),
+            fix="re-run `claimguard score` to write the folder again",
+        ) from exc
+    since = run.get("since") if isinstance(run, dict) else None
+    rows = since.get("carried_forward", []) if isinstance(since, dict) else []
+    return [
+        (str(r["previous_alert_id"]), str(r["alert_id"]))
+        for r in rows
+        if isinstance(r, dict) and str(r.get("alert_id")) in alert_ids
+        and r.get("previous_alert_id") is not None
+    ]  # fmt: skip
 
 
 def _read(path: Path) -> pd.DataFrame:
@@ -268,6 +296,7 @@ def load_folder(store: Store, folder: str | Path, sla_days: int | None = None) -
         if sig_rows:
             conn.execute(insert(AlertSignal), sig_rows)
         _load_context(store, conn, ctx)
+        carried = store.carry_forward(conn, carried_pairs(folder, set(ids)))
 
     summary = LoadSummary(
         run_id=run_id,
@@ -275,12 +304,14 @@ def load_folder(store: Store, folder: str | Path, sla_days: int | None = None) -
         new_alerts=len(rows) - len(existing),
         updated_alerts=len(existing),
         context=context,
+        carried_forward=carried,
     )
     log.info(
-        "Loaded %d alerts (%d new, %d updated) from %s",
+        "Loaded %d alerts (%d new, %d updated, %d earlier decisions carried forward) from %s",
         summary.alerts,
         summary.new_alerts,
         summary.updated_alerts,
+        summary.carried_forward,
         folder,
     )
     return summary

@@ -3,7 +3,7 @@
 Why: the triage app's tests and benchmark need alerts and evidence without training a
 model. This is a fixture writer (like the XML 130 writer for the readers), not a
 scorer: scores are random, reasons are plausible sentences, evidence claims are drawn
-for each alert. Columns follow SPEC section 3 and the triage context files of
+for each alert. Columns follow docs/contract.md section 3 and the triage context files of
 ``docs`` / interfaces (evidence_claims, evidence_lines, entity_info, card_facilities,
 doctor_days).
 """
@@ -41,7 +41,7 @@ PERIOD = (pd.Timestamp("2024-01-01"), pd.Timestamp("2024-01-31"))
 
 
 def alert_id(entity_type: str, entity_id: str, period_start: str, model_version: str) -> str:
-    """Stable id for the same entity, period and model (SPEC section 3)."""
+    """Stable id for the same entity, period and model (docs/contract.md section 3)."""
     key = f"{entity_type}|{entity_id}|{period_start}|{model_version}"
     return hashlib.sha1(key.encode()).hexdigest()[:16]
 
@@ -77,7 +77,7 @@ def _reasons(rng: np.random.Generator, signals: dict[str, tuple[str, str]], n: i
 def sample_alerts(
     n_cards: int, n_facilities: int, seed: int = 0, model_version: str = "sample-1"
 ) -> pd.DataFrame:
-    """Alerts in SPEC section 3's layout, ranked within entity type."""
+    """Alerts in the layout of docs/contract.md section 3, ranked within entity type."""
     rng = np.random.default_rng(seed)
     parts = []
     for etype, n, signals in (

@@ -15,7 +15,8 @@ import logging
 import os
 import re
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql import ColumnElement
 
-from claimguard.errors import ConfigError
+from claimguard.errors import ConfigError, UserError
 from claimguard.schema import DECISIONS, MAX_CODE_BYTES
 from claimguard.settings import TriageSettings
 
@@ -59,6 +60,10 @@ STATUSES = ("open", *DECISIONS)
 MIGRATIONS = Path(__file__).with_name("migrations")
 _CHUNK = 500
 DEFAULT_LOCK_TIMEOUT_S = float(TriageSettings().db_lock_timeout_seconds)
+
+
+# The actor of decisions copied from an earlier run's alert (Store.carry_forward).
+CARRY_FORWARD_ACTOR = "claimguard:carry-forward"
 
 
 class Conflict(Exception):
@@ -89,6 +94,23 @@ def describe_db_error(exc: BaseException) -> str:
     return kind
 
 
+def is_locked(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLite's "database is locked" (another connection holds the lock
+    longer than the busy timeout)."""
+    orig = getattr(exc, "orig", None) or exc
+    return isinstance(exc, OperationalError) and "locked" in str(orig).lower()
+
+
+def locked_error(where: str, timeout_s: float) -> UserError:
+    return UserError(
+        f"The triage database is locked by another process (waited {timeout_s:g} s for it)",
+        where=where,
+        fix="wait until the other claimguard command or server writing it is done (or stop "
+        "it) and run again, or raise triage.db_lock_timeout_seconds "
+        "(CLAIMGUARD_TRIAGE__DB_LOCK_TIMEOUT_SECONDS)",
+    )
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -106,7 +128,7 @@ class Run(Base):
 
 
 class Alert(Base):
-    """An alert of SPEC section 3, plus its entity's display info and latest decision."""
+    """An alert of docs/contract.md section 3, plus its entity's display info and latest decision."""
 
     __tablename__ = "alerts"
     alert_id: Mapped[str] = mapped_column(String(128), primary_key=True)
@@ -433,12 +455,26 @@ class Store:
         try:
             migrate(engine)
         except OperationalError as exc:
+            if is_locked(exc):
+                where = engine.url.render_as_string(hide_password=True)
+                raise locked_error(where, lock_timeout_s) from exc
             raise ConfigError(
                 f"Cannot open the triage database ({str(exc.orig).strip().splitlines()[0]})",
                 where=engine.url.render_as_string(hide_password=True),
                 fix="check the --db URL, that the server runs and the user may connect",
             ) from exc
         return cls(engine, lock_timeout_s)
+
+    @contextmanager
+    def lock_guard(self) -> Iterator[None]:
+        """Commands: a lock held past the busy timeout becomes a UserError (exit 2)."""
+        try:
+            yield
+        except OperationalError as exc:
+            if not is_locked(exc):
+                raise
+            where = self.engine.url.render_as_string(hide_password=True)
+            raise locked_error(where, self.lock_timeout_s) from exc
 
     @property
     def dialect(self) -> str:
@@ -889,10 +925,77 @@ class Store:
             n_alerts = conn.scalar(select(func.count(func.distinct(Decision.alert_id)))) or 0
         return {"decisions": int(n_decisions), "decided_alerts": int(n_alerts)}
 
+    def carry_forward(self, conn: Connection, pairs: Sequence[tuple[str, str]]) -> int:
+        """Copy the latest decision of each ``(previous_alert_id, alert_id)`` pair onto the new alert.
+
+        Why: an incremental run (``score --since``) alerts some entities again; reviewers must
+        see what a colleague already decided instead of starting over. Only alerts with no
+        decision of their own are touched; the copy is a decision by :data:`CARRY_FORWARD_ACTOR`
+        naming the original (so an inspector sees it was not a fresh review), audited in the
+        caller's transaction, and left out of :meth:`labels` (it is not a look at the new
+        period). Returns how many decisions were carried.
+        """
+        d = Decision.__table__.c
+        carried = 0
+        for previous, alert_id in pairs:
+            if conn.scalar(select(func.count()).where(d.alert_id == alert_id)):
+                continue
+            prev = conn.execute(
+                select(Decision.__table__)
+                .where(d.alert_id == previous)
+                .order_by(d.id.desc())
+                .limit(1)
+            ).first()
+            before = self._case(conn, alert_id)
+            if prev is None or before is None:
+                continue
+            now = _utcnow()
+            conn.execute(
+                update(Alert)
+                .where(Alert.alert_id == alert_id)
+                .values(
+                    status=prev.decision,
+                    status_at=now,
+                    status_reviewer=prev.reviewer,
+                    state="decided",
+                    version=Alert.version + 1,
+                )
+            )
+            note = (
+                f"Carried forward from alert {previous}: {prev.decision} by {prev.reviewer} "
+                f"on {prev.decided_at:%Y-%m-%d}."
+                + (f" Their note: {prev.note}" if prev.note else "")
+            )
+            conn.execute(
+                insert(Decision),
+                [
+                    {
+                        "alert_id": alert_id,
+                        "entity_type": prev.entity_type,
+                        "entity_id": prev.entity_id,
+                        "decision": prev.decision,
+                        "scenario": prev.scenario,
+                        "note": note,
+                        "reviewer": CARRY_FORWARD_ACTOR,
+                        "decided_at": now,
+                    }
+                ],
+            )
+            self._audit(
+                conn, CARRY_FORWARD_ACTOR, "carry_forward", alert_id, before,
+                {**(self._case(conn, alert_id) or {}), "from_alert": previous},
+            )  # fmt: skip
+            carried += 1
+        return carried
+
     def labels(self, history: bool = False) -> list[dict[str, Any]]:
-        """Decisions in SPEC section 4's layout: the latest per alert, or every one."""
+        """Decisions in the layout of docs/contract.md section 4: the latest per alert, or every one.
+
+        Carried-forward copies are left out: a label is a reviewer's look at one period.
+        """
         d = Decision.__table__.c
         q = select(d.entity_type, d.entity_id, d.scenario, d.decision, d.reviewer, d.decided_at)
+        q = q.where(d.reviewer != CARRY_FORWARD_ACTOR)
         if not history:
             latest = select(func.max(d.id)).group_by(d.alert_id)
             q = q.where(d.id.in_(latest))

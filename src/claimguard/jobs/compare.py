@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from claimguard.evaluation.evaluate import read_labels
 from claimguard.evaluation.metrics import entity_metrics
+from claimguard.jobs.evaluate import read_labels
 from claimguard.schema import ENTITY_TYPES
 from claimguard.settings import Settings
 
@@ -37,7 +37,7 @@ def compare_models(
     out: dict[str, Any] = {"data": str(Path(data).absolute()), "models": {}}
     alerts: dict[str, set[tuple[str, str]]] = {}
     for role, uri in (("champion", champion), ("challenger", challenger)):
-        bundle = load_bundle(uri)
+        bundle = load_bundle(uri, settings)
         result = score_dataset(ds, bundle, settings)
         per: dict[str, Any] = {"uri": uri, "model_version": str(bundle.model_version)}
         for et in ENTITY_TYPES:

@@ -24,27 +24,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from claimguard.io.problems import Problem
 from claimguard.schema import QUARANTINE_COLUMNS, TABLES, Table
 
-# Plausible windows for dates (SPEC: birth date not in the future, not before 1900;
+# Plausible windows for dates (docs/contract.md section 2: birth date not in the future, not before 1900;
 # dates within a sane window). Visits before 1990 are data errors in any fund's export.
 EARLIEST_BIRTH = pd.Timestamp("1900-01-01")
 EARLIEST_EVENT = pd.Timestamp("1990-01-01")
 LATEST_VALIDITY = pd.Timestamp("2200-01-01")
 RAW_VALUE_CHARS = 200  # raw values longer than this are cut in the quarantine's JSON
-
-
-@dataclass
-class Problem:
-    """Cells of one column that fail one rule (``mask`` is True on the failing rows)."""
-
-    column: str
-    mask: np.ndarray
-    reason: str
-    removes_row: bool = False  # True: the row goes whatever the column (duplicates, orphans)
-
-    def __post_init__(self) -> None:
-        self.mask = np.array(self.mask, dtype=bool)  # own, writable copy
 
 
 @dataclass
@@ -285,7 +273,7 @@ def quarantine_frame(
     action: str,
     raw: list[str],
 ) -> pd.DataFrame:
-    """A quarantine frame with the SPEC columns (``source_row`` as int64)."""
+    """A quarantine frame with the quarantine columns of docs/contract.md section 2 (``source_row`` as int64)."""
     n = len(source_row)
     return pd.DataFrame(
         {
@@ -473,7 +461,7 @@ def validate_table(
 
 
 def empty_frame() -> pd.DataFrame:
-    """An empty quarantine with the SPEC columns and dtypes."""
+    """An empty quarantine with the quarantine columns of docs/contract.md section 2 and dtypes."""
     return quarantine_frame(
         "", np.array([], dtype=object), np.array([], dtype=np.int64), None, "", "", []
     )

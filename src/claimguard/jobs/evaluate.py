@@ -22,6 +22,7 @@ from claimguard import __version__
 from claimguard.errors import InputFileError
 from claimguard.evaluation import report
 from claimguard.evaluation.scenarios import canonical_scenario, expected_signals, normalise
+from claimguard.io.atomic import atomic_folder, write_json
 from claimguard.io.csvsafe import restore
 from claimguard.progress import step
 from claimguard.schema import (
@@ -30,7 +31,6 @@ from claimguard.schema import (
     NEGATIVE_DECISIONS,
     POSITIVE_DECISIONS,
 )
-from claimguard.scoring.output import atomic_folder, write_json
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ log = logging.getLogger(__name__)
 
 def run_demo(out: Path, settings: Settings, *, claims: int | None = None) -> dict[str, Any]:
     """Generate, train, score, evaluate under ``out``; returns paths, alerts and metrics."""
-    from claimguard.evaluation.evaluate import evaluate
     from claimguard.io.load import load_dataset
+    from claimguard.jobs.evaluate import evaluate
     from claimguard.model.bundle import save_bundle
     from claimguard.model.train import train
     from claimguard.scoring.output import write_score_folder

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from claimguard.scoring.output import atomic_folder
+from claimguard.io.atomic import atomic_folder
 
 OWNED = ("a.txt", "run.json", "report")
 
