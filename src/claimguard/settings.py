@@ -274,6 +274,27 @@ class MonitorSettings(_Section):
     )
 
 
+class IoSettings(_Section):
+    """Limits on what one input may make the readers hold: a hostile or broken file is
+    quarantined or refused within bounded memory and time instead of exhausting them."""
+
+    max_xml_part_bytes: int = Field(
+        50_000_000,
+        gt=0,
+        description="largest decoded size of one embedded table (NOIDUNGFILE) of an XML 130 "
+        "record; a larger one quarantines its record without being decoded (a visit's drug "
+        "table of several thousand lines is a few MB)",
+    )
+    max_xml_depth: int = Field(
+        64,
+        ge=8,
+        le=10_000,
+        description="deepest element nesting read in an XML 130 envelope or embedded table "
+        "(real files nest about ten levels); deeper nesting quarantines the record, or "
+        "refuses the file when outside any record",
+    )
+
+
 class MlflowSettings(_Section):
     """Experiment tracking; MLFLOW_TRACKING_URI overrides tracking_uri."""
 
@@ -320,6 +341,7 @@ class Settings(_Section):
     triage: TriageSettings = TriageSettings()
     mlflow: MlflowSettings = MlflowSettings()
     monitor: MonitorSettings = MonitorSettings()
+    io: IoSettings = IoSettings()
 
     def config_hash(self) -> str:
         """Stable short hash of the effective settings (for run.json and alert ids).

@@ -147,17 +147,16 @@ def test_deep_and_wide_records_are_quarantined_within_bounded_memory(tmp_path: P
     assert peak < 8 * size, (peak, size)
 
 
-def test_a_huge_payload_is_quarantined(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from claimguard.io import xml130
+def test_a_huge_payload_is_quarantined(tmp_path: Path) -> None:
+    from claimguard.settings import IoSettings
 
-    monkeypatch.setattr(xml130, "MAX_PAYLOAD_CHARS", 1000)
     big = _xml1("B2") + "<!--" + "x" * 2000 + "-->"
     hoso = [f"<HOSO>{_file('XML1', _xml1('A1'))}</HOSO>", f"<HOSO>{_file('XML1', big)}</HOSO>"]
     p = tmp_path / "big.xml"
     p.write_text(_envelope(hoso))
-    ds = load_dataset(p)
+    ds = load_dataset(p, limits=IoSettings(max_xml_part_bytes=1000))
     assert ds.counts["claims"] == {"in": 2, "valid": 1, "quarantined": 1}
-    assert "longer than" in ds.quarantine["reason"].iloc[0]
+    assert "decodes to more than 1,000 bytes" in ds.quarantine["reason"].iloc[0]
 
 
 def test_nesting_too_deep_outside_records_refuses_the_file(tmp_path: Path) -> None:

@@ -54,8 +54,8 @@ def validate(
     from claimguard.io.write import summary
     from claimguard.settings import load_settings
 
-    load_settings(config)
-    ds = load_dataset(data, mapping)
+    settings = load_settings(config)
+    ds = load_dataset(data, mapping, settings.io)
     out_dir = out or Path.cwd()
     with atomic_file(out_dir / "quarantine.parquet") as tmp:  # never a half-written file
         write_quarantine(ds.quarantine, tmp)
@@ -83,8 +83,8 @@ def convert(
     from claimguard.io.write import write_dataset_folder
     from claimguard.settings import load_settings
 
-    load_settings(config)
-    ds = load_dataset(data, mapping)
+    settings = load_settings(config)
+    ds = load_dataset(data, mapping, settings.io)
     s = write_dataset_folder(ds, out)
     console = Console()
     _print_summary(s, console)

@@ -94,7 +94,7 @@ def features(
         feature_settings = bundle.settings.features if bundle is not None else settings.features
         _on_spark(data, out, mapping, spark_settings, feature_settings, bundle)
         return
-    ds = load_dataset(data, mapping)
+    ds = load_dataset(data, mapping, settings.io)
     with step("Building features"):
         if bundle is None:
             fs = build_features(

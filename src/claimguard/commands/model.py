@@ -21,10 +21,12 @@ def _traps(data: Path) -> object:
     """traps.csv of a generated dataset folder (legitimate heavy users), if present."""
     import pandas as pd
 
+    from claimguard.io.csvsafe import restore
+
     path = data / "traps.csv" if data.is_dir() else None
     if path is None or not path.is_file():
         return None
-    return pd.read_csv(path, dtype=str)
+    return restore(pd.read_csv(path, dtype=str))  # written with formulas neutralised
 
 
 def train(
@@ -65,7 +67,7 @@ def train(
     settings = load_settings(config)
     timings: dict[str, float] = {}
     with step("Reading data", timings):
-        ds = load_dataset(data, mapping)
+        ds = load_dataset(data, mapping, settings.io)
     traps = _traps(Path(data))
     decisions = None
     if feedback is not None:

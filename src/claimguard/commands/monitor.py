@@ -56,11 +56,15 @@ def monitor(
         log.info("Reading %d extracts of %s one at a time", len(extracts), data)
         with step("Computing monthly indicators and warnings", timings):
             result = monitor_folders(
-                extracts, bundle, settings, lambda f: load_dataset(f, mapping), months=months
+                extracts,
+                bundle,
+                settings,
+                lambda f: load_dataset(f, mapping, settings.io),
+                months=months,
             )
     else:
         with step("Reading data", timings):
-            ds = load_dataset(data, mapping)
+            ds = load_dataset(data, mapping, settings.io)
         with step("Computing monthly indicators and warnings", timings):
             result = monitor_dataset(ds, bundle, settings, months=months)
     result.run["timings_seconds"] = timings

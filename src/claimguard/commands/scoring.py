@@ -91,7 +91,7 @@ def score(
             fix="leave out --model to use the last run's model, or score without --since",
         )
     with step("Reading data", timings):
-        ds = load_dataset(data, mapping)
+        ds = load_dataset(data, mapping, settings.io)
     if last is not None and window is None:
         window = incremental.new_period(last, ds.claims)
     result = score_dataset(ds, bundle, settings, period=window, timings=timings)

@@ -34,6 +34,7 @@ from claimguard.io.xml130_names import XML130_MAPPING
 from claimguard.memory import release_memory
 from claimguard.progress import step
 from claimguard.schema import LOCAL_TIMEZONE, TABLES
+from claimguard.settings import IoSettings
 from claimguard.tables import Dataset
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,20 @@ class Inputs:
     labels: Path | None = None
 
 
+def _dead_link(path: Path) -> InputFileError:
+    return InputFileError(
+        "the input is a symbolic link that leads nowhere (its target is missing, or the "
+        "link points back at itself: a loop)",
+        where=str(path),
+        fix="replace the link with the file itself, or point it at an existing file",
+    )
+
+
 def _table_file(folder: Path, name: str) -> Path | None:
+    for suffix in TABLE_SUFFIXES:
+        candidate = folder / f"{name}{suffix}"
+        if candidate.is_symlink() and not candidate.exists():
+            raise _dead_link(candidate)
     found = [folder / f"{name}{s}" for s in TABLE_SUFFIXES if (folder / f"{name}{s}").is_file()]
     if len(found) > 1:
         log.warning("%s: both %s found; reading %s", folder, [f.name for f in found], found[0].name)
@@ -58,7 +72,13 @@ def _table_file(folder: Path, name: str) -> Path | None:
 
 
 def discover(path: Path) -> Inputs:
-    """Decide what kind of input ``path`` is, or fail naming what was expected."""
+    """Decide what kind of input ``path`` is, or fail naming what was expected.
+
+    Links to folders are not followed inside a folder (a link loop cannot make the search
+    endless); a link that leads nowhere where a table is expected is named as such.
+    """
+    if path.is_symlink() and not path.exists():
+        raise _dead_link(path)
     if not path.exists():
         raise InputFileError(
             "the input does not exist",
@@ -172,10 +192,15 @@ def _log_absent(checked: dict[str, Checked]) -> None:
         )
 
 
-def load_dataset(path: str | Path, mapping: str | Path | Mapping | None = None) -> Dataset:
+def load_dataset(
+    path: str | Path,
+    mapping: str | Path | Mapping | None = None,
+    limits: IoSettings | None = None,
+) -> Dataset:
     """Read, coerce and validate any supported input into a :class:`Dataset`.
 
-    Raises :class:`~claimguard.errors.InputFileError` for whole-file problems and
+    ``limits`` bound what one hostile file may make the readers hold (defaults:
+    :class:`~claimguard.settings.IoSettings`). Raises :class:`~claimguard.errors.InputFileError` for whole-file problems and
     :class:`~claimguard.errors.ConfigError` for a bad mapping file.
     """
     p = Path(path)
@@ -189,7 +214,7 @@ def load_dataset(path: str | Path, mapping: str | Path | Mapping | None = None) 
         if inputs.xml:
             m = m or XML130_MAPPING
             with step(f"Reading {len(inputs.xml)} XML file(s)"):
-                claims_raw, lines_raw, sources = read_xml(inputs.xml)
+                claims_raw, lines_raw, sources = read_xml(inputs.xml, limits)
             raws["claims"] = claims_raw
             if len(lines_raw.frame.columns):
                 raws["claim_lines"] = lines_raw

@@ -5,6 +5,11 @@ must stop the command with one paragraph naming the file, the problem and the fi
 while row-level problems (a line with too many fields, a stray quote) must reach the
 quarantine with their row number. CSV is read with every column as text so that ids
 never turn into floats; Parquet keeps its own types and is coerced later.
+
+A CSV with a few bytes of another encoding (a Latin-1 name pasted into a UTF-8 export)
+keeps its other rows: the rows holding them are quarantined, named by row and column. A
+file mostly in another encoding (or in UTF-16) is refused whole, with the command that
+re-saves it, since quarantining all of it would only hide the cause.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import hashlib
 import io
 import json
 import logging
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +33,7 @@ import pyarrow.parquet as pq
 
 from claimguard.errors import InputFileError
 from claimguard.io.compact import DICTIONARY_COLUMNS
+from claimguard.io.csvsafe import restore
 from claimguard.io.validation import SourceFiles, empty_frame, quarantine_frame
 
 log = logging.getLogger(__name__)
@@ -187,9 +194,38 @@ def _not_utf8(path: Path, table: str, line: int = 0) -> InputFileError:
     )
 
 
+# A Unicode noncharacter (never in interchanged text) stands for each byte sequence that is
+# not UTF-8 while a file with stray bytes is read; the rows holding it are quarantined.
+_MARK = "\ufdd0"
+_MARK_ERRORS = "claimguard-mark-not-utf8"
+
+
+def _mark(exc: UnicodeError) -> tuple[str, int]:
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    return _MARK, exc.end
+
+
+codecs.register_error(_MARK_ERRORS, _mark)
+# more lines than this share with foreign bytes: the file is in another encoding, not stray
+MOSTLY_NOT_UTF8 = 0.5
+_UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+def _utf16(path: Path, table: str) -> InputFileError:
+    return InputFileError(
+        f"the {table} file is UTF-16 text, not UTF-8",
+        where=str(path),
+        fix="re-save it as UTF-8 (in Excel: CSV UTF-8), e.g. "
+        "`iconv -f UTF-16 -t UTF-8 in.csv > out.csv`",
+    )
+
+
 def _header(path: Path, table: str) -> list[str]:
     with path.open("rb") as f:
         first = f.readline(1 << 20)
+    if first.startswith(_UTF16_BOMS) or first[:2].count(b"\x00") == 1:
+        raise _utf16(path, table)
     try:
         text = first.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -261,43 +297,123 @@ def _read_csv_arrow(path: Path, names: list[str], threads: bool) -> tuple[pa.Tab
     return tbl, bad
 
 
+def _marked_copy(path: Path, dest: Path, table: str) -> None:
+    """Copy ``path`` to ``dest`` as UTF-8, each sequence that is not UTF-8 replaced by _MARK.
+
+    Refuses a file mostly in another encoding (more than MOSTLY_NOT_UTF8 of its lines).
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")(errors=_MARK_ERRORS)
+    lines = marked = 0
+    first = 0
+    with path.open("rb") as src, dest.open("w", encoding="utf-8", newline="") as out:
+        while True:
+            block = src.read(16 << 20)
+            if "\ufdd0".encode() in block:  # the marker itself in the data: cannot tell apart
+                raise _not_utf8(path, table)
+            text = decoder.decode(block, final=not block)
+            if _MARK in text:
+                for i, line in enumerate(text.split("\n")):
+                    if _MARK in line:
+                        marked += 1
+                        first = first or lines + i + 1
+            lines += text.count("\n")
+            out.write(text)
+            if not block:
+                break
+    if marked > MOSTLY_NOT_UTF8 * max(lines, 1):
+        raise _not_utf8(path, table, first)
+
+
+def _split_marked(
+    tbl: pa.Table, rows: np.ndarray, table: str, path: Path
+) -> tuple[pa.Table, np.ndarray, pd.DataFrame]:
+    """Rows holding a foreign byte out of the table, into quarantine rows naming the column."""
+    hits = {
+        name: _flags(pc.match_substring(col, _MARK))
+        for name, col in zip(tbl.column_names, tbl.columns, strict=True)
+    }
+    any_hit = np.logical_or.reduce(list(hits.values())) if hits else np.zeros(0, dtype=bool)
+    where = np.flatnonzero(any_hit)
+    if not len(where):
+        return tbl, rows, empty_frame()
+    first_col: list[str | None] = []
+    raw: list[str] = []
+    for i in where:
+        cols = [name for name, h in hits.items() if h[i]]
+        first_col.append(cols[0])
+        cells = {c: str(tbl.column(c)[int(i)].as_py()).replace(_MARK, "\ufffd") for c in cols}
+        raw.append(json.dumps({c: v[:200] for c, v in cells.items()}, ensure_ascii=False))
+    q = quarantine_frame(
+        table,
+        str(path),
+        rows[where],
+        first_col,
+        "not UTF-8 text (bytes of another encoding, e.g. Latin-1 or Windows-1258)",
+        "quarantined",
+        raw,
+    )
+    keep = ~any_hit
+    return tbl.filter(pa.array(keep)), rows[keep], q
+
+
+def _flags(mask: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
 def read_csv(path: Path, table: str) -> RawTable:
     """Read a UTF-8 CSV with every column as text; malformed lines go to the quarantine."""
     _check_file(path, table)
     names = _header(path, table)
-    bad_line = _first_bad_utf8_line(path)
-    if bad_line:
-        raise _not_utf8(path, table, bad_line)
+    if _first_bad_utf8_line(path):  # rare: stray bytes of another encoding
+        with tempfile.TemporaryDirectory(prefix="claimguard-csv-") as tmp:
+            copy = Path(tmp) / path.name
+            _marked_copy(path, copy, table)
+            return _read_utf8_csv(copy, table, names, report_as=path, marked=True)
+    return _read_utf8_csv(path, table, names, report_as=path, marked=False)
+
+
+def _read_utf8_csv(
+    path: Path, table: str, names: list[str], *, report_as: Path, marked: bool
+) -> RawTable:
+    """Parse a file known to be UTF-8 (``report_as`` is the file the user gave)."""
     try:
         tbl, bad = _read_csv_arrow(path, names, threads=True)
         if bad and any(b[0] is None for b in bad):
             tbl, bad = _read_csv_arrow(path, names, threads=False)
     except pa.ArrowInvalid as exc:
         if "UTF8" in str(exc) or "utf8" in str(exc).lower():
-            raise _not_utf8(path, table) from None
+            raise _not_utf8(report_as, table) from None
         raise InputFileError(
             f"the {table} file is not a readable CSV table ({exc})",
-            where=str(path),
+            where=str(report_as),
             fix="save it as comma-separated UTF-8 text with one header row",
         ) from None
     cols = {}
     for name, col in zip(tbl.column_names, tbl.columns, strict=True):
         cols[name.strip().lstrip("\ufeff")] = pc.utf8_trim_whitespace(col)
     tbl = pa.table(cols)
+    rows, bad_rows = _record_numbers(tbl.num_rows, bad)
+    foreign = empty_frame()
+    if marked:
+        tbl, rows, foreign = _split_marked(tbl, rows, table, report_as)
     frame = tbl.to_pandas(ignore_metadata=True)
-    rows, bad_rows = _record_numbers(len(frame), bad)
     pre = empty_frame()
     if bad:
         pre = quarantine_frame(
             table,
-            str(path),
+            str(report_as),
             bad_rows,
             None,
             [f"line cannot be split into the header's {len(names)} fields" for _ in bad],
             "quarantined",
-            [json.dumps({"line": t[:200]}, ensure_ascii=False) for _, t in bad],
+            [
+                json.dumps({"line": t[:200].replace(_MARK, "\ufffd")}, ensure_ascii=False)
+                for _, t in bad
+            ],
         )
-    return RawTable(table, frame, SourceFiles([str(path)]), rows, pre)
+    if len(foreign):
+        pre = pd.concat([pre, foreign], ignore_index=True) if len(pre) else foreign
+    return RawTable(table, frame, SourceFiles([str(report_as)]), rows, pre)
 
 
 def read_table_file(path: Path, table: str) -> RawTable:
@@ -318,7 +434,8 @@ def read_labels(path: Path) -> pd.DataFrame:
     """labels.csv as text columns (extra columns kept)."""
     _check_file(path, "labels")
     try:
-        return pd.read_csv(path, dtype="str", keep_default_na=False, na_values=[""])
+        # labels written by claimguard are neutralised against spreadsheet formulas
+        return restore(pd.read_csv(path, dtype="str", keep_default_na=False, na_values=[""]))
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise InputFileError(
             f"labels.csv cannot be read ({type(exc).__name__}: {exc})",

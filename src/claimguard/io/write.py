@@ -12,6 +12,7 @@ from typing import Any, cast
 
 import pandas as pd
 
+from claimguard.io.csvsafe import write_csv
 from claimguard.io.validation import empty_frame
 from claimguard.schema import QUARANTINE_COLUMNS
 from claimguard.tables import Dataset
@@ -78,7 +79,7 @@ def write_dataset(ds: Dataset, out_dir: Path) -> dict[str, Any]:
         if df is not None:
             df.to_parquet(out_dir / f"{name}.parquet", index=False)
     if ds.labels is not None:
-        ds.labels.to_csv(out_dir / "labels.csv", index=False)
+        write_csv(ds.labels, out_dir / "labels.csv")  # formulas neutralised, read back exactly
     write_quarantine(ds.quarantine, out_dir / "quarantine.parquet")
     return summary(ds)
 

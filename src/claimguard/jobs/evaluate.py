@@ -23,6 +23,7 @@ from claimguard.errors import InputFileError
 from claimguard.evaluation import report
 from claimguard.evaluation.scenarios import canonical_scenario, expected_signals, normalise
 from claimguard.io.atomic import atomic_folder, write_json
+from claimguard.io.csvsafe import restore
 from claimguard.progress import step
 from claimguard.schema import (
     ENTITY_TYPES,
@@ -48,7 +49,8 @@ def read_labels(path: Path) -> tuple[pd.DataFrame, str]:
             fix="pass --labels with labels.csv of a generated dataset or a triage export",
         )
     try:
-        raw = pd.read_csv(path, dtype="string", keep_default_na=False, na_values=[""])
+        # a triage export's ids are neutralised against spreadsheet formulas: undone here
+        raw = restore(pd.read_csv(path, dtype="string", keep_default_na=False, na_values=[""]))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InputFileError(
             f"The labels file cannot be read as CSV ({exc})",
@@ -89,7 +91,7 @@ def read_traps(labels_path: Path) -> pd.DataFrame | None:
     path = labels_path.with_name("traps.csv")
     if not path.exists():
         return None
-    traps = pd.read_csv(path, dtype="string")
+    traps = restore(pd.read_csv(path, dtype="string"))  # written with formulas neutralised
     if not {"entity_type", "entity_id"} <= set(traps.columns):
         return None
     return traps

@@ -24,6 +24,7 @@ from claimguard.errors import UserError
 from claimguard.features.lookup import positions
 from claimguard.features.monthly import month_sums, tidy_indicators
 from claimguard.features.prepare import prepare
+from claimguard.io.csvsafe import write_csv
 from claimguard.memory import release_memory
 from claimguard.model.bundle import Bundle
 from claimguard.scoring.warnings import METHOD, find_warnings
@@ -203,6 +204,6 @@ def write_monitor_folder(result: MonitorResult, out_dir: str | Path) -> Path:
     with atomic_folder(out, MONITOR_FILES) as tmp:
         write_parquet(result.indicators, tmp / "indicators.parquet")
         write_parquet(result.warnings, tmp / "warnings.parquet")
-        result.warnings.to_csv(tmp / "warnings.csv", index=False)
+        write_csv(result.warnings, tmp / "warnings.csv")  # formulas neutralised
         write_json(result.run, tmp / "monitor.json")
     return out

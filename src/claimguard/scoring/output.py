@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from claimguard.io.atomic import atomic_folder, write_json, write_parquet
+from claimguard.io.csvsafe import write_csv
 from claimguard.schema import QUARANTINE_COLUMNS
 
 # Every file `claimguard score` may write; run.json is written last and marks completeness.
@@ -33,7 +34,8 @@ def write_score_folder(result: Any, out_dir: str | Path) -> Path:
     with atomic_folder(out, SCORE_FILES) as tmp:
         write_parquet(result.scores, tmp / "scores.parquet")
         write_parquet(result.alerts, tmp / "alerts.parquet")
-        result.alerts.to_csv(tmp / "alerts.csv", index=False, date_format="%Y-%m-%d")
+        # for people (spreadsheets): text neutralised; alerts.parquet keeps the raw values
+        write_csv(result.alerts, tmp / "alerts.csv", date_format="%Y-%m-%d")
         write_parquet(_quarantine_frame(result.quarantine), tmp / "quarantine.parquet")
         for name, frame in result.context.items():
             if frame is not None:

@@ -24,8 +24,8 @@ from claimguard.errors import InputFileError
 from claimguard.io.load import _canonical
 from claimguard.io.mapping import Mapping, TableMapping
 from claimguard.io.readers import RawTable
-from claimguard.schema import LOCAL_TIMEZONE, QUARANTINE_COLUMNS, TABLES, Table
 from claimguard.io.validation import Checked, SourceFiles, empty_frame
+from claimguard.schema import LOCAL_TIMEZONE, QUARANTINE_COLUMNS, TABLES, Table
 
 log = logging.getLogger(__name__)
 

@@ -19,6 +19,7 @@ import pandas as pd
 from claimguard import schema
 from claimguard.errors import UserError
 from claimguard.io.compact import encode_repetitive
+from claimguard.io.csvsafe import write_csv
 from claimguard.memory import release_memory
 from claimguard.synth import catalog as cat
 from claimguard.synth import frames as fr
@@ -664,6 +665,6 @@ def write_synthetic(data: SyntheticData, out_dir: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for name in ("claims", "claim_lines", "facilities", "cards"):
         getattr(data, name).to_parquet(out / f"{name}.parquet", index=False)
-    data.labels.to_csv(out / "labels.csv", index=False)
-    data.traps.to_csv(out / "traps.csv", index=False)
+    write_csv(data.labels, out / "labels.csv")
+    write_csv(data.traps, out / "traps.csv")
     data.truth_claims.to_parquet(out / "truth_claims.parquet", index=False)

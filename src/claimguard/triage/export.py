@@ -11,42 +11,33 @@ from pathlib import Path
 
 import pandas as pd
 
+from claimguard.io.csvsafe import csv_text, neutralise, write_csv
 from claimguard.schema import DECISION_COLUMNS
 from claimguard.triage.store import Store
 
-# a cell a spreadsheet would run as a formula (OWASP "CSV injection")
-_FORMULA_START = r"^[=+\-@\t\r]"
-
-
-def neutralise(df: pd.DataFrame) -> pd.DataFrame:
-    """Prefix ``'`` to text cells starting with = + - @ tab or CR, so none runs as a formula."""
-    out = df.copy()
-    for c in out.columns:
-        if out[c].dtype == object or isinstance(out[c].dtype, pd.StringDtype):
-            s = out[c].astype("string")
-            hit = s.str.contains(_FORMULA_START, regex=True, na=False)
-            out[c] = s.mask(hit, "'" + s)
-    return out
+__all__ = ["audit_csv", "labels_csv", "labels_frame", "neutralise", "write_labels"]
 
 
 def audit_csv(store: Store) -> str:
     """The audit log (newest first) as CSV for supervisors, formulas neutralised."""
     cols = ["id", "at", "actor", "action", "alert_id", "before", "after"]
     df = pd.DataFrame(store.audit(limit=1_000_000), columns=cols)
-    return str(neutralise(df).to_csv(index=False, lineterminator="\n"))
+    return csv_text(df)
 
 
 def labels_frame(store: Store, history: bool = False) -> pd.DataFrame:
-    """Decisions with exactly DECISION_COLUMNS; decided_at as ISO 8601 UTC text."""
+    """Decisions with exactly DECISION_COLUMNS; decided_at as ISO 8601 UTC text.
+
+    The raw values: the CSV writers below neutralise formulas (once)."""
     rows = store.labels(history=history)
     df = pd.DataFrame(rows, columns=list(DECISION_COLUMNS))
     df["decided_at"] = pd.to_datetime(df["decided_at"]).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return neutralise(df.astype({c: "string" for c in DECISION_COLUMNS}))
+    return df.astype({c: "string" for c in DECISION_COLUMNS})
 
 
 def labels_csv(store: Store, history: bool = False) -> str:
     """The CSV text (UTF-8, header row) the download serves."""
-    return str(labels_frame(store, history).to_csv(index=False, lineterminator="\n"))
+    return csv_text(labels_frame(store, history))
 
 
 def write_labels(store: Store, out: str | Path, history: bool = False) -> int:
@@ -54,5 +45,5 @@ def write_labels(store: Store, out: str | Path, history: bool = False) -> int:
     df = labels_frame(store, history)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out, index=False, lineterminator="\n")
+    write_csv(df, out)
     return len(df)
