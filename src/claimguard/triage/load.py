@@ -385,6 +385,7 @@ def load_folder(store: Store, folder: str | Path, sla_days: int | None = None) -
         ]
         carried = store.carry_forward(conn, [(p, c) for p, c in pairs if p and p != c])
 
+    store.forget_counts()
     summary = LoadSummary(
         run_id=run_id,
         alerts=len(rows),

@@ -43,6 +43,9 @@ def upgrade() -> None:
     op.create_index(
         "ix_alerts_state_amount", "alerts", ["state", _DESC("amount_at_stake DESC"), "alert_id"]
     )
+    op.create_index("ix_alerts_state_status", "alerts", ["state", "status"])
+    op.drop_index("ix_alerts_assignee", table_name="alerts")
+    op.create_index("ix_alerts_assignee", "alerts", ["assignee", "state", "status"])
     op.create_index(
         "ix_alerts_assignee_score", "alerts", ["assignee", _DESC("score DESC"), "alert_id"]
     )
@@ -79,6 +82,7 @@ def downgrade() -> None:
     op.drop_index("ix_card_facilities_facility", table_name="card_facilities")
     for ix in (
         "ix_alerts_assignee_score",
+        "ix_alerts_state_status",
         "ix_alerts_state_amount",
         "ix_alerts_state_score",
         "ix_alerts_amount",
@@ -86,5 +90,7 @@ def downgrade() -> None:
     ):
         op.drop_index(ix, table_name="alerts")
     op.create_index("ix_alerts_entity", "alerts", ["entity_type", "entity_id"])
+    op.drop_index("ix_alerts_assignee", table_name="alerts")
+    op.create_index("ix_alerts_assignee", "alerts", ["assignee", "state"])
     with op.batch_alter_table("alerts") as b:
         b.drop_column("amount_at_stake")
