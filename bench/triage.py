@@ -82,8 +82,15 @@ def generate(store: Any, n: int, users: list[str], seed: int = 7) -> dict[str, A
             run_ids.append(
                 conn.execute(
                     insert(Run).returning(Run.id),
-                    [{"folder": f"/bench/{model}", "model_version": model, "loaded_at": now,
-                      "n_alerts": n, "context": json.dumps(ctx)}],  # fmt: skip
+                    [
+                        {
+                            "folder": f"/bench/{model}",
+                            "model_version": model,
+                            "loaded_at": now,
+                            "n_alerts": n,
+                            "context": json.dumps(ctx),
+                        }
+                    ],  # fmt: skip
                 ).scalar_one()
             )
     cards: list[str] = []
@@ -113,17 +120,32 @@ def generate(store: Any, n: int, users: list[str], seed: int = 7) -> dict[str, A
                 state, assignee = rng.choice(("assigned", "in_review")), rng.choice(users)
             score = rng.uniform(0.5, 0.999)
             alerts.append(
-                {"alert_id": aid, "entity_type": etype, "entity_id": eid,
-                 "period_start": dt.date(2024, 1, 1), "period_end": dt.date(2024, 1, 31),
-                 "score": score, "rank": i + 1, "top_signal": sigs[0],
-                 "reasons": json.dumps(reasons), "n_evidence": 2,
-                 "evidence_claim_ids": json.dumps([f"C{aid}-0", f"C{aid}-1"]),
-                 "model_version": "bench-m1", "province": rng.choice(PROVINCES),
-                 "tier": rng.choice(TIERS) if is_fac else None, "label": f"{etype} {eid}",
-                 "run_id": run_ids[0], "status": status, "status_at": now if reviewer else None,
-                 "status_reviewer": reviewer, "state": state, "assignee": assignee,
-                 "due_at": now + dt.timedelta(days=14), "version": 1 if roll < 0.2 else 0,
-                 "amount_at_stake": sum(paid)}  # fmt: skip
+                {
+                    "alert_id": aid,
+                    "entity_type": etype,
+                    "entity_id": eid,
+                    "period_start": dt.date(2024, 1, 1),
+                    "period_end": dt.date(2024, 1, 31),
+                    "score": score,
+                    "rank": i + 1,
+                    "top_signal": sigs[0],
+                    "reasons": json.dumps(reasons),
+                    "n_evidence": 2,
+                    "evidence_claim_ids": json.dumps([f"C{aid}-0", f"C{aid}-1"]),
+                    "model_version": "bench-m1",
+                    "province": rng.choice(PROVINCES),
+                    "tier": rng.choice(TIERS) if is_fac else None,
+                    "label": f"{etype} {eid}",
+                    "run_id": run_ids[0],
+                    "status": status,
+                    "status_at": now if reviewer else None,
+                    "status_reviewer": reviewer,
+                    "state": state,
+                    "assignee": assignee,
+                    "due_at": now + dt.timedelta(days=14),
+                    "version": 1 if roll < 0.2 else 0,
+                    "amount_at_stake": sum(paid),
+                }  # fmt: skip
             )
             signals += [{"alert_id": aid, "signal": s} for s in sigs]
             links.append({"alert_id": aid, "run_id": run_ids[0], "source_alert_id": aid,
@@ -133,14 +155,24 @@ def generate(store: Any, n: int, users: list[str], seed: int = 7) -> dict[str, A
                               "model_version": "bench-m2", "score": score, "top_signal": sigs[0]})  # fmt: skip
             for k in range(2):
                 claims.append(
-                    {"claim_id": f"C{aid}-{k}", "card_id": eid if not is_fac else f"HN9{i:07d}",
-                     "facility_id": fac, "admit_time": now - dt.timedelta(days=20 - k),
-                     "discharge_time": now - dt.timedelta(days=19 - k),
-                     "visit_type": "outpatient", "primary_dx": "J06.9", "secondary_dx": None,
-                     "total_cost": paid[k] * 1.25, "drug_cost": paid[k] * 0.4,
-                     "doctor_id": "D1", "sick_leave_days": None, "outcome": "improved",
-                     "facility_province": None, "facility_tier": None,
-                     "extra": json.dumps({"insurance_paid": paid[k]})}  # fmt: skip
+                    {
+                        "claim_id": f"C{aid}-{k}",
+                        "card_id": eid if not is_fac else f"HN9{i:07d}",
+                        "facility_id": fac,
+                        "admit_time": now - dt.timedelta(days=20 - k),
+                        "discharge_time": now - dt.timedelta(days=19 - k),
+                        "visit_type": "outpatient",
+                        "primary_dx": "J06.9",
+                        "secondary_dx": None,
+                        "total_cost": paid[k] * 1.25,
+                        "drug_cost": paid[k] * 0.4,
+                        "doctor_id": "D1",
+                        "sick_leave_days": None,
+                        "outcome": "improved",
+                        "facility_province": None,
+                        "facility_tier": None,
+                        "extra": json.dumps({"insurance_paid": paid[k]}),
+                    }  # fmt: skip
                 )
             if not is_fac:
                 visits.append({"card_id": eid, "facility_id": fac, "visits": 3.0,

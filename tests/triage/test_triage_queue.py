@@ -123,7 +123,8 @@ def test_keyset_pages_are_served_by_an_index_without_offset(
     with store.engine.connect() as conn:
         for sql, params in pages_sql:
             plan = " ".join(
-                str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params)  # type: ignore[arg-type]
+                str(r[-1])
+                for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params)  # type: ignore[arg-type]
             )
             assert "ix_alerts_amount" in plan and "TEMP B-TREE" not in plan, plan
 
@@ -168,9 +169,7 @@ def test_queue_filters_case_columns_search_facility_run_and_counts(
     assert store.facets().total == 36
 
 
-def test_two_models_for_one_period_make_one_case_per_entity(
-    store: Store, tmp_path: Path
-) -> None:
+def test_two_models_for_one_period_make_one_case_per_entity(store: Store, tmp_path: Path) -> None:
     m1 = write_sample_folder(tmp_path / "m1", n_cards=8, n_facilities=2, model_version="m1")
     m2 = write_sample_folder(tmp_path / "m2", n_cards=8, n_facilities=2, seed=4, model_version="m2")
     r1 = load_folder(store, tmp_path / "m1")
@@ -182,7 +181,10 @@ def test_two_models_for_one_period_make_one_case_per_entity(
     keys = [(r["entity_type"], r["entity_id"], r["period_start"]) for r in rows]
     assert len(rows) == 10 and len(set(keys)) == 10
     runs = store.case_runs(case)
-    assert [(r["run_id"], r["model_version"]) for r in runs] == [(r2.run_id, "m2"), (r1.run_id, "m1")]
+    assert [(r["run_id"], r["model_version"]) for r in runs] == [
+        (r2.run_id, "m2"),
+        (r1.run_id, "m1"),
+    ]
     assert runs[0]["source_alert_id"] == str(m2["alert_id"].iloc[0])
     kept = store.alert(case)
     assert kept is not None and kept["status"] == "confirmed_abuse"
@@ -204,7 +206,9 @@ def test_bulk_actions_check_versions_assignees_and_audit_each_case(
     store.change_case(rows[0]["alert_id"], "sam", "assign", None, assignee="bo", state="assigned")
     result = store.bulk_assign(items, "sam", "rita")
     assert result.conflicts == [rows[0]["alert_id"]] and len(result.done) == 3
-    assert result.missing == [] and store.bulk_assign([("nope", 0)], "sam", "rita").missing == ["nope"]
+    assert result.missing == [] and store.bulk_assign([("nope", 0)], "sam", "rita").missing == [
+        "nope"
+    ]
     for aid in result.done:
         assert [e["action"] for e in store.audit(aid)] == ["assign"]
         assert store.alert(aid)["assignee"] == "rita"  # type: ignore[index]
@@ -311,7 +315,12 @@ def test_supervisor_bulk_assigns_to_an_existing_user(client: TestClient, store: 
     assert r.status_code == 422 and "no enabled user" in r.text
     r = client.post(
         "/queue/bulk/assign",
-        data={"items": items, "assignee": "rita", "csrf_token": token, "back": "entity_type=facility"},
+        data={
+            "items": items,
+            "assignee": "rita",
+            "csrf_token": token,
+            "back": "entity_type=facility",
+        },
         follow_redirects=False,
     )
     assert r.status_code == 303

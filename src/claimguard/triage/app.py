@@ -630,7 +630,9 @@ def create_app(
                 len(result.done), len(result.conflicts), len(result.refused),
             )  # fmt: skip
         target = "/queue?" + "&".join(
-            x for x in (_safe_back(back), urlencode({"done": len(result.done), "skipped": skipped})) if x
+            x
+            for x in (_safe_back(back), urlencode({"done": len(result.done), "skipped": skipped}))
+            if x
         )
         return RedirectResponse(target, status_code=303)
 
@@ -684,7 +686,9 @@ def create_app(
                 "The alert store could not save the dismissals; some may be saved.",
                 "Reload the queue to see which cases are still open, and try again.",
             ]
-            return render(request, "error.html", 503, title="Dismissals NOT saved", problems=problems)
+            return render(
+                request, "error.html", 503, title="Dismissals NOT saved", problems=problems
+            )
         return bulk_done(result, back)
 
     @app.post("/alerts/{alert_id}/case", response_class=HTMLResponse)

@@ -277,8 +277,7 @@ def amounts_at_stake(rows: list[dict[str, Any]], claims: pd.DataFrame | None) ->
         .to_dict()
     )
     return [
-        float(sum(by_claim.get(c, 0.0) for c in json.loads(r["evidence_claim_ids"])))
-        for r in rows
+        float(sum(by_claim.get(c, 0.0) for c in json.loads(r["evidence_claim_ids"]))) for r in rows
     ]
 
 
@@ -377,7 +376,9 @@ def load_folder(store: Store, folder: str | Path, sla_days: int | None = None) -
         store.delete_in(conn, AlertSignal.__table__.c.alert_id, cases)
         sig = {(case_of[r["alert_id"]], s) for r in rows for s in r["_signals"]}
         if sig:
-            conn.execute(insert(AlertSignal), [{"alert_id": c, "signal": s} for c, s in sorted(sig)])
+            conn.execute(
+                insert(AlertSignal), [{"alert_id": c, "signal": s} for c, s in sorted(sig)]
+            )
         _load_context(store, conn, ctx)
         pairs = [
             (store.case_of(conn, prev), case_of[aid])

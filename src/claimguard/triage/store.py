@@ -764,7 +764,9 @@ class Store:
             else:
                 if after is not None:
                     q = q.where(
-                        or_(key < after.value, and_(key == after.value, a.alert_id > after.alert_id))
+                        or_(
+                            key < after.value, and_(key == after.value, a.alert_id > after.alert_id)
+                        )
                     )
                 q = q.order_by(key.desc(), a.alert_id)
             rows = [_row(r) for r in conn.execute(q.limit(page_size + 1))]

@@ -29,17 +29,13 @@ _DESC = sa.literal_column
 def upgrade() -> None:
     """Upgrade schema."""
     with op.batch_alter_table("alerts") as b:
-        b.add_column(
-            sa.Column("amount_at_stake", sa.Float(), server_default="0", nullable=False)
-        )
+        b.add_column(sa.Column("amount_at_stake", sa.Float(), server_default="0", nullable=False))
     op.drop_index("ix_alerts_entity", table_name="alerts")
     op.create_index(
         "ix_alerts_case", "alerts", ["entity_type", "entity_id", "period_start", "period_end"]
     )
     op.create_index("ix_alerts_amount", "alerts", [_DESC("amount_at_stake DESC"), "alert_id"])
-    op.create_index(
-        "ix_alerts_state_score", "alerts", ["state", _DESC("score DESC"), "alert_id"]
-    )
+    op.create_index("ix_alerts_state_score", "alerts", ["state", _DESC("score DESC"), "alert_id"])
     op.create_index(
         "ix_alerts_state_amount", "alerts", ["state", _DESC("amount_at_stake DESC"), "alert_id"]
     )
@@ -49,9 +45,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_alerts_assignee_score", "alerts", ["assignee", _DESC("score DESC"), "alert_id"]
     )
-    op.create_index(
-        "ix_card_facilities_facility", "card_facilities", ["facility_id", "card_id"]
-    )
+    op.create_index("ix_card_facilities_facility", "card_facilities", ["facility_id", "card_id"])
     op.create_table(
         "case_runs",
         sa.Column("alert_id", sa.String(length=128), nullable=False),
