@@ -22,7 +22,7 @@ def csrf_token(html: str) -> str:
 
 
 def first_alert_id(store: Store) -> str:
-    return str(store.queue(QueueFilter(), 1, 1).rows[0]["alert_id"])
+    return str(store.queue(QueueFilter(), page_size=1).rows[0]["alert_id"])
 
 
 def sign_in(client: TestClient, username: str, password: str = "correct horse battery") -> None:

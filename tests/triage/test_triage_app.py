@@ -36,28 +36,30 @@ def _first_alert(client: TestClient, query: str = "") -> tuple[str, str]:
 def test_queue_page_ranks_filters_and_counts(client: TestClient, store: Store) -> None:
     r = client.get("/queue")
     assert r.status_code == 200
-    assert "Showing 1–10 of <b>36</b> alerts" in r.text
-    assert "Page 1 of 4" in r.text
+    assert "<b>36</b> cases match" in r.text and "10 on this page" in r.text
+    assert 'rel="next"' in r.text and 'rel="prev"' not in r.text
     assert "Latest run: 36 alerts from" in r.text and "sample-1" in r.text
     assert r.headers["server-timing"].startswith("app;dur=")
     assert "script-src 'self'" in r.headers["content-security-policy"]
     ids = ALERT_LINK.findall(r.text)
-    assert ids == [row["alert_id"] for row in store.queue(QueueFilter(), 1, 10).rows]
+    assert ids == [row["alert_id"] for row in store.queue(QueueFilter(), page_size=10).rows]
 
-    r = client.get("/queue?signal=doctor_load&entity_type=facility&score_min=&page=")
+    r = client.get("/queue?signal=doctor_load&entity_type=facility&score_min=&after=")
     n = store.queue(QueueFilter(signal="doctor_load", entity_type="facility")).total
-    assert r.status_code == 200 and f"of <b>{n}</b> alerts" in r.text
+    assert r.status_code == 200 and f"<b>{n}</b> cases match" in r.text
     assert all(
         store.alert(a)["entity_type"] == "facility"  # type: ignore[index]
         for a in ALERT_LINK.findall(r.text)
     )
-    page4 = client.get("/queue?page=4")
-    assert "Showing 31–36 of" in page4.text and 'rel="next"' not in page4.text
+    last = store.queue(QueueFilter(), page_size=30).next_cursor
+    assert last is not None
+    page4 = client.get("/queue", params={"after": last.encode()})
+    assert "6 on this page" in page4.text and 'rel="next"' not in page4.text
     assert client.get("/queue?tier=central&province=Ha+Noi").status_code == 200
 
 
 def test_invalid_filters_are_rejected_server_side(client: TestClient) -> None:
-    for bad in ("score_min=2", "signal=nonsense", "status=approved", "page=0", "score_max=abc"):
+    for bad in ("score_min=2", "signal=nonsense", "status=approved", "after=0.5", "score_max=abc"):
         r = client.get(f"/queue?{bad}")
         assert r.status_code == 422, bad
         assert "Invalid request" in r.text

@@ -99,7 +99,7 @@ def test_signed_out_visitor_is_sent_to_sign_in_on_every_route(
     from playwright.sync_api import sync_playwright
 
     base, store = live_app
-    aid = store.queue(QueueFilter(), 1, 1).rows[0]["alert_id"]
+    aid = store.queue(QueueFilter(), page_size=1).rows[0]["alert_id"]
     alert = store.alert(aid)
     assert alert is not None
     claim = alert["evidence_claim_ids"][0]
@@ -154,7 +154,7 @@ def test_reviewer_session_in_chromium(
 
         # 1. the queue, ranked
         expect(page.locator("#whoami")).to_have_text("ann · reviewer")
-        expect(page.locator("#summary")).to_contain_text("of 48 alerts")
+        expect(page.locator("#summary")).to_contain_text("48 cases match")
         page.screenshot(path=str(shots / "1-queue.png"), full_page=True)
 
         # 2. filter by a signal
@@ -162,7 +162,7 @@ def test_reviewer_session_in_chromium(
         page.click("#apply")
         page.wait_for_url("**/queue?*signal=doctor_load*")
         n = store.queue(QueueFilter(signal="doctor_load")).total
-        expect(page.locator("#summary")).to_contain_text(f"of {n} alerts")
+        expect(page.locator("#summary")).to_contain_text(f"{n} cases match")
         page.screenshot(path=str(shots / "2-queue-filtered.png"), full_page=True)
 
         # 3. open the first alert (a facility with doctors' loads)
@@ -318,7 +318,7 @@ def test_a_page_on_another_port_cannot_plant_the_csrf_cookie_and_forge_a_decisio
 
     base, store = live_app
     evil, pages = attacker_site
-    aid = store.queue(QueueFilter(), 1, 1).rows[0]["alert_id"]
+    aid = store.queue(QueueFilter(), page_size=1).rows[0]["alert_id"]
     action = f"{base}/alerts/{aid}/decisions"
     token_re = re.compile(r'name="csrf_token" value="([^"]+)"')
     # 1. a cookie value the attacker chose, with the token the app renders for it

@@ -56,7 +56,7 @@ def test_serve_loads_the_folder_and_serves_until_stopped(tmp_path: Path) -> None
             token = csrf_token(c.get("/login").text)
             c.post("/login", data={"username": "ana", "password": pw, "csrf_token": token})
             queue = c.get("/queue")
-        assert queue.status_code == 200 and "of <b>10</b> alerts" in queue.text
+        assert queue.status_code == 200 and "<b>10</b> cases match" in queue.text
     finally:
         proc.terminate()
         out, _ = proc.communicate(timeout=15)

@@ -94,7 +94,7 @@ def test_triage_on_a_real_scored_folder(scored: Path, db_url: str) -> None:
     client = signed_in(create_app(store))
 
     queue = client.get("/queue")
-    assert queue.status_code == 200 and f"of <b>{len(alerts):,}</b> alerts" in queue.text
+    assert queue.status_code == 200 and f"<b>{len(alerts):,}</b> cases match" in queue.text
     for etype in alerts["entity_type"].unique():
         row = store.queue(QueueFilter(entity_type=str(etype))).rows[0]
         page = client.get(f"/alerts/{row['alert_id']}")

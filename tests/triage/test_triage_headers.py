@@ -32,7 +32,7 @@ def _get_urls(client: TestClient, store: Store) -> list[str]:
 
 def test_every_get_route_answers_cache_control_no_store(client: TestClient, store: Store) -> None:
     urls = _get_urls(client, store)
-    for url in [*urls, "/static/app.js", "/alerts/nope", "/queue?page=0", "/export/labels.csv"]:
+    for url in [*urls, "/static/app.js", "/alerts/nope", "/queue?after=0", "/export/labels.csv"]:
         r = client.get(url, follow_redirects=False)
         assert r.status_code < 500, url
         assert "no-store" in r.headers.get("cache-control", ""), url

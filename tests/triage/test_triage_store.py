@@ -63,18 +63,21 @@ def test_newer_run_keeps_earlier_decisions(store: Store, tmp_path: Path) -> None
     assert [h["decision"] for h in store.history(decided)] == ["confirmed_abuse"]
 
 
-def test_a_new_model_version_adds_alerts_and_shows_earlier_decisions(
+def test_a_new_model_version_joins_the_cases_and_keeps_their_decisions(
     store: Store, tmp_path: Path
 ) -> None:
     old = write_sample_folder(tmp_path / "a", n_cards=5, n_facilities=1, model_version="m1")
     load_folder(store, tmp_path / "a")
-    store.record_decision(old["alert_id"].iloc[0], "dismissed", "bo", "dialysis patient")
+    decided = old["alert_id"].iloc[0]
+    store.record_decision(decided, "dismissed", "bo", "dialysis patient")
     new = write_sample_folder(tmp_path / "b", n_cards=5, n_facilities=1, model_version="m2")
-    load_folder(store, tmp_path / "b")
-    assert store.facets().total == 12
-    same_entity = new["alert_id"].iloc[0]
-    earlier = store.entity_history("card", new["entity_id"].iloc[0], same_entity)
-    assert [e["decision"] for e in earlier] == ["dismissed"]
+    summary = load_folder(store, tmp_path / "b")
+    assert store.facets().total == 6 and summary.joined == 6 and summary.new_alerts == 0
+    assert store.alert(new["alert_id"].iloc[0]) is None  # no second case for the entity
+    case = store.alert(decided)
+    assert case is not None and case["status"] == "dismissed"
+    assert [h["decision"] for h in store.history(decided)] == ["dismissed"]
+    assert [r["model_version"] for r in store.case_runs(decided)] == ["m2", "m1"]
 
 
 def test_decisions_are_appended_and_latest_is_shown(store: Store, scored_folder: Path) -> None:
@@ -129,11 +132,9 @@ def test_queue_filters_and_paging(store: Store, scored_folder: Path) -> None:
     everything = store.queue(QueueFilter(), page_size=500).rows
     scores = [r["score"] for r in everything]
     assert scores == sorted(scores, reverse=True)
-    p1, p2 = store.queue(QueueFilter(), 1, 10), store.queue(QueueFilter(), 2, 10)
-    assert p1.pages == 4 and [r["alert_id"] for r in p1.rows + p2.rows] == [
-        r["alert_id"] for r in everything[:20]
-    ]
-    assert store.queue(QueueFilter(), 99, 10).page == 4  # past the end: the last page
+    p1 = store.queue(QueueFilter(), page_size=10)
+    p2 = store.queue(QueueFilter(), after=p1.next_cursor, page_size=10)
+    assert [r["alert_id"] for r in p1.rows + p2.rows] == [r["alert_id"] for r in everything[:20]]
     cards = store.queue(QueueFilter(entity_type="card"), page_size=500)
     assert cards.total == int((alerts["entity_type"] == "card").sum())
     signals = alerts["reasons"].map(lambda r: {x["signal"] for x in json.loads(r)})

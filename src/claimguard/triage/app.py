@@ -56,9 +56,13 @@ from claimguard.triage.auth import (
 from claimguard.triage.csrf import COOKIE, FIELD, Csrf, cross_origin
 from claimguard.triage.export import audit_csv, labels_csv
 from claimguard.triage.store import (
+    CASE_STATES,
     DECISIONS,
+    SORTS,
     STATUSES,
+    BulkResult,
     Conflict,
+    Cursor,
     QueueFilter,
     Store,
     StoreUnavailable,
@@ -92,6 +96,7 @@ SCENARIO_TAGS = {
         "doctor_overload",
     ),
 }
+MAX_BULK = 200  # cases one bulk action may change (a few queue pages)
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
@@ -105,22 +110,41 @@ def _blank_to_default(v: Any) -> Any:
 
 
 class QueueParams(BaseModel):
-    """Queue filters as they arrive from the filter form (blank = no filter)."""
+    """Queue filters, sort and keyset cursor as they arrive from the filter form (blank = none)."""
 
     model_config = ConfigDict(extra="ignore")
 
+    q: str | None = Field(None, max_length=200)  # a card or facility id
     entity_type: Literal["card", "facility"] | None = None
     signal: Literal[SIGNALS] | None = None  # type: ignore[valid-type]
     province: str | None = Field(None, max_length=200)
     tier: Literal[TIERS] | None = None  # type: ignore[valid-type]
+    facility: str | None = Field(None, max_length=200)
     score_min: float | None = Field(None, ge=0.0, le=1.0)
     score_max: float | None = Field(None, ge=0.0, le=1.0)
+    amount_min: float | None = Field(None, ge=0.0, le=1e15)
+    amount_max: float | None = Field(None, ge=0.0, le=1e15)
     status: Literal[STATUSES] | None = None  # type: ignore[valid-type]
-    page: int = Field(1, ge=1, le=1_000_000)
+    state: Literal[CASE_STATES] | None = None  # type: ignore[valid-type]
+    assignee: str | None = Field(None, max_length=80)
+    mine: bool = False
+    run: int | None = Field(None, ge=1)
+    model: str | None = Field(None, max_length=200)
+    sort: Literal[SORTS] = "score"  # type: ignore[valid-type]
+    after: str | None = Field(None, max_length=400)
+    before: str | None = Field(None, max_length=400)
 
     _blank = field_validator("*", mode="before")(_blank_to_default)
 
-    def filter(self) -> QueueFilter:
+    @field_validator("after", "before")
+    @classmethod
+    def _cursor(cls, v: str | None) -> str | None:
+        if v is not None:
+            Cursor.decode(v)  # ValueError -> 422 with the field's name
+        return v
+
+    def filter(self, username: str | None = None) -> QueueFilter:
+        """The store's filter; ``mine`` means the signed-in ``username``."""
         return QueueFilter(
             entity_type=self.entity_type,
             signal=self.signal,
@@ -129,13 +153,36 @@ class QueueParams(BaseModel):
             score_min=self.score_min,
             score_max=self.score_max,
             status=self.status,
+            state=self.state,
+            assignee=username if self.mine and username else self.assignee,
+            search=self.q,
+            facility=self.facility,
+            run_id=self.run,
+            model_version=self.model,
+            amount_min=self.amount_min,
+            amount_max=self.amount_max,
+        )
+
+    def cursors(self) -> tuple[Cursor | None, Cursor | None]:
+        return (
+            Cursor.decode(self.after) if self.after else None,
+            Cursor.decode(self.before) if self.before else None,
         )
 
     def query(self, **override: Any) -> str:
-        """Query string of these filters (blank ones left out), with overrides."""
+        """Query string of these filters (blank and default ones left out), with overrides.
+
+        A change of filter or sort starts from the first page unless a cursor is given.
+        """
         values = {**self.model_dump(), **override}
-        if values.get("page") == 1:
-            values.pop("page")
+        if any(k not in ("after", "before") for k in override) and not (
+            {"after", "before"} & set(override)
+        ):
+            values["after"] = values["before"] = None
+        if values.get("sort") == "score":
+            values.pop("sort")
+        if not values.get("mine"):
+            values.pop("mine", None)
         return urlencode({k: v for k, v in values.items() if v is not None and v != ""})
 
 
@@ -402,15 +449,28 @@ def create_app(
         return JSONResponse({"ok": True, "alerts": n_alerts, "store": store.dialect})
 
     @app.get("/queue", response_class=HTMLResponse)
-    def queue(request: Request, params: Annotated[QueueParams, Query()]) -> HTMLResponse:
-        page = store.queue(params.filter(), params.page, page_size)
+    def queue(
+        request: Request,
+        params: Annotated[QueueParams, Query()],
+        done: Annotated[int | None, Query(ge=0)] = None,
+        skipped: Annotated[int | None, Query(ge=0)] = None,
+    ) -> HTMLResponse:
+        after, before = params.cursors()
+        page = store.queue(
+            params.filter(request.state.user.username),
+            sort=params.sort,
+            after=after,
+            before=before,
+            page_size=page_size,
+        )
         return render(
             request,
             "queue.html",
             params=params,
             page=page,
             facets=store.facets(),
-            back=params.query(page=page.page),
+            back=params.query(after=params.after, before=params.before),
+            bulk=None if done is None else {"done": done, "skipped": skipped or 0},
         )
 
     def alert_page(
@@ -450,7 +510,9 @@ def create_app(
             history=store.history(alert_id),
             earlier=store.entity_history(alert["entity_type"], alert["entity_id"], alert_id),
             back=back,
-            next_open=store.next_open(_queue_params(back).filter(), alert["score"], alert_id),
+            next_open=store.next_open(
+                _queue_params(back).filter(request.state.user.username), alert["score"], alert_id
+            ),
             errors=errors or [],
             form=form,
             saved=saved,
@@ -545,6 +607,89 @@ def create_app(
         if problem:
             return render(request, "error.html", 403, title="Form rejected", problems=[problem])
         return None
+
+    def bulk_items(items: list[str]) -> tuple[list[tuple[str, int]], list[str]]:
+        """``alert_id:version`` values of the queue's checkboxes, and what is wrong with them."""
+        if not items:
+            return [], ["Tick at least one case (the boxes in the queue's first column)."]
+        if len(items) > MAX_BULK:
+            return [], [f"At most {MAX_BULK} cases at once; narrow the queue with its filters."]
+        out = []
+        for item in items:
+            alert_id, sep, version = item.rpartition(":")
+            if not sep or not alert_id or not version.isdigit():
+                return [], [f"Not a case of the queue: {item[:80]!r}; reload the queue."]
+            out.append((alert_id, int(version)))
+        return out, []
+
+    def bulk_done(result: BulkResult, back: str) -> Response:
+        skipped = len(result.conflicts) + len(result.missing) + len(result.refused)
+        if result.conflicts or result.refused:
+            log.info(
+                "Bulk action: %d done, %d changed by someone else, %d assigned to others",
+                len(result.done), len(result.conflicts), len(result.refused),
+            )  # fmt: skip
+        target = "/queue?" + "&".join(
+            x
+            for x in (_safe_back(back), urlencode({"done": len(result.done), "skipped": skipped}))
+            if x
+        )
+        return RedirectResponse(target, status_code=303)
+
+    @app.post("/queue/bulk/assign", response_class=HTMLResponse)
+    def bulk_assign(
+        request: Request,
+        items: Annotated[list[str], Form()] = [],  # noqa: B006 - FastAPI copies defaults
+        assignee: Annotated[str, Form(max_length=80)] = "",
+        csrf_token: Annotated[str, Form(max_length=500)] = "",
+        back: Annotated[str, Form(max_length=2000)] = "",
+    ) -> Response:
+        """Assign the ticked cases to one user (supervisors); each one audited and checked."""
+        refused = form_problem(request, csrf_token)
+        if refused:
+            return refused
+        picked, problems = bulk_items(items)
+        name = assignee.strip()
+        if lookup(store, name) is None:
+            problems.append(f"There is no enabled user {name!r} to assign the cases to.")
+        if problems:
+            return render(request, "error.html", 422, title="Nothing assigned", problems=problems)
+        result = store.bulk_assign(picked, request.state.user.username, name)
+        return bulk_done(result, back)
+
+    @app.post("/queue/bulk/dismiss", response_class=HTMLResponse)
+    def bulk_dismiss(
+        request: Request,
+        items: Annotated[list[str], Form()] = [],  # noqa: B006 - FastAPI copies defaults
+        reason: Annotated[str, Form(max_length=2000)] = "",
+        csrf_token: Annotated[str, Form(max_length=500)] = "",
+        back: Annotated[str, Form(max_length=2000)] = "",
+    ) -> Response:
+        """Dismiss the ticked cases with one reason (reviewers: unassigned or their own)."""
+        refused = form_problem(request, csrf_token)
+        if refused:
+            return refused
+        picked, problems = bulk_items(items)
+        if not reason.strip():
+            problems.append("A dismissal needs its reason: write it in the reason field.")
+        if problems:
+            return render(request, "error.html", 422, title="Nothing dismissed", problems=problems)
+        user = request.state.user
+        try:
+            result = store.bulk_decide(
+                picked, "dismissed", user.username, reason.strip(),
+                any_assignee=user.may("supervisor"),
+            )  # fmt: skip
+        except (SQLAlchemyError, StoreUnavailable) as exc:
+            log.error("A bulk dismissal was NOT (fully) saved: %s", describe_db_error(exc))
+            problems = [
+                "The alert store could not save the dismissals; some may be saved.",
+                "Reload the queue to see which cases are still open, and try again.",
+            ]
+            return render(
+                request, "error.html", 503, title="Dismissals NOT saved", problems=problems
+            )
+        return bulk_done(result, back)
 
     @app.post("/alerts/{alert_id}/case", response_class=HTMLResponse)
     def change_case(
@@ -653,4 +798,4 @@ def _safe_next(target: str) -> str:
 def _safe_back(back: str) -> str:
     """Keep only a valid queue query string (so the back link can never leave the app)."""
     params = _queue_params(back)
-    return params.query(page=params.page)
+    return params.query(after=params.after, before=params.before)

@@ -50,6 +50,8 @@ ROUTE_ROLES: Final[dict[str, str]] = {
     "/static": PUBLIC,  # CSS, JS and the icon: no data
     "/": "reviewer",
     "/queue": "reviewer",
+    "/queue/bulk/assign": "supervisor",
+    "/queue/bulk/dismiss": "reviewer",  # each case: unassigned or the reviewer's own
     "/alerts/{alert_id}": "reviewer",
     "/alerts/{alert_id}/claims/{claim_id:path}/lines": "reviewer",
     "/alerts/{alert_id}/decisions": "reviewer",

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, text, update
 
 from claimguard.errors import InputFileError
 from claimguard.progress import step
@@ -28,6 +28,7 @@ from claimguard.triage.store import (
     Alert,
     AlertSignal,
     CardFacility,
+    CaseRun,
     Claim,
     ClaimLine,
     DoctorDay,
@@ -64,6 +65,7 @@ class LoadSummary:
     updated_alerts: int
     context: dict[str, int | None] = field(default_factory=dict)
     carried_forward: int = 0
+    joined: int = 0  # alerts that joined a case another run (model) opened for that period
 
 
 def carried_pairs(folder: Path, alert_ids: set[str]) -> list[tuple[str, str]]:
@@ -259,6 +261,61 @@ def _alert_rows(df: pd.DataFrame, info: pd.DataFrame | None, path: Path) -> list
     return rows
 
 
+def amounts_at_stake(rows: list[dict[str, Any]], claims: pd.DataFrame | None) -> list[float]:
+    """Per alert row: insurance paid on its evidence claims (0 where the folder has none).
+
+    Why from the evidence: that is the money the reviewer can claw back if the alert is
+    confirmed, which decides what a team looks at first as much as the score does.
+    """
+    if claims is None or "insurance_paid" not in claims.columns or not len(claims):
+        return [0.0] * len(rows)
+    paid = pd.to_numeric(claims["insurance_paid"], errors="coerce").fillna(0.0)
+    by_claim = (
+        pd.Series(paid.to_numpy(), index=claims["claim_id"].astype("string").to_numpy())
+        .groupby(level=0)
+        .last()
+        .to_dict()
+    )
+    return [
+        float(sum(by_claim.get(c, 0.0) for c in json.loads(r["evidence_claim_ids"]))) for r in rows
+    ]
+
+
+def _case_key(r: dict[str, Any]) -> tuple[Any, ...]:
+    return (r["entity_type"], str(r["entity_id"]), r["period_start"], r["period_end"])
+
+
+def case_ids(conn: Any, rows: list[dict[str, Any]]) -> dict[str, str]:
+    """For each alert id of ``rows``: the case (alerts row) it belongs to.
+
+    One case per (entity_type, entity_id, period): an alert whose own id is already a case
+    keeps it; else it joins the case an earlier run opened for the same entity and period;
+    else it opens its own. Two rows of one folder for one key share the first one's case.
+    """
+    a = Alert.__table__.c
+    ids = [r["alert_id"] for r in rows]
+    own: set[str] = set()
+    for i in range(0, len(ids), 500):
+        own.update(conn.scalars(select(a.alert_id).where(a.alert_id.in_(ids[i : i + 500]))))
+    by_key: dict[tuple[Any, ...], str] = {}
+    entity_ids = sorted({str(r["entity_id"]) for r in rows})
+    for i in range(0, len(entity_ids), 500):
+        q = select(a.alert_id, a.entity_type, a.entity_id, a.period_start, a.period_end).where(
+            a.entity_id.in_(entity_ids[i : i + 500])
+        )
+        for row in conn.execute(q.order_by(a.alert_id)):
+            by_key.setdefault(_case_key(row._mapping), row.alert_id)
+    out: dict[str, str] = {}
+    for r in rows:
+        key = _case_key(r)
+        if r["alert_id"] in own:
+            out[r["alert_id"]] = r["alert_id"]
+            by_key.setdefault(key, r["alert_id"])
+        else:
+            out[r["alert_id"]] = by_key.setdefault(key, r["alert_id"])
+    return out
+
+
 def load_folder(store: Store, folder: str | Path, sla_days: int | None = None) -> LoadSummary:
     """Upsert a scored folder's alerts and context into the store, in one transaction.
 
@@ -273,44 +330,79 @@ def load_folder(store: Store, folder: str | Path, sla_days: int | None = None) -
     model_version = str(alerts["model_version"].dropna().iloc[0]) if len(alerts) else None
     context = {k: (None if v is None else len(v)) for k, v in ctx.items()}
 
+    for r, amount in zip(rows, amounts_at_stake(rows, ctx["evidence_claims"]), strict=True):
+        r["amount_at_stake"] = amount
+
     with step(f"Loading {len(rows)} alerts into the triage store"), store.engine.begin() as conn:
-        existing: set[str] = set()
-        for i in range(0, len(ids), 500):
-            existing.update(
-                conn.scalars(select(Alert.alert_id).where(Alert.alert_id.in_(ids[i : i + 500])))
-            )
+        if store.dialect == "postgresql":  # two loads at once must not both open one case
+            conn.execute(text("SELECT pg_advisory_xact_lock(727275)"))
+        case_of = case_ids(conn, rows)
+        cases = sorted(set(case_of.values()))
+        known: set[str] = set()  # cases already in the store
+        for i in range(0, len(cases), 500):
+            chunk = cases[i : i + 500]
+            known.update(conn.scalars(select(Alert.alert_id).where(Alert.alert_id.in_(chunk))))
         # the folder as named (a symlink to its live version), not the version folder itself,
         # which the next run into the same folder replaces
         run_id = store.add_run(conn, os.path.abspath(folder), model_version, len(rows), context)
-        # the reviewers' status columns are never part of the update
+        # the reviewers' status columns are never part of the update; a second row of one
+        # folder for one case (same entity and period) is linked, not written twice
         stmt = store.upsert(Alert.__table__, ["alert_id"], exclude=_STATUS_COLS)
-        alert_rows = [
-            {**{k: v for k, v in r.items() if k != "_signals"}, "run_id": run_id} for r in rows
-        ]
+        seen: set[str] = set()
+        alert_rows = []
+        for r in rows:
+            case = case_of[r["alert_id"]]
+            if case not in seen:
+                seen.add(case)
+                values = {k: v for k, v in r.items() if k != "_signals"}
+                alert_rows.append({**values, "alert_id": case, "run_id": run_id})
         if alert_rows:
             conn.execute(stmt, alert_rows)
+        link_rows = [
+            {
+                "alert_id": case_of[r["alert_id"]],
+                "run_id": run_id,
+                "source_alert_id": r["alert_id"],
+                "model_version": r.get("model_version"),
+                "score": r["score"],
+                "top_signal": r.get("top_signal"),
+            }
+            for r in rows
+        ]
+        if link_rows:
+            conn.execute(store.upsert(CaseRun.__table__, ["alert_id", "run_id"], True), link_rows)
         due = dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(days=sla)
         conn.execute(update(Alert).where(Alert.due_at.is_(None)).values(due_at=due))
-        store.delete_in(conn, AlertSignal.__table__.c.alert_id, ids)
-        sig_rows = [{"alert_id": r["alert_id"], "signal": s} for r in rows for s in r["_signals"]]
-        if sig_rows:
-            conn.execute(insert(AlertSignal), sig_rows)
+        store.delete_in(conn, AlertSignal.__table__.c.alert_id, cases)
+        sig = {(case_of[r["alert_id"]], s) for r in rows for s in r["_signals"]}
+        if sig:
+            conn.execute(
+                insert(AlertSignal), [{"alert_id": c, "signal": s} for c, s in sorted(sig)]
+            )
         _load_context(store, conn, ctx)
-        carried = store.carry_forward(conn, carried_pairs(folder, set(ids)))
+        pairs = [
+            (store.case_of(conn, prev), case_of[aid])
+            for prev, aid in carried_pairs(folder, set(ids))
+        ]
+        carried = store.carry_forward(conn, [(p, c) for p, c in pairs if p and p != c])
 
+    store.forget_counts()
     summary = LoadSummary(
         run_id=run_id,
         alerts=len(rows),
-        new_alerts=len(rows) - len(existing),
-        updated_alerts=len(existing),
+        new_alerts=len(set(cases) - known),
+        updated_alerts=len(rows) - len(set(cases) - known),
         context=context,
         carried_forward=carried,
+        joined=sum(case != aid for aid, case in case_of.items()),
     )
     log.info(
-        "Loaded %d alerts (%d new, %d updated, %d earlier decisions carried forward) from %s",
+        "Loaded %d alerts (%d new cases, %d updated, %d joined another model's case, "
+        "%d earlier decisions carried forward) from %s",
         summary.alerts,
         summary.new_alerts,
         summary.updated_alerts,
+        summary.joined,
         summary.carried_forward,
         folder,
     )

@@ -183,6 +183,7 @@ def write_sample_folder(
         claims[col] = np.nan
     claims["total_cost"] = rng.uniform(5e4, 3e6, m).round(-3)
     claims["drug_cost"] = (claims["total_cost"] * 0.4).round(-3)
+    claims["insurance_paid"] = (claims["total_cost"] * 0.8).round(-3)
     claims["sick_leave_days"] = rng.choice([np.nan, 3.0, 5.0], m)
     claims["doctor_id"] = pd.array(np.char.add("D", rng.integers(0, 20, m).astype(str)), "string")
     claims["patient_sex"] = pd.Categorical(rng.choice(["M", "F"], m), categories=["M", "F", "U"])

@@ -15,9 +15,11 @@ import logging
 import os
 import re
 import secrets
+import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -157,15 +159,47 @@ class Alert(Base):
     assignee: Mapped[str | None] = mapped_column(String(80))
     due_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # insurance paid on the evidence claims: what the fund stands to lose (a queue sort key)
+    amount_at_stake: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
 
     __table_args__ = (
-        Index("ix_alerts_assignee", "assignee", "state"),
+        Index("ix_alerts_assignee", "assignee", "state", "status"),  # "my cases" and its counts
+        # keyset pagination of the queue: (sort key DESC, alert_id), alone or behind a filter
+        Index("ix_alerts_amount", amount_at_stake.desc(), "alert_id"),
+        Index("ix_alerts_state_score", "state", score.desc(), "alert_id"),
+        Index("ix_alerts_state_amount", "state", amount_at_stake.desc(), "alert_id"),
+        Index("ix_alerts_state_status", "state", "status"),  # the queue's tab counts
+        Index("ix_alerts_assignee_score", "assignee", score.desc(), "alert_id"),
         Index("ix_alerts_score", score.desc(), "alert_id"),
         Index("ix_alerts_status_score", "status", score.desc(), "alert_id"),
         Index("ix_alerts_type_score", "entity_type", score.desc(), "alert_id"),
         Index("ix_alerts_province_score", "province", score.desc(), "alert_id"),
         Index("ix_alerts_tier_score", "tier", score.desc(), "alert_id"),
-        Index("ix_alerts_entity", "entity_type", "entity_id"),
+        # one case per entity and period: the loader looks the case up by these
+        Index("ix_alerts_case", "entity_type", "entity_id", "period_start", "period_end"),
+    )
+
+
+class CaseRun(Base):
+    """A run (and so a model) that flagged a case, with that run's own alert id and score.
+
+    Why: two models flagging the same entity in the same period make one case for the
+    reviewers (one decision), and the case page can still say who flagged it.
+    """
+
+    __tablename__ = "case_runs"
+    alert_id: Mapped[str] = mapped_column(
+        ForeignKey("alerts.alert_id", ondelete="CASCADE"), primary_key=True
+    )
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    source_alert_id: Mapped[str] = mapped_column(String(128))
+    model_version: Mapped[str | None] = mapped_column(String(200))
+    score: Mapped[float] = mapped_column(Float)
+    top_signal: Mapped[str | None] = mapped_column(String(40))
+    __table_args__ = (
+        Index("ix_case_runs_run", "run_id", "alert_id"),
+        Index("ix_case_runs_model", "model_version", "alert_id"),
+        Index("ix_case_runs_source", "source_alert_id"),
     )
 
 
@@ -256,6 +290,7 @@ class CardFacility(Base):
     total_cost: Mapped[float | None] = mapped_column(Float)
     first_visit: Mapped[dt.datetime | None] = mapped_column(DateTime)
     last_visit: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    __table_args__ = (Index("ix_card_facilities_facility", "facility_id", "card_id"),)
 
 
 class DoctorDay(Base):
@@ -384,6 +419,11 @@ def migrate(engine: Engine) -> None:
 # --------------------------------------------------------------------------- views
 
 
+COUNTS_TTL_S = 5.0  # how stale the queue's tab counts may be after another server's write
+CASE_STATES = ("new", "assigned", "in_review", "decided", "reopened")
+SORTS = ("score", "amount")
+
+
 @dataclass(frozen=True)
 class QueueFilter:
     """What the reviewer narrowed the queue to (None = no restriction)."""
@@ -395,6 +435,38 @@ class QueueFilter:
     score_min: float | None = None
     score_max: float | None = None
     status: str | None = None
+    state: str | None = None
+    assignee: str | None = None
+    search: str | None = None  # a card or facility id, exactly
+    facility: str | None = None  # the facility's own cases and cards that visited it
+    run_id: int | None = None
+    model_version: str | None = None
+    amount_min: float | None = None
+    amount_max: float | None = None
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A keyset position in the queue: the sort value and alert id of a row.
+
+    Why keyset, not OFFSET: page 2,000 of a 100,000-case queue costs the same as page 1,
+    and a case decided meanwhile does not shift every later page by one row.
+    """
+
+    value: float
+    alert_id: str
+
+    def encode(self) -> str:
+        return f"{self.value!r}:{self.alert_id}"
+
+    @classmethod
+    def decode(cls, text: str) -> Cursor:
+        """The cursor of :meth:`encode`; ValueError for anything else."""
+        value, sep, alert_id = text.partition(":")
+        number = float(value)
+        if not sep or not alert_id or number != number or abs(number) == float("inf"):
+            raise ValueError(f"not a queue cursor: {text!r}")
+        return cls(number, alert_id)
 
 
 @dataclass
@@ -402,9 +474,11 @@ class QueuePage:
     rows: list[dict[str, Any]]
     total: int
     status_counts: dict[str, int]
-    page: int
-    pages: int
+    state_counts: dict[str, int]
     page_size: int
+    sort: str = "score"
+    next_cursor: Cursor | None = None  # None: this is the last page
+    prev_cursor: Cursor | None = None  # None: this is the first page
 
 
 @dataclass
@@ -413,8 +487,21 @@ class Facets:
     signals: list[str] = field(default_factory=list)
     provinces: list[str] = field(default_factory=list)
     tiers: list[str] = field(default_factory=list)
+    assignees: list[str] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)
+    runs: list[dict[str, Any]] = field(default_factory=list)
     total: int = 0
     latest_run: dict[str, Any] | None = None
+
+
+@dataclass
+class BulkResult:
+    """What a bulk action did to each case it was given."""
+
+    done: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)  # changed since the page was loaded
+    missing: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # assigned to someone else
 
 
 SCENARIO_TAG = re.compile(r"(?<![\w&])#([a-z][a-z0-9_]{1,60})\b")
@@ -441,6 +528,8 @@ class Store:
         self.engine = engine
         self.lock_timeout_s = lock_timeout_s
         self._facets: tuple[int | None, Facets] | None = None
+        self._counts_cache: dict[tuple[Any, ...], tuple[float, dict[tuple[str, str], int]]] = {}
+        self._counts_lock = threading.Lock()
         db = engine.url.database
         self._file: Path | None = None
         self._file_id: tuple[int, int] | None = None
@@ -556,14 +645,21 @@ class Store:
 
     # ------------------------------------------------------------------ queue
 
-    def _where(self, f: QueueFilter, with_status: bool = True) -> list[ColumnElement[bool]]:
+    def _where(
+        self, f: QueueFilter, without: frozenset[str] = frozenset()
+    ) -> list[ColumnElement[bool]]:
+        """SQL conditions of the filter, leaving out the fields named in ``without``."""
         a = Alert.__table__.c
+        cr = CaseRun.__table__.c
         conds: list[ColumnElement[bool]] = []
         if f.entity_type:
             conds.append(a.entity_type == f.entity_type)
+        # signal, run and model as EXISTS: the page then walks the sort index and probes
+        # the link table's primary key per row, instead of sorting every matching case
+        sg = AlertSignal.__table__.c
         if f.signal:
             conds.append(
-                a.alert_id.in_(select(AlertSignal.alert_id).where(AlertSignal.signal == f.signal))
+                select(sg.alert_id).where(sg.alert_id == a.alert_id, sg.signal == f.signal).exists()
             )
         if f.province:
             conds.append(a.province == f.province)
@@ -573,22 +669,103 @@ class Store:
             conds.append(a.score >= f.score_min)
         if f.score_max is not None:
             conds.append(a.score <= f.score_max)
-        if with_status and f.status:
+        if f.amount_min is not None:
+            conds.append(a.amount_at_stake >= f.amount_min)
+        if f.amount_max is not None:
+            conds.append(a.amount_at_stake <= f.amount_max)
+        if f.status and "status" not in without:
             conds.append(a.status == f.status)
+        if f.state and "state" not in without:
+            conds.append(a.state == f.state)
+        if f.assignee:
+            conds.append(a.assignee == f.assignee)
+        if f.search:
+            conds.append(a.entity_id == f.search)
+        if f.facility:
+            visited = select(CardFacility.card_id).where(CardFacility.facility_id == f.facility)
+            conds.append(
+                or_(
+                    and_(a.entity_type == "facility", a.entity_id == f.facility),
+                    and_(a.entity_type == "card", a.entity_id.in_(visited)),
+                )
+            )
+        if f.run_id is not None:
+            conds.append(
+                select(cr.alert_id).where(cr.alert_id == a.alert_id, cr.run_id == f.run_id).exists()
+            )
+        if f.model_version:
+            model = select(cr.alert_id).where(
+                cr.alert_id == a.alert_id, cr.model_version == f.model_version
+            )
+            conds.append(model.exists())
         return conds
 
-    def queue(self, f: QueueFilter, page: int = 1, page_size: int = 50) -> QueuePage:
-        """One page of the ranked queue, with per-status counts under the other filters."""
+    def counts(self, f: QueueFilter) -> tuple[dict[str, int], dict[str, int]]:
+        """Cases per decision status and per case state, each under the other filters.
+
+        One grouped query of (state, status) under every filter but those two gives both.
+        Why cached for :data:`COUNTS_TTL_S`: on 100,000 cases a count under a filter reads
+        every matching row, and a team pages through the same few filters all day. This
+        process's own writes and a newly loaded run clear the cache at once; another
+        server's decisions show within the TTL.
+        """
         a = Alert.__table__.c
+        base = replace(f, status=None, state=None)
         with self.engine.connect() as conn:
-            base = self._where(f, with_status=False)
-            counts_q = select(a.status, func.count()).where(and_(true(), *base)).group_by(a.status)
-            status_counts = {s: 0 for s in STATUSES}
-            for status, n in conn.execute(counts_q):
-                status_counts[status] = int(n)
-            total = status_counts.get(f.status, 0) if f.status else sum(status_counts.values())
-            pages = max(1, -(-total // page_size))
-            page = min(max(1, page), pages)
+            last_run = conn.scalar(select(func.max(Run.id)))
+            key = (last_run, base)
+            now = time.monotonic()
+            with self._counts_lock:
+                hit = self._counts_cache.get(key)
+            if hit is not None and now - hit[0] < COUNTS_TTL_S:
+                matrix = hit[1]
+            else:
+                q = (
+                    select(a.state, a.status, func.count())
+                    .where(and_(true(), *self._where(base)))
+                    .group_by(a.state, a.status)
+                )
+                matrix = {(str(st), str(su)): int(n) for st, su, n in conn.execute(q)}
+                with self._counts_lock:
+                    if len(self._counts_cache) >= 512:
+                        self._counts_cache.clear()
+                    self._counts_cache[key] = (now, matrix)
+        status_counts = {s: 0 for s in STATUSES}
+        state_counts = {s: 0 for s in CASE_STATES}
+        for (st, su), n in matrix.items():
+            if not f.state or st == f.state:
+                status_counts[su] = status_counts.get(su, 0) + n
+            if not f.status or su == f.status:
+                state_counts[st] = state_counts.get(st, 0) + n
+        return status_counts, state_counts
+
+    def forget_counts(self) -> None:
+        """Drop the cached queue counts (after a write of this process)."""
+        with self._counts_lock:
+            self._counts_cache.clear()
+
+    def queue(
+        self,
+        f: QueueFilter,
+        *,
+        sort: str = "score",
+        after: Cursor | None = None,
+        before: Cursor | None = None,
+        page_size: int = 50,
+    ) -> QueuePage:
+        """One keyset page of the queue, highest ``sort`` first, ties by alert id.
+
+        ``after`` gives the page after that row, ``before`` the page before it. Counts per
+        decision status and per case state are under the other filters, so the tabs say
+        how many a click would show.
+        """
+        if sort not in SORTS:
+            raise ValueError(f"unknown sort {sort!r}")
+        a = Alert.__table__.c
+        key = a.score if sort == "score" else a.amount_at_stake
+        status_counts, state_counts = self.counts(f)
+        total = state_counts.get(f.state, 0) if f.state else sum(state_counts.values())
+        with self.engine.connect() as conn:
             cols = [
                 a.alert_id,
                 a.entity_type,
@@ -597,6 +774,7 @@ class Store:
                 a.period_start,
                 a.period_end,
                 a.score,
+                a.amount_at_stake,
                 a.rank,
                 a.top_signal,
                 a.reasons,
@@ -606,22 +784,50 @@ class Store:
                 a.status,
                 a.status_at,
                 a.status_reviewer,
+                a.state,
+                a.assignee,
+                a.version,
             ]
-            q = (
-                select(*cols)
-                .where(and_(true(), *self._where(f)))
-                .order_by(a.score.desc(), a.alert_id)
-                .limit(page_size)
-                .offset((page - 1) * page_size)
-            )
-            rows = [_row(r) for r in conn.execute(q)]
+            q = select(*cols).where(and_(true(), *self._where(f)))
+            if before is not None:  # walk backwards, then put the page in queue order
+                q = q.where(
+                    or_(key > before.value, and_(key == before.value, a.alert_id < before.alert_id))
+                ).order_by(key.asc(), a.alert_id.desc())
+            else:
+                if after is not None:
+                    q = q.where(
+                        or_(
+                            key < after.value, and_(key == after.value, a.alert_id > after.alert_id)
+                        )
+                    )
+                q = q.order_by(key.desc(), a.alert_id)
+            rows = [_row(r) for r in conn.execute(q.limit(page_size + 1))]
+        more = len(rows) > page_size
+        rows = rows[:page_size]
+        if before is not None:
+            rows.reverse()
+        value = "score" if sort == "score" else "amount_at_stake"
+
+        def at(r: dict[str, Any]) -> Cursor:
+            return Cursor(float(r[value]), str(r["alert_id"]))
+
+        next_cursor = prev_cursor = None
+        if rows:
+            if before is not None:
+                next_cursor = at(rows[-1])
+                prev_cursor = at(rows[0]) if more else None
+            else:
+                next_cursor = at(rows[-1]) if more else None
+                prev_cursor = at(rows[0]) if after is not None else None
         for r in rows:  # one page: show the reason that matches the signal filter, if any
             reasons = json.loads(r.pop("reasons") or "[]")
             match = [x for x in reasons if f.signal and x.get("signal") == f.signal]
             shown = (match or reasons or [{}])[0]
             r["first_reason"] = shown.get("text") or shown.get("feature") or ""
             r["more_reasons"] = max(0, len(reasons) - 1)
-        return QueuePage(rows, total, status_counts, page, pages, page_size)
+        return QueuePage(
+            rows, total, status_counts, state_counts, page_size, sort, next_cursor, prev_cursor
+        )
 
     def next_open(self, f: QueueFilter, score: float, alert_id: str) -> str | None:
         """The next open alert after (score, alert_id) in queue order under filters ``f``."""
@@ -629,7 +835,11 @@ class Store:
         after = or_(a.score < score, and_(a.score == score, a.alert_id > alert_id))
         q = (
             select(a.alert_id)
-            .where(and_(true(), *self._where(f, with_status=False)), a.status == "open", after)
+            .where(
+                and_(true(), *self._where(f, without=frozenset({"status"}))),
+                a.status == "open",
+                after,
+            )
             .order_by(a.score.desc(), a.alert_id)
             .limit(1)
         )
@@ -637,16 +847,27 @@ class Store:
             return conn.scalar(q)
 
     def facets(self) -> Facets:
-        """Filter choices; cached until another run is loaded."""
+        """Filter choices; cached until another run is loaded (assignees: always fresh)."""
         with self.engine.connect() as conn:
             last_run = conn.scalar(select(func.max(Run.id)))
-            if self._facets is not None and self._facets[0] == last_run:
-                return self._facets[1]
             a = Alert.__table__.c
+            assignees = [
+                v for v in conn.scalars(select(a.assignee).distinct().order_by(a.assignee)) if v
+            ]
+            if self._facets is not None and self._facets[0] == last_run:
+                return replace(self._facets[1], assignees=assignees)
 
             def distinct(col: Any) -> list[str]:
                 return [v for v in conn.scalars(select(col).distinct().order_by(col)) if v]
 
+            runs = [
+                _row(r)
+                for r in conn.execute(
+                    select(Run.id, Run.folder, Run.model_version, Run.loaded_at, Run.n_alerts)
+                    .order_by(Run.id.desc())
+                    .limit(50)
+                )
+            ]
             facets = Facets(
                 entity_types=distinct(a.entity_type),
                 signals=[
@@ -655,16 +876,26 @@ class Store:
                 ],
                 provinces=distinct(a.province),
                 tiers=distinct(a.tier),
+                models=distinct(Run.model_version),
+                runs=runs,
                 total=int(conn.scalar(select(func.count()).select_from(Alert)) or 0),
             )
-            run = conn.execute(
-                select(Run.folder, Run.model_version, Run.loaded_at, Run.n_alerts).where(
-                    Run.id == last_run
-                )
-            ).first()
-            facets.latest_run = _row(run) if run is not None else None
+            facets.latest_run = runs[0] if runs else None
         self._facets = (last_run, facets)
-        return facets
+        return replace(facets, assignees=assignees)
+
+    def case_runs(self, alert_id: str) -> list[dict[str, Any]]:
+        """The runs (and models) that flagged a case, newest first."""
+        cr = CaseRun.__table__.c
+        q = (
+            select(cr.run_id, cr.source_alert_id, cr.model_version, cr.score, cr.top_signal,
+                   Run.folder, Run.loaded_at)
+            .join(Run, Run.id == cr.run_id)
+            .where(cr.alert_id == alert_id)
+            .order_by(cr.run_id.desc())
+        )  # fmt: skip
+        with self.engine.connect() as conn:
+            return [_row(r) for r in conn.execute(q)]
 
     # ------------------------------------------------------------------ one alert
 
@@ -803,7 +1034,68 @@ class Store:
                 raise Conflict("someone else changed this case; reload it to see their change")
             after = self._case(conn, alert_id)
             self._audit(conn, actor, action, alert_id, before, after)
+        self.forget_counts()
         return after
+
+    def case_of(self, conn: Connection, alert_id: str) -> str | None:
+        """The case an alert id belongs to: its own row, or the case it joined when loaded."""
+        if conn.scalar(select(Alert.alert_id).where(Alert.alert_id == alert_id)) is not None:
+            return alert_id
+        cr = CaseRun.__table__.c
+        return conn.scalar(
+            select(cr.alert_id).where(cr.source_alert_id == alert_id).order_by(cr.run_id).limit(1)
+        )
+
+    def bulk_assign(
+        self, items: Sequence[tuple[str, int]], actor: str, assignee: str
+    ) -> BulkResult:
+        """Assign each ``(alert_id, version)`` as :meth:`change_case` does one: audited, checked."""
+        out = BulkResult()
+        for alert_id, version in items:
+            try:
+                changed = self.change_case(
+                    alert_id, actor, "assign", version, assignee=assignee, state="assigned"
+                )
+            except Conflict:
+                out.conflicts.append(alert_id)
+                continue
+            (out.done if changed is not None else out.missing).append(alert_id)
+        return out
+
+    def bulk_decide(
+        self,
+        items: Sequence[tuple[str, int]],
+        decision: str,
+        reviewer: str,
+        note: str,
+        *,
+        any_assignee: bool = False,
+    ) -> BulkResult:
+        """Decide each ``(alert_id, version)`` as :meth:`record_decision` does one.
+
+        A case assigned to someone else is refused unless ``any_assignee`` (a supervisor),
+        as on the case page; the version check makes the assignee check race-free.
+        """
+        out = BulkResult()
+        for alert_id, version in items:
+            with self.engine.connect() as conn:
+                case = self._case(conn, alert_id)
+            if case is None:
+                out.missing.append(alert_id)
+                continue
+            if case["version"] != version:
+                out.conflicts.append(alert_id)
+                continue
+            if case["assignee"] not in (None, reviewer) and not any_assignee:
+                out.refused.append(alert_id)
+                continue
+            try:
+                saved = self.record_decision(alert_id, decision, reviewer, note, version)
+            except Conflict:
+                out.conflicts.append(alert_id)
+                continue
+            (out.done if saved is not None else out.missing).append(alert_id)
+        return out
 
     def add_note(self, alert_id: str, author: str, body: str) -> bool:
         """Append a note (never edited); audited in the same transaction."""
@@ -886,6 +1178,7 @@ class Store:
             }
             new_id = conn.execute(insert(Decision).returning(Decision.id), [row]).scalar_one()
             self._audit(conn, reviewer, "decide", alert_id, before, self._case(conn, alert_id))
+        self.forget_counts()
         return {"id": new_id, **row}
 
     def history(self, alert_id: str) -> list[dict[str, Any]]:
