@@ -302,9 +302,37 @@ class MlflowSettings(_Section):
     experiment: str = "claimguard"
 
 
+class SparkSettings(_Section):
+    """Apache Spark session of ``engine: spark`` (claimguard.spark.session)."""
+
+    master: str = Field(
+        "local[*]",
+        description="Spark master URL: local[*] (all cores of this machine), local[2], "
+        "spark://host:7077, yarn, k8s://...",
+    )
+    app_name: str = Field("claimguard", description="application name shown by Spark")
+    shuffle_partitions: int = Field(
+        8,
+        gt=0,
+        description="spark.sql.shuffle.partitions, and the number of card/facility "
+        "partitions the features are built in",
+    )
+    conf: dict[str, str] = Field(
+        default_factory=dict,
+        description="any other Spark setting, passed through as is "
+        "(e.g. spark.executor.memory: 8g)",
+    )
+
+
 class Settings(_Section):
     """All settings of all jobs; each command reads its own section."""
 
+    engine: Literal["local", "spark"] = Field(
+        "local",
+        description="where features are built: local = pandas in this process, spark = "
+        "card/facility partitions on an Apache Spark session (same functions, same results)",
+    )
+    spark: SparkSettings = SparkSettings()
     generate: GenerateSettings = GenerateSettings()
     features: FeatureSettings = FeatureSettings()
     model: ModelSettings = ModelSettings()
@@ -316,8 +344,13 @@ class Settings(_Section):
     io: IoSettings = IoSettings()
 
     def config_hash(self) -> str:
-        """Stable short hash of the effective settings (for run.json and alert ids)."""
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        """Stable short hash of the effective settings (for run.json and alert ids).
+
+        The engine and the Spark session are left out: they change where the work runs,
+        not its results (tests/spark check the parity)."""
+        blob = json.dumps(
+            self.model_dump(mode="json", exclude={"engine", "spark"}), sort_keys=True
+        ).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
@@ -386,6 +419,9 @@ def _check_env_names(environ: Mapping[str, str]) -> dict[tuple[str, str], str]:
             continue
         section, _, key = upper[len(ENV_PREFIX) :].lower().partition("__")
         model = Settings.model_fields.get(section)
+        if model is not None and not key and not hasattr(model.annotation, "model_fields"):
+            known[(section, key)] = name  # a top-level setting (CLAIMGUARD_ENGINE=spark)
+            continue
         fields = getattr(model.annotation, "model_fields", {}) if model is not None else {}
         if key not in fields:
             if model is None:
@@ -502,7 +538,7 @@ def _invalid(
     for err in exc.errors():
         loc = tuple(str(p) for p in err["loc"])
         msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-        variable = from_env.get((loc[0], loc[1])) if len(loc) >= 2 else None
+        variable = from_env.get((loc[0], loc[1]) if len(loc) >= 2 else (loc[0], ""))
         if variable is not None:
             problems.append(f"environment variable {variable}: {msg}")
             continue

@@ -8,11 +8,21 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from claimguard.commands.options import ConfigOption, DataArg, MappingOption
+from claimguard.commands.options import ConfigOption, MappingOption
+
+FeaturesDataArg = Annotated[
+    str,
+    typer.Argument(
+        help="Dataset folder, a claims .parquet/.csv file, or an XML 130 file or folder; with "
+        "--engine spark a folder of Parquet tables (claims.parquet or claims/ ...) on any "
+        "Hadoop path (file:, hdfs:, s3a:).",
+        show_default=False,
+    ),
+]
 
 
 def features(
-    data: DataArg,
+    data: FeaturesDataArg,
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Folder for card_/facility_features.parquet.")
     ],
@@ -26,6 +36,22 @@ def features(
             "partitions as scoring does (bounded memory). Default: peers fitted on DATA.",
         ),
     ] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            "--engine",
+            help="local (pandas in this process) or spark (card/facility partitions on Apache "
+            "Spark, same results). Default: the `engine` setting.",
+        ),
+    ] = None,
+    spark_master: Annotated[
+        str | None,
+        typer.Option(
+            "--spark-master",
+            help="Spark master URL for --engine spark, e.g. local[4], spark://host:7077, yarn. "
+            "Default: the `spark.master` setting.",
+        ),
+    ] = None,
 ) -> None:
     """Write the per-card and per-facility feature tables of a dataset.
 
@@ -34,21 +60,40 @@ def features(
     months larger than memory). Also writes claim_flags.parquet (per-claim evidence
     strengths) and switched_off.json.
 
-    Example: `claimguard features data/demo --out features/ [--model models/model.joblib]`
+    With --engine spark the same functions run on Spark (docs/scaling.md): the tables
+    are written as Parquet folders (one file per partition), rows sorted by id.
+
+    Example: `claimguard features data/demo --out features/ [--model models/model.joblib]
+    [--engine spark --spark-master local[4]]`
     """
     import json
 
+    from claimguard.errors import ConfigError
     from claimguard.features.build import build_features
     from claimguard.io.load import load_dataset
     from claimguard.progress import step
     from claimguard.settings import load_settings
 
     settings = load_settings(config)
+    chosen = engine or settings.engine
+    if chosen not in ("local", "spark"):
+        raise ConfigError(
+            f"unknown engine '{chosen}'",
+            where="--engine",
+            fix="pass --engine local or --engine spark",
+        )
     bundle = None
     if model is not None:
         from claimguard.model.bundle import load_bundle
 
         bundle = load_bundle(model, settings)  # a bad bundle fails before the data is read
+    if chosen == "spark":
+        spark_settings = settings.spark
+        if spark_master:
+            spark_settings = spark_settings.model_copy(update={"master": spark_master})
+        feature_settings = bundle.settings.features if bundle is not None else settings.features
+        _on_spark(data, out, mapping, spark_settings, feature_settings, bundle)
+        return
     ds = load_dataset(data, mapping, settings.io)
     with step("Building features"):
         if bundle is None:
@@ -71,6 +116,54 @@ def features(
         f"{len(fs.facility):,} facilities x {fs.facility.shape[1]} features, "
         f"period {fs.period_start.date()} .. {fs.period_end.date()} -> {out}"
         + (f"; {len(fs.switched_off)} features switched off" if fs.switched_off else "")
+    )
+
+
+def _on_spark(
+    data: str, out: Path, mapping: Path | None, spark_settings: Any, features: Any, bundle: Any
+) -> None:
+    """``features`` on Spark: read and validate there, build by partitions, write folders."""
+    import json
+
+    from claimguard.io.mapping import load_mapping
+    from claimguard.progress import step
+    from claimguard.spark.data import load_dataset_spark
+    from claimguard.spark.features import build_features_spark
+    from claimguard.spark.session import get_session
+
+    m = load_mapping(mapping) if mapping is not None else None
+    spark = get_session(spark_settings)
+    with step("Reading and validating on Spark"):
+        ds = load_dataset_spark(spark, data, m, spark_settings.shuffle_partitions)
+    with step("Building features on Spark"):
+        sf = build_features_spark(
+            spark,
+            ds,
+            features,
+            peers=bundle.peers if bundle is not None else None,
+            partitions=spark_settings.shuffle_partitions,
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    with step("Writing feature tables"):
+        for name, frame, key in (
+            ("card_features", sf.card, "card_id"),
+            ("facility_features", sf.facility, "facility_id"),
+            ("claim_flags", sf.claim_flags, "claim_id"),
+        ):
+            frame.orderBy(key).write.mode("overwrite").parquet(
+                str(out.resolve() / f"{name}.parquet")
+            )
+        (out / "switched_off.json").write_text(
+            json.dumps(sf.switched_off, indent=2, sort_keys=True), encoding="utf-8"
+        )
+    n_card, n_fac = sf.card.count(), sf.facility.count()
+    quarantined = sum(c["quarantined"] for c in ds.counts.values())
+    Console().print(
+        f"{n_card:,} cards x {len(sf.card.columns) - 1} features, "
+        f"{n_fac:,} facilities x {len(sf.facility.columns) - 1} features, "
+        f"period {sf.period_start.date()} .. {sf.period_end.date()} -> {out} (Spark "
+        f"{spark_settings.master}; {quarantined:,} rows quarantined)"
+        + (f"; {len(sf.switched_off)} features switched off" if sf.switched_off else "")
     )
 
 

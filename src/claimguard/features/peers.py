@@ -11,6 +11,7 @@ The fitted tables are small, picklable, and stored in the model bundle.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -203,12 +204,28 @@ class _Groups:
         g["dx3"], g["chap"] = d3[g["dx4"]], chap[g["dx4"]]
         self.level_keys = [_key(g, level, self.radix) for level in LEVELS[family]]
 
-    def fit(self, values: np.ndarray) -> pd.DataFrame:
-        """Peer table (level, key, n, mean) of ``values`` (NaN rows ignored)."""
+    @classmethod
+    def from_keys(cls, keys: np.ndarray, family: str, peers: PeerTables) -> _Groups:
+        """Groups of the given finest keys (partial sums of several partitions merged)."""
+        return cls(
+            _decode(np.asarray(keys, dtype=np.int64), _FINEST[family], _radix(peers)), family, peers
+        )
+
+    def sums(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Count and sum of ``values`` per finest group (NaN rows ignored): mergeable by
+        addition, so partitions of the claims can be fitted apart and combined."""
         ok = np.isfinite(values)
         ng = len(self.uniq)
         n = np.bincount(self.inv[ok], minlength=ng).astype(np.float64)
         s = np.bincount(self.inv[ok], weights=values[ok], minlength=ng)
+        return n, s
+
+    def fit(self, values: np.ndarray) -> pd.DataFrame:
+        """Peer table (level, key, n, mean) of ``values`` (NaN rows ignored)."""
+        return self.fit_sums(*self.sums(values))
+
+    def fit_sums(self, n: np.ndarray, s: np.ndarray) -> pd.DataFrame:
+        """Peer table (level, key, n, mean) from counts and sums per finest group."""
         frames = []
         for li, lk in enumerate(self.level_keys):
             uk, inv = np.unique(lk, return_inverse=True)
@@ -416,29 +433,126 @@ def dx_atypicality(peers: PeerTables, p: Prepared) -> np.ndarray:
     return out
 
 
-def fit_from_prepared(p: Prepared, settings: FeatureSettings) -> PeerTables:
-    """Fit every expectation the data allows (see :func:`fit_peers`)."""
-    vocab = np.asarray(p.dx3_vocab, dtype=object)
-    min_size = settings.min_peer_group_size
+def peer_shell(
+    dx_raw_vocab: np.ndarray, facility_ids: np.ndarray, min_group_size: int
+) -> PeerTables:
+    """Unfitted peer tables with the vocabularies of the training claims' distinct primary
+    diagnoses and facilities, built as :func:`claimguard.features.prepare.prepare` builds
+    them: partitions of the claims then share one key space and their sums can be added."""
+    raw = np.asarray(sorted(str(v) for v in dx_raw_vocab), dtype=object)
+    dx3 = pd.factorize(np.append(clinical.normalise_dx(raw), ""), sort=True)[1]
+    dx4 = pd.factorize(np.append(clinical.normalise_dx(raw, width=4), ""), sort=True)[1]
     peers = PeerTables(
-        dx3_vocab=vocab, dx4_vocab=np.asarray(p.dx4_vocab, dtype=object), min_group_size=min_size
+        dx3_vocab=np.asarray(dx3, dtype=object),
+        dx4_vocab=np.asarray(dx4, dtype=object),
+        min_group_size=min_group_size,
+    )
+    peers.facility_ids = np.asarray(sorted(str(v) for v in facility_ids), dtype=object)
+    peers.diagnoses = raw
+    return peers
+
+
+def shell_of(p: Prepared, min_group_size: int) -> PeerTables:
+    """:func:`peer_shell` of one prepared period (its own vocabularies)."""
+    peers = PeerTables(
+        dx3_vocab=np.asarray(p.dx3_vocab, dtype=object),
+        dx4_vocab=np.asarray(p.dx4_vocab, dtype=object),
+        min_group_size=min_group_size,
     )
     peers.facility_ids = np.asarray(p.fac_ids, dtype=object)
     peers.diagnoses = np.asarray(p.dx_raw_vocab, dtype=object)
-    peers.dx_demography = fit_demography(p, vocab)
+    return peers
+
+
+@dataclass
+class PeerSums:
+    """Mergeable parts of a peer fit: sums and counts that add up over partitions of the
+    claims by card (every card's claims in one partition).
+
+    ``stats``: stat, key (finest group), n, s. ``demography``: key, count.
+    ``volume``: facility_id, tier, claims, cards, cost (distinct cards add up because a
+    card is in one partition only).
+    """
+
+    stats: pd.DataFrame
+    demography: pd.DataFrame
+    volume: pd.DataFrame
+
+
+def peer_sums(p: Prepared, shell: PeerTables, settings: FeatureSettings) -> PeerSums:
+    """The :class:`PeerSums` of one partition (``shell``: the whole data's vocabularies)."""
+    parts = []
     values = claim_stat_values(p, settings.near_zero_treatment_vnd)
-    comp = _components(p, peers, "claim")
+    comp = _components(p, shell, "claim")
     for family in ("claim", "admission"):
-        groups = _Groups(comp, family, peers)
+        groups = _Groups(comp, family, shell)
         for name, v in values.items():
             if CLAIM_STATS[name] == family:
-                peers.stats[name] = groups.fit(v)
+                n, s = groups.sums(v)
+                parts.append(pd.DataFrame({"stat": name, "key": groups.uniq, "n": n, "s": s}))
     del values, comp
-    cgroups = _Groups(_components(p, peers, "card"), "card", peers)
+    cgroups = _Groups(_components(p, shell, "card"), "card", shell)
     for name, v in card_stat_values(p).items():
-        peers.stats[f"card_{name}"] = cgroups.fit(v)
-    vol = pd.DataFrame(facility_volume(p))
-    vol["tier"] = p.fac_tier
+        n, s = cgroups.sums(v)
+        parts.append(pd.DataFrame({"stat": f"card_{name}", "key": cgroups.uniq, "n": n, "s": s}))
+    stats = pd.concat(parts, ignore_index=True)
+    stats["stat"] = stats["stat"].astype(object)
+    volume = pd.DataFrame(
+        {
+            "facility_id": np.asarray(p.fac_ids, dtype=object),
+            "tier": p.fac_tier.astype(np.int64),
+            "claims": windows.group_count(p.fac, p.n_facilities).astype(np.float64),
+            "cards": windows.distinct_per_group(p.fac, p.card, p.n_facilities).astype(np.float64),
+            "cost": windows.group_sum(p.cost, p.fac, p.n_facilities).astype(np.float64),
+        }
+    )
+    return PeerSums(stats, fit_demography(p, shell.dx3_vocab), volume)
+
+
+def peers_from_sums(
+    shell: PeerTables, sums: PeerSums, period_days: int, min_group_size: int
+) -> PeerTables:
+    """Fitted peer tables from merged :class:`PeerSums` (rows of one key may repeat)."""
+    peers = dataclasses.replace(shell, stats={}, min_group_size=min_group_size)
+    demo = sums.demography.groupby("key", sort=True)["count"].sum()
+    peers.dx_demography = pd.DataFrame(
+        {"key": demo.index.to_numpy(dtype=np.int64), "count": demo.to_numpy(dtype=np.int64)}
+    )
+    families = {**CLAIM_STATS, **{f"card_{k}": v for k, v in CARD_STATS.items()}}
+    for name in pd.unique(sums.stats["stat"]):  # in order of first appearance
+        rows = sums.stats[sums.stats["stat"] == name]
+        groups = _Groups.from_keys(
+            np.unique(rows["key"].to_numpy(dtype=np.int64)), families[name], shell
+        )
+        at = np.searchsorted(groups.uniq, rows["key"].to_numpy(dtype=np.int64))
+        n = np.bincount(
+            at, weights=rows["n"].to_numpy(dtype=np.float64), minlength=len(groups.uniq)
+        )
+        s = np.bincount(
+            at, weights=rows["s"].to_numpy(dtype=np.float64), minlength=len(groups.uniq)
+        )
+        peers.stats[name] = groups.fit_sums(n, s)
+    days = float(max(period_days, 1))
+    v = sums.volume.groupby("facility_id", sort=True).agg(
+        tier=("tier", "first"),
+        claims=("claims", "sum"),
+        cards=("cards", "sum"),
+        cost=("cost", "sum"),
+    )
+    vol = pd.DataFrame(
+        {
+            "claims_per_day": v["claims"].to_numpy(dtype=np.float64) / days,
+            "cards_per_day": v["cards"].to_numpy(dtype=np.float64) / days,
+            "cost_per_day": v["cost"].to_numpy(dtype=np.float64) / days,
+            "tier": v["tier"].to_numpy(dtype=np.int8),
+        }
+    )
+    peers.tier_stats = tier_medians(vol, min_group_size)
+    return peers
+
+
+def tier_medians(vol: pd.DataFrame, min_size: int) -> pd.DataFrame:
+    """Median facility volume per tier (the overall median for a tier with few facilities)."""
     overall = vol[list(TIER_STATS)].median()
     by_tier = vol.groupby("tier")[list(TIER_STATS)].median()
     size = vol.groupby("tier").size()
@@ -446,8 +560,16 @@ def fit_from_prepared(p: Prepared, settings: FeatureSettings) -> PeerTables:
     for t in range(UNKNOWN_TIER + 1):
         use_tier = t in by_tier.index and size.get(t, 0) >= min(3, min_size)
         rows.append(by_tier.loc[t] if use_tier else overall)
-    peers.tier_stats = pd.DataFrame(rows, index=pd.RangeIndex(UNKNOWN_TIER + 1, name="tier"))
-    return peers
+    return pd.DataFrame(rows, index=pd.RangeIndex(UNKNOWN_TIER + 1, name="tier"))
+
+
+def fit_from_prepared(p: Prepared, settings: FeatureSettings) -> PeerTables:
+    """Fit every expectation the data allows (see :func:`fit_peers`): the partial sums of
+    one partition holding all claims, merged (the Spark engine merges many)."""
+    shell = shell_of(p, settings.min_peer_group_size)
+    return peers_from_sums(
+        shell, peer_sums(p, shell, settings), p.period_days, settings.min_peer_group_size
+    )
 
 
 def fit_peers(

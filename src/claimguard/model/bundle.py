@@ -547,7 +547,7 @@ def load_bundle(path_or_uri: str | Path, settings: Settings | None = None) -> Bu
 
         settings = load_settings()
     if text.startswith("models:/") or text.startswith("runs:/"):
-        from claimguard.model.tracking import download_bundle
+        from claimguard.model.registry import download_bundle
 
         with tempfile.TemporaryDirectory(prefix="claimguard-model-") as tmp:
             return load_bundle(download_bundle(text, Path(tmp)), settings)

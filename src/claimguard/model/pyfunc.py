@@ -12,7 +12,7 @@ from typing import Any
 import mlflow.pyfunc
 import pandas as pd
 
-BUNDLE_ARTIFACT = "bundle"
+from claimguard.model.registry import BUNDLE_ARTIFACT
 
 
 class ClaimguardModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defined]

@@ -1,0 +1,469 @@
+"""Read a dataset with Spark and validate it with the SAME rules as the local path.
+
+Why: the validation rules live once, in :mod:`claimguard.io.validation` (called through
+:func:`claimguard.io.load._canonical`: mapping, coercion, checks). Spark only puts the
+rows that a rule compares with each other in one partition and calls that function
+there: claims by claim id (duplicates), lines by their claim id next to the valid and
+quarantined claim ids of the same bucket (orphans), cards and facilities by their key.
+Every partition returns one tagged frame -- valid rows, quarantine rows, quarantined
+keys and its row counts -- which is split into two Spark DataFrames on the way out,
+so rows in = valid + quarantined holds table by table, as in
+:func:`claimguard.io.load.load_dataset`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from claimguard.errors import InputFileError
+from claimguard.io.load import _canonical
+from claimguard.io.mapping import Mapping, TableMapping
+from claimguard.io.readers import RawTable
+from claimguard.schema import LOCAL_TIMEZONE, QUARANTINE_COLUMNS, TABLES, Table
+from claimguard.io.validation import Checked, SourceFiles, empty_frame
+
+log = logging.getLogger(__name__)
+
+TABLE_NAMES = ("claims", "claim_lines", "facilities", "cards")
+SOURCE_FILE = "_cg_source_file"
+SOURCE_ROW = "_cg_source_row"  # 0-based row within its file (Parquet row index)
+BUCKET = "_cg_bucket"
+KIND = "_cg_kind"  # valid | quarantine | key | count
+ROWS_IN = "_cg_rows_in"
+ROWS_QUARANTINED = "_cg_rows_quarantined"
+NESTED = "_cg_nested__"  # + column: the row held a list or structure there
+Q = "q_"  # prefix of the quarantine columns in the tagged frame
+PARENT_KIND = "_cg_parent"  # valid | key (a quarantined claim id)
+
+# Spark reads Parquet TIMESTAMP(NANOS) (pandas' default) only as int64 nanoseconds.
+SESSION_CONF = {"spark.sql.legacy.parquet.nanosAsLong": "true"}
+
+
+@dataclass
+class SparkTable:
+    """One raw table read by Spark, and how its time columns must be rebuilt in pandas."""
+
+    name: str
+    frame: Any  # pyspark DataFrame: the file's columns + SOURCE_FILE, SOURCE_ROW
+    nanos: dict[str, bool] = field(default_factory=dict)  # int64 ns column -> tz-aware (UTC)
+    aware: set[str] = field(default_factory=set)  # Spark TIMESTAMP (UTC instants) columns
+    nested: list[str] = field(default_factory=list)
+
+    def spec(self) -> SparkTable:
+        """This table without its Spark frame: what a partition's function may capture."""
+        return SparkTable(self.name, None, dict(self.nanos), set(self.aware), list(self.nested))
+
+
+@dataclass
+class SparkDataset:
+    """Validated tables (Spark DataFrames of canonical columns plus SOURCE_FILE and
+    SOURCE_ROW: where each row came from, so partitions can restore the file order), the
+    quarantine, the counts."""
+
+    tables: dict[str, Any]
+    quarantine: Any
+    counts: dict[str, dict[str, int]]
+
+    @property
+    def claims(self) -> Any:
+        return self.tables["claims"]
+
+
+def _local(path: str) -> str:
+    """``file:/x`` -> ``/x``: local sources are named as the local reader names them."""
+    if path.startswith("file://"):
+        return path[len("file://") :]
+    if path.startswith("file:"):
+        return path[len("file:") :]
+    return path
+
+
+def _time_columns(spark_frame: Any) -> tuple[dict[str, bool], set[str]]:
+    """Which int64 columns are Parquet TIMESTAMP(NANOS) (read as longs, SESSION_CONF) and
+    whether they are UTC instants; which columns are Spark TIMESTAMP (UTC instants).
+
+    The Parquet schema of the first input file says it (pyarrow, any filesystem it knows).
+    """
+    from pyspark.sql.types import LongType, TimestampType
+
+    aware = {f.name for f in spark_frame.schema.fields if isinstance(f.dataType, TimestampType)}
+    longs = [f.name for f in spark_frame.schema.fields if isinstance(f.dataType, LongType)]
+    files = spark_frame.inputFiles()
+    if not longs or not files:
+        return {}, aware
+    import pyarrow as pa
+    import pyarrow.fs as pafs
+    import pyarrow.parquet as pq
+
+    first = files[0]
+    try:
+        if first.startswith("file:"):
+            schema = pq.read_schema(_local(first))
+        else:
+            fs, inner = pafs.FileSystem.from_uri(first)
+            schema = pq.read_schema(inner, filesystem=fs)
+    except (OSError, pa.ArrowException) as exc:  # a filesystem pyarrow lacks: keep longs
+        log.warning("Cannot read the Parquet schema of %s (%s); int64 stays int64", first, exc)
+        return {}, aware
+    nanos = {}
+    for name in longs:
+        if name in schema.names:
+            t = schema.field(name).type
+            if pa.types.is_timestamp(t) and t.unit == "ns":
+                nanos[name] = t.tz is not None
+    return nanos, aware
+
+
+def read_table(spark: Any, path: str, name: str) -> SparkTable:
+    """A Parquet table (file, folder, glob or any Hadoop path) with its source columns."""
+    from pyspark.errors import AnalysisException
+    from pyspark.sql import functions as F
+
+    for key, value in SESSION_CONF.items():
+        spark.conf.set(key, value)
+    try:
+        frame = spark.read.parquet(path)
+    except AnalysisException as exc:
+        raise InputFileError(
+            f"the {name} table cannot be read with Spark ({str(exc).splitlines()[0][:300]})",
+            where=path,
+            fix="pass a Parquet file, a folder of Parquet files or a glob (any Hadoop path: "
+            "file:, hdfs:, s3a:, ...)",
+        ) from None
+    nanos, aware = _time_columns(frame)
+    nested = [
+        f.name for f in frame.schema.fields if f.dataType.typeName() in ("array", "map", "struct")
+    ]
+    cols = []
+    for f in frame.schema.fields:
+        if f.name in nested:  # emptied here, reported by validation (as the local reader)
+            cols.append(F.col(f.name).isNotNull().alias(NESTED + f.name))
+            cols.append(F.lit(None).cast("string").alias(f.name))
+        else:
+            cols.append(F.col(f.name))
+    frame = frame.select(
+        *cols,
+        F.col("_metadata.file_path").alias(SOURCE_FILE),
+        F.col("_metadata.row_index").alias(SOURCE_ROW),
+    )
+    return SparkTable(name, frame, nanos, aware, nested)
+
+
+def _exists(spark: Any, path: str) -> bool:
+    """True when a Hadoop path (file or folder) exists, through the session's filesystem."""
+    jvm = spark.sparkContext._jvm
+    hpath = jvm.org.apache.hadoop.fs.Path(path)
+    fs = hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    return bool(fs.exists(hpath))
+
+
+def read_dataset(spark: Any, root: str) -> dict[str, SparkTable]:
+    """The tables under ``root``: ``<table>.parquet`` (file or folder) or ``<table>/``.
+
+    ``root`` may also be the claims table itself (a Parquet file, folder or glob).
+    """
+    root = root.rstrip("/")
+    found: dict[str, SparkTable] = {}
+    for name in TABLE_NAMES:
+        for candidate in (f"{root}/{name}.parquet", f"{root}/{name}"):
+            if _exists(spark, candidate):
+                found[name] = read_table(spark, candidate, name)
+                break
+    if "claims" not in found:
+        if any(ch in root for ch in "*?[") or (_exists(spark, root) and root.endswith(".parquet")):
+            found["claims"] = read_table(spark, root, "claims")
+        else:
+            raise InputFileError(
+                "no claims table for Spark (claims.parquet or a claims/ folder of Parquet files)",
+                where=root,
+                fix="point DATA at a folder holding claims.parquet (file or folder) and "
+                "optionally claim_lines, cards, facilities the same way; Spark reads Parquet only",
+            )
+    return found
+
+
+# ----------------------------------------------------------------------------- partitions
+
+
+def _raw_frame(pdf: pd.DataFrame, table: SparkTable) -> RawTable:
+    """The RawTable the local reader would have made of these rows (file, then row order)."""
+    pdf = pdf.sort_values([SOURCE_FILE, SOURCE_ROW], kind="stable").reset_index(drop=True)
+    codes, names = pd.factorize(pdf[SOURCE_FILE].map(_local, na_action="ignore"))
+    source_row = pdf[SOURCE_ROW].to_numpy(dtype=np.int64) + 1  # 1-based, as the local reader
+    nested = {
+        c: pdf[NESTED + c].to_numpy(dtype=bool, na_value=False)
+        for c in table.nested
+        if NESTED + c in pdf.columns
+    }
+    drop = [c for c in pdf.columns if c.startswith("_cg_")]
+    frame = pdf.drop(columns=drop)
+    for col, tz in table.nanos.items():
+        if col in frame.columns:
+            t = pd.to_datetime(frame[col], unit="ns")
+            frame[col] = t.dt.tz_localize("UTC") if tz else t
+    for col in table.aware:  # Spark hands UTC instants over as naive UTC (session zone UTC)
+        if col in frame.columns:
+            frame[col] = pd.to_datetime(frame[col]).dt.tz_localize("UTC")
+    raw = RawTable(
+        table.name, frame, SourceFiles([str(n) for n in names], codes.astype(np.int32)), source_row
+    )
+    raw.nested = nested
+    return raw
+
+
+def _spark_type(kind: str) -> str:
+    if kind in ("datetime", "date"):
+        return "timestamp_ntz"
+    if kind == "float":
+        return "double"
+    return "string"
+
+
+def _plain(df: pd.DataFrame, columns: list[str], table: Table) -> pd.DataFrame:
+    """Validated columns as Arrow-friendly pandas: text as object with None, times naive."""
+    out = {}
+    n = len(df)
+    for name in columns:
+        kind = table.column(name).kind
+        if name not in df.columns:
+            out[name] = pd.Series([None] * n, dtype=object if kind != "float" else "float64")
+            continue
+        s = df[name]
+        if kind == "float":
+            out[name] = s.astype("float64")
+        elif kind in ("datetime", "date"):
+            out[name] = pd.to_datetime(s).astype("datetime64[ns]")
+        else:
+            out[name] = s.astype(object).where(s.notna(), None)
+    return pd.DataFrame(out, index=pd.RangeIndex(n))
+
+
+def _kept_sources(checked: Checked, raw: RawTable) -> tuple[np.ndarray, np.ndarray]:
+    """(source file, source row) of each valid row: the raw rows in order, less those the
+    quarantine removed (validation keeps the order of the rows it keeps)."""
+    files = raw.source_file.at(np.arange(len(raw.source_row)))
+    q = checked.quarantine
+    gone = q[q["action"] == "quarantined"]
+    removed = pd.MultiIndex.from_arrays(
+        [gone["source_file"].astype(object), gone["source_row"].astype(np.int64)]
+    )
+    at = pd.MultiIndex.from_arrays([files.astype(object), raw.source_row.astype(np.int64)])
+    keep = ~at.isin(removed)
+    if int(keep.sum()) != len(checked.valid):  # a bug, not bad data
+        raise AssertionError(f"{raw.name}: {int(keep.sum())} kept rows, {len(checked.valid)} valid")
+    return files[keep], raw.source_row[keep] - 1
+
+
+def _tagged(checked: Checked, columns: list[str], table: Table, raw: RawTable) -> pd.DataFrame:
+    """One frame of a partition's results: valid rows (with where each came from),
+    quarantine rows, quarantined keys, row counts."""
+    valid = _plain(checked.valid, columns, table)
+    valid[SOURCE_FILE], valid[SOURCE_ROW] = _kept_sources(checked, raw)
+    valid[KIND] = "valid"
+    q = checked.quarantine.rename(columns={c: Q + c for c in QUARANTINE_COLUMNS})
+    q[KIND] = "quarantine"
+    parts = [valid, q]
+    if checked.keys_quarantined is not None and len(checked.keys_quarantined) and table.key:
+        keys = pd.DataFrame({table.key: checked.keys_quarantined.astype(object).to_numpy()})
+        keys[KIND] = "key"
+        parts.append(keys)
+    parts.append(
+        pd.DataFrame(
+            {
+                KIND: ["count"],
+                ROWS_IN: [checked.rows_in],
+                ROWS_QUARANTINED: [checked.rows_quarantined],
+            }
+        )
+    )
+    out = pd.concat([p for p in parts if len(p)], ignore_index=True)
+    for c in (ROWS_IN, ROWS_QUARANTINED, Q + "source_row", SOURCE_ROW):
+        if c not in out.columns:
+            out[c] = pd.NA
+        out[c] = out[c].astype("Int64")
+    return out
+
+
+def _tagged_schema(columns: list[str], table: Table) -> str:
+    parts = [f"`{c}` {_spark_type(table.column(c).kind)}" for c in columns]
+    parts += [f"`{Q}{c}` {'long' if c == 'source_row' else 'string'}" for c in QUARANTINE_COLUMNS]
+    parts += [f"`{SOURCE_FILE}` string", f"`{SOURCE_ROW}` long"]
+    parts += [f"`{KIND}` string", f"`{ROWS_IN}` long", f"`{ROWS_QUARANTINED}` long"]
+    return ", ".join(parts)
+
+
+def _reorder(df: pd.DataFrame, schema: str) -> pd.DataFrame:
+    """Columns in the schema's order (applyInPandas matches by name, but all must exist)."""
+    names = [p.split("`")[1] for p in schema.split(", ")]
+    for n in names:
+        if n not in df.columns:
+            df[n] = None
+    return arrow_safe(df[names])
+
+
+def arrow_safe(df: pd.DataFrame) -> pd.DataFrame:
+    """Text columns as object arrays with None: PySpark's Arrow writer takes no chunked
+    (Arrow-backed) pandas strings."""
+    out = df.copy(deep=False)
+    for c in out.columns:
+        s = out[c]
+        if isinstance(s.dtype, pd.StringDtype | pd.CategoricalDtype) or s.dtype == object:
+            out[c] = s.astype(object).where(s.notna(), None)
+    return out
+
+
+def _check_bucket(
+    table: SparkTable,
+    tm: TableMapping,
+    timezone: str,
+    columns: list[str],
+    schema: str,
+) -> Any:
+    canon = TABLES[table.name]
+    table = table.spec()
+
+    def run(pdf: pd.DataFrame) -> pd.DataFrame:
+        raw = _raw_frame(pdf, table)
+        checked = _canonical(raw, tm, timezone=timezone)
+        return _reorder(_tagged(checked, columns, canon, raw), schema)
+
+    return run
+
+
+def _check_lines(
+    table: SparkTable,
+    tm: TableMapping,
+    timezone: str,
+    columns: list[str],
+    schema: str,
+) -> Any:
+    canon = TABLES[table.name]
+    table = table.spec()
+
+    def run(lines: pd.DataFrame, parents: pd.DataFrame) -> pd.DataFrame:
+        if lines.empty:
+            return _reorder(pd.DataFrame({KIND: pd.Series([], dtype=object)}), schema)
+        ids = parents["claim_id"].astype("string")
+        is_valid = (parents[PARENT_KIND] == "valid").to_numpy()
+        parent = Checked(
+            valid=pd.DataFrame({"claim_id": ids[is_valid].reset_index(drop=True)}),
+            quarantine=empty_frame(),
+            rows_in=0,
+            rows_quarantined=0,
+            keys_quarantined=ids[~is_valid].reset_index(drop=True),
+        )
+        raw = _raw_frame(lines, table)
+        checked = _canonical(raw, tm, parent=parent, timezone=timezone)
+        return _reorder(_tagged(checked, columns, canon, raw), schema)
+
+    return run
+
+
+def _valid_columns(table: SparkTable, tm: TableMapping, timezone: str) -> list[str]:
+    """The canonical columns validation yields for this input (mapping applied): found
+    by running the local function on the table's first rows on the driver."""
+    sample = table.frame.limit(50).toPandas()
+    checked = _canonical(_raw_frame(sample, table), tm, timezone=timezone)
+    return [c for c in TABLES[table.name].names if c in checked.valid.columns]
+
+
+def validate(
+    spark: Any,
+    raws: dict[str, SparkTable],
+    mapping: Mapping | None = None,
+    partitions: int | None = None,
+) -> SparkDataset:
+    """Validate every table on Spark; results are persisted (they are read several times)."""
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    m = mapping or Mapping()
+    tz = m.timezone or LOCAL_TIMEZONE
+    n = int(partitions or int(spark.conf.get("spark.sql.shuffle.partitions")))
+    tables: dict[str, Any] = {}
+    quarantine: list[Any] = []
+    counts: dict[str, dict[str, int]] = {}
+    claims_out = None
+    for name in ("claims", "facilities", "cards", "claim_lines"):
+        if name not in raws:
+            continue
+        table = raws[name]
+        canon = TABLES[name]
+        tm = m.table(name)
+        columns = _valid_columns(table, tm, tz)
+        schema = _tagged_schema(columns, canon)
+        if name == "claim_lines":
+            claim_col = tm.sources("claim_id")[0] if tm.sources("claim_id") else "claim_id"
+            lines = table.frame.withColumn(BUCKET, F.pmod(F.xxhash64(claim_col), F.lit(n)))
+            assert claims_out is not None  # claims are validated first
+            parents = claims_out.filter(F.col(KIND).isin("valid", "key")).select(
+                "claim_id",
+                F.col(KIND).alias(PARENT_KIND),
+                F.pmod(F.xxhash64("claim_id"), F.lit(n)).alias(BUCKET),
+            )
+            out = (
+                lines.groupBy(BUCKET)
+                .cogroup(parents.groupBy(BUCKET))
+                .applyInPandas(_check_lines(table, tm, tz, columns, schema), schema)
+            )
+        else:
+            key = canon.key
+            sources = tm.sources(key) if key else []
+            key_col = sources[0] if sources else key
+            frame = table.frame
+            if key_col is not None and key_col in frame.columns:
+                frame = frame.withColumn(BUCKET, F.pmod(F.xxhash64(key_col), F.lit(n)))
+            else:  # the key is missing: validation names the missing column
+                frame = frame.withColumn(BUCKET, F.lit(0))
+            out = frame.groupBy(BUCKET).applyInPandas(
+                _check_bucket(table, tm, tz, columns, schema), schema
+            )
+        out = out.persist(StorageLevel.MEMORY_AND_DISK)
+        if name == "claims":
+            claims_out = out
+        tables[name] = out.filter(F.col(KIND) == "valid").select(*columns, SOURCE_FILE, SOURCE_ROW)
+        quarantine.append(
+            out.filter(F.col(KIND) == "quarantine").select(
+                *[F.col(Q + c).alias(c) for c in QUARANTINE_COLUMNS]
+            )
+        )
+        agg = (
+            out.groupBy()
+            .agg(
+                F.sum(ROWS_IN).alias("in"),
+                F.sum(ROWS_QUARANTINED).alias("quarantined"),
+                F.sum((F.col(KIND) == "valid").cast("long")).alias("valid"),
+            )
+            .collect()[0]
+        )
+        c = {k: int(agg[k] or 0) for k in ("in", "valid", "quarantined")}
+        total = table.frame.count()
+        if c["in"] != total or c["in"] != c["valid"] + c["quarantined"]:
+            raise AssertionError(f"{name}: rows in {total}, counted {c}: they do not add up")
+        counts[name] = c
+    q_all = quarantine[0]
+    for q in quarantine[1:]:
+        q_all = q_all.unionByName(q)
+    return SparkDataset(tables, q_all, counts)
+
+
+def load_dataset_spark(
+    spark: Any, root: str, mapping: Mapping | None = None, partitions: int | None = None
+) -> SparkDataset:
+    """:func:`claimguard.io.load.load_dataset` on Spark: read ``root``, validate, quarantine."""
+    return validate(spark, read_dataset(spark, root), mapping, partitions)
+
+
+__all__ = [
+    "SparkDataset",
+    "SparkTable",
+    "load_dataset_spark",
+    "read_dataset",
+    "read_table",
+    "validate",
+]
