@@ -54,6 +54,7 @@ from claimguard.triage.auth import (
     verify_password,
 )
 from claimguard.triage.csrf import COOKIE, FIELD, Csrf, cross_origin
+from claimguard.triage.codes import dx_codes, dx_label, dx_title
 from claimguard.triage.export import audit_csv, labels_csv
 from claimguard.triage.store import (
     DECISIONS,
@@ -64,6 +65,7 @@ from claimguard.triage.store import (
     StoreUnavailable,
     describe_db_error,
 )
+from claimguard.triage.story import reason_views
 from claimguard.triage.trends import make_router as make_trends_router
 
 log = logging.getLogger(__name__)
@@ -256,7 +258,9 @@ def create_app(
         dependencies=[Depends(authorize)],
     )
     env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True)
-    env.filters.update(num=_fmt_num, when=_fmt_dt, ratio=_ratio)
+    env.filters.update(
+        num=_fmt_num, when=_fmt_dt, ratio=_ratio, dxtitle=dx_title, dxcodes=dx_codes, dx=dx_label
+    )
     env.globals.update(
         DECISION_LABELS=DECISION_LABELS, DECISIONS=DECISIONS, SCENARIO_TAGS=SCENARIO_TAGS
     )
@@ -438,12 +442,15 @@ def create_app(
         if alert["entity_type"] == "facility" and ctx.get("doctor_days") is not None:
             doctors = _doctor_loads(store.doctor_days(alert["entity_id"]), doctor_daily_cap)
         form = form or {"note": ""}
+        fac_ids = {c["facility_id"] for c in claims or []} | {v["facility_id"] for v in visited or []}
+        alert = {**alert, "reasons": reason_views(alert["reasons"], alert["entity_type"])}
         return render(
             request,
             "alert.html",
             status_code,
             alert=alert,
             claims=claims,
+            facilities=store.entities("facility", fac_ids),
             visited=visited,
             doctors=doctors,
             cap=doctor_daily_cap,

@@ -1,0 +1,70 @@
+"""Readable pages: ICD-10 titles, facility names, reasons said once, the entity's story."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+from fastapi.testclient import TestClient
+
+from claimguard.features.catalog import CATALOG
+from claimguard.scoring.reasons import reason_text
+from claimguard.triage.codes import dx_label, dx_title
+from claimguard.triage.load import load_folder
+from claimguard.triage.store import QueueFilter, Store
+
+
+def test_icd10_titles_come_from_the_who_list() -> None:
+    assert dx_title("J06.9") == "Acute upper respiratory infection, unspecified"
+    assert dx_title("j069") == dx_title("J06.9")  # without the dot, any case
+    assert dx_title("E11.95") == "Type 2 diabetes mellitus (category)"  # unknown subcategory
+    assert dx_title("not a code") is None and dx_title(None) is None
+    assert dx_label("ZZZ") == "ZZZ"
+
+
+def test_no_reason_sentence_repeats_itself() -> None:
+    """Every catalogue sentence: the peers' figure at most once, never a relative one twice."""
+    for name, spec in CATALOG.items():
+        for entity_type in ("card", "facility"):
+            text = reason_text(spec, name, 7.0, 1.0, entity_type)
+            assert "1× rarer" not in text and "1.0×" not in text, text
+            # the sentence's words after the number never appear a second time
+            words = re.sub(r"[\d.,%×]+", "#", text)
+            head = words.split(";")[0].strip(" #")
+            assert words.count(head) == 1, text
+    visits = CATALOG["card_max_visits_7d_count"]
+    assert reason_text(visits, visits.name, 12, 2, "card") == (
+        "12 visits in the busiest 7 days; similar patients: 2"
+    )
+
+
+def test_alert_page_names_diagnoses_and_facilities(client: TestClient, store: Store) -> None:
+    card = store.queue(QueueFilter(entity_type="card")).rows[0]
+    alert = store.alert(card["alert_id"])
+    assert alert is not None
+    page = client.get(f"/alerts/{card['alert_id']}").text
+    claims = store.claims(alert["evidence_claim_ids"])
+    for c in claims:
+        title = dx_title(c["primary_dx"])
+        assert title and title in page
+    # facilities by name, tier and province from entity_info, and a link to their page
+    facs = store.entities("facility", [c["facility_id"] for c in claims])
+    assert facs, "entity_info facilities are stored"
+    for f in facs.values():
+        assert f["name"] in page and f"/facilities/{f['entity_id']}" in page
+    # secondary diagnoses listed one by one with their titles
+    sec = next(c for c in claims if c["secondary_dx"])
+    for code in re.split(r"[;,\s]+", sec["secondary_dx"]):
+        assert f"<code>{code}</code>" in page
+
+
+def test_line_items_show_their_name_when_the_dataset_has_one(
+    store: Store, scored_folder: Path
+) -> None:
+    lines = pd.read_parquet(scored_folder / "evidence_lines.parquet")
+    lines["item_name"] = "Paracetamol 500 mg"
+    lines.to_parquet(scored_folder / "evidence_lines.parquet", index=False)
+    load_folder(store, scored_folder)
+    first = str(lines["claim_id"].iloc[0])
+    assert {r["item_name"] for r in store.lines(first)} == {"Paracetamol 500 mg"}
