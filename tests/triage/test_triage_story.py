@@ -68,3 +68,72 @@ def test_line_items_show_their_name_when_the_dataset_has_one(
     load_folder(store, scored_folder)
     first = str(lines["claim_id"].iloc[0])
     assert {r["item_name"] for r in store.lines(first)} == {"Paracetamol 500 mg"}
+
+
+def _charts(html: str) -> list[str]:
+    return re.findall(r'<img class="chart"[^>]*src="(data:image/svg\+xml;base64,[^"]+)"', html)
+
+
+def test_card_page_tells_every_visit_with_flags_and_charts(
+    client: TestClient, store: Store
+) -> None:
+    row = store.queue(QueueFilter(entity_type="card")).rows[0]
+    alert = store.alert(row["alert_id"])
+    assert alert is not None
+    r = client.get(f"/cards/{row['entity_id']}")
+    assert r.status_code == 200
+    visits = store.card_visits(row["entity_id"], alert["period_start"], alert["period_end"])
+    evidence = set(alert["evidence_claim_ids"])
+    assert len(visits) > len(evidence) > 0  # the whole period, not only the evidence
+    items = re.findall(r'<li class="visit( evidence)?" data-claim="([^"]+)"', r.text)
+    assert [c for _, c in items] == [v["claim_id"] for v in visits]  # every visit, in order
+    assert {c for flag, c in items if flag} == evidence  # evidence flagged, nothing else
+    for v in visits:
+        assert dx_title(v["primary_dx"]) in r.text
+    # one chart per reason, each an SVG with the card's value on the peers' distribution
+    charts = _charts(r.text)
+    assert len(charts) == len(alert["reasons"]) > 0
+    import base64
+
+    svg = base64.b64decode(charts[0].split(",", 1)[1]).decode()
+    assert svg.lstrip().startswith("<?xml") and "<svg" in svg
+    assert f"/alerts/{row['alert_id']}" in r.text
+    assert client.get("/cards/NOSUCHCARD").status_code == 404
+
+
+def test_facility_page_has_indicators_loads_diagnoses_and_cards(
+    client: TestClient, store: Store
+) -> None:
+    row = store.queue(QueueFilter(entity_type="facility")).rows[0]
+    fid = row["entity_id"]
+    r = client.get(f"/facilities/{fid}")
+    assert r.status_code == 200
+    alert = store.alert(row["alert_id"])
+    assert alert is not None
+    assert len(_charts(r.text)) == len(alert["reasons"]) + 1  # indicators + doctor-day histogram
+    days = store.doctor_days(fid)
+    over = sum(float(d["examinations"]) > 65 for d in days)
+    assert f"{over} of {len(days)} doctor-days above the cap" in r.text
+    top = store.facility_diagnoses(fid)
+    assert top and all(d["primary_dx"] in r.text for d in top)
+    cards = store.facility_card_alerts(fid)
+    assert cards, "sample cards visit the first facilities"
+    for c in cards:
+        assert f"/cards/{c['entity_id']}" in r.text
+    # a facility only seen in evidence (no alert) still has its page; unknown ones do not
+    assert client.get("/facilities/NOSUCH").status_code == 404
+
+
+def test_story_pages_need_a_signed_in_reviewer(store: Store, scored_folder: Path) -> None:
+    from claimguard.triage.app import create_app
+    from tests.triage.conftest import add_test_users
+    from tests.triage.pages import sign_in
+
+    load_folder(store, scored_folder)
+    add_test_users(store)
+    row = store.queue(QueueFilter(entity_type="card")).rows[0]
+    with TestClient(create_app(store)) as c:
+        r = c.get(f"/cards/{row['entity_id']}", follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"].startswith("/login")
+        sign_in(c, "rita")
+        assert c.get(f"/cards/{row['entity_id']}").status_code == 200

@@ -65,7 +65,7 @@ from claimguard.triage.store import (
     StoreUnavailable,
     describe_db_error,
 )
-from claimguard.triage.story import reason_views
+from claimguard.triage.story import doctor_day_histogram, reason_views
 from claimguard.triage.trends import make_router as make_trends_router
 
 log = logging.getLogger(__name__)
@@ -474,6 +474,64 @@ def create_app(
         saved: Annotated[bool, Query()] = False,
     ) -> HTMLResponse:
         return alert_page(request, alert_id, back=_safe_back(back), saved=saved)
+
+    def latest_with_charts(entity_type: str, alerts: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """The entity's newest alert, its reasons with a chart against the peers each."""
+        if not alerts:
+            return None
+        latest = alerts[0]
+        peers = store.feature_peers(entity_type, [str(r.get("feature")) for r in latest["reasons"]])
+        word = "this card" if entity_type == "card" else "this facility"
+        views = reason_views(latest["reasons"], entity_type, peers, charts=True, entity_label=word)
+        return {**latest, "reasons": views}
+
+    @app.get("/cards/{card_id:path}", response_class=HTMLResponse)
+    def card_page(request: Request, card_id: str) -> HTMLResponse:
+        """A card's story: every visit of the period, flags on evidence, reasons with charts."""
+        alerts = store.entity_alerts("card", card_id)
+        latest = latest_with_charts("card", alerts)
+        if latest is None:
+            raise StarletteHTTPException(404, f"No alert on card {card_id}")
+        visits = store.card_visits(card_id, latest["period_start"], latest["period_end"])
+        evidence = {c for a in alerts for c in a["evidence_claim_ids"]}
+        facilities = store.entities("facility", {v["facility_id"] for v in visits})
+        info = store.entities("card", [card_id]).get(card_id, {})
+        return render(
+            request,
+            "card.html",
+            card_id=card_id,
+            info=info,
+            alerts=alerts,
+            latest=latest,
+            visits=visits,
+            evidence=evidence,
+            facilities=facilities,
+            total_cost=sum(float(v["total_cost"] or 0) for v in visits),
+        )
+
+    @app.get("/facilities/{facility_id:path}", response_class=HTMLResponse)
+    def facility_page(request: Request, facility_id: str) -> HTMLResponse:
+        """A facility's story: indicators against peers, doctors' loads, diagnoses, cards."""
+        alerts = store.entity_alerts("facility", facility_id)
+        info = store.entities("facility", [facility_id]).get(facility_id)
+        if not alerts and info is None:
+            raise StarletteHTTPException(404, f"No facility {facility_id} in the alert store")
+        days = store.doctor_days(facility_id)
+        exams = [float(d["examinations"] or 0) for d in days]
+        return render(
+            request,
+            "facility.html",
+            facility_id=facility_id,
+            info=info or {},
+            alerts=alerts,
+            latest=latest_with_charts("facility", alerts),
+            cap=doctor_daily_cap,
+            doctor_days=len(exams),
+            over_cap=sum(e > doctor_daily_cap for e in exams),
+            histogram=doctor_day_histogram(exams, doctor_daily_cap) if exams else None,
+            diagnoses=store.facility_diagnoses(facility_id),
+            cards=store.facility_card_alerts(facility_id),
+        )
 
     @app.get("/alerts/{alert_id}/claims/{claim_id:path}/lines", response_class=HTMLResponse)
     def claim_lines(request: Request, alert_id: str, claim_id: str) -> HTMLResponse:

@@ -271,7 +271,7 @@ def write_sample_folder(
 
 
 def _other_visits(claims: pd.DataFrame, etype: np.ndarray, n: int, seed: int) -> pd.DataFrame:
-    """``n`` more visits of each alerted card, copied from its first evidence claim, days apart."""
+    """``n`` more visits of each alerted card in the period, copied from its first evidence claim."""
     rng = np.random.default_rng(seed + 7)
     first = claims.loc[etype == "card"].drop_duplicates("card_id")
     if n <= 0 or first.empty:
@@ -281,8 +281,9 @@ def _other_visits(claims: pd.DataFrame, etype: np.ndarray, n: int, seed: int) ->
     more["claim_id"] = pd.array(
         ["V" + c + f"-{j}" for c, j in zip(more["card_id"], k, strict=True)], dtype="string"
     )
-    shift = pd.to_timedelta(rng.integers(1, 20, len(more)), unit="D")
-    more["admit_time"] = more["admit_time"] + shift
+    more["admit_time"] = PERIOD[0] + pd.to_timedelta(
+        rng.integers(0, 30 * 24 * 60, len(more)), unit="min"
+    )
     more["discharge_time"] = more["admit_time"]
     more["primary_dx"] = pd.array(rng.choice(["J20.9", "M54.5", "R51"], len(more)), "string")
     more["total_cost"] = rng.uniform(5e4, 5e5, len(more)).round(-3)

@@ -825,7 +825,8 @@ class Store:
         q = (
             select(a.alert_id, a.entity_id, a.label, a.score, a.status, a.top_signal,
                    a.period_start, a.period_end, cf.visits, cf.total_cost)
-            .join(cf, and_(cf.card_id == a.entity_id, a.entity_type == "card"))
+            .select_from(Alert.__table__)
+            .join(CardFacility.__table__, and_(cf.card_id == a.entity_id, a.entity_type == "card"))
             .where(cf.facility_id == facility_id)
             .order_by(a.score.desc(), a.alert_id)
             .limit(limit)
