@@ -539,9 +539,12 @@ def create_app(
         if alert is None or claim_id not in alert["evidence_claim_ids"]:
             raise StarletteHTTPException(404, f"No evidence claim {claim_id} in alert {alert_id}")
         claim = store.claim(claim_id)
+        # the page's script fetches the fragment; a browser without it opens a whole page
+        navigated = request.headers.get("sec-fetch-mode") == "navigate"
         return render(
             request,
-            "lines.html",
+            "lines_page.html" if navigated else "lines.html",
+            alert_id=alert_id,
             lines=store.lines(claim_id),
             claim=claim,
             has_lines_file=alert["context"].get("evidence_lines") is not None,

@@ -287,6 +287,7 @@ def _other_visits(claims: pd.DataFrame, etype: np.ndarray, n: int, seed: int) ->
     more["discharge_time"] = more["admit_time"]
     more["primary_dx"] = pd.array(rng.choice(["J20.9", "M54.5", "R51"], len(more)), "string")
     more["total_cost"] = rng.uniform(5e4, 5e5, len(more)).round(-3)
+    more["drug_cost"] = (more["total_cost"] * 0.4).round(-3)
     return more
 
 
