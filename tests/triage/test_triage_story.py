@@ -137,3 +137,49 @@ def test_story_pages_need_a_signed_in_reviewer(store: Store, scored_folder: Path
         assert r.status_code == 303 and r.headers["location"].startswith("/login")
         sign_in(c, "rita")
         assert c.get(f"/cards/{row['entity_id']}").status_code == 200
+
+
+def test_supervisor_exports_cases_with_notes_and_full_history(
+    client: TestClient, store: Store
+) -> None:
+    import io
+
+    first, second, untouched = (r["alert_id"] for r in store.queue(QueueFilter(), 1, 3).rows)
+    store.record_decision(first, "needs_information", "rita", "ask the clinic #borrowed_card")
+    store.record_decision(first, "confirmed_abuse", "sam", "=HYPERLINK(\"http://x\")")
+    store.add_note(first, "rita", "called the facility")
+    store.add_note(second, "sam", "+1 looks like a duplicate")  # a note only: still a case
+    r = client.get("/export/cases.csv")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    df = pd.read_csv(io.StringIO(r.text), dtype=str, keep_default_na=False)
+    assert untouched not in set(df["alert_id"])
+    row = df.set_index("alert_id").loc[first]
+    assert row["model_version"] == "sample-1" and row["state"] == "decided"
+    assert row["status"] == "confirmed_abuse" and row["n_decisions"] == "2"
+    history = row["decision_history"].split("\n")
+    assert "rita needs_information [borrowed_card]: ask the clinic" in history[0]
+    assert "sam confirmed_abuse" in history[1] and '=HYPERLINK("http://x")' in history[1]
+    assert "rita: called the facility" in row["notes"]
+    noted = df.set_index("alert_id").loc[second]
+    assert noted["n_notes"] == "1" and noted["decision_history"] == ""
+    # a cell that starts like a formula is neutralised (a model version from a hostile folder)
+    from sqlalchemy import update
+
+    from claimguard.triage.store import Alert
+
+    with store.engine.begin() as conn:
+        conn.execute(update(Alert).where(Alert.alert_id == first).values(model_version="=1+2"))
+    df = pd.read_csv(io.StringIO(client.get("/export/cases.csv").text), dtype=str)
+    assert df.set_index("alert_id").loc[first, "model_version"] == "'=1+2"
+
+
+def test_reviewers_may_not_export_cases(store: Store, scored_folder: Path) -> None:
+    from claimguard.triage.app import create_app
+    from tests.triage.conftest import add_test_users
+    from tests.triage.pages import sign_in
+
+    load_folder(store, scored_folder)
+    add_test_users(store)
+    with TestClient(create_app(store)) as c:
+        sign_in(c, "rita")
+        assert c.get("/export/cases.csv").status_code == 403

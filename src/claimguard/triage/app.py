@@ -55,7 +55,7 @@ from claimguard.triage.auth import (
 )
 from claimguard.triage.csrf import COOKIE, FIELD, Csrf, cross_origin
 from claimguard.triage.codes import dx_codes, dx_label, dx_title
-from claimguard.triage.export import audit_csv, labels_csv
+from claimguard.triage.export import audit_csv, cases_csv, labels_csv
 from claimguard.triage.store import (
     DECISIONS,
     STATUSES,
@@ -691,6 +691,15 @@ def create_app(
             labels_csv(store, history=history),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": 'attachment; filename="labels.csv"'},
+        )
+
+    @app.get("/export/cases.csv")
+    def export_cases() -> PlainTextResponse:
+        """Supervisors: every worked case with its notes and full decision history."""
+        return PlainTextResponse(
+            cases_csv(store),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="cases.csv"'},
         )
 
     @app.get("/export/audit.csv")

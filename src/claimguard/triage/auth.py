@@ -66,6 +66,7 @@ ROUTE_ROLES: Final[dict[str, str]] = {
     "/trends/chart/{level}/{indicator}.svg": "reviewer",
     "/export/labels.csv": "supervisor",
     "/export/audit.csv": "supervisor",
+    "/export/cases.csv": "supervisor",
 }
 
 _hasher = PasswordHasher()

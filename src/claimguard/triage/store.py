@@ -1092,6 +1092,46 @@ class Store:
         with self.engine.connect() as conn:
             return [_row(r) for r in conn.execute(q)]
 
+    def cases(self) -> list[dict[str, Any]]:
+        """Every case someone worked (decided, noted, assigned or moved on), with its history.
+
+        Each case carries ``decisions`` and ``notes`` (oldest first): the supervisor's
+        export is the whole record of the review, not only the latest label.
+        """
+        a, d, n = Alert.__table__.c, Decision.__table__.c, Note.__table__.c
+        touched = or_(
+            a.alert_id.in_(select(d.alert_id)),
+            a.alert_id.in_(select(n.alert_id)),
+            a.assignee.is_not(None),
+            a.state != "new",
+        )
+        q = (
+            select(a.alert_id, a.entity_type, a.entity_id, a.period_start, a.period_end,
+                   a.model_version, a.score, a.rank, a.state, a.status, a.assignee, a.due_at,
+                   a.status_reviewer, a.status_at)
+            .where(touched)
+            .order_by(a.entity_type, a.score.desc(), a.alert_id)
+        )  # fmt: skip
+        with self.engine.connect() as conn:
+            rows = [_row(r) for r in conn.execute(q)]
+            by_id = {r["alert_id"]: {**r, "decisions": [], "notes": []} for r in rows}
+            ids = list(by_id)
+            for i in range(0, len(ids), _CHUNK):
+                part = ids[i : i + _CHUNK]
+                for r in conn.execute(
+                    select(d.alert_id, d.decision, d.scenario, d.note, d.reviewer, d.decided_at)
+                    .where(d.alert_id.in_(part))
+                    .order_by(d.id)
+                ):
+                    by_id[r.alert_id]["decisions"].append(_row(r))
+                for r in conn.execute(
+                    select(n.alert_id, n.author, n.body, n.created_at)
+                    .where(n.alert_id.in_(part))
+                    .order_by(n.id)
+                ):
+                    by_id[r.alert_id]["notes"].append(_row(r))
+        return list(by_id.values())
+
     # ------------------------------------------------------------------ loading helpers
 
     def delete_in(self, conn: Connection, column: Any, values: Iterable[Any]) -> None:
