@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from claimguard.schema import DECISION_COLUMNS
 from claimguard.triage.app import create_app
 from claimguard.triage.load import load_folder
-from claimguard.triage.story import compare_text
 from claimguard.triage.store import QueueFilter, Store
+from claimguard.triage.story import compare_text
 from tests.triage.pages import signed_in
 
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')

@@ -146,7 +146,7 @@ def test_supervisor_exports_cases_with_notes_and_full_history(
 
     first, second, untouched = (r["alert_id"] for r in store.queue(QueueFilter(), 1, 3).rows)
     store.record_decision(first, "needs_information", "rita", "ask the clinic #borrowed_card")
-    store.record_decision(first, "confirmed_abuse", "sam", "=HYPERLINK(\"http://x\")")
+    store.record_decision(first, "confirmed_abuse", "sam", '=HYPERLINK("http://x")')
     store.add_note(first, "rita", "called the facility")
     store.add_note(second, "sam", "+1 looks like a duplicate")  # a note only: still a case
     r = client.get("/export/cases.csv")

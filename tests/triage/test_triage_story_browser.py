@@ -85,7 +85,9 @@ def test_every_page_fits_a_phone_and_the_decision_is_reachable(
         assert page.locator("#save-decision").bounding_box()["y"] < 844  # type: ignore[index]
         # charts scale down to the screen
         page.goto(f"{base}/cards/{card['entity_id']}")
-        widths = page.eval_on_selector_all("img.chart", "els => els.map(e => e.getBoundingClientRect().right)")
+        widths = page.eval_on_selector_all(
+            "img.chart", "els => els.map(e => e.getBoundingClientRect().right)"
+        )
         assert widths and max(widths) <= 390, widths
         page.set_viewport_size(DESK)
         page.goto(f"{base}/alerts/{card['alert_id']}")

@@ -69,7 +69,9 @@ def _render(template: str, value: float, typical: float) -> str | None:
 
 # A sentence that already compares with peers ("2.3× the tests of peers", "rarer ... than
 # overall", "standard errors above"): appending the peers' own figure would repeat it.
-_RELATIVE = re.compile(r"\}\s*[×x]|\d\s*[×x]\s|×|\bthan\b|standard errors|as many|\bpeers?\b|colleagues")
+_RELATIVE = re.compile(
+    r"\}\s*[×x]|\d\s*[×x]\s|×|\bthan\b|standard errors|as many|\bpeers?\b|colleagues"
+)
 _VALUE_FIELD = re.compile(r"\{value(?::([^}]*))?\}")
 
 

@@ -53,8 +53,8 @@ from claimguard.triage.auth import (
     lookup,
     verify_password,
 )
-from claimguard.triage.csrf import COOKIE, FIELD, Csrf, cross_origin
 from claimguard.triage.codes import dx_codes, dx_label, dx_title
+from claimguard.triage.csrf import COOKIE, FIELD, Csrf, cross_origin
 from claimguard.triage.export import audit_csv, cases_csv, labels_csv
 from claimguard.triage.store import (
     DECISIONS,
@@ -442,7 +442,9 @@ def create_app(
         if alert["entity_type"] == "facility" and ctx.get("doctor_days") is not None:
             doctors = _doctor_loads(store.doctor_days(alert["entity_id"]), doctor_daily_cap)
         form = form or {"note": ""}
-        fac_ids = {c["facility_id"] for c in claims or []} | {v["facility_id"] for v in visited or []}
+        fac_ids = {c["facility_id"] for c in claims or []} | {
+            v["facility_id"] for v in visited or []
+        }
         alert = {**alert, "reasons": reason_views(alert["reasons"], alert["entity_type"])}
         return render(
             request,

@@ -45,7 +45,11 @@ CASE_COLUMNS = (
 
 
 def _when(v: Any) -> str:
-    return v.strftime("%Y-%m-%dT%H:%M:%SZ") if hasattr(v, "strftime") else ("" if v is None else str(v))
+    return (
+        v.strftime("%Y-%m-%dT%H:%M:%SZ")
+        if hasattr(v, "strftime")
+        else ("" if v is None else str(v))
+    )
 
 
 def cases_frame(store: Store) -> pd.DataFrame:

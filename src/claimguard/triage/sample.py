@@ -221,8 +221,9 @@ def write_sample_folder(
         ignore_index=True,
     )
     is_f = info["entity_type"] == "facility"
-    info["kind"] = np.where(is_f, "hospital", None)
-    info["name"] = np.where(is_f, "Benh vien " + info["entity_id"].astype(str).str[-3:], None)
+    info["kind"] = pd.Series("hospital", index=info.index, dtype="string").where(is_f)
+    names = "Benh vien " + info["entity_id"].astype("string").str[-3:]
+    info["name"] = names.where(is_f)
     info.to_parquet(out / "entity_info.parquet", index=False)
     _feature_peers(seed).to_parquet(out / "feature_peers.parquet", index=False)
 
@@ -300,7 +301,9 @@ def _feature_peers(seed: int) -> pd.DataFrame:
             scale = 0.05 if "share" in feature else 1.0
             v = np.sort(rng.gamma(2.0, 2.0, 2000)) * scale
             edges = np.unique(np.quantile(v, np.linspace(0, 1, 11)))
-            counts = np.bincount(np.searchsorted(edges[1:-1], v, side="right"), minlength=len(edges) - 1)
+            counts = np.bincount(
+                np.searchsorted(edges[1:-1], v, side="right"), minlength=len(edges) - 1
+            )
             rows.append(
                 {
                     "entity_type": etype,

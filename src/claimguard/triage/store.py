@@ -1124,12 +1124,12 @@ class Store:
                     .order_by(d.id)
                 ):
                     by_id[r.alert_id]["decisions"].append(_row(r))
-                for r in conn.execute(
+                for nr in conn.execute(
                     select(n.alert_id, n.author, n.body, n.created_at)
                     .where(n.alert_id.in_(part))
                     .order_by(n.id)
                 ):
-                    by_id[r.alert_id]["notes"].append(_row(r))
+                    by_id[nr.alert_id]["notes"].append(_row(nr))
         return list(by_id.values())
 
     # ------------------------------------------------------------------ loading helpers
