@@ -39,6 +39,15 @@ def test_no_reason_sentence_repeats_itself() -> None:
     )
 
 
+def test_comparison_line_uses_the_sentence_unit() -> None:
+    from claimguard.triage.story import compare_text
+
+    share = {"feature": "f_share", "value": 0.18, "typical": 0.073, "text": "18% of visits"}
+    assert compare_text(share, "facility") == "similar facilities: typically 7%, so 2.5× theirs"
+    ratio = {"feature": "x_ratio_to_peers", "value": 3, "typical": 1, "text": "3.0× the cost"}
+    assert compare_text(ratio, "card") == ""  # the sentence already compares
+
+
 def test_alert_page_names_diagnoses_and_facilities(client: TestClient, store: Store) -> None:
     card = store.queue(QueueFilter(entity_type="card")).rows[0]
     alert = store.alert(card["alert_id"])

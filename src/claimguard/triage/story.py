@@ -51,7 +51,9 @@ def compare_text(reason: dict[str, Any], entity_type: str) -> str:
         return ""
     if peers in text or is_relative_sentence(text, feature) or is_peer_relative(feature):
         return ""
-    out = f"{peers}: typically {_num(t)}"
+    # a share the sentence gives as a percent is compared as a percent
+    typ = f"{t:.0%}" if "%" in text and abs(t) <= 1 else _num(t)
+    out = f"{peers}: typically {typ}"
     if t > 0 and v / t >= 1.5:
         out += f", so {v / t:.1f}× theirs"
     return out
