@@ -13,6 +13,7 @@ from claimguard.schema import DECISION_COLUMNS
 from claimguard.triage.app import create_app
 from claimguard.triage.load import load_folder
 from claimguard.triage.store import QueueFilter, Store
+from claimguard.triage.story import compare_text
 from tests.triage.pages import signed_in
 
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -73,7 +74,7 @@ def test_alert_page_shows_reasons_evidence_and_context(client: TestClient, store
     assert alert is not None
     for reason in alert["reasons"]:
         assert reason["text"] in r.text
-    assert "vs typical" in r.text
+        assert compare_text(reason, "card") in r.text  # the peers' figure, said once
     claims = store.claims(alert["evidence_claim_ids"])
     positions = [r.text.index(c["claim_id"]) for c in claims]
     assert positions == sorted(positions)  # timeline in time order

@@ -17,7 +17,12 @@ from .pages import first_alert_id as _alert_id
 def _get_urls(client: TestClient, store: Store) -> list[str]:
     alert = store.alert(_alert_id(store))
     assert alert is not None
-    values = {"alert_id": alert["alert_id"], "claim_id": alert["evidence_claim_ids"][0]}
+    values = {
+        "alert_id": alert["alert_id"],
+        "claim_id": alert["evidence_claim_ids"][0],
+        "card_id": alert["entity_id"],
+        "facility_id": alert["entity_id"],
+    }
     urls = []
     for route in client.app.routes:  # type: ignore[attr-defined]
         if isinstance(route, APIRoute) and "GET" in route.methods:

@@ -156,7 +156,7 @@ def test_context_files_may_be_absent(store: Store, tmp_path: Path) -> None:
         (folder / f"{name}.parquet").unlink()
     summary = load_folder(store, folder)
     assert summary.context["evidence_lines"] is None
-    assert summary.context["evidence_claims"] == 16
+    assert summary.context["evidence_claims"] == 16 + 3 * 2  # evidence and other card visits
     alert = store.alert(store.queue(QueueFilter()).rows[0]["alert_id"])
     assert alert is not None and alert["province"] is None
     assert alert["context"]["doctor_days"] is None

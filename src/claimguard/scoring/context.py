@@ -2,11 +2,15 @@
 
 Why: the triage app serves a scored folder on its own, without the (possibly huge)
 input data. So scoring writes, for alerted entities only, the evidence claims and
-their lines, a short description of each entity, a card's visits per facility, and
-a facility's examinations per doctor per day.
+their lines, a short description of each entity, a card's visits per facility, a facility's
+examinations per doctor per day, and the peers' distribution of every feature.
+"Evidence claims" include every visit of an alerted card in the period (a card has
+few), so the triage card page can tell the card's whole story.
 """
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pandas as pd
@@ -48,7 +52,7 @@ def _age(birth: pd.Series, at: pd.Timestamp) -> pd.Series:
 def entity_info(
     ds: Dataset, card_ids: pd.Index, facility_ids: pd.Index, period_end: pd.Timestamp
 ) -> pd.DataFrame:
-    """entity_type, entity_id, province, tier (null for cards), label (short display name)."""
+    """entity_type, entity_id, province, tier, kind (null for cards), label, name (if known)."""
     claims = ds.claims
     # Cards: registry first, else what the claims say about the card holder.
     cards = pd.DataFrame({"entity_id": pd.Series(card_ids, dtype="string")})
@@ -95,7 +99,9 @@ def entity_info(
             else pd.Series(pd.NA, index=facs.index, dtype="string")
         )
         facs["province"], facs["tier"], kind = get("province"), get("tier"), get("kind")
+        facs["name"] = get("name")  # not a canonical column; kept when a dataset has it
     else:
+        facs["name"] = pd.Series(pd.NA, index=facs.index, dtype="string")
         facs["province"] = pd.Series(pd.NA, index=facs.index, dtype="string")
         facs["tier"] = pd.Series(pd.NA, index=facs.index, dtype="string")
         kind = pd.Series(pd.NA, index=facs.index, dtype="string")
@@ -103,7 +109,10 @@ def entity_info(
     desc = desc.str.strip()
     where = (", " + facs["province"]).fillna("")
     facs["label"] = "Facility " + facs["entity_id"] + " · " + desc + where
-    cols = ["entity_type", "entity_id", "province", "tier", "label"]
+    facs["kind"] = kind.astype("string")
+    cards["name"] = pd.Series(pd.NA, index=cards.index, dtype="string")
+    cards["kind"] = pd.Series(pd.NA, index=cards.index, dtype="string")
+    cols = ["entity_type", "entity_id", "province", "tier", "label", "name", "kind"]
     out = pd.concat([cards[cols], facs[cols]], ignore_index=True)
     for c in cols:
         out[c] = out[c].astype("string")
@@ -143,3 +152,36 @@ def doctor_days(claims: pd.DataFrame, facility_ids: pd.Index) -> pd.DataFrame | 
     )
     out["examinations"] = out["examinations"].astype("int64")
     return out.sort_values(["entity_id", "day", "doctor_id"]).reset_index(drop=True)
+
+
+def card_visit_ids(claims: pd.DataFrame, card_ids: pd.Index) -> pd.Index:
+    """Claim ids of every visit of the alerted cards (their whole story, not only evidence)."""
+    return pd.Index(claims.loc[claims["card_id"].isin(card_ids), "claim_id"].astype("string"))
+
+
+def feature_peers(stats: dict[str, pd.DataFrame] | None) -> pd.DataFrame | None:
+    """The training distribution of every feature, per entity type (None without stats).
+
+    Why: the triage card and facility pages chart an entity's value against its peers;
+    the scored folder must carry that distribution because the app never sees the model.
+    """
+    if not stats:
+        return None
+    parts = []
+    for entity_type, df in stats.items():
+        if df is None or df.empty:
+            continue
+        out = pd.DataFrame({"feature": df.index.astype(str)})
+        out.insert(0, "entity_type", entity_type)
+        for c in ("median", "p90", "p99"):
+            out[c] = pd.to_numeric(df[c], errors="coerce").to_numpy() if c in df else np.nan
+        for c in ("bin_edges", "bin_shares"):
+            cells = df[c] if c in df else pd.Series([[]] * len(df), index=df.index)
+            out[c] = [json.dumps([float(x) for x in (v if v is not None else [])]) for v in cells]
+        parts.append(out)
+    if not parts:
+        return None
+    res = pd.concat(parts, ignore_index=True)
+    for c in ("entity_type", "feature", "bin_edges", "bin_shares"):
+        res[c] = res[c].astype("string")
+    return res

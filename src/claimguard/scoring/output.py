@@ -23,6 +23,7 @@ SCORE_FILES = (
     "entity_info.parquet",
     "card_facilities.parquet",
     "doctor_days.parquet",
+    "feature_peers.parquet",
     "run.json",
     "report",  # `claimguard evaluate`'s default folder: stale once the scores are replaced
 )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -66,23 +67,53 @@ def _render(template: str, value: float, typical: float) -> str | None:
         return None
 
 
+# A sentence that already compares with peers ("2.3× the tests of peers", "rarer ... than
+# overall", "standard errors above"): appending the peers' own figure would repeat it.
+_RELATIVE = re.compile(
+    r"\}\s*[×x]|\d\s*[×x]\s|×|\bthan\b|standard errors|as many|\bpeers?\b|colleagues"
+)
+_VALUE_FIELD = re.compile(r"\{value(?::([^}]*))?\}")
+
+
+def is_relative_sentence(template: str, feature: str) -> bool:
+    """Whether the reason's sentence (or feature) is already a comparison with peers."""
+    return is_peer_relative(feature) or bool(_RELATIVE.search(template or ""))
+
+
+def _fmt_like(template: str, x: float) -> str:
+    """``x`` in the number format the template gives its value (``.0%`` stays a percent)."""
+    m = _VALUE_FIELD.search(template)
+    if m and m.group(1):
+        try:
+            return format(x, m.group(1))
+        except (ValueError, TypeError):
+            pass
+    return _fmt_number(x)
+
+
 def reason_text(
     spec: FeatureSpecLike | None, feature: str, value: float, typical: float, entity_type: str
 ) -> str:
-    """One sentence: the entity's figure, then the same figure for similar entities."""
+    """One sentence: the entity's figure, then (once, as a number) the figure of its peers.
+
+    "12 visits in the busiest 7 days; similar patients: 2" instead of repeating the whole
+    sentence for the peers; sentences that are a comparison already get nothing appended
+    (never "similar patients: a diagnosis 1× rarer").
+    """
     peers = PEERS_WORD.get(entity_type, "peers")
     template = getattr(spec, "text", "") or ""
     own = _render(template, value, typical) if template else None
     if own is None:
         label = (getattr(spec, "description", "") or feature.replace("_", " ")).rstrip(".")
         own = f"{label}: {_fmt_number(value)}"
-        if math.isfinite(typical):
+        if math.isfinite(typical) and not is_peer_relative(feature):
             return f"{own}; {peers}: {_fmt_number(typical)}"
         return own
     if "{typical" in template or not math.isfinite(typical):
         return own
-    theirs = _render(template, typical, typical)
-    return f"{own}; {peers}: {theirs}" if theirs else own
+    if is_relative_sentence(template, feature):
+        return own
+    return f"{own}; {peers}: {_fmt_like(template, typical)}"
 
 
 def rule_features(

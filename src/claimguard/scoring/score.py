@@ -303,7 +303,7 @@ def score_dataset(
         evidence = pd.concat(evidence_parts) if evidence_parts else pd.Series(dtype="object")
         alerts["_evidence"] = evidence.reindex(alerts.index)
         alerts = _finish_alerts(alerts, bundle.model_version)
-        ctx = _context(ds, claims, lines, alerts, period)
+        ctx = _context(ds, claims, lines, alerts, period, bundle.feature_stats)
 
     with step("Checking drift", timings):
         drift = drift_report(
@@ -346,10 +346,12 @@ def _context(
     lines: pd.DataFrame | None,
     alerts: pd.DataFrame,
     period: tuple[pd.Timestamp, pd.Timestamp],
+    feature_stats: dict[str, pd.DataFrame] | None = None,
 ) -> dict[str, pd.DataFrame | None]:
     ids = alerts["evidence_claim_ids"].map(json.loads).explode().dropna()
-    claim_ids = pd.Index(ids.astype("string").unique())
     cards = pd.Index(alerts.loc[alerts["entity_type"] == "card", "entity_id"].astype("string"))
+    ids = pd.concat([ids.astype("string"), context.card_visit_ids(claims, cards).to_series()])
+    claim_ids = pd.Index(ids.astype("string").unique())
     facs = pd.Index(alerts.loc[alerts["entity_type"] == "facility", "entity_id"].astype("string"))
     ev_claims = context.evidence_claims(claims, ds.facilities, claim_ids)
     ev_facs = pd.Index(ev_claims["facility_id"].astype("string").unique())
@@ -359,6 +361,7 @@ def _context(
         "entity_info": context.entity_info(ds, cards, facs.union(ev_facs), period[1]),
         "card_facilities": context.card_facilities(claims, cards),
         "doctor_days": context.doctor_days(claims, facs),
+        "feature_peers": context.feature_peers(feature_stats),
     }
 
 

@@ -53,8 +53,9 @@ from claimguard.triage.auth import (
     lookup,
     verify_password,
 )
+from claimguard.triage.codes import dx_codes, dx_label, dx_title
 from claimguard.triage.csrf import COOKIE, FIELD, Csrf, cross_origin
-from claimguard.triage.export import audit_csv, labels_csv
+from claimguard.triage.export import audit_csv, cases_csv, labels_csv
 from claimguard.triage.store import (
     CASE_STATES,
     DECISIONS,
@@ -68,6 +69,7 @@ from claimguard.triage.store import (
     StoreUnavailable,
     describe_db_error,
 )
+from claimguard.triage.story import doctor_day_histogram, reason_views
 from claimguard.triage.trends import make_router as make_trends_router
 
 log = logging.getLogger(__name__)
@@ -303,7 +305,9 @@ def create_app(
         dependencies=[Depends(authorize)],
     )
     env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True)
-    env.filters.update(num=_fmt_num, when=_fmt_dt, ratio=_ratio)
+    env.filters.update(
+        num=_fmt_num, when=_fmt_dt, ratio=_ratio, dxtitle=dx_title, dxcodes=dx_codes, dx=dx_label
+    )
     env.globals.update(
         DECISION_LABELS=DECISION_LABELS, DECISIONS=DECISIONS, SCENARIO_TAGS=SCENARIO_TAGS
     )
@@ -498,12 +502,17 @@ def create_app(
         if alert["entity_type"] == "facility" and ctx.get("doctor_days") is not None:
             doctors = _doctor_loads(store.doctor_days(alert["entity_id"]), doctor_daily_cap)
         form = form or {"note": ""}
+        fac_ids = {c["facility_id"] for c in claims or []} | {
+            v["facility_id"] for v in visited or []
+        }
+        alert = {**alert, "reasons": reason_views(alert["reasons"], alert["entity_type"])}
         return render(
             request,
             "alert.html",
             status_code,
             alert=alert,
             claims=claims,
+            facilities=store.entities("facility", fac_ids),
             visited=visited,
             doctors=doctors,
             cap=doctor_daily_cap,
@@ -530,15 +539,76 @@ def create_app(
     ) -> HTMLResponse:
         return alert_page(request, alert_id, back=_safe_back(back), saved=saved)
 
+    def latest_with_charts(entity_type: str, alerts: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """The entity's newest alert, its reasons with a chart against the peers each."""
+        if not alerts:
+            return None
+        latest = alerts[0]
+        peers = store.feature_peers(entity_type, [str(r.get("feature")) for r in latest["reasons"]])
+        word = "this card" if entity_type == "card" else "this facility"
+        views = reason_views(latest["reasons"], entity_type, peers, charts=True, entity_label=word)
+        return {**latest, "reasons": views}
+
+    @app.get("/cards/{card_id:path}", response_class=HTMLResponse)
+    def card_page(request: Request, card_id: str) -> HTMLResponse:
+        """A card's story: every visit of the period, flags on evidence, reasons with charts."""
+        alerts = store.entity_alerts("card", card_id)
+        latest = latest_with_charts("card", alerts)
+        if latest is None:
+            raise StarletteHTTPException(404, f"No alert on card {card_id}")
+        visits = store.card_visits(card_id, latest["period_start"], latest["period_end"])
+        evidence = {c for a in alerts for c in a["evidence_claim_ids"]}
+        facilities = store.entities("facility", {v["facility_id"] for v in visits})
+        info = store.entities("card", [card_id]).get(card_id, {})
+        return render(
+            request,
+            "card.html",
+            card_id=card_id,
+            info=info,
+            alerts=alerts,
+            latest=latest,
+            visits=visits,
+            evidence=evidence,
+            facilities=facilities,
+            total_cost=sum(float(v["total_cost"] or 0) for v in visits),
+        )
+
+    @app.get("/facilities/{facility_id:path}", response_class=HTMLResponse)
+    def facility_page(request: Request, facility_id: str) -> HTMLResponse:
+        """A facility's story: indicators against peers, doctors' loads, diagnoses, cards."""
+        alerts = store.entity_alerts("facility", facility_id)
+        info = store.entities("facility", [facility_id]).get(facility_id)
+        if not alerts and info is None:
+            raise StarletteHTTPException(404, f"No facility {facility_id} in the alert store")
+        days = store.doctor_days(facility_id)
+        exams = [float(d["examinations"] or 0) for d in days]
+        return render(
+            request,
+            "facility.html",
+            facility_id=facility_id,
+            info=info or {},
+            alerts=alerts,
+            latest=latest_with_charts("facility", alerts),
+            cap=doctor_daily_cap,
+            doctor_days=len(exams),
+            over_cap=sum(e > doctor_daily_cap for e in exams),
+            histogram=doctor_day_histogram(exams, doctor_daily_cap) if exams else None,
+            diagnoses=store.facility_diagnoses(facility_id),
+            cards=store.facility_card_alerts(facility_id),
+        )
+
     @app.get("/alerts/{alert_id}/claims/{claim_id:path}/lines", response_class=HTMLResponse)
     def claim_lines(request: Request, alert_id: str, claim_id: str) -> HTMLResponse:
         alert = store.alert(alert_id)
         if alert is None or claim_id not in alert["evidence_claim_ids"]:
             raise StarletteHTTPException(404, f"No evidence claim {claim_id} in alert {alert_id}")
         claim = store.claim(claim_id)
+        # the page's script fetches the fragment; a browser without it opens a whole page
+        navigated = request.headers.get("sec-fetch-mode") == "navigate"
         return render(
             request,
-            "lines.html",
+            "lines_page.html" if navigated else "lines.html",
+            alert_id=alert_id,
             lines=store.lines(claim_id),
             claim=claim,
             has_lines_file=alert["context"].get("evidence_lines") is not None,
@@ -768,6 +838,15 @@ def create_app(
             labels_csv(store, history=history),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": 'attachment; filename="labels.csv"'},
+        )
+
+    @app.get("/export/cases.csv")
+    def export_cases() -> PlainTextResponse:
+        """Supervisors: every worked case with its notes and full decision history."""
+        return PlainTextResponse(
+            cases_csv(store),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="cases.csv"'},
         )
 
     @app.get("/export/audit.csv")

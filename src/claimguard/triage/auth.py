@@ -57,6 +57,8 @@ ROUTE_ROLES: Final[dict[str, str]] = {
     "/alerts/{alert_id}/decisions": "reviewer",
     "/alerts/{alert_id}/case": "reviewer",  # claim; assign and reopen check supervisor
     "/alerts/{alert_id}/notes": "reviewer",
+    "/cards/{card_id:path}": "reviewer",  # the entity's story (visits, reasons, charts)
+    "/facilities/{facility_id:path}": "reviewer",
     "/export": "supervisor",
     # early warnings (claimguard.triage.trends): monthly indicators of facilities, no claims
     "/trends": "reviewer",
@@ -66,6 +68,7 @@ ROUTE_ROLES: Final[dict[str, str]] = {
     "/trends/chart/{level}/{indicator}.svg": "reviewer",
     "/export/labels.csv": "supervisor",
     "/export/audit.csv": "supervisor",
+    "/export/cases.csv": "supervisor",
 }
 
 _hasher = PasswordHasher()

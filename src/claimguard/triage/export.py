@@ -8,6 +8,7 @@ training as labels. One row per decided alert (its latest decision) by default;
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -23,6 +24,58 @@ def audit_csv(store: Store) -> str:
     cols = ["id", "at", "actor", "action", "alert_id", "before", "after"]
     df = pd.DataFrame(store.audit(limit=1_000_000), columns=cols)
     return csv_text(df)
+
+
+CASE_COLUMNS = (
+    "alert_id", "entity_type", "entity_id", "period_start", "period_end", "model_version",
+    "score", "rank", "state", "status", "assignee", "due_at", "n_decisions", "decision_history",
+    "n_notes", "notes",
+)  # fmt: skip
+
+
+def _when(v: Any) -> str:
+    return (
+        v.strftime("%Y-%m-%dT%H:%M:%SZ")
+        if hasattr(v, "strftime")
+        else ("" if v is None else str(v))
+    )
+
+
+def cases_frame(store: Store) -> pd.DataFrame:
+    """One row per worked case: alert, model version, state, assignee, notes, every decision.
+
+    The history and the notes are one line per entry, oldest first
+    ("2024-02-01T09:00:00Z sam confirmed_abuse [#borrowed_card]: note"), so the file reads
+    in a spreadsheet and still holds the whole record; cells are neutralised.
+    """
+    rows = []
+    for c in store.cases():
+        hist = [
+            f"{_when(d['decided_at'])} {d['reviewer']} {d['decision']} [{d['scenario']}]"
+            + (f": {d['note']}" if d["note"] else "")
+            for d in c["decisions"]
+        ]
+        notes = [f"{_when(n['created_at'])} {n['author']}: {n['body']}" for n in c["notes"]]
+        rows.append(
+            {
+                **{k: c[k] for k in CASE_COLUMNS if k in c},
+                "period_start": _when(c["period_start"])[:10],
+                "period_end": _when(c["period_end"])[:10],
+                "due_at": _when(c["due_at"]),
+                "n_decisions": len(hist),
+                "decision_history": "\n".join(hist),
+                "n_notes": len(notes),
+                "notes": "\n".join(notes),
+            }
+        )
+    df = pd.DataFrame(rows, columns=list(CASE_COLUMNS))
+    text = [c for c in CASE_COLUMNS if c not in ("score", "rank", "n_decisions", "n_notes")]
+    return neutralise(df.astype({c: "string" for c in text}))
+
+
+def cases_csv(store: Store) -> str:
+    """The cases export (UTF-8 CSV with a header row) supervisors download."""
+    return str(cases_frame(store).to_csv(index=False, lineterminator="\n"))
 
 
 def labels_frame(store: Store, history: bool = False) -> pd.DataFrame:

@@ -32,6 +32,8 @@ from claimguard.triage.store import (
     Claim,
     ClaimLine,
     DoctorDay,
+    Entity,
+    FeaturePeers,
     Store,
 )
 
@@ -43,6 +45,7 @@ CONTEXT_FILES = (
     "entity_info",
     "card_facilities",
     "doctor_days",
+    "feature_peers",
 )
 _CLAIM_COLS = [c.name for c in Claim.__table__.columns if c.name != "extra"]
 _STATUS_COLS = {"status", "status_at", "status_reviewer", "state", "assignee", "due_at", "version"}
@@ -52,6 +55,7 @@ _REQUIRED = {
     "entity_info": ("entity_type", "entity_id"),
     "card_facilities": ("entity_id", "facility_id"),
     "doctor_days": ("entity_id", "doctor_id", "day", "examinations"),
+    "feature_peers": ("entity_type", "feature", "bin_edges", "bin_shares"),
 }
 
 
@@ -458,3 +462,50 @@ def _load_context(store: Store, conn: Any, ctx: dict[str, pd.DataFrame | None]) 
         recs = _records(dd)
         _dates(recs, ("day",))
         conn.execute(insert(DoctorDay), recs)
+    info = ctx["entity_info"]
+    if info is not None and len(info):
+        cols = [c.name for c in Entity.__table__.columns]
+        info = _ids_as_text(info[[c for c in cols if c in info.columns]], ("entity_id",))
+        info = info.drop_duplicates(["entity_type", "entity_id"], keep="last")
+        recs = _records(info)
+        for r in recs:
+            for c in cols:
+                r[c] = None if r.get(c) is None else str(r[c])
+        conn.execute(store.upsert(Entity.__table__, ["entity_type", "entity_id"]), recs)
+    peers = ctx["feature_peers"]
+    if peers is not None and len(peers):
+        recs = []
+        for r in _records(peers.drop_duplicates(["entity_type", "feature"], keep="last")):
+            recs.append(
+                {
+                    "entity_type": str(r["entity_type"]),
+                    "feature": str(r["feature"]),
+                    **{k: _float(r.get(k)) for k in ("median", "p90", "p99")},
+                    "bin_edges": json.dumps([_float(x) for x in _as_list(r["bin_edges"])]),
+                    "bin_shares": json.dumps([_float(x) for x in _as_list(r["bin_shares"])]),
+                }
+            )
+        conn.execute(store.upsert(FeaturePeers.__table__, ["entity_type", "feature"]), recs)
+
+
+def _float(v: Any) -> float | None:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return None
+    return x if x == x and abs(x) != float("inf") else None
+
+
+def _as_list(v: Any) -> list[Any]:
+    """A list cell as Parquet stores it (array) or as JSON text."""
+    if v is None:
+        return []
+    if hasattr(v, "tolist"):
+        return list(v.tolist())
+    if isinstance(v, list | tuple):
+        return list(v)
+    try:
+        parsed = json.loads(str(v))
+    except ValueError:
+        return []
+    return parsed if isinstance(parsed, list) else []

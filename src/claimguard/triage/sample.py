@@ -122,8 +122,12 @@ def write_sample_folder(
     evidence_per_alert: int = 4,
     lines_per_claim: int = 2,
     model_version: str = "sample-1",
+    card_visits: int = 2,
 ) -> pd.DataFrame:
-    """Write alerts, scores, entity_info (+ the other context files when ``context``)."""
+    """Write alerts, scores, entity_info (+ the other context files when ``context``).
+
+    Each alerted card also gets ``card_visits`` visits that are not evidence (its story).
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed + 1)
@@ -156,8 +160,8 @@ def write_sample_folder(
             ),
         }
     )
-    info.to_parquet(out / "entity_info.parquet", index=False)
     if not context:  # alerts, scores and entity_info only
+        info.to_parquet(out / "entity_info.parquet", index=False)
         return alerts
 
     etype = alerts["entity_type"].to_numpy(str)[alert_idx]
@@ -198,7 +202,31 @@ def write_sample_folder(
     fac_tier = pd.Series(np.array(TIERS)[np.arange(len(facilities)) % len(TIERS)], index=facilities)
     claims["facility_province"] = pd.array(fac_province.reindex(fac).to_numpy(), "string")
     claims["facility_tier"] = pd.array(fac_tier.reindex(fac).to_numpy(), "string")
+    claims = pd.concat([claims, _other_visits(claims, etype, card_visits, seed)], ignore_index=True)
     claims.to_parquet(out / "evidence_claims.parquet", index=False)
+    known = set(info.loc[info["entity_type"] == "facility", "entity_id"])
+    extra = [f for f in facilities if f not in known]
+    info = pd.concat(
+        [
+            info,
+            pd.DataFrame(
+                {
+                    "entity_type": "facility",
+                    "entity_id": extra,
+                    "province": fac_province.reindex(extra).to_numpy(),
+                    "tier": fac_tier.reindex(extra).to_numpy(),
+                    "label": ["Facility " + f for f in extra],
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
+    is_f = info["entity_type"] == "facility"
+    info["kind"] = pd.Series("hospital", index=info.index, dtype="string").where(is_f)
+    names = "Benh vien " + info["entity_id"].astype("string").str[-3:]
+    info["name"] = names.where(is_f)
+    info.to_parquet(out / "entity_info.parquet", index=False)
+    _feature_peers(seed).to_parquet(out / "feature_peers.parquet", index=False)
 
     li = np.repeat(np.arange(m), lines_per_claim)
     lines = pd.DataFrame(
@@ -242,3 +270,50 @@ def write_sample_folder(
     )
     dd.to_parquet(out / "doctor_days.parquet", index=False)
     return alerts
+
+
+def _other_visits(claims: pd.DataFrame, etype: np.ndarray, n: int, seed: int) -> pd.DataFrame:
+    """``n`` more visits of each alerted card in the period, copied from its first evidence claim."""
+    rng = np.random.default_rng(seed + 7)
+    first = claims.loc[etype == "card"].drop_duplicates("card_id")
+    if n <= 0 or first.empty:
+        return claims.iloc[:0]
+    more = first.loc[first.index.repeat(n)].reset_index(drop=True)
+    k = np.tile(np.arange(n), len(first))
+    more["claim_id"] = pd.array(
+        ["V" + c + f"-{j}" for c, j in zip(more["card_id"], k, strict=True)], dtype="string"
+    )
+    more["admit_time"] = PERIOD[0] + pd.to_timedelta(
+        rng.integers(0, 30 * 24 * 60, len(more)), unit="min"
+    )
+    more["discharge_time"] = more["admit_time"]
+    more["primary_dx"] = pd.array(rng.choice(["J20.9", "M54.5", "R51"], len(more)), "string")
+    more["total_cost"] = rng.uniform(5e4, 5e5, len(more)).round(-3)
+    more["drug_cost"] = (more["total_cost"] * 0.4).round(-3)
+    return more
+
+
+def _feature_peers(seed: int) -> pd.DataFrame:
+    """Peer distributions of the sample's features (quantile histograms like training writes)."""
+    rng = np.random.default_rng(seed + 11)
+    rows = []
+    for etype, signals in (("card", CARD_SIGNALS), ("facility", FACILITY_SIGNALS)):
+        for feature, _text in signals.values():
+            scale = 0.05 if "share" in feature else 1.0
+            v = np.sort(rng.gamma(2.0, 2.0, 2000)) * scale
+            edges = np.unique(np.quantile(v, np.linspace(0, 1, 11)))
+            counts = np.bincount(
+                np.searchsorted(edges[1:-1], v, side="right"), minlength=len(edges) - 1
+            )
+            rows.append(
+                {
+                    "entity_type": etype,
+                    "feature": feature,
+                    "median": float(np.median(v)),
+                    "p90": float(np.quantile(v, 0.9)),
+                    "p99": float(np.quantile(v, 0.99)),
+                    "bin_edges": json.dumps([round(float(e), 4) for e in edges]),
+                    "bin_shares": json.dumps([float(c) for c in counts / counts.sum()]),
+                }
+            )
+    return pd.DataFrame(rows)

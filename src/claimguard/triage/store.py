@@ -277,7 +277,38 @@ class ClaimLine(Base):
     days_supply: Mapped[float | None] = mapped_column(Float)
     doctor_id: Mapped[str | None] = mapped_column(String(MAX_CODE_BYTES))
     order_time: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    item_name: Mapped[str | None] = mapped_column(String(300))  # where the dataset has one
     __table_args__ = (Index("ix_claim_lines_claim", "claim_id"),)
+
+
+class Entity(Base):
+    """Display info of every card and facility a run mentions (its ``entity_info``)."""
+
+    __tablename__ = "entities"
+    entity_type: Mapped[str] = mapped_column(String(16), primary_key=True)
+    entity_id: Mapped[str] = mapped_column(String(MAX_CODE_BYTES), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(300))
+    province: Mapped[str | None] = mapped_column(String(MAX_CODE_BYTES))
+    tier: Mapped[str | None] = mapped_column(String(40))
+    kind: Mapped[str | None] = mapped_column(String(40))
+    label: Mapped[str | None] = mapped_column(String(300))
+
+
+class FeaturePeers(Base):
+    """The training distribution of a feature (median, p90, p99, quantile histogram).
+
+    Why: a reason says "value vs typical"; the chart beside it shows where the entity
+    sits in the whole peer distribution the model was trained on.
+    """
+
+    __tablename__ = "feature_peers"
+    entity_type: Mapped[str] = mapped_column(String(16), primary_key=True)
+    feature: Mapped[str] = mapped_column(String(120), primary_key=True)
+    median: Mapped[float | None] = mapped_column(Float)
+    p90: Mapped[float | None] = mapped_column(Float)
+    p99: Mapped[float | None] = mapped_column(Float)
+    bin_edges: Mapped[str] = mapped_column(Text)  # JSON list
+    bin_shares: Mapped[str] = mapped_column(Text)  # JSON list
 
 
 class CardFacility(Base):
@@ -976,6 +1007,96 @@ class Store:
                 )
             ]
 
+    def entities(self, entity_type: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Display info (name, province, tier, kind, label) of the given entities, by id."""
+        wanted = sorted({str(i) for i in ids if i is not None})
+        out: dict[str, dict[str, Any]] = {}
+        e = Entity.__table__.c
+        with self.engine.connect() as conn:
+            for i in range(0, len(wanted), _CHUNK):
+                q = select(Entity.__table__).where(
+                    e.entity_type == entity_type, e.entity_id.in_(wanted[i : i + _CHUNK])
+                )
+                out.update({r.entity_id: _row(r) for r in conn.execute(q)})
+        return out
+
+    def feature_peers(self, entity_type: str, features: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Peer distributions of ``features`` (bin edges and shares parsed), by feature."""
+        f = FeaturePeers.__table__.c
+        names = sorted(set(features))
+        if not names:
+            return {}
+        q = select(FeaturePeers.__table__).where(f.entity_type == entity_type, f.feature.in_(names))
+        with self.engine.connect() as conn:
+            rows = [_row(r) for r in conn.execute(q)]
+        for r in rows:
+            r["bin_edges"] = json.loads(r["bin_edges"] or "[]")
+            r["bin_shares"] = json.loads(r["bin_shares"] or "[]")
+        return {r["feature"]: r for r in rows}
+
+    def entity_alerts(self, entity_type: str, entity_id: str) -> list[dict[str, Any]]:
+        """Every alert of one entity, newest period first (the card and facility pages)."""
+        a = Alert.__table__.c
+        q = (
+            select(a.alert_id, a.period_start, a.period_end, a.score, a.rank, a.status,
+                   a.state, a.assignee, a.model_version, a.reasons, a.evidence_claim_ids,
+                   a.label, a.province, a.tier)
+            .where(a.entity_type == entity_type, a.entity_id == entity_id)
+            .order_by(a.period_end.desc(), a.score.desc(), a.alert_id)
+        )  # fmt: skip
+        with self.engine.connect() as conn:
+            rows = [_row(r) for r in conn.execute(q)]
+        for r in rows:
+            r["reasons"] = json.loads(r["reasons"] or "[]")
+            r["evidence_claim_ids"] = json.loads(r["evidence_claim_ids"] or "[]")
+        return rows
+
+    def card_visits(
+        self, card_id: str, start: dt.date | None = None, end: dt.date | None = None
+    ) -> list[dict[str, Any]]:
+        """Every stored claim of a card (optionally admitted within [start, end]), in time order."""
+        c = Claim.__table__.c
+        q = select(Claim.__table__).where(c.card_id == card_id)
+        if start is not None:
+            q = q.where(c.admit_time >= dt.datetime.combine(start, dt.time()))
+        if end is not None:
+            q = q.where(c.admit_time < dt.datetime.combine(end + dt.timedelta(days=1), dt.time()))
+        with self.engine.connect() as conn:
+            rows = [_row(r) for r in conn.execute(q.order_by(c.admit_time, c.claim_id).limit(2000))]
+        for r in rows:
+            r["extra"] = json.loads(r["extra"] or "{}")
+        return rows
+
+    def facility_diagnoses(self, facility_id: str, limit: int = 10) -> list[dict[str, Any]]:
+        """The facility's most frequent main diagnoses among its stored claims."""
+        c = Claim.__table__.c
+        n = func.count().label("claims")
+        q = (
+            select(c.primary_dx, n, func.sum(c.total_cost).label("cost"))
+            .where(c.facility_id == facility_id, c.primary_dx.is_not(None))
+            .group_by(c.primary_dx)
+            .order_by(n.desc(), c.primary_dx)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [_row(r) for r in conn.execute(q)]
+
+    def facility_card_alerts(self, facility_id: str, limit: int = 200) -> list[dict[str, Any]]:
+        """Alerts on cards that visited the facility (from the cards' facility visits)."""
+        a = Alert.__table__.c
+        cf = CardFacility.__table__.c
+        q = (
+            select(a.alert_id, a.entity_id, a.label, a.score, a.status, a.top_signal,
+                   a.period_start, a.period_end, cf.visits, cf.total_cost)
+            .select_from(Alert.__table__)
+            .join(CardFacility.__table__, and_(cf.card_id == a.entity_id, a.entity_type == "card"))
+            .where(cf.facility_id == facility_id)
+            .order_by(a.score.desc(), a.alert_id)
+            .limit(limit)
+        )  # fmt: skip
+        with self.engine.connect() as conn:
+            return [_row(r) for r in conn.execute(q)]
+
     # ------------------------------------------------------------------ decisions
 
     def _audit(
@@ -1295,6 +1416,46 @@ class Store:
         q = q.order_by(d.decided_at, d.id)
         with self.engine.connect() as conn:
             return [_row(r) for r in conn.execute(q)]
+
+    def cases(self) -> list[dict[str, Any]]:
+        """Every case someone worked (decided, noted, assigned or moved on), with its history.
+
+        Each case carries ``decisions`` and ``notes`` (oldest first): the supervisor's
+        export is the whole record of the review, not only the latest label.
+        """
+        a, d, n = Alert.__table__.c, Decision.__table__.c, Note.__table__.c
+        touched = or_(
+            a.alert_id.in_(select(d.alert_id)),
+            a.alert_id.in_(select(n.alert_id)),
+            a.assignee.is_not(None),
+            a.state != "new",
+        )
+        q = (
+            select(a.alert_id, a.entity_type, a.entity_id, a.period_start, a.period_end,
+                   a.model_version, a.score, a.rank, a.state, a.status, a.assignee, a.due_at,
+                   a.status_reviewer, a.status_at)
+            .where(touched)
+            .order_by(a.entity_type, a.score.desc(), a.alert_id)
+        )  # fmt: skip
+        with self.engine.connect() as conn:
+            rows = [_row(r) for r in conn.execute(q)]
+            by_id = {r["alert_id"]: {**r, "decisions": [], "notes": []} for r in rows}
+            ids = list(by_id)
+            for i in range(0, len(ids), _CHUNK):
+                part = ids[i : i + _CHUNK]
+                for r in conn.execute(
+                    select(d.alert_id, d.decision, d.scenario, d.note, d.reviewer, d.decided_at)
+                    .where(d.alert_id.in_(part))
+                    .order_by(d.id)
+                ):
+                    by_id[r.alert_id]["decisions"].append(_row(r))
+                for nr in conn.execute(
+                    select(n.alert_id, n.author, n.body, n.created_at)
+                    .where(n.alert_id.in_(part))
+                    .order_by(n.id)
+                ):
+                    by_id[nr.alert_id]["notes"].append(_row(nr))
+        return list(by_id.values())
 
     # ------------------------------------------------------------------ loading helpers
 
