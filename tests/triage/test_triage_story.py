@@ -153,7 +153,7 @@ def test_supervisor_exports_cases_with_notes_and_full_history(
 ) -> None:
     import io
 
-    first, second, untouched = (r["alert_id"] for r in store.queue(QueueFilter(), 1, 3).rows)
+    first, second, untouched = (r["alert_id"] for r in store.queue(QueueFilter(), page_size=3).rows)
     store.record_decision(first, "needs_information", "rita", "ask the clinic #borrowed_card")
     store.record_decision(first, "confirmed_abuse", "sam", '=HYPERLINK("http://x")')
     store.add_note(first, "rita", "called the facility")

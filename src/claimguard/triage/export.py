@@ -46,7 +46,8 @@ def cases_frame(store: Store) -> pd.DataFrame:
 
     The history and the notes are one line per entry, oldest first
     ("2024-02-01T09:00:00Z sam confirmed_abuse [#borrowed_card]: note"), so the file reads
-    in a spreadsheet and still holds the whole record; cells are neutralised.
+    in a spreadsheet and still holds the whole record (raw values: :func:`cases_csv`
+    neutralises formulas, once).
     """
     rows = []
     for c in store.cases():
@@ -70,12 +71,13 @@ def cases_frame(store: Store) -> pd.DataFrame:
         )
     df = pd.DataFrame(rows, columns=list(CASE_COLUMNS))
     text = [c for c in CASE_COLUMNS if c not in ("score", "rank", "n_decisions", "n_notes")]
-    return neutralise(df.astype({c: "string" for c in text}))
+    return df.astype({c: "string" for c in text})
 
 
 def cases_csv(store: Store) -> str:
-    """The cases export (UTF-8 CSV with a header row) supervisors download."""
-    return str(cases_frame(store).to_csv(index=False, lineterminator="\n"))
+    """The cases export (UTF-8 CSV with a header row) supervisors download, formulas
+    neutralised."""
+    return csv_text(cases_frame(store))
 
 
 def labels_frame(store: Store, history: bool = False) -> pd.DataFrame:
