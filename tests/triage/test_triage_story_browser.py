@@ -32,8 +32,8 @@ def test_every_page_fits_a_phone_and_the_decision_is_reachable(
     shots = Path(root) / "triage-390" if root else tmp_path / "shots"
     shots.mkdir(parents=True, exist_ok=True)
     base, store = live_app
-    card = store.queue(QueueFilter(entity_type="card"), 1, 1).rows[0]
-    fac = store.queue(QueueFilter(entity_type="facility"), 1, 1).rows[0]
+    card = store.queue(QueueFilter(entity_type="card"), page_size=1).rows[0]
+    fac = store.queue(QueueFilter(entity_type="facility"), page_size=1).rows[0]
     card_alert = store.alert(card["alert_id"])
     assert card_alert is not None
     claim = card_alert["evidence_claim_ids"][0]
