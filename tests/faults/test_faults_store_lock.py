@@ -20,7 +20,8 @@ import pytest
 from claimguard.triage.auth import list_users
 from claimguard.triage.sample import write_sample_folder
 from claimguard.triage.store import Store
-from tests.support import cg
+
+from .conftest import cg
 
 pytestmark = pytest.mark.slow
 
