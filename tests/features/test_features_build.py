@@ -199,11 +199,11 @@ def test_item_and_dx_rules() -> None:
 
 
 def test_lines_in_chunks_give_the_same_features(monkeypatch) -> None:
-    from claimguard.features import prepare
+    from claimguard.features import claim_lines
 
     d = random_dataset(1500)
     whole = build_features(d["claims"], d["claim_lines"], None, d["facilities"], settings=S)
-    monkeypatch.setattr(prepare, "LINE_CHUNK", 700)
+    monkeypatch.setattr(claim_lines, "LINE_CHUNK", 700)
     chunked = build_features(d["claims"], d["claim_lines"], None, d["facilities"], settings=S)
     pd.testing.assert_frame_equal(whole.card, chunked.card)
     pd.testing.assert_frame_equal(whole.facility, chunked.facility)

@@ -11,14 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 from claimguard.features import clinical, windows
-from claimguard.features.peers import (
-    PeerTables,
-    away_from_registered,
-    dx_atypicality,
-    expected_card,
-    outside_home,
-)
-from claimguard.features.prepare import DAY_S, Prepared
+from claimguard.features.claim_stats import away_from_registered, outside_home
+from claimguard.features.encode import DAY_S
+from claimguard.features.peers import PeerTables, dx_atypicality, expected_card
+from claimguard.features.prepare import Prepared
 from claimguard.settings import FeatureSettings
 
 Arrays = dict[str, np.ndarray]
@@ -91,11 +87,11 @@ def overlapping_care(p: Prepared, flags: Arrays) -> Arrays:
     days are the shared time rounded up to whole days (a visit inside a stay = 1 day).
     """
     nc = p.n_cards
-    prev = windows.previous_max_end(p.card, p.end_s)
+    prev = windows.previous_max_end(p.card, p.discharge_s)
     has = prev >= 0
     pv = np.where(has, prev, 0)
-    ov = has & (p.admit_s < p.end_s[pv]) & (p.fac[pv] != p.fac)
-    shared = np.minimum(p.end_s, p.end_s[pv]) - p.admit_s
+    ov = has & (p.admit_s < p.discharge_s[pv]) & (p.fac[pv] != p.fac)
+    shared = np.minimum(p.discharge_s, p.discharge_s[pv]) - p.admit_s
     days = np.where(ov, np.maximum(np.ceil(shared / DAY_S), 1.0), 0.0)
     flag = days.astype(np.float32)
     np.maximum.at(flag, pv[ov], flag[ov])

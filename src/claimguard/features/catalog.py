@@ -455,7 +455,7 @@ def render_markdown() -> str:
 
 def _peer_section() -> list[str]:
     """How peer expectations are formed (from claimguard.features.peers)."""
-    from claimguard.features import peers
+    from claimguard.features import peer_groups, peers
 
     names = {
         "dx4": "ICD-10 subcategory",
@@ -473,7 +473,7 @@ def _peer_section() -> list[str]:
         "admission": "admission rate, length of stay",
         "card": "visits per card",
     }
-    for family, levels in peers.LEVELS.items():
+    for family, levels in peer_groups.LEVELS.items():
         chain = " → ".join(
             "(" + ", ".join(names[c] for c in level) + ")" if level else "everyone"
             for level in levels

@@ -11,16 +11,15 @@ from __future__ import annotations
 import numpy as np
 
 from claimguard.features import items, windows
-from claimguard.features.peers import (
-    PeerTables,
+from claimguard.features.claim_stats import (
     away_from_registered,
     busiest_doctor_vs_colleagues,
     doctor_days,
-    expected_tier,
     facility_volume,
     outside_home,
     treatment_vnd,
 )
+from claimguard.features.peers import PeerTables, expected_tier
 from claimguard.features.prepare import INPATIENT, Prepared
 from claimguard.settings import FeatureSettings
 
@@ -185,13 +184,13 @@ def admissions(p: Prepared, expected: dict[str, np.ndarray], flags: Arrays, h: f
     out: Arrays = {}
     if "inpatient" not in expected:
         return out
-    inpatient = p.vt == INPATIENT
+    inpatient = p.visit_type == INPATIENT
     p_adm = np.nan_to_num(expected["inpatient"], nan=0.0)
     name = "facility_admission_rate_ratio_to_peers"
     _ratio_and_z(out, name, p, inpatient.astype(np.float64), p_adm, h)
     strength = np.where(inpatient, 1.0 - p_adm, 0.0)
     if "stay_days" in expected:
-        stay = (p.end_s - p.admit_s) / 86_400.0
+        stay = (p.discharge_s - p.admit_s) / 86_400.0
         exp_stay = expected["stay_days"]
         name = "facility_length_of_stay_ratio_to_peers"
         _ratio_and_z(out, name, p, stay, exp_stay, h, inpatient, events=False)

@@ -34,7 +34,7 @@ import numpy as np
 
 from claimguard.features import windows
 from claimguard.features.peers import PeerTables, dx_atypicality
-from claimguard.features.prepare import INPATIENT, Prepared
+from claimguard.features.prepare import INPATIENT, REGISTRATION_UNKNOWN, Prepared
 
 Arrays = dict[str, np.ndarray]
 
@@ -52,7 +52,7 @@ def split_visits(p: Prepared, sizes: np.ndarray, flags: Arrays) -> Arrays:
     two or more are re-keyed, so the cost is negligible.
     """
     nc = p.n_cards
-    cand = np.flatnonzero((sizes > 1) & (p.vt != INPATIENT))
+    cand = np.flatnonzero((sizes > 1) & (p.visit_type != INPATIENT))
     extra = np.zeros(p.n, dtype=np.float64)
     if len(cand):
         pair = np.unique(windows.combined_key(p.card[cand], p.fac[cand]), return_inverse=True)[1]
@@ -102,7 +102,7 @@ def split_stays(p: Prepared, flags: Arrays) -> Arrays:
     maximum of row numbers, no pairwise join).
     """
     nc = p.n_cards
-    inpatient = p.vt == INPATIENT
+    inpatient = p.visit_type == INPATIENT
     hit = np.zeros(p.n, dtype=bool)
     if p.n > 1 and int(inpatient.sum()) > 1:
         rows = np.where(inpatient, np.arange(p.n), -1)
@@ -111,12 +111,12 @@ def split_stays(p: Prepared, flags: Arrays) -> Arrays:
         prev[1:] = last[:-1]
         has = inpatient & (prev >= 0)
         pv = np.where(has, prev, 0)
-        gap = p.day.astype(np.int64) - p.end_day[pv].astype(np.int64)
+        gap = p.day.astype(np.int64) - p.discharge_day[pv].astype(np.int64)
         hit = (
             has
             & (p.card[pv] == p.card)
             & (p.fac[pv] == p.fac)
-            & (p.admit_s >= p.end_s[pv])
+            & (p.admit_s >= p.discharge_s[pv])
             & (gap <= 1)
         )
         strength = hit.astype(np.float32)
@@ -132,11 +132,11 @@ def visits_inside_stays(p: Prepared, flags: Arrays) -> Arrays:
     last (one prefix maximum, no pairwise join).
     """
     nc = p.n_cards
-    inpatient = p.vt == INPATIENT
+    inpatient = p.visit_type == INPATIENT
     if p.n == 0 or not inpatient.any():
         return {"card_visits_inside_other_stay_count": np.zeros(nc)}
-    lo = int(p.end_day.min())
-    end_rel = np.where(inpatient, p.end_day.astype(np.int64) - lo + 1, 0)
+    lo = int(p.discharge_day.min())
+    end_rel = np.where(inpatient, p.discharge_day.astype(np.int64) - lo + 1, 0)
     prev = windows.previous_max_end(p.card, end_rel)
     has = prev >= 0
     pv = np.where(has, prev, 0)
@@ -146,7 +146,7 @@ def visits_inside_stays(p: Prepared, flags: Arrays) -> Arrays:
         & ~inpatient
         & (p.fac != p.fac[pv])
         & (p.day > p.day[pv])
-        & (p.day < p.end_day[pv])
+        & (p.day < p.discharge_day[pv])
     )
     strength = inside.astype(np.float32)
     np.maximum.at(strength, pv[inside], 1.0)  # the stay is evidence too
@@ -194,7 +194,7 @@ def atypical_away(p: Prepared, peers: PeerTables, flags: Arrays) -> Arrays:
     card's registered one (1 = typical, also when the registered facility is unknown).
     """
     nc = p.n_cards
-    known = p.registered != -2
+    known = p.registered != REGISTRATION_UNKNOWN
     away = known & (p.fac != p.registered)
     atyp = np.where(away, dx_atypicality(peers, p), 1.0)
     _raise_flag(flags, "demographic_mismatch", np.log10(np.maximum(atyp, 1.0)))

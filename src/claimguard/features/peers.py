@@ -17,53 +17,22 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from claimguard.features import clinical, items, windows
+from claimguard.features import clinical, windows
+from claimguard.features.claim_stats import (
+    card_stat_values,
+    claim_stat_values,
+    demography_key,
+    fit_demography,
+)
+from claimguard.features.claim_stats import doctor_days as doctor_days  # monthly reads it here
+from claimguard.features.encode import UNKNOWN_AGE_BAND
+from claimguard.features.peer_groups import Groups, components
 from claimguard.features.prepare import (
-    INPATIENT,
-    OUTPATIENT,
-    UNKNOWN_AGE_BAND,
     UNKNOWN_TIER,
     Prepared,
     prepare,
 )
 from claimguard.settings import FeatureSettings
-
-# Components of a peer key and their radix (dx3/dx4 radix depend on the vocabularies).
-_RADIX = {"chap": 27, "tier": UNKNOWN_TIER + 1, "vt": 4, "age": UNKNOWN_AGE_BAND + 1, "ndx": 4}
-
-LEVELS: dict[str, tuple[tuple[str, ...], ...]] = {
-    # Each family is a chain from the finest group to everyone, every level nested in
-    # the next, so shrinking level by level never mixes tiers back in once dropped last.
-    # Claim stats that depend on the visit type (cost, services per visit, sick leave):
-    "claim": (
-        ("dx4", "tier", "vt", "age"),
-        ("dx4", "tier", "vt"),
-        ("dx3", "tier", "vt"),
-        ("chap", "tier", "vt"),
-        ("tier", "vt"),
-        ("vt",),
-        (),
-    ),
-    # claim stats about the visit type itself (admission) or inpatient only (stay length)
-    "admission": (
-        ("dx4", "tier", "age"),
-        ("dx4", "tier"),
-        ("dx3", "tier"),
-        ("chap", "tier"),
-        ("tier",),
-        (),
-    ),
-    # card stats, keyed on the card's main diagnosis, age band and how many distinct
-    # diagnoses it has (several chronic conditions legitimately mean more visits)
-    "card": (
-        ("dx4", "age", "ndx"),
-        ("dx4", "age"),
-        ("dx3", "age"),
-        ("chap", "age"),
-        ("age",),
-        (),
-    ),
-}
 
 # stat name -> level family
 CLAIM_STATS: dict[str, str] = {
@@ -106,305 +75,7 @@ class PeerTables:
         return stat in self.stats and len(self.stats[stat]) > 0
 
 
-# ----------------------------------------------------------------------------- keys
-#
-# Every level of a family is a function of its finest level (dx3 and the ICD letter are
-# functions of dx4), so claims are grouped ONCE by the finest key and all coarser levels,
-# fits and lookups work on the (small) table of distinct finest groups.
-
-_FINEST = {family: levels[0] for family, levels in LEVELS.items()}
-_DENSE_LIMIT = 1 << 24  # finest key spaces up to this size are grouped with bincount
-
-
-def _dx_maps(peers: PeerTables) -> tuple[np.ndarray, np.ndarray]:
-    """For each extended dx4 code: its dx3 code and ICD letter.
-
-    Extended dx4 codes: 0..n4-1 the fitted subcategories, n4 unknown, n4+1+k an unknown
-    subcategory of the known category k (so it still meets its dx3 peers).
-    """
-    n3 = len(peers.dx3_vocab)
-    d3_of_4 = pd.Index(peers.dx3_vocab).get_indexer([str(v)[:3] for v in peers.dx4_vocab])
-    d3 = np.concatenate([np.where(d3_of_4 >= 0, d3_of_4, n3), [n3], np.arange(n3)])
-    letters = np.concatenate(
-        [np.asarray(peers.dx3_vocab, dtype=object), np.array([""], dtype=object)]
-    )
-    chap = clinical.chapter_of(letters)[d3]
-    return d3.astype(np.int64), chap.astype(np.int64)
-
-
-def _radix(peers: PeerTables) -> dict[str, int]:
-    n4, n3 = len(peers.dx4_vocab), len(peers.dx3_vocab)
-    return {**_RADIX, "dx3": n3 + 1, "dx4": n4 + 1 + n3}
-
-
-def _components(p: Prepared, peers: PeerTables, per: str) -> dict[str, np.ndarray]:
-    """Finest peer-key components of each claim (per='claim') or card (per='card')."""
-    n4 = len(peers.dx4_vocab)
-    d4 = pd.Index(peers.dx4_vocab).get_indexer(p.dx4_vocab)
-    d3 = pd.Index(peers.dx3_vocab).get_indexer([str(v)[:3] for v in p.dx4_vocab])
-    ext = np.where(d4 >= 0, d4, np.where(d3 >= 0, n4 + 1 + d3, n4)).astype(np.int64)
-    if per == "claim":
-        return {
-            "dx4": ext[p.dx4],
-            "tier": p.tier,
-            "vt": np.where(p.vt >= 0, p.vt, 3),
-            "age": p.age_band,
-        }
-    main = np.maximum(windows.group_mode(p.card, p.dx4, p.n_cards), 0)
-    first = p.card_start[:-1]
-    ndx = np.minimum(windows.distinct_per_group(p.card, p.dx3, p.n_cards), 4) - 1
-    return {
-        "dx4": ext[main],
-        "age": p.age_band[first] if p.n else np.zeros(0, np.int8),
-        "ndx": np.maximum(ndx, 0).astype(np.int64),
-    }
-
-
-def _key(comp: dict[str, np.ndarray], level: tuple[str, ...], radix: dict[str, int]) -> np.ndarray:
-    n = len(next(iter(comp.values())))
-    key = np.zeros(n, dtype=np.int64)
-    for name in level:
-        key = key * radix[name] + comp[name].astype(np.int64)
-    return key
-
-
-def _decode(
-    key: np.ndarray, level: tuple[str, ...], radix: dict[str, int]
-) -> dict[str, np.ndarray]:
-    out: dict[str, np.ndarray] = {}
-    rest = key.astype(np.int64)
-    for name in reversed(level):
-        out[name] = rest % radix[name]
-        rest = rest // radix[name]
-    return out
-
-
-def _group(key: np.ndarray, space: int) -> tuple[np.ndarray, np.ndarray]:
-    """(distinct keys sorted, index of each row's key) — bincount when the space is small."""
-    if space <= _DENSE_LIMIT:
-        present = np.bincount(key, minlength=space) > 0
-        uniq = np.flatnonzero(present).astype(np.int64)
-        pos = np.full(space, -1, dtype=np.int32)
-        pos[uniq] = np.arange(len(uniq), dtype=np.int32)
-        return uniq, pos[key]
-    uniq, inv = np.unique(key, return_inverse=True)
-    return uniq, inv.reshape(-1)
-
-
-class _Groups:
-    """Rows grouped by the finest key of a family, with the groups' level keys."""
-
-    def __init__(self, comp: dict[str, np.ndarray], family: str, peers: PeerTables) -> None:
-        self.radix = _radix(peers)
-        finest = _FINEST[family]
-        space = int(np.prod([self.radix[c] for c in finest], dtype=np.float64))
-        self.uniq, self.inv = _group(_key(comp, finest, self.radix), space)
-        g = _decode(self.uniq, finest, self.radix)
-        d3, chap = _dx_maps(peers)
-        g["dx3"], g["chap"] = d3[g["dx4"]], chap[g["dx4"]]
-        self.level_keys = [_key(g, level, self.radix) for level in LEVELS[family]]
-
-    @classmethod
-    def from_keys(cls, keys: np.ndarray, family: str, peers: PeerTables) -> _Groups:
-        """Groups of the given finest keys (partial sums of several partitions merged)."""
-        return cls(
-            _decode(np.asarray(keys, dtype=np.int64), _FINEST[family], _radix(peers)), family, peers
-        )
-
-    def sums(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Count and sum of ``values`` per finest group (NaN rows ignored): mergeable by
-        addition, so partitions of the claims can be fitted apart and combined."""
-        ok = np.isfinite(values)
-        ng = len(self.uniq)
-        n = np.bincount(self.inv[ok], minlength=ng).astype(np.float64)
-        s = np.bincount(self.inv[ok], weights=values[ok], minlength=ng)
-        return n, s
-
-    def fit(self, values: np.ndarray) -> pd.DataFrame:
-        """Peer table (level, key, n, mean) of ``values`` (NaN rows ignored)."""
-        return self.fit_sums(*self.sums(values))
-
-    def fit_sums(self, n: np.ndarray, s: np.ndarray) -> pd.DataFrame:
-        """Peer table (level, key, n, mean) from counts and sums per finest group."""
-        frames = []
-        for li, lk in enumerate(self.level_keys):
-            uk, inv = np.unique(lk, return_inverse=True)
-            cnt = np.bincount(inv, weights=n, minlength=len(uk))
-            tot = np.bincount(inv, weights=s, minlength=len(uk))
-            keep = cnt > 0
-            frames.append(
-                pd.DataFrame(
-                    {"level": li, "key": uk[keep], "n": cnt[keep], "mean": tot[keep] / cnt[keep]}
-                )
-            )
-        return pd.concat(frames, ignore_index=True)
-
-    def lookup(self, table: pd.DataFrame, min_size: int) -> np.ndarray:
-        """Expected value per row, shrunk from the coarsest level to the finest.
-
-        Going from everyone towards the finest group, each level's mean is blended with
-        the estimate so far: (n * mean + k * estimate) / (n + k), k = min_peer_group_size.
-        A big group speaks for itself; a small or unseen one borrows from its coarser peers.
-        """
-        est = np.full(len(self.uniq), np.nan, dtype=np.float64)
-        for li in range(len(self.level_keys) - 1, -1, -1):
-            t = table[table["level"] == li]
-            if t.empty:
-                continue
-            keys = t["key"].to_numpy(dtype=np.int64)
-            cnt = t["n"].to_numpy(dtype=np.float64)
-            means = t["mean"].to_numpy(dtype=np.float64)
-            k = self.level_keys[li]
-            pos = np.minimum(np.searchsorted(keys, k), len(keys) - 1)
-            found = keys[pos] == k
-            n = np.where(found, cnt[pos], 0.0)
-            m = np.where(found, means[pos], 0.0)
-            prior = np.where(np.isnan(est), 0.0, est)
-            weight = np.where(np.isnan(est), 0.0, float(min_size))
-            blended = (n * m + weight * prior) / np.maximum(n + weight, 1e-12)
-            est = np.where(n + weight > 0, blended, est)
-        return est[self.inv]
-
-
 # ----------------------------------------------------------------------------- fit
-
-
-def treatment_vnd(p: Prepared) -> np.ndarray | None:
-    """Amount billed beyond the exam (and bed days): from lines, else drug + supply cost."""
-    if p.lines is not None:
-        return p.lines.treatment_vnd
-    if p.drug_cost is not None:
-        supply = p.supply_cost if p.supply_cost is not None else np.zeros(p.n)
-        return np.nan_to_num(p.drug_cost) + np.nan_to_num(supply)
-    return None
-
-
-def outside_home(p: Prepared) -> np.ndarray:
-    """1.0 for a visit, without referral, outside the card's home province; NaN if unknown."""
-    claim_prov = p.fac_prov[p.fac]
-    home = p.home_prov[p.card]
-    known = (home >= 0) & (claim_prov >= 0)
-    return np.where(known, ((home != claim_prov) & ~p.referred).astype(np.float64), np.nan)
-
-
-def away_from_registered(p: Prepared) -> np.ndarray:
-    """1.0 for a visit, without referral, away from the registered facility; NaN if unknown."""
-    known = p.registered != -2
-    away = (p.registered != p.fac) & ~p.referred
-    return np.where(known, away.astype(np.float64), np.nan)
-
-
-def claim_stat_values(p: Prepared, near_zero_vnd: float) -> dict[str, np.ndarray]:
-    """Per-claim values whose peer means are fitted (NaN = not applicable / unknown)."""
-    out: dict[str, np.ndarray] = {"cost": p.cost}
-    treat = treatment_vnd(p)
-    if treat is not None:
-        out["thin"] = (treat < near_zero_vnd).astype(np.float64)
-    inpatient = p.vt == INPATIENT
-    if p.has("claims.visit_type"):
-        out["inpatient"] = inpatient.astype(np.float64)
-    if p.has("claims.discharge_time"):
-        stay = (p.end_s - p.admit_s) / 86_400.0
-        out["stay_days"] = np.where(inpatient, stay, np.nan)
-    if p.has("facilities.province", "cards.province"):
-        out["outside_home"] = outside_home(p)
-    if p.has("cards.registered_facility_id|claims.registered_facility_id"):
-        out["away"] = away_from_registered(p)
-    if p.has("claims.sick_leave_days"):
-        out["sick_leave"] = (np.nan_to_num(p.sick_days) > 0).astype(np.float64)
-    if p.lines is not None:
-        for name, cls in (
-            ("lab_test", items.LAB_TEST),
-            ("imaging", items.IMAGING),
-            ("drug", items.DRUG),
-            ("supply", items.SUPPLY),
-        ):
-            out[name] = p.lines.counts[:, cls].astype(np.float64)
-    return out
-
-
-def card_stat_values(p: Prepared) -> dict[str, np.ndarray]:
-    """Per-card values whose peer means are fitted."""
-    return {"visits": windows.group_count(p.card, p.n_cards)}
-
-
-def doctor_days(p: Prepared) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
-    """Outpatient examinations per (facility, doctor, day).
-
-    Returns (facility code, doctor code, exams) per doctor-day and, per claim, the exams
-    of its doctor-day (0 for claims without doctor or not outpatient); None without doctors.
-    """
-    m = (p.doctor >= 0) & (p.vt == OUTPATIENT)
-    if not m.any():
-        return None
-    n_doc = int(p.doctor.max()) + 1
-    span = int(p.day.max()) - int(p.day.min()) + 1
-    key = (p.fac[m].astype(np.int64) * n_doc + p.doctor[m]) * span + (p.day[m] - p.day.min())
-    uniq, inv, counts = np.unique(key, return_inverse=True, return_counts=True)
-    fac_of = (uniq // (n_doc * span)).astype(np.int64)
-    doc_of = ((uniq // span) % n_doc).astype(np.int64)
-    per_claim = np.zeros(p.n, dtype=np.int64)
-    per_claim[m] = counts[inv.reshape(-1)]
-    return fac_of, doc_of, counts, per_claim
-
-
-def busiest_doctor_vs_colleagues(p: Prepared, dd: tuple[np.ndarray, ...] | None) -> np.ndarray:
-    """Per facility: the busiest doctor's mean examinations per day worked, divided by the
-    median of that figure over the facility's doctors (1 with a single doctor).
-
-    Why: a busy hospital has many busy doctors; a phantom-visit or overload scheme puts
-    one doctor far above the colleagues who treat the same patients.
-    """
-    out = np.ones(p.n_facilities)
-    if dd is None:
-        return out
-    fac_of, doc_of, counts = dd[0], dd[1], dd[2]
-    uniq, inv = np.unique(windows.combined_key(fac_of, doc_of), return_inverse=True)
-    inv = inv.reshape(-1)
-    mean = np.bincount(inv, weights=counts) / np.bincount(inv)
-    fac = (uniq >> 32).astype(np.int64)
-    order = np.lexsort((mean, fac))
-    fac, mean = fac[order], mean[order]
-    start = np.searchsorted(fac, np.arange(p.n_facilities))
-    size = np.bincount(fac, minlength=p.n_facilities)
-    has = size > 0
-    lo = start[has] + (size[has] - 1) // 2
-    hi = start[has] + size[has] // 2
-    median = (mean[lo] + mean[hi]) / 2.0
-    busiest = mean[start[has] + size[has] - 1]
-    out[has] = busiest / np.maximum(median, 1e-9)
-    return out
-
-
-def facility_volume(p: Prepared) -> dict[str, np.ndarray]:
-    """Per-facility claims, distinct cards and cost per day of the period."""
-    days = float(max(p.period_days, 1))
-    claims = windows.group_count(p.fac, p.n_facilities)
-    cards = windows.distinct_per_group(p.fac, p.card, p.n_facilities)
-    cost = windows.group_sum(p.cost, p.fac, p.n_facilities)
-    return {
-        "claims_per_day": claims / days,
-        "cards_per_day": cards / days,
-        "cost_per_day": cost / days,
-    }
-
-
-def _demography_key(p: Prepared, dx3_vocab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(group key sex*8+band, peer dx3 index) per claim; group -1 when both unknown."""
-    local_to_peer = pd.Index(dx3_vocab).get_indexer(p.dx3_vocab)
-    dx = np.where(local_to_peer >= 0, local_to_peer, -1)[p.dx3]
-    known = (p.sex != 0) | (p.age_band != UNKNOWN_AGE_BAND)
-    group = np.where(known, p.sex.astype(np.int64) * (UNKNOWN_AGE_BAND + 1) + p.age_band, -1)
-    return group, dx
-
-
-def fit_demography(p: Prepared, dx3_vocab: np.ndarray) -> pd.DataFrame:
-    """Claim counts per (sex/age group, diagnosis)."""
-    group, dx = _demography_key(p, dx3_vocab)
-    ok = (group >= 0) & (dx >= 0)
-    key = group[ok] * (len(dx3_vocab) + 1) + dx[ok]
-    uniq, counts = np.unique(key, return_counts=True)
-    return pd.DataFrame({"key": uniq, "count": counts})
 
 
 def dx_atypicality(peers: PeerTables, p: Prepared) -> np.ndarray:
@@ -422,7 +93,7 @@ def dx_atypicality(peers: PeerTables, p: Prepared) -> np.ndarray:
     per_group = np.bincount(keys // n_dx, weights=counts, minlength=n_groups)
     per_dx = np.bincount(keys % n_dx, weights=counts, minlength=n_dx)
     overall = per_dx / max(per_dx.sum(), 1.0)
-    group, dx = _demography_key(p, peers.dx3_vocab)
+    group, dx = demography_key(p, peers.dx3_vocab)
     ok = np.flatnonzero((group >= 0) & (dx >= 0))
     k = group[ok] * n_dx + dx[ok]
     pos = np.minimum(np.searchsorted(keys, k), max(len(keys) - 1, 0))
@@ -483,15 +154,15 @@ def peer_sums(p: Prepared, shell: PeerTables, settings: FeatureSettings) -> Peer
     """The :class:`PeerSums` of one partition (``shell``: the whole data's vocabularies)."""
     parts = []
     values = claim_stat_values(p, settings.near_zero_treatment_vnd)
-    comp = _components(p, shell, "claim")
+    comp = components(p, shell, "claim")
     for family in ("claim", "admission"):
-        groups = _Groups(comp, family, shell)
+        groups = Groups(comp, family, shell)
         for name, v in values.items():
             if CLAIM_STATS[name] == family:
                 n, s = groups.sums(v)
                 parts.append(pd.DataFrame({"stat": name, "key": groups.uniq, "n": n, "s": s}))
     del values, comp
-    cgroups = _Groups(_components(p, shell, "card"), "card", shell)
+    cgroups = Groups(components(p, shell, "card"), "card", shell)
     for name, v in card_stat_values(p).items():
         n, s = cgroups.sums(v)
         parts.append(pd.DataFrame({"stat": f"card_{name}", "key": cgroups.uniq, "n": n, "s": s}))
@@ -521,7 +192,7 @@ def peers_from_sums(
     families = {**CLAIM_STATS, **{f"card_{k}": v for k, v in CARD_STATS.items()}}
     for name in pd.unique(sums.stats["stat"]):  # in order of first appearance
         rows = sums.stats[sums.stats["stat"] == name]
-        groups = _Groups.from_keys(
+        groups = Groups.from_keys(
             np.unique(rows["key"].to_numpy(dtype=np.int64)), families[name], shell
         )
         at = np.searchsorted(groups.uniq, rows["key"].to_numpy(dtype=np.int64))
@@ -591,12 +262,12 @@ def expected_claims(peers: PeerTables, p: Prepared) -> dict[str, np.ndarray]:
     """Peer-expected value of every fitted claim stat, for each (sorted) claim."""
     if p.n == 0:
         return {s: np.zeros(0) for s in CLAIM_STATS if s in peers.stats}
-    comp = _components(p, peers, "claim")
+    comp = components(p, peers, "claim")
     out: dict[str, np.ndarray] = {}
     for family in ("claim", "admission"):
         stats = [s for s, f in CLAIM_STATS.items() if f == family and s in peers.stats]
         if stats:
-            groups = _Groups(comp, family, peers)
+            groups = Groups(comp, family, peers)
             for s in stats:  # float32: a dozen of these per claim add up on 10M claims
                 out[s] = groups.lookup(peers.stats[s], peers.min_group_size).astype(np.float32)
     return out
@@ -606,7 +277,7 @@ def expected_card(peers: PeerTables, p: Prepared, stat: str) -> np.ndarray:
     """Expected value of a card stat ('visits') for each card."""
     if p.n == 0:
         return np.zeros(0)
-    groups = _Groups(_components(p, peers, "card"), "card", peers)
+    groups = Groups(components(p, peers, "card"), "card", peers)
     return groups.lookup(peers.stats[f"card_{stat}"], peers.min_group_size)
 
 
