@@ -91,7 +91,7 @@ def run_variant(i: int, claims: int, abuse_rate: float, settings: Any) -> dict[s
     from claimguard.evaluation.metrics import scenario_ap
     from claimguard.jobs.quality import holdout_comparison, score_holdout
     from claimguard.model.train import train
-    from claimguard.synth.blocks import CARD_SCENARIOS, FACILITY_SCENARIOS
+    from claimguard.schema import CARD_SCENARIOS, FACILITY_SCENARIOS
     from claimguard.synth.generate import generate
     from claimguard.synth.variants import variant
 
@@ -136,7 +136,7 @@ def run_variant(i: int, claims: int, abuse_rate: float, settings: Any) -> dict[s
 
 def robustness(table: pd.DataFrame) -> dict[str, bool]:
     """The robustness targets over all variants (met or not)."""
-    from claimguard.synth.blocks import CARD_SCENARIOS
+    from claimguard.schema import CARD_SCENARIOS
 
     strong = [f"{s}:strong" for s in CARD_SCENARIOS if f"{s}:strong" in table.columns]
     return {
@@ -157,7 +157,7 @@ def variants_main(n: int, claims: int, abuse_rate: float, settings: Any, csv: st
     """``--variants N``: train and score N populations, print the table and the targets."""
     import numpy as np
 
-    from claimguard.synth.blocks import CARD_SCENARIOS
+    from claimguard.schema import CARD_SCENARIOS
     from claimguard.synth.variants import variant
 
     knobs = pd.DataFrame([{"variant": i, **variant(i).describe()} for i in range(n)])

@@ -14,7 +14,12 @@ rely on them without re-checking:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Kind = Literal["id", "str", "datetime", "date", "float", "enum"]
 
@@ -231,3 +236,29 @@ POSITIVE_DECISIONS = frozenset(
 )
 NEGATIVE_DECISIONS = frozenset({"dismissed", "dismiss", "negative", "normal", "no_abuse"})
 ENTITY_TYPES = ("card", "facility")
+# Abuse scenarios (labels.scenario, docs/contract.md section 4), by the entity they concern:
+# the one list the generator plants, evaluation reads and reviewers tag.
+CARD_SCENARIOS = (
+    "borrowed_card",
+    "medicine_hoarding",
+    "overlapping_care",
+    "post_death",
+    "ineligible",
+    "split_billing",
+)
+FACILITY_SCENARIOS = (
+    "overbilling",
+    "admission_inflation",
+    "sick_leave_mill",
+    "phantom_visits",
+    "doctor_overload",
+)
+SCENARIOS = (*CARD_SCENARIOS, *FACILITY_SCENARIOS)
+
+
+def decision_labels(decisions: pd.Series) -> np.ndarray:
+    """Per (normalised, lower-case) decision: 1 confirmed, 0 dismissed, -1 anything else
+    or missing; the one decision -> label mapping of evaluation and feedback."""
+    positive = decisions.isin(POSITIVE_DECISIONS).fillna(False).to_numpy(dtype=bool)
+    negative = decisions.isin(NEGATIVE_DECISIONS).fillna(False).to_numpy(dtype=bool)
+    return np.where(positive, 1, np.where(negative, 0, -1))

@@ -191,6 +191,12 @@ class ScoringSettings(_Section):
 
     review_capacity_cards: int = Field(200, ge=0)
     review_capacity_facilities: int = Field(20, ge=0)
+
+    @property
+    def review_capacity(self) -> dict[str, int]:
+        """Alerts per entity type a review team works through: the alert queue's k."""
+        return {"card": self.review_capacity_cards, "facility": self.review_capacity_facilities}
+
     score_threshold: float | None = Field(
         None, ge=0.0, le=1.0, description="also alert anything above this"
     )

@@ -11,8 +11,8 @@ import pytest
 
 from claimguard import schema
 from claimguard.errors import UserError
+from claimguard.schema import CARD_SCENARIOS, FACILITY_SCENARIOS
 from claimguard.synth import catalog as cat
-from claimguard.synth.blocks import CARD_SCENARIOS, FACILITY_SCENARIOS
 from claimguard.synth.generate import SyntheticData, generate, write_synthetic
 
 from .conftest import CLAIMS

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
 from claimguard.commands.options import ConfigOption, MappingOption
+
+if TYPE_CHECKING:
+    from claimguard.features.build import FeatureSet
+    from claimguard.model.bundle import Bundle
+    from claimguard.tables import Dataset
 
 FeaturesDataArg = Annotated[
     str,
@@ -101,7 +106,7 @@ def features(
                 ds.claims, ds.claim_lines, ds.cards, ds.facilities, settings=settings.features
             )
         else:
-            fs = _partitioned(ds, bundle)
+            fs = _partitioned(ds, bundle, settings.scoring.partition_claims)
     out.mkdir(parents=True, exist_ok=True)
     with step("Writing feature tables"):
         fs.card.to_parquet(out / "card_features.parquet")
@@ -167,7 +172,7 @@ def _on_spark(
     )
 
 
-def _partitioned(ds: Any, bundle: Any) -> Any:
+def _partitioned(ds: Dataset, bundle: Bundle, partition_rows: int) -> FeatureSet:
     """Features with the bundle's peers, in partitions; the partitions' claim flags
     gathered into one claim_flags table (one row per claim, a column per signal)."""
     import dataclasses
@@ -197,6 +202,7 @@ def _partitioned(ds: Any, bundle: Any) -> Any:
         peers=bundle.peers,
         settings=bundle.settings.features,
         period=period_of(claims),
+        partition_rows=partition_rows,
         on_flags=gather,
     )
     flags = claims[["claim_id", "card_id", "facility_id"]].reset_index(drop=True)

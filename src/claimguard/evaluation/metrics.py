@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from claimguard.schema import NEGATIVE_DECISIONS, POSITIVE_DECISIONS
+from claimguard.schema import decision_labels
+from claimguard.settings import ScoringSettings
 
 
 def _ids(values: Any) -> pd.Index:
@@ -53,8 +54,9 @@ def entity_metrics(
     ids = ranked.index
     if "decision" in lab.columns:
         decision = lab["decision"].astype(str).str.lower()
-        pos_ids = set(lab.loc[decision.isin(POSITIVE_DECISIONS), "entity_id"])
-        neg_ids = set(lab.loc[decision.isin(NEGATIVE_DECISIONS), "entity_id"])
+        label = decision_labels(decision)
+        pos_ids = set(lab.loc[label == 1, "entity_id"])
+        neg_ids = set(lab.loc[label == 0, "entity_id"])
         keep = np.asarray(ids.isin(_ids(list(pos_ids | neg_ids))))
         ranked, ids = ranked[keep], ids[keep]
         lab = lab.loc[lab["entity_id"].isin(pos_ids)]
@@ -136,3 +138,10 @@ def flat_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:
             if np.isfinite(value):
                 flat[name] = float(value)
     return flat
+
+
+def metric_ks(scoring: ScoringSettings) -> dict[str, list[int]]:
+    """The k of precision/recall@k per entity type: a fixed reference (100 cards, 10
+    facilities, comparable across runs) and the review capacity of the settings."""
+    capacity = scoring.review_capacity
+    return {"card": sorted({100, capacity["card"]}), "facility": sorted({10, capacity["facility"]})}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from claimguard.schema import SIGNALS
+from claimguard.schema import CARD_SCENARIOS, FACILITY_SCENARIOS, SIGNALS
 
 # scenario -> (primary signal, *other signals that also show it)
 EXPECTED_SIGNALS: dict[str, tuple[str, ...]] = {
@@ -28,17 +28,8 @@ EXPECTED_SIGNALS: dict[str, tuple[str, ...]] = {
 }
 
 SCENARIO_ENTITY: dict[str, str] = {
-    "borrowed_card": "card",
-    "medicine_hoarding": "card",
-    "overlapping_care": "card",
-    "post_death": "card",
-    "ineligible": "card",
-    "split_billing": "card",
-    "overbilling": "facility",
-    "admission_inflation": "facility",
-    "sick_leave_mill": "facility",
-    "phantom_visits": "facility",
-    "doctor_overload": "facility",
+    **dict.fromkeys(CARD_SCENARIOS, "card"),
+    **dict.fromkeys(FACILITY_SCENARIOS, "facility"),
 }
 
 # Keyword -> scenario, tried in order when a name is not an exact match.

@@ -23,12 +23,13 @@ from claimguard.features.build import USED_COLUMNS, FeatureSet, build_features
 from claimguard.features.lookup import member, positions
 from claimguard.features.peers import PeerTables
 from claimguard.memory import release_memory
-from claimguard.settings import FeatureSettings
+from claimguard.settings import FeatureSettings, ScoringSettings
 
 log = logging.getLogger(__name__)
 
-# Claims per partition (bounds the feature arithmetic's temporaries).
-PARTITION_ROWS = 1_000_000
+# Claims per partition (bounds the feature arithmetic's temporaries): the default of the
+# one setting, scoring.partition_claims.
+PARTITION_ROWS: int = ScoringSettings().partition_claims
 
 # on_flags(entity_type, claim_flags of a partition, positions of its claims in ``claims``)
 FlagsSink = Callable[[str, pd.DataFrame, np.ndarray], None]

@@ -30,10 +30,7 @@ def compare_models(
 
     ds = load_dataset(data)
     label_frame, _ = read_labels(labels)
-    capacity = {
-        "card": settings.scoring.review_capacity_cards,
-        "facility": settings.scoring.review_capacity_facilities,
-    }
+    capacity = settings.scoring.review_capacity
     out: dict[str, Any] = {"data": str(Path(data).absolute()), "models": {}}
     alerts: dict[str, set[tuple[str, str]]] = {}
     for role, uri in (("champion", champion), ("challenger", challenger)):

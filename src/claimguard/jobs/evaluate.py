@@ -25,12 +25,8 @@ from claimguard.evaluation.scenarios import canonical_scenario, expected_signals
 from claimguard.io.atomic import atomic_folder, write_json
 from claimguard.io.csvsafe import restore
 from claimguard.progress import step
-from claimguard.schema import (
-    ENTITY_TYPES,
-    LABEL_COLUMNS,
-    NEGATIVE_DECISIONS,
-    POSITIVE_DECISIONS,
-)
+from claimguard.schema import ENTITY_TYPES, LABEL_COLUMNS, decision_labels
+from claimguard.settings import ScoringSettings
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +67,7 @@ def read_labels(path: Path) -> tuple[pd.DataFrame, str]:
         out["scenario"] = pd.Series(pd.NA, index=out.index, dtype="string")
     if "decision" in out.columns:
         decision = out["decision"].fillna("").map(normalise)
-        out["label"] = np.where(
-            decision.isin(POSITIVE_DECISIONS), 1, np.where(decision.isin(NEGATIVE_DECISIONS), 0, -1)
-        )
+        out["label"] = decision_labels(decision)
         out["decision"] = decision
         if "decided_at" in out.columns:  # the latest decision per entity counts
             out = out.sort_values("decided_at", kind="stable")
@@ -169,8 +163,8 @@ def reviewer_precision(alerts: pd.DataFrame, decisions: pd.DataFrame) -> list[di
             continue
         d = a.merge(decided.loc[decided["entity_type"] == et], on="entity_id", how="left")
         dec = d["decision"].fillna("")
-        conf = int(dec.isin(POSITIVE_DECISIONS).sum())
-        dism = int(dec.isin(NEGATIVE_DECISIONS).sum())
+        label = decision_labels(dec)
+        conf, dism = int((label == 1).sum()), int((label == 0).sum())
         undecided = int((dec == "").sum())
         other = len(d) - conf - dism - undecided
         prec = conf / (conf + dism) if conf + dism else None
@@ -213,7 +207,7 @@ def evaluate(
     decisions = labels
     labels = labels.loc[labels["label"] >= 0]
     traps = read_traps(Path(labels_path)) if kind == "planted" else None
-    capacity = run.get("review_capacity", {"card": 200, "facility": 20})
+    capacity = run.get("review_capacity", ScoringSettings().review_capacity)
 
     claims = None
     if data is not None:

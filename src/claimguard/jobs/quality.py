@@ -12,9 +12,10 @@ from typing import Any
 import pandas as pd
 
 from claimguard.evaluation.baselines import baseline_scores
-from claimguard.evaluation.metrics import entity_metrics
+from claimguard.evaluation.metrics import entity_metrics, metric_ks
 from claimguard.features.build import FeatureSet
-from claimguard.model.bundle import ENTITY_TYPES, Bundle
+from claimguard.model.bundle import Bundle
+from claimguard.schema import ENTITY_TYPES
 from claimguard.settings import Settings
 from claimguard.tables import Dataset
 
@@ -58,10 +59,7 @@ def holdout_comparison(
     """
     if scored is None:
         scored = score_holdout(bundle, test_ds)
-    ks = {
-        "card": sorted({100, settings.scoring.review_capacity_cards}),
-        "facility": sorted({10, settings.scoring.review_capacity_facilities}),
-    }
+    ks = metric_ks(settings.scoring)
     out: dict[str, dict[str, dict[str, Any]]] = {m: {} for m in MODELS}
     for entity in ENTITY_TYPES:
         out["claimguard"][entity] = entity_metrics(

@@ -42,7 +42,6 @@ from claimguard.settings import Settings
 
 log = logging.getLogger(__name__)
 
-ENTITY_TYPES: tuple[str, ...] = ("card", "facility")
 FORMAT_VERSION = 3  # 2: evidence-weighted scores; 3: signed skops payload, no pickle
 _HIST_BINS = 10
 

@@ -37,7 +37,7 @@ from sklearn.metrics import average_precision_score
 from sklearn.model_selection import RepeatedStratifiedKFold
 
 from claimguard.errors import InputFileError
-from claimguard.schema import NEGATIVE_DECISIONS, POSITIVE_DECISIONS
+from claimguard.schema import decision_labels
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +71,8 @@ def feedback_labels(decisions: pd.DataFrame, where: str = "feedback") -> pd.Data
         df["_t"] = pd.to_datetime(df["decided_at"], errors="coerce", utc=True)
         df = df.sort_values(["_t", "_order"], na_position="first", kind="stable")
     decision = df["decision"].astype("string").str.strip().str.lower()
-    y = pd.Series(np.nan, index=df.index)
-    y[decision.isin(POSITIVE_DECISIONS).fillna(False).to_numpy(dtype=bool)] = 1.0
-    y[decision.isin(NEGATIVE_DECISIONS).fillna(False).to_numpy(dtype=bool)] = 0.0
+    label = decision_labels(decision)
+    y = pd.Series(np.where(label >= 0, label, np.nan), index=df.index)
     out = pd.DataFrame(
         {
             "entity_type": df["entity_type"].astype("string").str.strip(),

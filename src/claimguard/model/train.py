@@ -18,11 +18,13 @@ import numpy as np
 import pandas as pd
 
 from claimguard.errors import ConfigError, UserError
-from claimguard.model.bundle import ENTITY_TYPES, Bundle, feature_stats, library_versions
+from claimguard.evaluation.metrics import metric_ks
+from claimguard.model.bundle import Bundle, feature_stats, library_versions
 from claimguard.model.detector import ClaimDetector
 from claimguard.model.evidence import evidence_for, fit_evidence
 from claimguard.model.identity import content_version
 from claimguard.progress import step
+from claimguard.schema import ENTITY_TYPES
 from claimguard.settings import Settings
 from claimguard.tables import Dataset
 
@@ -170,10 +172,7 @@ def fit_bundle(
             for e, items in evidence.items()
         }
     }
-    ks = {
-        "card": sorted({100, settings.scoring.review_capacity_cards}),
-        "facility": sorted({10, settings.scoring.review_capacity_facilities}),
-    }
+    ks = metric_ks(settings.scoring)
     for entity in ENTITY_TYPES:
         plural = {"card": "cards", "facility": "facilities"}[entity]
         with step(f"Scoring the training {plural}", timings):

@@ -12,22 +12,9 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from claimguard.schema import SCENARIOS
+
 OUT, INP, DAY = 0, 1, 2  # visit types: outpatient, inpatient, day_care
-SCENARIOS = (
-    "borrowed_card",
-    "medicine_hoarding",
-    "overlapping_care",
-    "post_death",
-    "ineligible",
-    "split_billing",
-    "overbilling",
-    "admission_inflation",
-    "sick_leave_mill",
-    "phantom_visits",
-    "doctor_overload",
-)
-CARD_SCENARIOS = SCENARIOS[:6]
-FACILITY_SCENARIOS = SCENARIOS[6:]
 SC = {name: i for i, name in enumerate(SCENARIOS)}
 
 

@@ -21,6 +21,7 @@ from claimguard.errors import UserError
 from claimguard.io.compact import encode_repetitive
 from claimguard.io.csvsafe import write_csv
 from claimguard.memory import release_memory
+from claimguard.schema import CARD_SCENARIOS, SCENARIOS
 from claimguard.synth import catalog as cat
 from claimguard.synth import frames as fr
 from claimguard.synth import knobs as kn
@@ -31,7 +32,7 @@ from claimguard.synth.abuse import (
     facility_claims,
     modify_facility_claims,
 )
-from claimguard.synth.blocks import CARD_SCENARIOS, INP, SCENARIOS, Block, concat
+from claimguard.synth.blocks import INP, Block, concat
 from claimguard.synth.calendar import Calendar, make_calendar
 from claimguard.synth.care import (
     acute,
