@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from claimguard.cli import run
+from tests.support import tiny_world
 
 ERRNOS = [errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM]
 WORDS = {
@@ -24,16 +25,7 @@ WORDS = {
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A small generated month and a tiny model trained on it."""
-    from claimguard.synth.generate import generate, write_synthetic
-
-    root = tmp_path_factory.mktemp("cli_outputs")
-    data = root / "data"
-    write_synthetic(generate(2_000, seed=5, start="2024-01-01", months=1), data)
-    cfg = root / "config.yaml"
-    cfg.write_text("model:\n  n_estimators: 20\n")
-    model = root / "model.joblib"
-    assert run(["train", str(data), "-c", str(cfg), "--model-out", str(model)]) == 0
-    return {"data": data, "cfg": cfg, "model": model}
+    return tiny_world(tmp_path_factory.mktemp("cli_outputs"))
 
 
 def _args(command: str, world: dict[str, Path], out: Path) -> list[str]:

@@ -5,44 +5,23 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from claimguard.cli import run
+from tests.support import tiny_world
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A generated month (2,000 claims) and a 20-tree model trained on it."""
-    from claimguard.synth.generate import generate, write_synthetic
-
-    root = tmp_path_factory.mktemp("faults")
-    data = root / "data"
-    write_synthetic(generate(2_000, seed=5, start="2024-01-01", months=1), data)
-    cfg = root / "config.yaml"
-    cfg.write_text("model:\n  n_estimators: 20\n")
-    model = root / "model.joblib"
-    assert run(["train", str(data), "-c", str(cfg), "--model-out", str(model)]) == 0
-    return {"root": root, "data": data, "cfg": cfg, "model": model}
+    return tiny_world(tmp_path_factory.mktemp("faults"))
 
 
 def score_args(world: dict[str, Path], out: Path) -> list[str]:
     return ["score", str(world["data"]), "--model", str(world["model"]), "-c",
             str(world["cfg"]), "--out", str(out)]  # fmt: skip
-
-
-def cg(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    """``claimguard ARGS`` in a subprocess (text pipes)."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "claimguard", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **(env or {})},
-    )
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from claimguard.cli import run
+from tests.support import cg
 
-from .conftest import cg, leftovers, score_args, snapshot
+from .conftest import leftovers, score_args, snapshot
 
 pytestmark = pytest.mark.slow
 

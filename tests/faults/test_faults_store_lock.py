@@ -20,8 +20,7 @@ import pytest
 from claimguard.triage.auth import list_users
 from claimguard.triage.sample import write_sample_folder
 from claimguard.triage.store import Store
-
-from .conftest import cg
+from tests.support import cg
 
 pytestmark = pytest.mark.slow
 

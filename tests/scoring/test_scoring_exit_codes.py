@@ -11,8 +11,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -21,19 +19,9 @@ import pytest
 from claimguard.cli import run
 from claimguard.triage.load import load_folder
 from claimguard.triage.store import CARRY_FORWARD_ACTOR, Store
+from tests.support import cg
 
 pytestmark = pytest.mark.slow
-
-
-def cg(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "claimguard", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=cwd,
-        env={**os.environ, **(env or {})},
-    )
 
 
 @pytest.fixture(scope="module")

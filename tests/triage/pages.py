@@ -1,8 +1,14 @@
-"""Helpers the triage tests share: the CSRF token of a page, an alert id of a store."""
+"""Helpers the triage tests share: the CSRF token of a page, an alert id of a store, a
+real server on a free loopback port for the browser tests."""
 
 from __future__ import annotations
 
 import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -44,3 +50,26 @@ def signed_in(app: FastAPI, username: str = "sam", **kwargs: Any) -> TestClient:
     c = TestClient(app, **kwargs)
     sign_in(c, username)
     return c
+
+
+@contextmanager
+def served(app: FastAPI) -> Iterator[str]:
+    """``app`` under uvicorn in a thread on a free loopback port; yields its base URL."""
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,6 +24,7 @@ from claimguard.triage.auth import add_user
 from claimguard.triage.load import load_folder
 from claimguard.triage.sample import write_sample_folder
 from claimguard.triage.store import QueueFilter, Store
+from tests.triage.pages import served
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -45,38 +44,16 @@ ARGS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def live_app(tmp_path: Path) -> Iterator[tuple[str, Store]]:
-    import uvicorn
-
     folder = tmp_path / "scored"
     write_sample_folder(folder, n_cards=40, n_facilities=8, seed=11)
     store = Store.open(f"sqlite:///{tmp_path / 'triage.db'}")
     load_folder(store, folder)
     add_user(store, "ann", PASSWORD, "reviewer")
     add_user(store, "sue", PASSWORD, "supervisor")
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(store, page_size=20), host="127.0.0.1", port=port, log_level="warning"
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", store
-    server.should_exit = True
-    thread.join(timeout=10)
+    with served(create_app(store, page_size=20)) as base:
+        yield base, store
     store.close()
 
 
@@ -286,7 +263,7 @@ def attacker_site() -> Iterator[tuple[str, dict[str, tuple[str, str]]]]:
         def log_message(self, *_args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", _free_port()), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)  # any free port
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}", pages

@@ -7,8 +7,6 @@ visible. Screenshots go to ``$CLAIMGUARD_ARTIFACTS/triage`` (else tmp_path).
 from __future__ import annotations
 
 import os
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +19,8 @@ from claimguard.triage.load import load_folder
 from claimguard.triage.sample import write_sample_folder
 from claimguard.triage.store import Store
 from tests.scoring.monitor_frames import DRIFTING
-from tests.triage.test_triage_browser import ARGS, CHROMIUM, _free_port
+from tests.triage.pages import served
+from tests.triage.test_triage_browser import ARGS, CHROMIUM
 from tests.triage.test_triage_trends import write_monitor_sample
 
 PASSWORD = "correct horse battery"
@@ -31,8 +30,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 @pytest.fixture
 def live(tmp_path: Path) -> Iterator[str]:
-    import uvicorn
-
     folder = tmp_path / "scored"
     write_sample_folder(folder, n_cards=10, n_facilities=4, seed=5)
     # the sample's first facility alert is the drifting facility of the monitor sample
@@ -43,19 +40,8 @@ def live(tmp_path: Path) -> Iterator[str]:
     store = Store.open(f"sqlite:///{tmp_path / 'triage.db'}")
     load_folder(store, folder)
     add_user(store, "rita", PASSWORD, "reviewer")
-    app = create_app(store, trends_dir=write_monitor_sample(tmp_path / "monitor"))
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with served(create_app(store, trends_dir=write_monitor_sample(tmp_path / "monitor"))) as base:
+        yield base
     store.close()
 
 
@@ -65,7 +51,7 @@ def test_trends_page_of_a_drifting_facility_shows_the_warning(live: str, tmp_pat
     from playwright.sync_api import expect, sync_playwright
 
     root = os.environ.get("CLAIMGUARD_ARTIFACTS")
-    shots = Path(root) / "triage" if root else tmp_path / "screenshots"
+    shots = Path(root) / "trends" if root else tmp_path / "screenshots"  # its own folder
     shots.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
