@@ -53,7 +53,6 @@ EXCEPTIONS: dict[str, str] = {
     "model/train.py:fit_bundle": NOT_YET_SPLIT,
     "scoring/context.py:entity_info": NOT_YET_SPLIT,
     "scoring/reasons.py:build_reasons": NOT_YET_SPLIT,
-    "settings.py": NOT_YET_SPLIT,
     "synth/abuse.py": NOT_YET_SPLIT,
     "synth/abuse.py:card_claims": NOT_YET_SPLIT,
     "synth/care.py": NOT_YET_SPLIT,

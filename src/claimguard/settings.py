@@ -13,17 +13,16 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, create_model
-from pydantic_settings import BaseSettings, EnvSettingsSource
-from pydantic_settings.exceptions import SettingsError
-from pydantic_settings.sources.utils import parse_env_vars
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from claimguard.errors import ConfigError
-
-ENV_PREFIX = "CLAIMGUARD_"
+from claimguard.settings_sources import (
+    check_env_names,
+    env_overrides,
+    invalid,
+    read_yaml,
+)
 
 
 class _Section(BaseModel):
@@ -360,111 +359,6 @@ class Settings(_Section):
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def _key_lines(text: str) -> dict[tuple[str, ...], int]:
-    """Map each YAML key path to its 1-based line, so errors can point at it."""
-    lines: dict[tuple[str, ...], int] = {}
-
-    def walk(node: Any, path: tuple[str, ...]) -> None:
-        if isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                key = (*path, str(k.value))
-                lines[key] = k.start_mark.line + 1
-                walk(v, key)
-
-    try:
-        walk(yaml.compose(text), ())
-    except yaml.YAMLError:
-        pass
-    return lines
-
-
-# CLAIMGUARD_* variables that are not settings (tests, CI, the bundle key): not rejected.
-OTHER_ENV_VARIABLES = frozenset(
-    {"CLAIMGUARD_TEST_PG_URL", "CLAIMGUARD_CHROMIUM", "CLAIMGUARD_ARTIFACTS"}
-)
-NONE_VALUE = "null"  # CLAIMGUARD_SCORING__SCORE_THRESHOLD=null resets an optional setting
-
-
-def _env_shape() -> type[BaseSettings]:
-    """A BaseSettings twin of :class:`Settings` whose sections are all optional."""
-    fields: dict[str, Any] = {
-        name: (Optional[field.annotation], None)  # noqa: UP045 - a runtime type, not a hint
-        for name, field in Settings.model_fields.items()
-    }
-    return create_model(  # type: ignore[call-overload, no-any-return]
-        "EnvOverrides",
-        __base__=BaseSettings,
-        __config__=None,
-        **fields,
-    )
-
-
-class _EnvSource(EnvSettingsSource):
-    """pydantic-settings' environment source reading a given mapping (tests pass one)."""
-
-    def __init__(self, environ: Mapping[str, str]) -> None:
-        self._environ = environ
-        super().__init__(
-            _env_shape(),
-            case_sensitive=False,
-            env_prefix=ENV_PREFIX,
-            env_nested_delimiter="__",
-            env_parse_none_str=NONE_VALUE,
-        )
-
-    def _load_env_vars(self) -> Mapping[str, str | None]:
-        return parse_env_vars(self._environ, False, False, NONE_VALUE)
-
-
-def _check_env_names(environ: Mapping[str, str]) -> dict[tuple[str, str], str]:
-    """Reject CLAIMGUARD_* variables that name no setting; map (section, key) -> variable."""
-    known: dict[tuple[str, str], str] = {}
-    for name in environ:
-        upper = name.upper()
-        if not upper.startswith(ENV_PREFIX) or upper in OTHER_ENV_VARIABLES:
-            continue
-        section, _, key = upper[len(ENV_PREFIX) :].lower().partition("__")
-        model = Settings.model_fields.get(section)
-        if model is not None and not key and not hasattr(model.annotation, "model_fields"):
-            known[(section, key)] = name  # a top-level setting (CLAIMGUARD_ENGINE=spark)
-            continue
-        fields = getattr(model.annotation, "model_fields", {}) if model is not None else {}
-        if key not in fields:
-            if model is None:
-                hint = "sections: " + ", ".join(Settings.model_fields)
-            else:
-                hint = f"keys of {section}: " + ", ".join(fields)
-            raise ConfigError(
-                f"The environment variable {name} names no setting",
-                where="environment",
-                fix=f"write CLAIMGUARD_SECTION__KEY ({hint}), or unset it; "
-                "`claimguard config schema` lists every setting",
-            )
-        known[(section, key)] = name
-    return known
-
-
-def _env_overrides(
-    environ: Mapping[str, str], names: Mapping[tuple[str, str], str] | None = None
-) -> dict[str, Any]:
-    """``CLAIMGUARD_SECTION__KEY=value`` as ``{section: {key: value}}`` (pydantic-settings);
-    lists and mappings are JSON, ``null`` is None, the rest is validated by :class:`Settings`."""
-    try:
-        values = _EnvSource(environ)()
-    except SettingsError as exc:
-        cause = exc.__cause__ if exc.__cause__ is not None else exc
-        variables = sorted(
-            v for (section, _), v in (names or {}).items() if f'field "{section}"' in str(exc)
-        )
-        raise ConfigError(
-            f"An environment override cannot be read ({exc}: {cause})",
-            where="environment variable " + (", ".join(variables) or "CLAIMGUARD_*"),
-            fix="write lists and mappings as JSON, e.g. "
-            'CLAIMGUARD_MODEL__PEER_GROUPINGS=\'["tier", "age_band"]\'',
-        ) from exc
-    return {k: v for k, v in values.items() if v is not None}
-
-
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for k, v in over.items():
@@ -491,71 +385,13 @@ def load_settings(
     """
     cfg_path = Path(path) if path is not None else default_config_path()
     env = os.environ if environ is None else environ
-    from_env = _check_env_names(env)
-    overrides = _env_overrides(env, from_env)
+    from_env = check_env_names(Settings, env)
+    overrides = env_overrides(Settings, env, from_env)
     text = ""
     raw: dict[str, Any] = {}
     if cfg_path is not None:
-        text, raw = _read_yaml(cfg_path)
+        text, raw = read_yaml(cfg_path)
     try:
         return Settings.model_validate(_merge(raw, overrides))
     except ValidationError as exc:
-        raise _invalid(exc, text, cfg_path, from_env) from exc
-
-
-def _read_yaml(cfg_path: Path) -> tuple[str, dict[str, Any]]:
-    if not cfg_path.exists():
-        raise ConfigError(
-            f"Config file {cfg_path} does not exist",
-            where=str(cfg_path),
-            fix="pass --config with an existing YAML file, e.g. configs/default.yaml",
-        )
-    text = cfg_path.read_text(encoding="utf-8")
-    try:
-        raw = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f", line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(
-            f"Config file is not valid YAML ({getattr(exc, 'problem', exc)})",
-            where=f"{cfg_path}{line}",
-            fix="correct the YAML syntax (indentation, colons, quotes)",
-        ) from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(
-            "Config file must be a mapping of sections (generate, features, model, ...)",
-            where=str(cfg_path),
-            fix="see `claimguard config schema` for the layout",
-        )
-    return text, raw
-
-
-def _invalid(
-    exc: ValidationError,
-    text: str,
-    cfg_path: Path | None,
-    from_env: dict[tuple[str, str], str],
-) -> ConfigError:
-    """One ConfigError naming each bad key: its variable if the environment set it, else
-    the file and line."""
-    lines = _key_lines(text)
-    problems = []
-    env_only = True
-    for err in exc.errors():
-        loc = tuple(str(p) for p in err["loc"])
-        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-        variable = from_env.get((loc[0], loc[1]) if len(loc) >= 2 else (loc[0], ""))
-        if variable is not None:
-            problems.append(f"environment variable {variable}: {msg}")
-            continue
-        env_only = False
-        line_no = lines.get(loc) or lines.get(loc[:-1])
-        at = f" (line {line_no})" if line_no else ""
-        problems.append(f"'{'.'.join(loc)}'{at}: {msg}")
-    where = "environment" if env_only or cfg_path is None else str(cfg_path)
-    return ConfigError(
-        "Invalid config: " + "; ".join(problems),
-        where=where,
-        fix="remove or correct the named key(s) or variable(s); `claimguard config schema` "
-        "lists every allowed key",
-    )
+        raise invalid(exc, text, cfg_path, from_env) from exc
