@@ -68,7 +68,7 @@ def _evil_files(tmp_path: Path, canary: Path) -> dict[str, Path]:
     files["pickle"].write_bytes(pickle.dumps(Exploit(canary)))
     joblib.dump(Exploit(canary), files["joblib"])
     # the previous format: (header, pickled payload) with a matching checksum and versions
-    from claimguard.model.bundle import library_versions
+    from claimguard.model.versions import library_versions
 
     old_payload = pickle.dumps(Exploit(canary))
     header = {

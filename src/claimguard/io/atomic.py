@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import shutil
+import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -289,6 +290,36 @@ def atomic_file(path: str | Path) -> Iterator[Path]:
         if err is None:
             raise
         raise err from exc
+
+
+def replace_files(files: dict[Path, bytes]) -> None:
+    """Write each file to a temporary sibling, fsync, then rename them all into place.
+
+    A reader sees the old file or the whole new one, never half of it; a failure (a full
+    disk, say) before the renames leaves every old file as it was. A full disk or a
+    read-only location raises :class:`claimguard.errors.OutputError`.
+    """
+    tmps: dict[Path, Path] = {}
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        for path, data in files.items():
+            fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            tmps[path] = Path(name)
+            os.fchmod(fd, 0o666 & ~umask)  # as an ordinary new file (mkstemp makes it 0600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+        for path, written in tmps.items():
+            os.replace(written, path)
+    except BaseException as exc:
+        for written in tmps.values():
+            written.unlink(missing_ok=True)
+        err = output_error(exc, next(iter(files))) if isinstance(exc, OSError) else None
+        if err is not None:
+            raise err from exc
+        raise
 
 
 def write_parquet(df: pd.DataFrame, path: Path) -> None:

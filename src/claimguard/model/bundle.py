@@ -22,8 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import platform
 import tempfile
 import zipfile
 from dataclasses import dataclass, field, fields
@@ -33,93 +31,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from claimguard import __version__
 from claimguard.errors import ModelError, output_error
+from claimguard.io.atomic import replace_files
 from claimguard.model import signing
 from claimguard.model.detector import ClaimDetector
 from claimguard.model.evidence import EvidenceSettings, FittedEvidence, combine, weigh
+from claimguard.model.state import decode, encode
+from claimguard.model.versions import check_versions, library_versions
 from claimguard.settings import Settings
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 3  # 2: evidence-weighted scores; 3: signed skops payload, no pickle
-_HIST_BINS = 10
-
-
-def library_versions() -> dict[str, str]:
-    """Versions that decide whether a saved model scores the same way here."""
-    import sklearn
-
-    return {
-        "claimguard": __version__,
-        "scikit-learn": sklearn.__version__,
-        "pandas": pd.__version__,
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-    }
-
-
-def _major_minor(v: str) -> str:
-    return ".".join(str(v).split(".")[:2])
-
-
-def check_versions(saved: dict[str, str], where: str) -> None:
-    """Raise ModelError when claimguard or scikit-learn differ in major.minor version."""
-    here = library_versions()
-    differ = [
-        f"{lib} {saved.get(lib, '?')} (bundle) vs {here[lib]} (installed)"
-        for lib in ("claimguard", "scikit-learn")
-        if _major_minor(saved.get(lib, "")) != _major_minor(here[lib])
-    ]
-    if differ:
-        raise ModelError(
-            "The model bundle was made by incompatible library versions: " + "; ".join(differ),
-            where=where,
-            fix="retrain with `claimguard train` in this environment, or install the versions "
-            "the bundle was made with",
-        )
-    patch = [lib for lib in ("claimguard", "scikit-learn") if saved.get(lib) != here[lib]]
-    if patch:
-        log.warning("Bundle made with other patch versions of %s", ", ".join(patch))
-
-
-def feature_stats(X: pd.DataFrame, bins: int = _HIST_BINS) -> pd.DataFrame:
-    """Training statistics per feature: median, p90, p99, missing share, histogram.
-
-    Histogram edges are training quantiles (deduplicated), so each bin holds a
-    comparable share; drift (PSI) compares a scored period's shares with ``bin_shares``.
-    """
-    rows: dict[str, dict[str, Any]] = {}
-    for name in X.columns:  # a loop over a few dozen features
-        v = X[name].to_numpy(dtype=np.float64, na_value=np.nan)
-        v = v[np.isfinite(v)]
-        if len(v) == 0:
-            rows[str(name)] = {
-                "median": np.nan,
-                "p90": np.nan,
-                "p99": np.nan,
-                "missing_share": 1.0,
-                "bin_edges": [],
-                "bin_shares": [],
-            }
-            continue
-        q = np.quantile(v, [0.5, 0.9, 0.99])
-        edges = np.unique(np.quantile(v, np.linspace(0, 1, bins + 1)))
-        if len(edges) < 2:
-            edges = np.array([edges[0], edges[0] + 1.0])
-        inner = edges[1:-1]
-        counts = np.bincount(
-            np.searchsorted(inner, v, side="right"), minlength=len(edges) - 1
-        ).astype(np.float64)
-        rows[str(name)] = {
-            "median": float(q[0]),
-            "p90": float(q[1]),
-            "p99": float(q[2]),
-            "missing_share": float(1.0 - len(v) / max(len(X), 1)),
-            "bin_edges": [float(e) for e in edges],
-            "bin_shares": [float(c) for c in counts / counts.sum()],
-        }
-    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 @dataclass
@@ -249,7 +172,8 @@ _MAX_MAC = 256
 
 # Types a payload may hold besides skops' defaults (builtins, numpy arrays and dtypes,
 # scikit-learn's estimators such as IsolationForest and ExtraTreeRegressor). Pandas frames
-# and the settings are not among them: they are stored as arrays and JSON (``_frame_state``).
+# and the settings are not among them: they are stored as arrays and JSON
+# (claimguard.model.state).
 TRUSTED_TYPES: tuple[str, ...] = (
     "claimguard.model.detector.ClaimDetector",
     "claimguard.model.evidence.EvidenceSpec",
@@ -260,149 +184,18 @@ TRUSTED_TYPES: tuple[str, ...] = (
 )
 
 
-def _array_state(values: pd.Index | pd.Series) -> dict[str, Any]:
-    """One column or index as numpy arrays and plain values (no pandas objects)."""
-    dtype = values.dtype
-    if isinstance(dtype, pd.CategoricalDtype):
-        return {
-            "kind": "category",
-            "codes": pd.Categorical(values, dtype=dtype).codes,
-            "categories": _array_state(dtype.categories),
-            "ordered": bool(dtype.ordered),
-        }
-    if isinstance(dtype, pd.StringDtype):
-        na = dtype.na_value
-        return {
-            "kind": "string",
-            "storage": str(dtype.storage),
-            "na_nan": isinstance(na, float) and np.isnan(na),
-            "values": values.to_numpy(dtype=object),
-        }
-    if isinstance(dtype, np.dtype):
-        return {"kind": "numpy", "values": values.to_numpy()}
-    raise TypeError(f"a column of dtype {dtype} cannot be stored in a model bundle")
-
-
-def _array(state: dict[str, Any]) -> Any:
-    kind = state["kind"]
-    if kind == "numpy":
-        return np.asarray(state["values"])
-    if kind == "string":
-        na = np.nan if state["na_nan"] else pd.NA
-        strings = pd.StringDtype(storage=state["storage"], na_value=na)
-        return pd.array(np.asarray(state["values"], dtype=object), dtype=strings)
-    if kind == "category":
-        cats = pd.Index(_array(state["categories"]))
-        categorical = pd.CategoricalDtype(cats, ordered=bool(state["ordered"]))
-        return pd.Categorical.from_codes(np.asarray(state["codes"]), dtype=categorical)
-    raise ValueError(f"unknown column kind {kind!r}")
-
-
-def _index_state(index: pd.Index) -> dict[str, Any]:
-    if isinstance(index, pd.MultiIndex):
-        raise TypeError("a MultiIndex cannot be stored in a model bundle")
-    if isinstance(index, pd.RangeIndex):
-        return {"range": [index.start, index.stop, index.step], "name": index.name}
-    return {"values": _array_state(index), "name": index.name}
-
-
-def _index(state: dict[str, Any]) -> pd.Index:
-    if "range" in state:
-        start, stop, step = state["range"]
-        return pd.RangeIndex(start, stop, step, name=state["name"])
-    values = _array(state["values"])
-    dtype = getattr(values, "dtype", None)
-    return pd.Index(values, dtype=dtype, name=state["name"])
-
-
-def _frame_state(df: pd.DataFrame) -> dict[str, Any]:
-    """A DataFrame as plain arrays, rebuilt exactly (dtypes, index, names) by ``_frame``."""
-    return {
-        "__frame__": True,
-        "columns": _index_state(df.columns),
-        "index": _index_state(df.index),
-        "data": [_array_state(df.iloc[:, j]) for j in range(df.shape[1])],
-    }
-
-
-def _frame(state: dict[str, Any]) -> pd.DataFrame:
-    index = _index(state["index"])
-    cols = []
-    for col in state["data"]:
-        values = _array(col)
-        cols.append(pd.Series(values, index=index, dtype=values.dtype, copy=False))
-    df = pd.DataFrame(dict(enumerate(cols)), index=index)
-    df.columns = _index(state["columns"])
-    return df
-
-
-def _encode(obj: Any) -> Any:
-    """Frames (also inside dicts and the peer tables) as ``_frame_state``; the rest as is."""
-    from claimguard.features.peers import PeerTables
-
-    if isinstance(obj, pd.DataFrame):
-        return _frame_state(obj)
-    if isinstance(obj, PeerTables):
-        return {"__peers__": {f.name: _encode(getattr(obj, f.name)) for f in fields(obj)}}
-    if isinstance(obj, dict):
-        return {k: _encode(v) for k, v in obj.items()}
-    return obj
-
-
-def _decode(obj: Any) -> Any:
-    from claimguard.features.peers import PeerTables
-
-    if isinstance(obj, dict):
-        if obj.get("__frame__") is True:
-            return _frame(obj)
-        if set(obj) == {"__peers__"}:
-            return PeerTables(**{k: _decode(v) for k, v in obj["__peers__"].items()})
-        return {k: _decode(v) for k, v in obj.items()}
-    return obj
-
-
 def bundle_state(bundle: Bundle) -> dict[str, Any]:
     """The bundle as skops-safe values: settings as JSON (without the signing key), frames
     as arrays, detectors and evidence as the trusted types above."""
-    state = {f.name: _encode(getattr(bundle, f.name)) for f in fields(bundle)}
+    state = {f.name: encode(getattr(bundle, f.name)) for f in fields(bundle)}
     state["settings"] = bundle.settings.model_dump_json()
     return state
 
 
 def bundle_from_state(state: dict[str, Any]) -> Bundle:
-    values = {f.name: _decode(state[f.name]) for f in fields(Bundle) if f.name in state}
+    values = {f.name: decode(state[f.name]) for f in fields(Bundle) if f.name in state}
     values["settings"] = Settings.model_validate_json(state["settings"])
     return Bundle(**values)
-
-
-def _replace_all(files: dict[Path, bytes]) -> None:
-    """Write each file to a temporary sibling, fsync, then rename them all into place.
-
-    A reader sees the old file or the whole new one, never half of it; a failure (a full
-    disk, say) before the renames leaves every old file as it was. A full disk or a
-    read-only location raises :class:`claimguard.errors.OutputError`.
-    """
-    tmps: dict[Path, Path] = {}
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        for path, data in files.items():
-            fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-            tmps[path] = Path(name)
-            os.fchmod(fd, 0o666 & ~umask)  # as an ordinary new file (mkstemp makes it 0600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-        for path, written in tmps.items():
-            os.replace(written, path)
-    except BaseException as exc:
-        for written in tmps.values():
-            written.unlink(missing_ok=True)
-        err = output_error(exc, next(iter(files))) if isinstance(exc, OSError) else None
-        if err is not None:
-            raise err from exc
-        raise
 
 
 def _bundle_bytes(header: dict[str, Any], payload: bytes, key: signing.SigningKey) -> bytes:
@@ -415,7 +208,7 @@ def write_bundle_file(
     path: Path, header: dict[str, Any], payload: bytes, key: signing.SigningKey
 ) -> None:
     """Write MAGIC, header, signature and payload atomically."""
-    _replace_all({Path(path): _bundle_bytes(header, payload, key)})
+    replace_files({Path(path): _bundle_bytes(header, payload, key)})
 
 
 def save_bundle(bundle: Bundle, path: str | Path, card: dict[str, Any] | None = None) -> Path:
@@ -448,7 +241,7 @@ def save_bundle(bundle: Bundle, path: str | Path, card: dict[str, Any] | None = 
         "sha256": hashlib.sha256(payload).hexdigest(),
     }
     card = card if card is not None else model_card(bundle)
-    _replace_all(
+    replace_files(
         {
             path: _bundle_bytes(header, payload, key),
             card_path(path): json.dumps(card, indent=2, default=str).encode(),

@@ -102,8 +102,8 @@ def log_training_run(
     """Log ONE MLflow run for a training; returns run_id, model_uri and registered version."""
     import mlflow
 
-    from claimguard.model.bundle import library_versions
     from claimguard.model.pyfunc import ClaimguardModel
+    from claimguard.model.versions import library_versions
 
     _client(settings)
     mlflow.set_experiment(settings.mlflow.experiment)

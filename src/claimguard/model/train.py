@@ -19,10 +19,12 @@ import pandas as pd
 
 from claimguard.errors import ConfigError, UserError
 from claimguard.evaluation.metrics import metric_ks
-from claimguard.model.bundle import Bundle, feature_stats, library_versions
+from claimguard.model.bundle import Bundle
 from claimguard.model.detector import ClaimDetector
 from claimguard.model.evidence import evidence_for, fit_evidence
 from claimguard.model.identity import content_version
+from claimguard.model.training_stats import feature_stats
+from claimguard.model.versions import library_versions
 from claimguard.progress import step
 from claimguard.schema import ENTITY_TYPES
 from claimguard.settings import Settings
