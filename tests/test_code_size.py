@@ -37,7 +37,6 @@ EXCEPTIONS: dict[str, str] = {
     "scoring/warnings.py*": IN_PROGRESS,
     "features/monthly.py*": IN_PROGRESS,
     "commands/scoring.py:score": NOT_YET_SPLIT,
-    "features/catalog.py": NOT_YET_SPLIT,
     "features/partitioned.py:build_partitioned": NOT_YET_SPLIT,
     "io/load.py:load_dataset": NOT_YET_SPLIT,
     "io/readers.py": NOT_YET_SPLIT,
