@@ -15,6 +15,7 @@ import dataclasses
 import logging
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -97,6 +98,77 @@ def stack(frames: list[pd.DataFrame], dtype: type[np.floating] = np.float64) -> 
     return pd.DataFrame(values.T, index=index, columns=columns, copy=False)
 
 
+@dataclass(frozen=True)
+class _Build:
+    """What every partition's build shares: the facilities, the peers, settings, period."""
+
+    facilities: pd.DataFrame | None
+    peers: PeerTables
+    settings: FeatureSettings
+    period: tuple[pd.Timestamp, pd.Timestamp]
+
+    def __call__(
+        self,
+        sub: pd.DataFrame,
+        sub_lines: pd.DataFrame | None,
+        sub_cards: pd.DataFrame | None,
+        entities: tuple[str, ...],
+        sub_line_rows: np.ndarray | None = None,
+    ) -> FeatureSet:
+        return build_features(
+            sub,
+            sub_lines,
+            sub_cards,
+            self.facilities,
+            peers=self.peers,
+            settings=self.settings,
+            period=self.period,
+            entities=entities,
+            line_rows=sub_line_rows,
+        )
+
+
+def _whole(
+    build: _Build,
+    claims: pd.DataFrame,
+    lines: pd.DataFrame | None,
+    cards: pd.DataFrame | None,
+    dtype: type[np.floating],
+    on_flags: FlagsSink | None,
+) -> FeatureSet:
+    """One partition: the plain build, tables as ``dtype``, flags handed to ``on_flags``."""
+    fs = build(claims, lines, cards_in_claims(cards, claims), ("card", "facility"))
+    if on_flags is not None and fs.claim_flags is not None:
+        rows = np.arange(len(claims))
+        on_flags("card", fs.claim_flags, rows)
+        on_flags("facility", fs.claim_flags, rows)
+    return dataclasses.replace(
+        fs, card=as_dtype(fs.card, dtype), facility=as_dtype(fs.facility, dtype), claim_flags=None
+    )
+
+
+def _partition_lines(
+    lines: pd.DataFrame, line_pos: np.ndarray, in_part: np.ndarray, rows: np.ndarray, n: int
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The lines of a partition and each line's claim as a row of the partition's claims
+    (``line_pos``: each line's claim row among all ``n`` claims, joined once)."""
+    local = np.full(n + 1, -1, dtype=np.int32)
+    local[rows] = np.arange(len(rows), dtype=np.int32)
+    at = line_pos[in_part]
+    return lines.loc[in_part], local[np.where(at >= 0, at, n)]
+
+
+def _cards_seen(
+    cards: pd.DataFrame, reg: np.ndarray, rows: np.ndarray, card_code: np.ndarray
+) -> pd.DataFrame:
+    """The registry rows (card code ``reg``) of the cards the claims ``rows`` of a facility
+    partition saw."""
+    seen = np.zeros(int(card_code.max()) + 1, dtype=bool)
+    at = card_code[rows]
+    seen[at[at >= 0]] = True
+    return cards.loc[seen[reg]]
+
+
 def build_partitioned(
     claims: pd.DataFrame,
     claim_lines: pd.DataFrame | None,
@@ -118,38 +190,9 @@ def build_partitioned(
     claims = used_columns(claims, "claims")
     lines = None if claim_lines is None else used_columns(claim_lines, "claim_lines")
     n_parts = max(1, math.ceil(len(claims) / max(partition_rows, 1)))
-
-    def build(
-        sub: pd.DataFrame,
-        sub_lines: pd.DataFrame | None,
-        sub_cards: pd.DataFrame | None,
-        entities: tuple[str, ...],
-        sub_line_rows: np.ndarray | None = None,
-    ) -> FeatureSet:
-        return build_features(
-            sub,
-            sub_lines,
-            sub_cards,
-            facilities,
-            peers=peers,
-            settings=settings,
-            period=period,
-            entities=entities,
-            line_rows=sub_line_rows,
-        )
-
+    build = _Build(facilities, peers, settings, period)
     if n_parts == 1:
-        fs = build(claims, lines, cards_in_claims(cards, claims), ("card", "facility"))
-        if on_flags is not None and fs.claim_flags is not None:
-            rows = np.arange(len(claims))
-            on_flags("card", fs.claim_flags, rows)
-            on_flags("facility", fs.claim_flags, rows)
-        return dataclasses.replace(
-            fs,
-            card=as_dtype(fs.card, dtype),
-            facility=as_dtype(fs.facility, dtype),
-            claim_flags=None,
-        )
+        return _whole(build, claims, lines, cards, dtype, on_flags)
     log.info("Building features in %d card and %d facility partitions", n_parts, n_parts)
     # Lines follow their claim: look each line's claim up once, not once per partition.
     line_pos = None if lines is None else positions(lines["claim_id"], claims["claim_id"])
@@ -173,24 +216,15 @@ def build_partitioned(
                 continue
             sub_lines = sub_line_rows = None
             if lines is not None and line_part is not None and line_pos is not None:
-                in_part = line_part == p
-                sub_lines = lines.loc[in_part]
-                # each line's claim as a row of ``sub`` (joined once for the month above)
-                local = np.full(len(claims) + 1, -1, dtype=np.int32)
-                local[rows] = np.arange(len(rows), dtype=np.int32)
-                at = line_pos[in_part]
-                sub_line_rows = local[np.where(at >= 0, at, len(claims))]
-                del in_part, local, at
+                sub_lines, sub_line_rows = _partition_lines(
+                    lines, line_pos, line_part == p, rows, len(claims)
+                )
             sub_cards: pd.DataFrame | None = None
             if cards is not None and reg is not None:
                 if entity == "card":
                     sub_cards = cards.loc[reg % n_parts == p]
-                else:  # the registry rows of the cards this facility partition saw
-                    seen = np.zeros(int(card_code.max()) + 1, dtype=bool)
-                    at = card_code[rows]
-                    seen[at[at >= 0]] = True
-                    sub_cards = cards.loc[seen[reg]]
-                    del seen, at
+                else:
+                    sub_cards = _cards_seen(cards, reg, rows, card_code)
             fs = build(sub, sub_lines, sub_cards, (entity,), sub_line_rows)
             frames[entity].append(as_dtype(getattr(fs, entity), dtype))
             if on_flags is not None and fs.claim_flags is not None:
