@@ -247,6 +247,14 @@ def load_dataset(
     if labels is not None:
         sources[str(inputs.labels)] = sha256_file(inputs.labels)  # type: ignore[arg-type]
     _log_absent(checked)
+    return _dataset(checked, labels, sources)
+
+
+def _dataset(
+    checked: dict[str, Checked], labels: pd.DataFrame | None, sources: dict[str, str]
+) -> Dataset:
+    """The validated tables as a :class:`Dataset`, with the quarantine and the row counts
+    (rows in = valid + quarantined, checked here)."""
     check_contract({name: c.valid for name, c in checked.items()})
     parts = [c.quarantine for c in checked.values() if len(c.quarantine)]
     quarantine = pd.concat(parts, ignore_index=True) if parts else empty_frame()
