@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score
 
 from claimguard.errors import InputFileError
+from claimguard.features.build import FeatureSet
 from claimguard.model.bundle import load_bundle, save_bundle
 from claimguard.model.feedback import apply_feedback, feedback_labels, read_feedback
 from claimguard.model.train import fit_bundle
 from claimguard.settings import Settings
 
 
-@dataclass
-class _FS:
-    card: pd.DataFrame
-    facility: pd.DataFrame
-    switched_off: dict[str, list[str]] = field(default_factory=dict)
-
-
-def _features(seed: int = 0) -> tuple[_FS, pd.Series]:
+def _features(seed: int = 0) -> tuple[FeatureSet, pd.Series]:
     """Cards: 0..59 abusers (drug oversupply + some visits), 60..139 legit heavy users (many
     visits only). The forest alone ranks the heavy users first; reviewers know better."""
     rng = np.random.default_rng(seed)
@@ -47,7 +39,9 @@ def _features(seed: int = 0) -> tuple[_FS, pd.Series]:
     )
     y = pd.Series(0.0, index=card.index)
     y.iloc[:60] = 1.0
-    return _FS(card=card, facility=facility), y
+    period = pd.Timestamp("2024-01-01"), pd.Timestamp("2024-01-31")
+    fs = FeatureSet(card=card, facility=facility, period_start=period[0], period_end=period[1])
+    return fs, y
 
 
 def _settings() -> Settings:

@@ -1,24 +1,14 @@
-"""Small seeded feature tables shaped like claimguard.features' FeatureSet."""
+"""Small seeded feature tables as a claimguard.features FeatureSet."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-
-@dataclass
-class TinyFeatureSet:
-    card: pd.DataFrame
-    facility: pd.DataFrame
-    period_start: pd.Timestamp = pd.Timestamp("2024-01-01")
-    period_end: pd.Timestamp = pd.Timestamp("2024-01-31")
-    switched_off: dict[str, list[str]] = field(default_factory=dict)
-    claim_flags: pd.DataFrame | None = None
+from claimguard.features.build import FeatureSet
 
 
-def tiny_features(n_cards: int = 3000, n_fac: int = 200, seed: int = 0) -> TinyFeatureSet:
+def tiny_features(n_cards: int = 3000, n_fac: int = 200, seed: int = 0) -> FeatureSet:
     """Cards 0..29 have planted high usage; card 40 has a claim after death (rule only)."""
     rng = np.random.default_rng(seed)
     card = pd.DataFrame(
@@ -42,7 +32,13 @@ def tiny_features(n_cards: int = 3000, n_fac: int = 200, seed: int = 0) -> TinyF
         index=pd.Index([f"F{i:04d}" for i in range(n_fac)], name="facility_id"),
     )
     facility.iloc[:5, 1] *= 4
-    return TinyFeatureSet(card=card, facility=facility)
+    return FeatureSet(
+        card=card,
+        facility=facility,
+        period_start=pd.Timestamp("2024-01-01"),
+        period_end=pd.Timestamp("2024-01-31"),
+        claim_flags=None,
+    )
 
 
 def tiny_labels() -> pd.DataFrame:

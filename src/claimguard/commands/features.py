@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -13,6 +13,7 @@ from claimguard.commands.options import ConfigOption, MappingOption
 if TYPE_CHECKING:
     from claimguard.features.build import FeatureSet
     from claimguard.model.bundle import Bundle
+    from claimguard.settings import FeatureSettings, SparkSettings
     from claimguard.tables import Dataset
 
 FeaturesDataArg = Annotated[
@@ -125,7 +126,12 @@ def features(
 
 
 def _on_spark(
-    data: str, out: Path, mapping: Path | None, spark_settings: Any, features: Any, bundle: Any
+    data: str,
+    out: Path,
+    mapping: Path | None,
+    spark_settings: SparkSettings,
+    features: FeatureSettings,
+    bundle: Bundle | None,
 ) -> None:
     """``features`` on Spark: read and validate there, build by partitions, write folders."""
     import json

@@ -59,6 +59,14 @@ class FeatureSet:
     # None when the build went by partitions (each partition's flags went to a sink)
     claim_flags: pd.DataFrame | None = field(default_factory=pd.DataFrame)
 
+    def table(self, entity: str) -> pd.DataFrame:
+        """The feature table of an entity type ("card" or "facility")."""
+        if entity == "card":
+            return self.card
+        if entity == "facility":
+            return self.facility
+        raise KeyError(f"no feature table for entity type {entity!r}")
+
 
 def _switched_off(
     p: Prepared, computed: set[str], entities: tuple[str, ...]

@@ -32,6 +32,8 @@ import numpy as np
 import pandas as pd
 
 from claimguard.errors import ModelError, output_error
+from claimguard.features.build import FeatureSet
+from claimguard.features.peers import PeerTables
 from claimguard.io.atomic import replace_files
 from claimguard.model import signing
 from claimguard.model.detector import ClaimDetector
@@ -51,7 +53,7 @@ class Bundle:
 
     model_version: str
     settings: Settings
-    peers: Any
+    peers: PeerTables
     feature_names: dict[str, list[str]]
     feature_stats: dict[str, pd.DataFrame]
     detectors: dict[str, ClaimDetector]
@@ -64,12 +66,11 @@ class Bundle:
     feedback: dict[str, Any] = field(default_factory=dict)
 
     # -------------------------------------------------------------- checks
-    def check_features(self, fs: Any) -> None:
+    def check_features(self, fs: FeatureSet) -> None:
         """Raise ModelError naming trained features the scoring data lack."""
         problems = []
         for entity in self.detectors:
-            table = getattr(fs, entity, None)
-            have = set() if table is None else {str(c) for c in table.columns}
+            have = {str(c) for c in fs.table(entity).columns}
             missing = [f for f in self.required_features(entity) if f not in have]
             if missing:
                 problems.append(f"{entity}: {', '.join(missing)}")
@@ -144,11 +145,11 @@ class Bundle:
             index=X.index,
         )
 
-    def score(self, fs: Any) -> dict[str, pd.DataFrame]:
+    def score(self, fs: FeatureSet) -> dict[str, pd.DataFrame]:
         """Per entity type: score (final 0..1), forest_score, rule_score (evidence surprisal),
         hard_facts (claims beyond tolerance), rule_hits (JSON names of fired evidence)."""
         self.check_features(fs)
-        return {e: self.score_entity(e, getattr(fs, e)) for e in self.detectors}
+        return {e: self.score_entity(e, fs.table(e)) for e in self.detectors}
 
     def attributions(self, entity_type: str, X: pd.DataFrame) -> pd.DataFrame:
         """Per-feature attribution of the forest score (higher = pushes riskier)."""

@@ -37,6 +37,8 @@ from sklearn.metrics import average_precision_score
 from sklearn.model_selection import RepeatedStratifiedKFold
 
 from claimguard.errors import InputFileError
+from claimguard.features.build import FeatureSet
+from claimguard.model.bundle import Bundle
 from claimguard.schema import decision_labels
 
 log = logging.getLogger(__name__)
@@ -307,7 +309,7 @@ def fit_adjustment(
 
 
 # ------------------------------------------------------------------ bundle level
-def _frame(bundle: Any, entity_type: str, X: pd.DataFrame) -> pd.DataFrame:
+def _frame(bundle: Bundle, entity_type: str, X: pd.DataFrame) -> pd.DataFrame:
     """Unadjusted score, rule score and attributions of some entities."""
     scored = bundle.score_entity(entity_type, X, feedback=False)
     attr = bundle.attributions(entity_type, X)
@@ -315,8 +317,8 @@ def _frame(bundle: Any, entity_type: str, X: pd.DataFrame) -> pd.DataFrame:
 
 
 def apply_feedback(
-    bundle: Any,
-    fs: Any,
+    bundle: Bundle,
+    fs: FeatureSet,
     labels: pd.DataFrame,
     *,
     seed: int = 0,
@@ -334,7 +336,7 @@ def apply_feedback(
     report: dict[str, Any] = {}
     rng = np.random.default_rng(seed)
     for entity in bundle.detectors:
-        table = getattr(fs, entity)
+        table = fs.table(entity)
         mine = labels[labels["entity_type"] == entity]
         ids = pd.Index(mine["entity_id"].astype(str))
         index = table.index.astype(str)

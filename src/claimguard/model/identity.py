@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from claimguard.model.bundle import Bundle
+
 PREFIX = "cg-"
 _MAX_DEPTH = 40
 
@@ -81,7 +83,7 @@ def _update(h: Any, obj: Any, depth: int = 0) -> None:
         h.update(repr(obj).encode())
 
 
-def content_version(bundle: Any) -> str:
+def content_version(bundle: Bundle) -> str:
     """``cg-`` + 12 hex digits of the SHA-256 of what decides a bundle's scores."""
     h = hashlib.sha256()
     settings = bundle.settings

@@ -7,7 +7,10 @@ run) must understand the model without opening Python.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+from claimguard.model.evidence import FittedEvidence
+from claimguard.settings import Settings
 
 INTENDED_USE = (
     "Rank insurance cards and facilities of one period by how unusual their claims are "
@@ -53,7 +56,21 @@ def _public_fingerprint(fp: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def model_card(bundle: Any) -> dict[str, Any]:
+class DescribedModel(Protocol):
+    """What a model card reads of a :class:`claimguard.model.bundle.Bundle` (which writes
+    the card when it is saved, so this module cannot import it)."""
+
+    model_version: str
+    trained_at: str
+    settings: Settings
+    fingerprint: dict[str, Any]
+    feature_names: dict[str, list[str]]
+    evidence: dict[str, list[FittedEvidence]]
+    metrics: dict[str, Any]
+    versions: dict[str, str]
+
+
+def model_card(bundle: DescribedModel) -> dict[str, Any]:
     """A JSON-ready description of ``bundle`` (a :class:`claimguard.model.bundle.Bundle`)."""
     m = bundle.settings.model
     return {

@@ -19,6 +19,8 @@ import pandas as pd
 
 from claimguard.errors import ConfigError, UserError
 from claimguard.evaluation.metrics import metric_ks
+from claimguard.features.build import FeatureSet
+from claimguard.features.peers import PeerTables
 from claimguard.model.bundle import Bundle
 from claimguard.model.detector import ClaimDetector
 from claimguard.model.evidence import evidence_for, fit_evidence
@@ -101,8 +103,8 @@ def _sample(X: pd.DataFrame, max_rows: int, seed: int) -> pd.DataFrame:
 
 
 def fit_bundle(
-    fs: Any,
-    peers: Any,
+    fs: FeatureSet,
+    peers: PeerTables,
     settings: Settings,
     *,
     fp: dict[str, Any] | None = None,
@@ -121,8 +123,8 @@ def fit_bundle(
     detectors: dict[str, ClaimDetector] = {}
     evidence = {}
     for entity in ENTITY_TYPES:
-        table = getattr(fs, entity)
-        if table is None or len(table) == 0:
+        table = fs.table(entity)
+        if len(table) == 0:
             raise UserError(
                 f"No {entity}s to train on",
                 where="training data",
@@ -178,7 +180,7 @@ def fit_bundle(
     for entity in ENTITY_TYPES:
         plural = {"card": "cards", "facility": "facilities"}[entity]
         with step(f"Scoring the training {plural}", timings):
-            scored = bundle.score_entity(entity, getattr(fs, entity))
+            scored = bundle.score_entity(entity, fs.table(entity))
         q = np.quantile(scored["score"].to_numpy(), QUANTILES)
         for p, v in zip(QUANTILES, q, strict=True):
             metrics[f"{entity}_score_q{p:g}"] = float(v)
@@ -233,8 +235,8 @@ def train(
             peers=peers,
             settings=settings.features,
         )
-    fp["switched_off"] = dict(getattr(fs, "switched_off", {}) or {})
-    fp["n_feature_rows"] = {e: int(len(getattr(fs, e))) for e in ENTITY_TYPES}
+    fp["switched_off"] = dict(fs.switched_off)
+    fp["n_feature_rows"] = {e: int(len(fs.table(e))) for e in ENTITY_TYPES}
     bundle = fit_bundle(fs, peers, settings, fp=fp, labels=labels, traps=traps, timings=timings)
     if feedback is not None:
         from claimguard.model.feedback import apply_feedback
