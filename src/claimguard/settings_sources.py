@@ -54,7 +54,7 @@ def _env_shape(model: type[BaseModel]) -> type[BaseSettings]:
         name: (Optional[field.annotation], None)  # noqa: UP045 - a runtime type, not a hint
         for name, field in model.model_fields.items()
     }
-    return create_model(  # type: ignore[call-overload, no-any-return]
+    return create_model(
         "EnvOverrides",
         __base__=BaseSettings,
         __config__=None,

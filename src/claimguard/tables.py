@@ -39,4 +39,10 @@ class Dataset:
 
     def table(self, name: str) -> pd.DataFrame | None:
         """A canonical table by name (``claims``, ``claim_lines``, ``facilities``, ``cards``)."""
-        return getattr(self, name)
+        tables = {
+            "claims": self.claims,
+            "claim_lines": self.claim_lines,
+            "facilities": self.facilities,
+            "cards": self.cards,
+        }
+        return tables[name]

@@ -59,7 +59,8 @@ def train(
     """
     from claimguard.io.load import load_dataset
     from claimguard.model.bundle import save_bundle
-    from claimguard.model.tracking import log_training_run, tracking_uri
+    from claimguard.model.registry import tracking_uri
+    from claimguard.model.tracking import log_training_run
     from claimguard.model.train import train as train_bundle
     from claimguard.progress import step
     from claimguard.settings import default_config_path, load_settings

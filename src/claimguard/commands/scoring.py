@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -161,7 +161,7 @@ def evaluate(
     console.print(f"Report: {folder / 'report.html'}", markup=False, highlight=False)
 
 
-def _log_heldout(scored: Path, metrics: dict) -> None:
+def _log_heldout(scored: Path, metrics: dict[str, Any]) -> None:
     """Held-out metrics onto the MLflow run of the model that scored the folder (if any)."""
     from claimguard.evaluation.metrics import flat_metrics
     from claimguard.model.tracking import log_heldout_metrics, run_of_model_version
@@ -184,7 +184,7 @@ def _log_heldout(scored: Path, metrics: dict) -> None:
     log.info("Logged %d held-out metrics to MLflow run %s", len(flat), run_id)
 
 
-def _print_summary(metrics: dict) -> None:
+def _print_summary(metrics: dict[str, Any]) -> None:
     table = Table(title="Evaluation")
     for col in ("entity type", "ROC-AUC", "AP", "precision@cap", "recall@cap"):
         table.add_column(col)

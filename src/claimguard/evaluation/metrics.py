@@ -8,7 +8,7 @@ users (traps) crowd the top of the queue.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -21,7 +21,7 @@ from claimguard.settings import ScoringSettings
 def _ids(values: Any) -> pd.Index:
     """Entity ids as a plain object Index (hash-based isin, much faster than Arrow strings)."""
     arr = np.asarray(pd.Index(values).astype(str).to_numpy(dtype=object), dtype=object)
-    return pd.Index(arr, dtype="object")
+    return cast("pd.Index", pd.Index(arr, dtype="object"))
 
 
 def _ranked(scores: pd.Series) -> pd.Series:

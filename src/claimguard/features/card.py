@@ -200,7 +200,7 @@ def _contradicts(p: Prepared, need: np.ndarray, lo: np.ndarray, hi: np.ndarray) 
     wrong_sex = ((need == clinical.FEMALE) & (p.sex == clinical.MALE)) | (
         (need == clinical.MALE) & (p.sex == clinical.FEMALE)
     )
-    return wrong_sex | (np.isfinite(p.age) & ((p.age < lo) | (p.age > hi)))
+    return np.asarray(wrong_sex | (np.isfinite(p.age) & ((p.age < lo) | (p.age > hi))))
 
 
 def unfitting_main_diagnoses(p: Prepared) -> np.ndarray:

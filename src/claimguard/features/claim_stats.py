@@ -22,7 +22,7 @@ def treatment_vnd(p: Prepared) -> np.ndarray | None:
         return p.lines.treatment_vnd
     if p.drug_cost is not None:
         supply = p.supply_cost if p.supply_cost is not None else np.zeros(p.n)
-        return np.nan_to_num(p.drug_cost) + np.nan_to_num(supply)
+        return np.asarray(np.nan_to_num(p.drug_cost) + np.nan_to_num(supply))
     return None
 
 

@@ -16,6 +16,7 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -166,7 +167,7 @@ def _cards_seen(
     seen = np.zeros(int(card_code.max()) + 1, dtype=bool)
     at = card_code[rows]
     seen[at[at >= 0]] = True
-    return cards.loc[seen[reg]]
+    return cast("pd.DataFrame", cards.loc[seen[reg]])
 
 
 def build_partitioned(

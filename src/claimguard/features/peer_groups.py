@@ -222,4 +222,4 @@ class Groups:
             weight = np.where(np.isnan(est), 0.0, float(min_size))
             blended = (n * m + weight * prior) / np.maximum(n + weight, 1e-12)
             est = np.where(n + weight > 0, blended, est)
-        return est[self.inv]
+        return np.asarray(est[self.inv])

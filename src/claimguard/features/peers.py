@@ -17,14 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from claimguard.features import clinical, windows
-from claimguard.features.claim_stats import (
-    card_stat_values,
-    claim_stat_values,
-    demography_key,
-    fit_demography,
-)
-from claimguard.features.claim_stats import doctor_days as doctor_days  # monthly reads it here
+from claimguard.features import claim_stats, clinical, windows
+from claimguard.features.claim_stats import card_stat_values, demography_key, fit_demography
 from claimguard.features.encode import UNKNOWN_AGE_BAND
 from claimguard.features.peer_groups import Groups, components
 from claimguard.features.prepare import (
@@ -33,6 +27,10 @@ from claimguard.features.prepare import (
     prepare,
 )
 from claimguard.settings import FeatureSettings
+
+# per-claim statistics, also read from here by the monthly features
+claim_stat_values = claim_stats.claim_stat_values
+doctor_days = claim_stats.doctor_days
 
 # stat name -> level family
 CLAIM_STATS: dict[str, str] = {
@@ -283,4 +281,4 @@ def expected_card(peers: PeerTables, p: Prepared, stat: str) -> np.ndarray:
 
 def expected_tier(peers: PeerTables, p: Prepared, stat: str) -> np.ndarray:
     """Median ``stat`` of facilities of the same tier, for each facility."""
-    return peers.tier_stats[stat].to_numpy(dtype=np.float64)[p.fac_tier]
+    return np.asarray(peers.tier_stats[stat].to_numpy(dtype=np.float64)[p.fac_tier])

@@ -137,4 +137,4 @@ def shrunk_ratio(
     """
     e = np.maximum(expected / np.maximum(n, 1.0), floor)
     m = np.maximum(prior * e, min_mass)
-    return (actual + m) / (expected + m)
+    return np.asarray((actual + m) / (expected + m))

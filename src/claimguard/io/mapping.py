@@ -130,7 +130,7 @@ class Mapping(BaseModel):
         return self
 
     def table(self, name: str) -> TableMapping:
-        return self.tables.get(name, TableMapping())  # type: ignore[call-overload]
+        return self.tables.get(name, TableMapping())  # type: ignore[call-overload, no-any-return]
 
 
 def load_mapping(path: str | Path) -> Mapping:

@@ -23,6 +23,7 @@ import logging
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -274,7 +275,7 @@ def _record_numbers(
     return valid_rows.astype(np.int64), bad_arr
 
 
-def _read_csv_arrow(path: Path, names: list[str], threads: bool) -> tuple[pa.Table, list]:
+def _read_csv_arrow(path: Path, names: list[str], threads: bool) -> tuple[pa.Table, list[Any]]:
     bad: list[tuple[int | None, str]] = []
 
     def on_bad(row: pcsv.InvalidRow) -> str:

@@ -45,7 +45,7 @@ class SourceFiles:
     def at(self, rows: np.ndarray) -> np.ndarray:
         if self.codes is None:
             return np.full(len(rows), self.names[0] if self.names else "", dtype=object)
-        return np.asarray(self.names, dtype=object)[self.codes[rows]]
+        return np.asarray(np.asarray(self.names, dtype=object)[self.codes[rows]])
 
 
 @dataclass
@@ -88,12 +88,12 @@ def _i8(s: pd.Series) -> np.ndarray:
 
 def _outside(s: pd.Series, lo: pd.Timestamp, hi: pd.Timestamp) -> np.ndarray:
     v = _i8(s)
-    return ((v < lo.value) & (v != _NAT)) | (v > hi.value)
+    return np.asarray(((v < lo.value) & (v != _NAT)) | (v > hi.value))
 
 
 def _before(later: pd.Series, earlier: pd.Series) -> np.ndarray:
     a, b = _i8(later), _i8(earlier)
-    return (a < b) & (a != _NAT)  # b is never above a real value when NaT
+    return np.asarray((a < b) & (a != _NAT))  # b is never above a real value when NaT
 
 
 def _flags(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -236,7 +236,7 @@ def first_copy_mask(keys: pd.Series, eligible: np.ndarray) -> np.ndarray:
     dup_sorted[1:] = sorted_codes[1:] == sorted_codes[:-1]
     dup = np.empty(len(order), dtype=bool)
     dup[order] = dup_sorted
-    return dup & eligible & (codes >= 0)
+    return np.asarray(dup & eligible & (codes >= 0))
 
 
 def _raw_json(raw: pd.DataFrame, positions: np.ndarray) -> list[str]:

@@ -227,11 +227,11 @@ def _fields(elem: ET.Element, wanted: set[str]) -> dict[str, str]:
 
 def _parse_hoso(
     hoso: ET.Element, limits: IoSettings
-) -> tuple[dict[str, str], list[dict[str, str]], Counter]:
+) -> tuple[dict[str, str], list[dict[str, str]], Counter[str]]:
     """One visit record -> (flat XML1 row, flat line rows, skipped table kinds)."""
     claim: dict[str, str] | None = None
     lines: list[dict[str, str]] = []
-    skipped: Counter = Counter()
+    skipped: Counter[str] = Counter()
     sick_leave = None
     for fh in hoso.iter("FILEHOSO"):
         kind = (fh.findtext("LOAIHOSO") or "").strip().upper()
@@ -321,7 +321,7 @@ def _read_file(
     claims: _Collector,
     lines: _Collector,
     bad: list[pd.DataFrame],
-    skipped: Counter,
+    skipped: Counter[str],
     bad_lines: list[pd.DataFrame],
     limits: IoSettings,
 ) -> int:
@@ -470,7 +470,7 @@ def read_xml(
     claims, lines = _Collector(), _Collector()
     bad: list[pd.DataFrame] = []
     bad_lines: list[pd.DataFrame] = []
-    skipped: Counter = Counter()
+    skipped: Counter[str] = Counter()
     sources: dict[str, str] = {}
     n_files = 0
     for path in paths:

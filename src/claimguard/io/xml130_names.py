@@ -9,12 +9,14 @@ name comes first and the 4210 name second (the first non-empty wins).
 
 from __future__ import annotations
 
+from typing import Any
+
 from claimguard.io.mapping import Mapping
 
 DATETIME = ["%Y%m%d%H%M", "%Y%m%d%H%M%S", "%Y%m%d"]
 DATE = ["%Y%m%d", "%Y%m%d%H%M"]
 
-XML130_MAPPING_DICT: dict = {
+XML130_MAPPING_DICT: dict[str, Any] = {
     "name": "xml130_flat",
     "description": "Vietnam MoH XML 130/4210 element names (XML1 visit, XML2/XML3 lines).",
     "tables": {

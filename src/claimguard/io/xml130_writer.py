@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 from xml.sax.saxutils import escape
 
 import numpy as np
@@ -34,7 +34,7 @@ Layout = Literal["130", "4210"]
 
 
 def _fmt_dt(s: pd.Series, fmt: str) -> pd.Series:
-    return s.dt.strftime(fmt).astype(object).where(s.notna(), "")
+    return cast("pd.Series", s.dt.strftime(fmt).astype(object).where(s.notna(), ""))
 
 
 def _text(s: pd.Series) -> pd.Series:

@@ -69,7 +69,7 @@ def holdout_comparison(
             s = baseline_scores(
                 test_ds.claims,
                 entity,
-                method,  # type: ignore[arg-type]
+                method,
                 fit_claims=train_ds.claims,
                 random_state=settings.model.random_state,
             )

@@ -137,7 +137,7 @@ def signal_sums(attributions: pd.DataFrame, feature_signal: dict[str, str]) -> p
 
 def _logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(np.asarray(p, dtype=np.float64), _EPS, 1.0 - _EPS)
-    return np.log(p) - np.log1p(-p)
+    return np.asarray(np.log(p) - np.log1p(-p))
 
 
 @dataclass
@@ -165,14 +165,14 @@ class FeedbackAdjustment:
             for c in self.columns  # a loop over a handful of signals
         ]
         X = np.column_stack(cols) if cols else np.zeros((len(attributions), 0))
-        return (X - self.center) / self.scale
+        return np.asarray((X - self.center) / self.scale)
 
     def eta(
         self, score: np.ndarray, rule_score: np.ndarray, attributions: pd.DataFrame
     ) -> np.ndarray:
         """The adjusted log-odds (unbounded)."""
         X = self.design(rule_score, attributions)
-        return _logit(score) + self.intercept + X @ self.weights
+        return np.asarray(_logit(score) + self.intercept + X @ self.weights)
 
     def adjust(
         self, score: np.ndarray, rule_score: np.ndarray, attributions: pd.DataFrame
@@ -183,7 +183,7 @@ class FeedbackAdjustment:
         top_x, top_p = self.cdf_x[-1], self.cdf_p[-1]
         above = e > top_x
         out[above] = top_p + (1.0 - top_p) * (1.0 - np.exp(-(e[above] - top_x)))
-        return out
+        return np.asarray(out)
 
     def weight_table(self) -> dict[str, float]:
         """Weight per input (0 = as the unsupervised model had it)."""

@@ -8,7 +8,7 @@ object and no pickle goes into it; ``encode`` and ``decode`` are exact inverses.
 from __future__ import annotations
 
 from dataclasses import fields
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -66,7 +66,7 @@ def _index(state: dict[str, Any]) -> pd.Index:
         return pd.RangeIndex(start, stop, step, name=state["name"])
     values = _array(state["values"])
     dtype = getattr(values, "dtype", None)
-    return pd.Index(values, dtype=dtype, name=state["name"])
+    return cast("pd.Index", pd.Index(values, dtype=dtype, name=state["name"]))
 
 
 def _frame_state(df: pd.DataFrame) -> dict[str, Any]:

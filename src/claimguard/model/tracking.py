@@ -68,11 +68,7 @@ def _catalogue(names: dict[str, list[str]]) -> dict[str, Any]:
         for f in feats:
             spec = CATALOG.get(f)
             if spec is not None:
-                out[f] = (
-                    dataclasses.asdict(spec)  # type: ignore[arg-type]
-                    if dataclasses.is_dataclass(spec)
-                    else vars(spec)
-                )
+                out[f] = dataclasses.asdict(spec) if dataclasses.is_dataclass(spec) else vars(spec)
     return out
 
 
@@ -141,13 +137,15 @@ def log_training_run(
     return out
 
 
-def list_versions(name: str | None = None, settings: Settings | None = None) -> list[dict]:
+def list_versions(
+    name: str | None = None, settings: Settings | None = None
+) -> list[dict[str, Any]]:
     """Registered model versions (all models or one) with aliases and headline metrics."""
     from mlflow.exceptions import MlflowException
 
     client = _client(settings, must_exist=True)
     names = [name] if name else [m.name for m in client.search_registered_models()]
-    rows: list[dict] = []
+    rows: list[dict[str, Any]] = []
     for n in names:
         try:
             model = client.get_registered_model(n)
@@ -264,7 +262,7 @@ def lost_last_comparison(name: str, version: str | int, settings: Settings | Non
         return False  # no such version: ``promote`` says so
     if not mv.run_id:
         return False
-    return client.get_run(mv.run_id).data.tags.get(COMPARE_TAG) == "false"
+    return bool(client.get_run(mv.run_id).data.tags.get(COMPARE_TAG) == "false")
 
 
 def log_heldout_metrics(run_id: str, metrics: dict[str, float]) -> None:

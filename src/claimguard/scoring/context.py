@@ -11,6 +11,7 @@ few), so the triage card page can tell the card's whole story.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -93,7 +94,7 @@ def entity_info(
     if ds.facilities is not None and not ds.facilities.empty:
         reg = ds.facilities.loc[ds.facilities["facility_id"].isin(facility_ids)]
         reg = reg.drop_duplicates("facility_id").set_index("facility_id")
-        get = lambda c: (  # noqa: E731 - tiny local accessor
+        get: Callable[[str], pd.Series] = lambda c: (  # noqa: E731 - tiny local accessor
             reg[c].astype("string").reindex(facs["entity_id"]).reset_index(drop=True)
             if c in reg
             else pd.Series(pd.NA, index=facs.index, dtype="string")

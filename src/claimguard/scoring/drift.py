@@ -50,7 +50,7 @@ def bin_shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
         return np.zeros(max(n_bins, 0))
     idx = np.searchsorted(np.asarray(edges, dtype="float64")[1:-1], v, side="right")
     counts = np.bincount(idx, minlength=n_bins).astype("float64")
-    return counts / counts.sum()
+    return np.asarray(counts / counts.sum())
 
 
 def _hist_columns(stats: pd.DataFrame) -> tuple[str, str] | None:

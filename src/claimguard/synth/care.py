@@ -49,7 +49,7 @@ class Special:
 
 def working(cal: Calendar, day: np.ndarray) -> np.ndarray:
     """Shift days to the same or next working day."""
-    return cal.next_working[np.clip(day, 0, len(cal.next_working) - 1)]
+    return np.asarray(cal.next_working[np.clip(day, 0, len(cal.next_working) - 1)])
 
 
 def _first_last_chronic(chronic: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -408,7 +408,7 @@ def acute_weight(cards: Cards, frequent_child: np.ndarray, multimorbid: np.ndarr
     w = ACUTE_RATE[cards.band()] * np.exp(0.5 * _noise(cards))
     w[frequent_child] *= 20.0
     w[multimorbid] *= 1.6
-    return w
+    return np.asarray(w)
 
 
 def _noise(cards: Cards) -> np.ndarray:

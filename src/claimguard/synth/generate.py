@@ -12,9 +12,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from claimguard import schema
 from claimguard.errors import UserError
@@ -397,20 +399,20 @@ def generate(
 
 
 def _assemble(
-    rng,
+    rng: np.random.Generator,
     b: Block,
     cards: Cards,
     fac: Facilities,
     cal: Calendar,
-    card_traps,
-    central,
-    busy,
-    plan,
-    fplan,
-    busy_clinic=None,
+    card_traps: Any,
+    central: Any,
+    busy: Any,
+    plan: Any,
+    fplan: Any,
+    busy_clinic: Any = None,
     pop: Population | None = None,
-    krng=None,
-) -> SyntheticData:  # noqa: ANN001
+    krng: np.random.Generator | None = None,
+) -> SyntheticData:
     t0 = cal.start
     n = len(b)
     prov_codes = cat.PROVINCE_CODES
@@ -425,9 +427,9 @@ def _assemble(
     # card numbers: group letters + benefit level + province + 10 digits
     level = cat.GROUP_LEVEL[cards.group]
     card_arr = fr.join(
-        fr.pa.array(cat.GROUP_CODES.astype(object)).take(fr.pa.array(cards.group.astype(np.int64))),
+        pa.array(cat.GROUP_CODES.astype(object)).take(pa.array(cards.group.astype(np.int64))),
         fr.padded(level, 1),
-        fr.pa.array(prov_codes.astype(object)).take(fr.pa.array(cards.prov.astype(np.int64))),
+        pa.array(prov_codes.astype(object)).take(pa.array(cards.prov.astype(np.int64))),
         fr.padded(cards.sin, 10),
     )
     card_ids = fr.strings(card_arr)

@@ -9,9 +9,11 @@ prices vary by province and facility. Claim totals are sums of their lines.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from claimguard import schema
 from claimguard.synth import catalog as cat
@@ -70,7 +72,7 @@ class Counts:
 
     def lines(self, inp: np.ndarray) -> np.ndarray:
         """Lines per claim: exam, bed day (inpatients), procedure, tests, drugs, supplies."""
-        return (
+        return np.asarray(
             1
             + inp.astype(np.int64)
             + self.has_proc
@@ -252,8 +254,8 @@ def line_table(
     b: Block,
     fac: Facilities,
     price_factor: np.ndarray,
-    claim_ids: fr.pa.Array,
-    doctor_ids: fr.pa.Array,
+    claim_ids: pa.Array,
+    doctor_ids: pa.Array,
     start: pd.Timestamp,
     admit_min: np.ndarray,
 ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
@@ -281,7 +283,7 @@ def line_table(
     total = np.zeros(n)
     drug = np.zeros(n)
     supply = np.zeros(n)
-    strs: dict[str, list] = {"claim_id": [], "item": [], "doctor": []}
+    strs: dict[str, list[Any]] = {"claim_id": [], "item": [], "doctor": []}
     for lo in range(0, n, CHUNK):
         hi = min(n, lo + CHUNK)
         part = b.take(np.arange(lo, hi))
@@ -301,7 +303,7 @@ def line_table(
         supply[lo:hi] = np.bincount(
             ln.claim, weights=np.where(ln.kind == SUPPLY, ln.amount, 0.0), minlength=m
         )
-        strs["claim_id"].append(claim_ids.take(fr.pa.array(glob)))
+        strs["claim_id"].append(claim_ids.take(pa.array(glob)))
         strs["item"].append(
             fr.take_arrow(_ITEM_CODES, ln.item.astype(np.int64) + _ITEM_OFF[ln.kind])
         )

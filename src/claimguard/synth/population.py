@@ -99,7 +99,7 @@ class Picker:
         self.g_total = before[stop] - before[start]
 
     def has(self, prov: np.ndarray, tier: np.ndarray | int) -> np.ndarray:
-        return self.g_total[prov.astype(np.int64) * 5 + tier] > 0
+        return np.asarray(self.g_total[prov.astype(np.int64) * 5 + tier] > 0)
 
     def pick(
         self, rng: np.random.Generator, prov: np.ndarray, tier: np.ndarray | int
@@ -163,7 +163,7 @@ def _ages(rng: np.random.Generator, n: int) -> np.ndarray:
     edges = np.array([0, 6, 18, 30, 40, 50, 60, 70, 80, 95])
     share = np.array([0.085, 0.175, 0.16, 0.165, 0.15, 0.12, 0.085, 0.04, 0.02])
     band = rng.choice(len(share), n, p=share / share.sum())
-    return edges[band] + rng.random(n) * (edges[band + 1] - edges[band])
+    return np.asarray(edges[band] + rng.random(n) * (edges[band + 1] - edges[band]))
 
 
 def _groups(rng: np.random.Generator, age: np.ndarray) -> np.ndarray:
@@ -178,7 +178,7 @@ def _groups(rng: np.random.Generator, age: np.ndarray) -> np.ndarray:
     flat = (cum + ages[:, None]).ravel()  # row a holds a + cumulative share: increasing overall
     ai = np.minimum(age.astype(np.int64), 120)
     pos = np.searchsorted(flat, ai + rng.random(len(age)), side="right")
-    return np.minimum(pos - ai * len(w), len(w) - 1).astype(np.int8)
+    return np.asarray(np.minimum(pos - ai * len(w), len(w) - 1).astype(np.int8))
 
 
 def make_cards(rng: np.random.Generator, n: int, fac: Facilities, n_days: int, seed: int) -> Cards:

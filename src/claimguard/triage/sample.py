@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -290,7 +291,7 @@ def _other_visits(claims: pd.DataFrame, etype: np.ndarray, n: int, seed: int) ->
     more["primary_dx"] = pd.array(rng.choice(["J20.9", "M54.5", "R51"], len(more)), "string")
     more["total_cost"] = rng.uniform(5e4, 5e5, len(more)).round(-3)
     more["drug_cost"] = (more["total_cost"] * 0.4).round(-3)
-    return more
+    return cast("pd.DataFrame", more)
 
 
 def _feature_peers(seed: int) -> pd.DataFrame:
