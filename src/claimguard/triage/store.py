@@ -437,8 +437,12 @@ def make_store_engine(url: str, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) 
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        # a file's pool as large as a server's busiest moment: an overflow connection would
+        # be closed on return and reopened (with its pragmas) by the next request
+        on_file = bool(parsed.database) and parsed.database != ":memory:"
+        pool: dict[str, Any] = {"pool_size": 20, "max_overflow": 20} if on_file else {}
         engine = create_engine(
-            parsed, connect_args={"timeout": lock_timeout_s}, hide_parameters=True
+            parsed, connect_args={"timeout": lock_timeout_s}, hide_parameters=True, **pool
         )
 
         @event.listens_for(engine, "connect")
