@@ -15,6 +15,12 @@ Runs on SQLite (a file in a temporary folder) and, when CLAIMGUARD_TEST_PG_URL o
     python bench/triage.py                         # SQLite (+ PostgreSQL if the env is set)
     python bench/triage.py --seconds 30
     python bench/triage.py --db sqlite:////tmp/t.db --cases 20000 --seconds 10
+    python bench/triage.py --workers 2 --think-s 2   # `serve --workers 2`; + reviewers reading
+
+``--workers N`` serves with N uvicorn worker processes, as `claimguard serve --workers N`.
+``--think-s T`` adds a second phase on the same server in which each client, like a
+reviewer, reads every page for 0.5-1.5 x T seconds before the next click; the closed loop
+(no think time) always runs first and is always printed.
 """
 
 from __future__ import annotations
@@ -274,13 +280,16 @@ async def _client(
 ) -> int:  # fmt: skip
     """One reviewer at work until ``t_end``: queue, next pages, a case; returns requests made.
 
-    ``think_s`` > 0: after each page the reviewer reads it for a random 0.5-1.5 x
-    ``think_s`` seconds before the next click; 0 is the closed loop (next request at once).
+    ``think_s`` > 0: the reviewer starts within the first ``think_s`` seconds and reads each
+    page for a random 0.5-1.5 x ``think_s`` seconds before the next click; 0 is the closed
+    loop (every client's next request at once).
     """
     import httpx
 
     rng = random.Random(100 + i)
     n = 0
+    if think_s > 0:  # reviewers do not all click at the same millisecond
+        await asyncio.sleep(rng.uniform(0, think_s))
 
     async def get(kind: str, url: str) -> str | None:
         nonlocal n
