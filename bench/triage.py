@@ -280,16 +280,14 @@ async def _client(
 ) -> int:  # fmt: skip
     """One reviewer at work until ``t_end``: queue, next pages, a case; returns requests made.
 
-    ``think_s`` > 0: the reviewer starts within the first ``think_s`` seconds and reads each
-    page for a random 0.5-1.5 x ``think_s`` seconds before the next click; 0 is the closed
+    ``think_s`` > 0: after each page the reviewer reads it for a random 0.5-1.5 x
+    ``think_s`` seconds before the next click (all clients start at once); 0 is the closed
     loop (every client's next request at once).
     """
     import httpx
 
     rng = random.Random(100 + i)
     n = 0
-    if think_s > 0:  # reviewers do not all click at the same millisecond
-        await asyncio.sleep(rng.uniform(0, think_s))
 
     async def get(kind: str, url: str) -> str | None:
         nonlocal n
