@@ -191,3 +191,18 @@ def test_excluded_features_stay_out_of_the_forest_unless_named() -> None:
 
     for name in Settings().model.exclude_features:  # every default names a real feature
         assert name in CATALOG
+
+
+def test_two_monthly_fills_weigh_the_same_in_a_short_and_a_long_month() -> None:
+    """Two 30-day fills are 60/31 periods in a 31-day training month and 60/30 in a
+    30-day scoring month: the month's length must not turn an ordinary refill into an
+    improbable event, while a real stockpile still is one."""
+    spec = next(s for s in DEFAULT_EVIDENCE if s.feature == "card_drug_days_supplied_ratio")
+    rng = np.random.default_rng(0)
+    ratio = np.where(rng.random(20_000) < 0.05, 60 / 31, 30 / 31)  # a long training month
+    X = pd.DataFrame({"card_drug_days_supplied_ratio": ratio})
+    item = fit_evidence([spec], X, max_hard_share=0.002, fire_level=CFG.fire_level)[0]
+    probe = pd.DataFrame({"card_drug_days_supplied_ratio": [60 / 31, 60 / 30, 150 / 30]})
+    s = item.surprisal(probe)
+    assert s[0] == s[1] == 0.0  # the same patient in a 31-day and a 30-day month
+    assert s[2] > CFG.fire_level  # five months' supply in one month is still evidence

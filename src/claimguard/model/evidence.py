@@ -81,7 +81,7 @@ class EvidenceSpec:
     exposure: str | None = None  # count/hard: the feature holding the entity's volume
     tolerance: float = 0.0  # hard: events tolerated as possible data-entry errors
     unit: float = 1.0  # count: the feature's value per event (30: days counted as months)
-    offset: float = 0.0  # count: value that is no event at all (1 for "times the period")
+    offset: float = 0.0  # count: value that is no event at all (SUPPLY_GRACE for a ratio)
 
     @property
     def name(self) -> str:
@@ -93,6 +93,12 @@ class EvidenceSpec:
 
 
 _CARD_VISITS = "card_visits_count"
+# Supply ratio that is no event at all: the period plus a refill's few days of grace.
+# Two 30-day fills are 2.0 periods in a 30-day month and 1.94 in a 31-day one; with a
+# grace of exactly 1.0 the same patient is an event in April and none in March, so a
+# model trained on a long month would find hundreds of ordinary refills improbable in a
+# short one.
+SUPPLY_GRACE = 1.1
 
 DEFAULT_EVIDENCE: tuple[EvidenceSpec, ...] = (
     EvidenceSpec(
@@ -143,7 +149,8 @@ DEFAULT_EVIDENCE: tuple[EvidenceSpec, ...] = (
     ),
     EvidenceSpec(
         "card_drug_days_supplied_ratio", "count", "drug_oversupply",
-        "periods' worth of one drug class supplied beyond the period itself", offset=1.0,
+        "periods' worth of one drug class supplied beyond the period itself",
+        offset=SUPPLY_GRACE,
     ),
     EvidenceSpec(
         "card_drug_stockpile_days", "count", "drug_oversupply",
