@@ -62,6 +62,9 @@ class SparkFeatures:
     period_end: pd.Timestamp
     peers: PeerTables
     switched_off: dict[str, list[str]] = field(default_factory=dict)
+    # per entity type the claim flags of its own pass (FLAG_IDS + one column per signal),
+    # as the local partitioned build hands them to evidence selection
+    flags: dict[str, Any] = field(default_factory=dict)
 
 
 # ----------------------------------------------------------------------------- partitions
@@ -372,6 +375,10 @@ def build_features_spark(
         )
     metas_all = [m for ms in metas.values() for m in ms]
     signals = sorted({s for m in metas_all for s in m["flags"]}, key=FLAG_SIGNALS.index)
+    own = {
+        e: part.select(*FLAG_IDS, *[F.col(f"flag_{s}").alias(s) for s in signals])
+        for e, part in zip(ENTITY_KEY, flag_parts, strict=True)
+    }
     flags = flag_parts[0].unionByName(flag_parts[1])
     claim_flags = flags.groupBy(*FLAG_IDS).agg(
         *[F.max(F.coalesce(F.col(f"flag_{s}"), F.lit(0.0))).cast("float").alias(s) for s in signals]
@@ -384,6 +391,7 @@ def build_features_spark(
         period_end=period[1],
         peers=peers,
         switched_off=switched_off,
+        flags=own,
     )
 
 
