@@ -101,7 +101,8 @@ def _explained(
             continue
         ids = cand["entity_id"].astype(str).tolist()
         key = ENTITY_KEY[entity]
-        table = rows_of(spark, getattr(sf, entity), key, ids).astype(np.float64)
+        # as float32, as the local score keeps its feature tables (FEATURE_DTYPE)
+        table = rows_of(spark, getattr(sf, entity), key, ids).astype(local.FEATURE_DTYPE)
         hits = rows_of(spark, scores[entity].select("entity_id", "rule_hits"), "entity_id", ids)
         fs = {"card": None, "facility": None, entity: table}
         reasons = local._explain(
@@ -140,8 +141,13 @@ def _with_evidence(
     lines: DataFrame | None,
     alerts: pd.DataFrame,
     settings: Settings,
+    combined: bool,
 ) -> tuple[pd.DataFrame, Any]:
-    """Evidence claim ids per alert (local selection over the alerted entities' claims)."""
+    """Evidence claim ids per alert (local selection over the alerted entities' claims).
+
+    ``combined``: every signal's flags for both entity types, as the local score does
+    when the month fits one partition (``scoring.partition_claims``); otherwise each
+    type's own pass's flags, as its partitioned build does."""
     from claimguard.scoring.evidence import select_evidence
 
     ids = {e: alerts.loc[alerts["entity_type"] == e, "entity_id"].astype(str) for e in ENTITY_KEY}
@@ -160,7 +166,7 @@ def _with_evidence(
             }
         )
         top.index = pd.Index(sel["entity_id"].astype("string"))
-        flags = alert_flags(spark, sf, entity, ids[entity].tolist(), sub.claims)
+        flags = alert_flags(spark, sf, entity, ids[entity].tolist(), sub.claims, combined)
         ev = select_evidence(entity, top, sub.claims, flags, settings.scoring.max_evidence)
         parts.append(pd.Series(ev.to_numpy(), index=sel.index))
     evidence = pd.concat(parts) if parts else pd.Series(dtype="object")
@@ -207,7 +213,8 @@ def score_on_spark(
     spark, ds = _open(data, mapping, conf, timings)
     started = time.perf_counter()
     claims, lines = _in_period(ds.tables["claims"], ds.tables.get("claim_lines"), period)
-    if claims.limit(1).count() == 0:
+    n_claims = int(claims.count())
+    if n_claims == 0:
         raise UserError(
             "There are no valid claims to score" + (" in the requested period" if period else ""),
             where="--period" if period else "claims table",
@@ -235,7 +242,8 @@ def score_on_spark(
     with step("Explaining alerts", timings):
         alerts = _explained(spark, sf, scores, bundle, settings)
     with step("Selecting evidence", timings):
-        alerts, sub = _with_evidence(spark, sf, view, claims, lines, alerts, settings)
+        combined = n_claims <= settings.scoring.partition_claims
+        alerts, sub = _with_evidence(spark, sf, view, claims, lines, alerts, settings, combined)
         alerts = local._finish_alerts(alerts, bundle.model_version)
         ctx = local._context(sub, sub.claims, sub.claim_lines, alerts, days, bundle.feature_stats)
     with step("Checking drift", timings):
@@ -258,7 +266,7 @@ def score_on_spark(
     run = local._run_record(
         local_ds, bundle, settings, sub.claims, ranked, alerts, days, timings, drift, fs
     )
-    run["claims_scored"] = int(claims.count())  # the subset above is the alerted entities' only
+    run["claims_scored"] = n_claims  # the subset above is the alerted entities' only
     run["engine"] = {"name": "spark", "master": conf.master, "scores_dataset": SCORES_DATASET}
     result = ScoreResult(
         scores=ranked, alerts=alerts, quarantine=quarantine, run=run, drift=drift, context=ctx

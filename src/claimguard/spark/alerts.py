@@ -112,11 +112,16 @@ def alert_subset(
 
 
 def alert_flags(
-    spark: SparkSession, sf: SparkFeatures, entity: str, ids: Collection[str], claims: pd.DataFrame
+    spark: SparkSession,
+    sf: SparkFeatures,
+    entity: str,
+    ids: Collection[str],
+    claims: pd.DataFrame,
+    combined: bool = False,
 ) -> pd.DataFrame | None:
-    """The entity pass's claim flags of the alerted ``ids``, as
-    :func:`claimguard.scoring.evidence.compact_flags` over ``claims`` (row positions)."""
-    frame = sf.flags.get(entity)
+    """The claim flags of the alerted ``ids`` -- of the entity's own pass, or of both passes
+    (``combined``) -- as :func:`claimguard.scoring.evidence.compact_flags` over ``claims``."""
+    frame = sf.claim_flags if combined else sf.flags.get(entity)
     if frame is None or not ids:
         return None
     key = ENTITY_KEY[entity]
@@ -127,7 +132,8 @@ def alert_flags(
 def _bins_fn(stats: pd.DataFrame | None, key: str) -> Any:
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for pdf in batches:
-            bins = feature_bins(pdf.drop(columns=[key]), stats)
+            # float32, as the local score keeps its feature tables (bin edges are values)
+            bins = feature_bins(pdf.drop(columns=[key]).astype(np.float32), stats)
             yield pd.DataFrame(
                 {
                     "feature": [f for f, b in bins.items() for _ in range(b.shape[1])],
