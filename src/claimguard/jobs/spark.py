@@ -27,7 +27,7 @@ from claimguard.model.bundle import ENTITY_TYPES, Bundle
 from claimguard.model.train import fit_bundle
 from claimguard.progress import step
 from claimguard.settings import Settings, SparkSettings
-from claimguard.spark.data import SparkDataset, load_dataset_spark
+from claimguard.spark.data import SOURCE_FILE, SOURCE_ROW, SparkDataset, load_dataset_spark
 from claimguard.spark.features import ENTITY_KEY, SparkFeatures, build_features_spark
 
 if TYPE_CHECKING:
@@ -100,20 +100,46 @@ def spark_fingerprint(data: str, ds: SparkDataset, sf: SparkFeatures) -> dict[st
     }
 
 
-def sample_entities(frame: DataFrame, key: str, k: int, seed: int) -> pd.DataFrame:
-    """A uniform sample of ``k`` entities (all of them when there are fewer), indexed by id
-    in id order.
+def sample_entities(
+    frame: DataFrame, key: str, k: int, seed: int, first_seen: DataFrame | None = None
+) -> pd.DataFrame:
+    """A uniform sample of ``k`` entities (all of them when there are fewer), indexed by id,
+    in the local feature table's order: cards by their first claim in file order
+    (``first_seen``: id, file, row), facilities by id.
 
     Why a hash: ``orderBy(xxhash64(id, seed)).limit(k)`` keeps a top-k per partition and
     merges them on the driver (no global sort), and it draws the same entities however
-    the table is partitioned, unlike ``sample`` or ``rand``.
+    the table is partitioned, unlike ``sample`` or ``rand``. Why the order: the forest's
+    subsamples are drawn by row position, so the same rows in the same order fit the
+    same trees as the local training.
     """
     from pyspark.sql import functions as F
 
     drawn = frame.orderBy(F.xxhash64(F.col(key), F.lit(int(seed)))).limit(int(k))
-    out = drawn.toPandas().sort_values(key, kind="stable").set_index(key)
+    by = [key]
+    if first_seen is not None:
+        drawn = drawn.join(first_seen, key, "left")
+        by = [SOURCE_FILE, SOURCE_ROW, key]
+    out = drawn.toPandas().sort_values(by, kind="stable").set_index(key)
+    out = out.drop(columns=[c for c in (SOURCE_FILE, SOURCE_ROW) if c in out.columns])
     out.index = out.index.astype("string")
     return out
+
+
+def _first_seen(claims: DataFrame) -> DataFrame:
+    """Per card the file position of its first claim (the local card table's order)."""
+    from pyspark.sql import functions as F
+
+    first = F.min(F.struct(F.col(SOURCE_FILE), F.col(SOURCE_ROW))).alias("_cg_first")
+    return (
+        claims.groupBy("card_id")
+        .agg(first)
+        .select(
+            "card_id",
+            F.col(f"_cg_first.{SOURCE_FILE}").alias(SOURCE_FILE),
+            F.col(f"_cg_first.{SOURCE_ROW}").alias(SOURCE_ROW),
+        )
+    )
 
 
 def train_on_spark(
@@ -145,8 +171,9 @@ def train_on_spark(
         fp["config_file"] = str(config_path)
     m = settings.model
     with step("Sampling entities on Spark", timings):
+        order = {"card": _first_seen(ds.tables["claims"]), "facility": None}
         tables = {
-            e: sample_entities(getattr(sf, e), key, m.max_fit_rows, m.random_state)
+            e: sample_entities(getattr(sf, e), key, m.max_fit_rows, m.random_state, order[e])
             for e, key in ENTITY_KEY.items()
         }
     fs = FeatureSet(
