@@ -205,6 +205,63 @@ def _rates(local: dict | None, spark: dict, label: str) -> None:
         print("peak memory (GB): " + ", ".join(f"{k} {v:.2f}" for k, v in r["peak_gb"].items()))
 
 
+def _bench_score(a: argparse.Namespace, work: Path, env: dict, common: list[str]) -> None:
+    """The same month and model, scored locally and on Spark, side by side."""
+    month, model = work / "score", work / "model.joblib"
+    if not (month / "claims.parquet").exists():
+        print(f"generating {a.claims:,} claims to score ...", flush=True)
+        _data.generate_month(month, a.claims, 11, "2024-02-01", claimants_only=True)
+    if not model.exists():
+        train_claims = min(2_000_000, max(100_000, a.claims // 5))
+        print(f"training the model (local, {train_claims:,} claims) ...", flush=True)
+        _data.generate_month(work / "train", train_claims, 7, "2024-01-01", claimants_only=True)
+        subprocess.run(
+            [sys.executable, "-m", "claimguard", "-q", "train", str(work / "train"),
+             "--model-out", str(model)],
+            check=True, env=env, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+    runs = {}
+    for kind in ("local", "spark"):
+        print(f"scoring, {kind} ...", flush=True)
+        stage = [*common, "--_stage", kind, str(month), str(model), str(work / f"out_{kind}")]
+        runs[kind] = _data.run_child(__file__, stage, env)
+    _rates(runs["local"], runs["spark"], "scoring one month")
+    ratio = runs["spark"]["end_to_end_s"] / runs["local"]["end_to_end_s"]
+    same = runs["local"]["alert_ids"] == runs["spark"]["alert_ids"]
+    verdict = "met" if ratio <= TARGET_RATIO else "NOT met"
+    print(f"\nSpark / local end to end: {ratio:.2f}x (target <= {TARGET_RATIO:.0f}x: {verdict}); "
+          f"same alert ids: {same}")  # fmt: skip
+
+
+def _bench_train(a: argparse.Namespace, work: Path, env: dict, common: list[str]) -> None:
+    """A year of months trained on Spark: time per stage, peak memory."""
+    total = a.train_months * a.train_claims
+    print(f"\ngenerating {a.train_months} months x {a.train_claims:,} claims ...", flush=True)
+    data = _year(work / "year", a.train_months, a.train_claims)
+    print(f"training on Spark ({total:,} claims) ...", flush=True)
+    stage = [*common, "--_stage", "train", str(data), str(work / "model_year.joblib")]
+    r = _data.run_child(__file__, stage, env)
+    _rates(None, r, f"training on {a.train_months} months")
+    print(f"entities: {r['entities']}")
+    driver = r["peak_gb"]["jvm"] + r["peak_gb"]["driver_python"]
+    verdict = "met" if driver <= TARGET_DRIVER_GB else "NOT met"
+    print(f"driver (JVM + Python) peak {driver:.2f} GB (target <= {TARGET_DRIVER_GB:.0f} GB: "
+          f"{verdict})")  # fmt: skip
+
+
+def _stage(a: argparse.Namespace) -> None:
+    """Runs in the child process: one stage, its figures as JSON on the last line."""
+    kind, *rest = a._stage
+    paths = [Path(x) for x in rest]
+    if kind == "local":
+        r = _local_score(paths[0], paths[1], paths[2])
+    elif kind == "spark":
+        r = _spark_score(*paths[:3], a.master, a.partitions, a.driver_memory)
+    else:
+        r = _spark_train(paths[0], paths[1], a.master, a.partitions, a.driver_memory)
+    print(json.dumps(r))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--claims", type=int, default=10_000_000, help="claims in the scored month")
@@ -219,75 +276,19 @@ def main() -> None:
     p.add_argument("--_stage", nargs="+", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a._stage:
-        kind, *rest = a._stage
-        if kind == "local":
-            r = _local_score(Path(rest[0]), Path(rest[1]), Path(rest[2]))
-        elif kind == "spark":
-            r = _spark_score(
-                Path(rest[0]), Path(rest[1]), Path(rest[2]), a.master, a.partitions, a.driver_memory
-            )
-        else:
-            r = _spark_train(Path(rest[0]), Path(rest[1]), a.master, a.partitions, a.driver_memory)
-        print(json.dumps(r))
+        _stage(a)
         return
     work = a.workdir or Path(tempfile.mkdtemp(prefix="cg-bench-spark-"))
     work.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{work / 'mlflow.db'}")
-    common = [
-        "--master",
-        a.master,
-        "--partitions",
-        str(a.partitions),
-        "--driver-memory",
-        a.driver_memory,
-    ]
+    common = ["--master", a.master, "--partitions", str(a.partitions)]
+    common += ["--driver-memory", a.driver_memory]
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
     if not a.skip_score:
-        month, model = work / "score", work / "model.joblib"
-        if not (month / "claims.parquet").exists():
-            print(f"generating {a.claims:,} claims to score ...", flush=True)
-            _data.generate_month(month, a.claims, 11, "2024-02-01", claimants_only=True)
-        if not model.exists():
-            train_claims = min(2_000_000, max(100_000, a.claims // 5))
-            print(f"training the model (local, {train_claims:,} claims) ...", flush=True)
-            _data.generate_month(work / "train", train_claims, 7, "2024-01-01", claimants_only=True)
-            subprocess.run(
-                [sys.executable, "-m", "claimguard", "-q", "train", str(work / "train"),
-                 "--model-out", str(model)],
-                check=True, env=env, stdout=subprocess.DEVNULL,
-            )  # fmt: skip
-        print("scoring, local ...", flush=True)
-        local = _data.run_child(
-            __file__,
-            [*common, "--_stage", "local", str(month), str(model), str(work / "out_local")],
-            env,
-        )
-        print("scoring, spark ...", flush=True)
-        spark = _data.run_child(
-            __file__,
-            [*common, "--_stage", "spark", str(month), str(model), str(work / "out_spark")],
-            env,
-        )
-        _rates(local, spark, "scoring one month")
-        ratio = spark["end_to_end_s"] / local["end_to_end_s"]
-        same = local.pop("alert_ids") == spark.pop("alert_ids")
-        print(f"\nSpark / local end to end: {ratio:.2f}x (target <= {TARGET_RATIO:.0f}x: "
-              f"{'met' if ratio <= TARGET_RATIO else 'NOT met'}); same alert ids: {same}")  # fmt: skip
+        _bench_score(a, work, env, common)
     if not a.skip_train:
-        total = a.train_months * a.train_claims
-        print(f"\ngenerating {a.train_months} months x {a.train_claims:,} claims ...", flush=True)
-        data = _year(work / "year", a.train_months, a.train_claims)
-        print(f"training on Spark ({total:,} claims) ...", flush=True)
-        r = _data.run_child(
-            __file__,
-            [*common, "--_stage", "train", str(data), str(work / "model_year.joblib")],
-            env,
-        )
-        _rates(None, r, f"training on {a.train_months} months")
-        print(f"entities: {r['entities']}")
-        ok = r["peak_gb"]["jvm"] + r["peak_gb"]["driver_python"] <= TARGET_DRIVER_GB
-        print(f"driver (JVM + Python) peak {r['peak_gb']['jvm'] + r['peak_gb']['driver_python']:.2f} GB "
-              f"(target <= {TARGET_DRIVER_GB:.0f} GB: {'met' if ok else 'NOT met'})")  # fmt: skip
+        _bench_train(a, work, env, common)
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
 
 
 if __name__ == "__main__":

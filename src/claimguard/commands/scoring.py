@@ -83,13 +83,7 @@ def score(
     started_at = runrecord.now()
     settings = load_settings(config)
     window = parse_period(period)
-    on_spark = chosen_engine(engine, settings) == "spark"
-    if on_spark and since is not None:
-        raise UserError(
-            "--since is not available with --engine spark",
-            where="--since",
-            fix="pass the period to score with --period START..END instead",
-        )
+    on_spark = chosen_engine(engine, settings, since=since) == "spark"
     last = None
     if since is not None:
         from claimguard.scoring import since as incremental
@@ -117,11 +111,10 @@ def score(
     if on_spark:
         from claimguard.jobs.spark_score import SCORES_DATASET, score_on_spark
 
-        result, staged = score_on_spark(
-            data, bundle, settings, out, master=spark_master, mapping=mapping,
-            period=window, timings=timings,
+        result, folders[SCORES_DATASET] = score_on_spark(
+            data, bundle, settings, out, master=spark_master, mapping=mapping, period=window,
+            timings=timings,
         )  # fmt: skip
-        folders[SCORES_DATASET] = staged
     else:
         with step("Reading data", timings):
             ds = load_dataset(Path(data), mapping, settings.io)

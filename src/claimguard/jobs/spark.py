@@ -38,14 +38,21 @@ log = logging.getLogger(__name__)
 ENGINES = ("local", "spark")
 
 
-def chosen_engine(engine: str | None, settings: Settings) -> str:
-    """``--engine`` or the ``engine`` setting; anything but local/spark is a usage error."""
+def chosen_engine(engine: str | None, settings: Settings, *, since: Path | None = None) -> str:
+    """``--engine`` or the ``engine`` setting; anything but local/spark is a usage error,
+    and so is ``--since`` (incremental scoring) on Spark."""
     chosen = engine or settings.engine
     if chosen not in ENGINES:
         raise UserError(
             f"unknown engine '{chosen}'",
             where="--engine",
             fix="pass --engine local or --engine spark",
+        )
+    if chosen == "spark" and since is not None:
+        raise UserError(
+            "--since is not available with --engine spark",
+            where="--since",
+            fix="pass the period to score with --period START..END instead",
         )
     return chosen
 

@@ -196,6 +196,38 @@ def _write_scores_dataset(frame: DataFrame, folder: Path) -> None:
     frame.write.mode("overwrite").partitionBy("entity_type").parquet(str(folder.resolve()))
 
 
+def _view(
+    ds: SparkDataset, period: tuple[pd.Timestamp, pd.Timestamp] | None
+) -> tuple[SparkDataset, int]:
+    """The dataset restricted to ``period`` and its number of claims (none: a UserError)."""
+    claims, lines = _in_period(ds.tables["claims"], ds.tables.get("claim_lines"), period)
+    n_claims = int(claims.count())
+    if n_claims == 0:
+        raise UserError(
+            "There are no valid claims to score" + (" in the requested period" if period else ""),
+            where="--period" if period else "claims table",
+            fix="check the quarantine or the input folder, or choose another --period",
+        )
+    view = SparkDataset({**ds.tables, "claims": claims}, ds.quarantine, ds.counts)
+    if lines is not None:
+        view.tables["claim_lines"] = lines
+    return view, n_claims
+
+
+def _drift(sf: SparkFeatures, bundle: Any, claims: DataFrame, settings: Settings) -> dict:
+    drift = spark_drift(
+        sf,
+        bundle,
+        claims,
+        local._seen(bundle, ("facility_ids", "facilities", "seen_facilities")),
+        local._seen(bundle, ("diagnoses", "dx_codes", "seen_diagnoses", "primary_dx")),
+        settings.drift,
+    )
+    for problem in drift["problems"]:
+        log.warning("Drift: %s", problem)
+    return drift
+
+
 def score_on_spark(
     data: str,
     bundle: Any,
@@ -212,25 +244,12 @@ def score_on_spark(
     conf = spark_settings(settings, master)
     spark, ds = _open(data, mapping, conf, timings)
     started = time.perf_counter()
-    claims, lines = _in_period(ds.tables["claims"], ds.tables.get("claim_lines"), period)
-    n_claims = int(claims.count())
-    if n_claims == 0:
-        raise UserError(
-            "There are no valid claims to score" + (" in the requested period" if period else ""),
-            where="--period" if period else "claims table",
-            fix="check the quarantine or the input folder, or choose another --period",
-        )
-    view = SparkDataset({**ds.tables, "claims": claims}, ds.quarantine, ds.counts)
-    if lines is not None:
-        view.tables["claim_lines"] = lines
+    view, n_claims = _view(ds, period)
+    claims, lines = view.tables["claims"], view.tables.get("claim_lines")
     with step("Building features on Spark", timings):
-        sf = build_features_spark(
-            spark,
-            view,
-            bundle.settings.features,
-            peers=bundle.peers,
-            partitions=conf.shuffle_partitions,
-        )
+        feats = bundle.settings.features
+        parts = conf.shuffle_partitions
+        sf = build_features_spark(spark, view, feats, peers=bundle.peers, partitions=parts)
     days = period or (sf.period_start.normalize(), sf.period_end.normalize())
     with step("Scoring on Spark", timings):
         scores = {e: f.persist() for e, f in score_spark(spark, sf, bundle).items()}
@@ -247,33 +266,19 @@ def score_on_spark(
         alerts = local._finish_alerts(alerts, bundle.model_version)
         ctx = local._context(sub, sub.claims, sub.claim_lines, alerts, days, bundle.feature_stats)
     with step("Checking drift", timings):
-        drift = spark_drift(
-            sf,
-            bundle,
-            claims,
-            local._seen(bundle, ("facility_ids", "facilities", "seen_facilities")),
-            local._seen(bundle, ("diagnoses", "dx_codes", "seen_diagnoses", "primary_dx")),
-            settings.drift,
-        )
-        for problem in drift["problems"]:
-            log.warning("Drift: %s", problem)
+        drift = _drift(sf, bundle, claims, settings)
     quarantine = ds.quarantine.toPandas()
     timings["Scoring total (without reading)"] = round(time.perf_counter() - started, 3)
-    local_ds = Dataset(
-        claims=sub.claims, quarantine=quarantine, counts=ds.counts, sources={"input": str(data)}
-    )
+    whole = Dataset(sub.claims, quarantine=quarantine, counts=ds.counts, sources={"input": data})
     fs = SimpleNamespace(switched_off=sf.switched_off)
     run = local._run_record(
-        local_ds, bundle, settings, sub.claims, ranked, alerts, days, timings, drift, fs
+        whole, bundle, settings, sub.claims, ranked, alerts, days, timings, drift, fs
     )
     run["claims_scored"] = n_claims  # the subset above is the alerted entities' only
     run["engine"] = {"name": "spark", "master": conf.master, "scores_dataset": SCORES_DATASET}
-    result = ScoreResult(
-        scores=ranked, alerts=alerts, quarantine=quarantine, run=run, drift=drift, context=ctx
-    )
     for frame in scores.values():
         frame.unpersist()
-    return result, staged
+    return ScoreResult(ranked, alerts, quarantine, run, drift, ctx), staged
 
 
 __all__ = ["SCORES_DATASET", "score_on_spark"]
