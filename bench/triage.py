@@ -15,6 +15,12 @@ Runs on SQLite (a file in a temporary folder) and, when CLAIMGUARD_TEST_PG_URL o
     python bench/triage.py                         # SQLite (+ PostgreSQL if the env is set)
     python bench/triage.py --seconds 30
     python bench/triage.py --db sqlite:////tmp/t.db --cases 20000 --seconds 10
+    python bench/triage.py --workers 2 --think-s 2   # `serve --workers 2`; + reviewers reading
+
+``--workers N`` serves with N uvicorn worker processes, as `claimguard serve --workers N`.
+``--think-s T`` adds a second phase on the same server in which each client, like a
+reviewer, reads every page for 0.5-1.5 x T seconds before the next click; the closed loop
+(no think time) always runs first and is always printed.
 """
 
 from __future__ import annotations
@@ -193,15 +199,22 @@ def generate(store: Any, n: int, users: list[str], seed: int = 7) -> dict[str, A
 # --------------------------------------------------------------------------- server
 
 
-def serve(url: str, port: int) -> None:
-    """The child process: the app on ``url`` under uvicorn, as `claimguard serve` runs it."""
+def serve(url: str, port: int, workers: int) -> None:
+    """The child process: the app on ``url`` under uvicorn, as `claimguard serve --workers`
+    runs it (each worker builds its app from the environment)."""
     import uvicorn
 
-    from claimguard.triage.app import create_app
-    from claimguard.triage.store import Store
+    from claimguard.triage.app import SERVE_ENV
 
-    store = Store.open(url)
-    uvicorn.run(create_app(store, page_size=50), host="127.0.0.1", port=port, log_level="warning")
+    os.environ[SERVE_ENV] = json.dumps({"url": url, "page_size": 50})
+    uvicorn.run(
+        "claimguard.triage.app:app_from_environment",
+        factory=True,
+        workers=workers,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+    )
 
 
 def _free_port() -> int:
@@ -263,9 +276,14 @@ async def _sign_in(http: Any, user: str) -> None:
 
 async def _client(
     i: int, http: Any, user: str, ids: dict[str, Any], t_end: float,
-    timings: dict[str, list[float]], errors: list[str],
+    timings: dict[str, list[float]], errors: list[str], think_s: float = 0.0,
 ) -> int:  # fmt: skip
-    """One reviewer at work until ``t_end``: queue, next pages, a case; returns requests made."""
+    """One reviewer at work until ``t_end``: queue, next pages, a case; returns requests made.
+
+    ``think_s`` > 0: after each page the reviewer reads it for a random 0.5-1.5 x
+    ``think_s`` seconds before the next click (all clients start at once); 0 is the closed
+    loop (every client's next request at once).
+    """
     import httpx
 
     rng = random.Random(100 + i)
@@ -273,6 +291,8 @@ async def _client(
 
     async def get(kind: str, url: str) -> str | None:
         nonlocal n
+        if think_s > 0 and n:
+            await asyncio.sleep(rng.uniform(0.5, 1.5) * think_s)
         t0 = time.perf_counter()
         try:
             resp = await http.get(url)
@@ -306,60 +326,9 @@ def _pct(ms: list[float], q: int) -> float:
     return statistics.quantiles(ms, n=100, method="inclusive")[q - 1]
 
 
-def run_one(url: str, args: argparse.Namespace, label: str) -> bool:
-    """Generate, serve, load; print the figures; True when p95 of every page kind < limit."""
-    from sqlalchemy import text
-
-    from claimguard.triage.store import Store
-
-    users = [f"bench{i:02d}" for i in range(args.clients)]
-    store = Store.open(url)
-    t0 = time.perf_counter()
-    ids = generate(store, args.cases, users)  # includes 20 argon2 password hashes
-    with store.engine.begin() as conn:
-        conn.execute(text("ANALYZE"))
-    t_gen = time.perf_counter() - t0
-    store.close()
-
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--serve", url, "--port", str(port)]
-    proc = subprocess.Popen(cmd)  # noqa: S603 - our own script
-    try:
-        _wait_ready(base, proc)
-        timings: dict[str, list[float]] = defaultdict(list)
-        errors: list[str] = []
-
-        async def everyone() -> tuple[list[int], float]:
-            import httpx
-
-            limits = httpx.Limits(max_connections=1)  # one connection per client, kept alive
-            https = [httpx.AsyncClient(base_url=base, timeout=30.0, limits=limits) for _ in users]
-            try:
-                for http, user in zip(https, users, strict=True):  # argon2: one at a time
-                    await _sign_in(http, user)
-                start = time.monotonic()
-                t_end = start + args.seconds
-                counts = await asyncio.gather(
-                    *(_client(i, h, users[i], ids, t_end, timings, errors)
-                      for i, h in enumerate(https))
-                )  # fmt: skip
-                return list(counts), time.monotonic() - start
-            finally:
-                for http in https:
-                    await http.aclose()
-
-        counts, wall = asyncio.run(everyone())
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    print(
-        f"\n{label}: {args.cases:,} cases generated in {t_gen:.1f} s; "
-        f"{args.clients} signed-in clients for {args.seconds:.0f} s on {base}"
-    )
+def _report(title: str, timings: dict[str, list[float]], errors: list[str], rps: float) -> bool:
+    """Print one phase's figures; True when p95 of every page kind < limit and no errors."""
+    print(title)
     print(f"{'page':<20}{'requests':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}")
     ok = True
     everything: list[float] = []
@@ -383,10 +352,83 @@ def run_one(url: str, args: argparse.Namespace, label: str) -> bool:
         f"errors: {len(errors)} ({len(server_errors)} 5xx or failed)"
         + (f", first: {errors[0]}" if errors else "")
     )
-    print(f"throughput: {sum(counts) / wall:,.1f} requests/s")
+    print(f"throughput: {rps:,.1f} requests/s")
     ok = ok and not errors
     print(f"{'PASS' if ok else 'FAIL'}: p95 of every page < {LIMIT_MS:.0f} ms and no errors")
     return ok
+
+
+async def _phase(
+    base: str, users: list[str], ids: dict[str, Any], seconds: float, think: float
+) -> tuple[dict[str, list[float]], list[str], float]:
+    """Sign every client in, let them work for ``seconds``; (timings, errors, requests/s)."""
+    import httpx
+
+    timings: dict[str, list[float]] = defaultdict(list)
+    errors: list[str] = []
+    limits = httpx.Limits(max_connections=1)  # one connection per client, kept alive
+    https = [httpx.AsyncClient(base_url=base, timeout=30.0, limits=limits) for _ in users]
+    try:
+        for http, user in zip(https, users, strict=True):  # argon2: one at a time
+            await _sign_in(http, user)
+        start = time.monotonic()
+        counts = await asyncio.gather(
+            *(_client(i, h, users[i], ids, start + seconds, timings, errors, think)
+              for i, h in enumerate(https))
+        )  # fmt: skip
+        return timings, errors, sum(counts) / (time.monotonic() - start)
+    finally:
+        for http in https:
+            await http.aclose()
+
+
+def run_one(url: str, args: argparse.Namespace, label: str) -> bool:
+    """Generate, serve, load; print the figures; True when p95 of every page kind < limit.
+
+    With ``--think-s`` two phases run on the same server: the closed loop, then reviewers
+    who read each page; the verdict is the think-time phase's (both are printed).
+    """
+    from sqlalchemy import text
+
+    from claimguard.triage.store import Store
+
+    users = [f"bench{i:02d}" for i in range(args.clients)]
+    store = Store.open(url)
+    t0 = time.perf_counter()
+    ids = generate(store, args.cases, users)  # includes 20 argon2 password hashes
+    with store.engine.begin() as conn:
+        conn.execute(text("ANALYZE"))
+    t_gen = time.perf_counter() - t0
+    store.close()
+
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--serve", url, "--port", str(port),
+           "--workers", str(args.workers)]  # fmt: skip
+    proc = subprocess.Popen(cmd)  # noqa: S603 - our own script
+    phases = [0.0] + ([args.think_s] if args.think_s > 0 else [])
+    verdicts = []
+    try:
+        _wait_ready(base, proc)
+        print(
+            f"\n{label}: {args.cases:,} cases generated in {t_gen:.1f} s; {args.clients} "
+            f"signed-in clients, {args.workers} server worker(s) on {base}"
+        )
+        for think in phases:
+            timings, errors, rps = asyncio.run(_phase(base, users, ids, args.seconds, think))
+            how = (
+                "closed loop (each client's next request at once)"
+                if think == 0
+                else f"reviewers reading each page 0.5-1.5 x {think:g} s"
+            )
+            verdicts.append(_report(f"-- {how}, {args.seconds:.0f} s", timings, errors, rps))
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return verdicts[-1] if verdicts else False
 
 
 def _pg_schema_url(pg_url: str) -> tuple[str, Any, str]:
@@ -411,11 +453,15 @@ def main() -> None:
     parser.add_argument("--db", default=None, help="only this store URL (default: see above)")
     parser.add_argument("--pg-url", default=os.environ.get("CLAIMGUARD_TEST_PG_URL"),
                         help="PostgreSQL server to run on too (default: CLAIMGUARD_TEST_PG_URL)")  # fmt: skip
+    parser.add_argument("--workers", type=int, default=1, help="server processes (uvicorn)")
+    parser.add_argument("--think-s", type=float, default=0.0,
+                        help="also run a phase where each client reads each page for "
+                             "0.5-1.5 x this many seconds (a reviewer at work)")  # fmt: skip
     parser.add_argument("--serve", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve, args.port)
+        serve(args.serve, args.port, args.workers)
         return
     results = []
     with tempfile.TemporaryDirectory() as tmp:

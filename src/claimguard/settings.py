@@ -374,7 +374,12 @@ def _key_lines(text: str) -> dict[tuple[str, ...], int]:
 
 # CLAIMGUARD_* variables that are not settings (tests, CI, the bundle key): not rejected.
 OTHER_ENV_VARIABLES = frozenset(
-    {"CLAIMGUARD_TEST_PG_URL", "CLAIMGUARD_CHROMIUM", "CLAIMGUARD_ARTIFACTS"}
+    {
+        "CLAIMGUARD_TEST_PG_URL",
+        "CLAIMGUARD_CHROMIUM",
+        "CLAIMGUARD_ARTIFACTS",
+        "CLAIMGUARD_SERVE_APP",
+    }
 )
 NONE_VALUE = "null"  # CLAIMGUARD_SCORING__SCORE_THRESHOLD=null resets an optional setting
 

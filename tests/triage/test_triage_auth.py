@@ -192,6 +192,30 @@ def test_failed_sign_ins_are_throttled(store: Store, scored_folder: Path) -> Non
         assert r.status_code == 429 and "Too many failed sign-ins" in r.text
 
 
+def test_a_lockout_holds_in_every_server_process_of_the_store(db_url: str) -> None:
+    """Two apps on two connections to one store stand for two ``serve --workers`` processes:
+    failures seen by one lock the user out of the other, and a success clears them."""
+    first, second = Store.open(db_url), Store.open(db_url)
+    try:
+        add_test_users(first)
+        settings = TriageSettings(login_max_failures=3)
+        apps = [create_app(s, settings=settings) for s in (first, second)]
+        with TestClient(apps[0]) as c1, TestClient(apps[1]) as c2:
+            t1, t2 = csrf_token(c1.get("/login").text), csrf_token(c2.get("/login").text)
+            for _ in range(3):
+                bad = {"username": "sam", "password": "wrong", "csrf_token": t1}
+                assert c1.post("/login", data=bad).status_code == 401
+            right = {"username": "sam", "password": PASSWORD, "csrf_token": t2}
+            r = c2.post("/login", data=right, follow_redirects=False)
+            assert r.status_code == 429 and "Too many failed sign-ins" in r.text
+            # another user on the same address is locked out too (per-address key) ...
+            rita = {"username": "rita", "password": PASSWORD, "csrf_token": t2}
+            assert c2.post("/login", data=rita, follow_redirects=False).status_code == 429
+    finally:
+        first.close()
+        second.close()
+
+
 def test_login_form_needs_its_csrf_token(app: FastAPI) -> None:
     with TestClient(app) as c:
         c.get("/login")

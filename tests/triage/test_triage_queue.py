@@ -327,3 +327,29 @@ def test_supervisor_bulk_assigns_to_an_existing_user(client: TestClient, store: 
     assert r.headers["location"].startswith("/queue?entity_type=facility&done=")
     assert store.queue(QueueFilter(assignee="rita")).total == len(items) > 0
     assert all(e["actor"] == "sam" for i in items for e in store.audit(i.rpartition(":")[0]))
+
+
+def test_cached_counts_follow_a_change_made_by_another_server_process(
+    db_url: str, scored_folder: Path
+) -> None:
+    """Two stores on one database stand for two server processes: the counts one of them
+    cached follow a decision and an assignment the other made, at the next page."""
+    mine, other = Store.open(db_url), Store.open(db_url)
+    try:
+        load_folder(mine, scored_folder)
+        f = QueueFilter(entity_type="card")
+        status, state = mine.counts(f)
+        assert mine.counts(f) == (status, state)  # cached, and the same
+        first, second = (r["alert_id"] for r in mine.queue(f, page_size=2).rows)
+        assert other.record_decision(first, "dismissed", "sam", "not abuse") is not None
+        status2, state2 = mine.counts(f)
+        assert status2["dismissed"] == status["dismissed"] + 1
+        assert status2["open"] == status["open"] - 1
+        assert state2["decided"] == state["decided"] + 1
+        assert other.change_case(second, "sam", "assign", None, assignee="rita", state="assigned")
+        mine_rita = mine.counts(QueueFilter(assignee="rita"))[1]
+        assert mine_rita["assigned"] == 1
+        assert "rita" in mine.facets().assignees
+    finally:
+        mine.close()
+        other.close()

@@ -44,6 +44,16 @@ def serve(
     trends: Annotated[
         Path | None, typer.Option("--trends", help="Output folder of `claimguard monitor`.")
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=64,
+            help="Server processes (uvicorn workers); about one per core serves more "
+            "reviewers at once (docs/triage.md).",
+        ),
+    ] = 1,
 ) -> None:
     """Load a scored folder into the alert store and serve the reviewers' triage app.
 
@@ -75,19 +85,58 @@ def serve(
             f"  claimguard users add NAME --role admin --db {db or t.db_url}\n"
             "then add reviewers and supervisors the same way (--role reviewer|supervisor)."
         )
-    app = create_app(
-        store,
-        page_size=t.page_size,
-        doctor_daily_cap=settings.features.doctor_daily_cap,
-        settings=t,
-        trust_proxy_header=trust_proxy_header,
-        trends_dir=trends,
-    )
     log.info("Serving the triage app on http://%s:%d/ (Ctrl+C to stop)", h, p)
     try:
+        if workers > 1:  # each worker opens the store itself
+            store.close()
+            _serve_workers(url, config, trust_proxy_header, trends, h, p, workers)
+            return
+        app = create_app(
+            store,
+            page_size=t.page_size,
+            doctor_daily_cap=settings.features.doctor_daily_cap,
+            settings=t,
+            trust_proxy_header=trust_proxy_header,
+            trends_dir=trends,
+        )
         uvicorn.run(app, host=h, port=p, log_level="warning")
     except SystemExit as exc:  # uvicorn exits 3 when it cannot start (our drift code)
         raise _port_error(h, p, "the server could not start") from exc
+
+
+def _serve_workers(
+    url: str,
+    config: Path | None,
+    trust_proxy_header: str | None,
+    trends: Path | None,
+    host: str,
+    port: int,
+    workers: int,
+) -> None:
+    """uvicorn with ``workers`` processes, each building its app from the environment."""
+    import json
+    import os
+
+    import uvicorn
+
+    from claimguard.triage.app import SERVE_ENV
+
+    os.environ[SERVE_ENV] = json.dumps(
+        {
+            "url": url,
+            "config": str(config) if config else None,
+            "trust_proxy_header": trust_proxy_header,
+            "trends": str(trends) if trends else None,
+        }
+    )
+    uvicorn.run(
+        "claimguard.triage.app:app_from_environment",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level="warning",
+    )
 
 
 def _port_error(host: str, port: int, why: str) -> UserError:

@@ -10,8 +10,10 @@ so even a claim field that slipped past escaping could not run.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import math
+import os
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -304,7 +306,10 @@ def create_app(
         openapi_url=None,
         dependencies=[Depends(authorize)],
     )
-    env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True)
+    # templates ship with the package: compiled once, never re-checked on disk per page
+    env = Environment(
+        loader=FileSystemLoader(HERE / "templates"), autoescape=True, auto_reload=False
+    )
     env.filters.update(
         num=_fmt_num, when=_fmt_dt, ratio=_ratio, dxtitle=dx_title, dxcodes=dx_codes, dx=dx_label
     )
@@ -858,6 +863,34 @@ def create_app(
         )
 
     return app
+
+
+SERVE_ENV = "CLAIMGUARD_SERVE_APP"  # what `claimguard serve --workers N` hands each worker
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one worker process of `claimguard serve --workers N`.
+
+    Why an environment variable: uvicorn starts each worker as a fresh process that imports
+    the app factory by name, so the parent passes the store URL and the serve options
+    (JSON in :data:`SERVE_ENV`). Each worker opens its own engine (its own pool); the
+    signing secret, sign-in failures and count versions live in the store, so any worker
+    accepts any session and all of them agree.
+    """
+    from claimguard.settings import load_settings
+
+    spec = json.loads(os.environ[SERVE_ENV])
+    settings = load_settings(spec.get("config"))
+    t = settings.triage
+    store = Store.open(spec["url"], lock_timeout_s=t.db_lock_timeout_seconds)
+    return create_app(
+        store,
+        page_size=int(spec.get("page_size") or t.page_size),
+        doctor_daily_cap=settings.features.doctor_daily_cap,
+        settings=t,
+        trust_proxy_header=spec.get("trust_proxy_header"),
+        trends_dir=Path(spec["trends"]) if spec.get("trends") else None,
+    )
 
 
 def _queue_params(back: str) -> QueueParams:

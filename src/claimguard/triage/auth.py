@@ -8,7 +8,8 @@ without signing in, and only some people may export labels or manage users.
   secret and expiring after ``triage.session_hours`` (itsdangerous); HttpOnly and
   SameSite=Strict. The user row is read on every request, so disabling a user or
   changing a role takes effect at once.
-* Failed sign-ins are throttled per username and per client address.
+* Failed sign-ins are throttled per username and per client address; the failures are
+  kept in the store, so the lockout holds in every server process.
 * Every route has a rule in a table keyed by its path template (:data:`ROUTE_ROLES`,
   copied to ``app.state.route_roles``). One app-wide dependency (:func:`authorize`)
   applies it, so it also covers routers included later: add their paths to
@@ -19,9 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 from typing import Final
 
@@ -29,11 +28,11 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from claimguard.errors import UserError
-from claimguard.triage.store import Store, User
+from claimguard.triage.store import SignInFailure, Store, User
 
 ROLES: Final = ("reviewer", "supervisor", "admin")  # each has the rights of those before it
 RANK: Final = {r: i for i, r in enumerate(ROLES)}
@@ -218,40 +217,41 @@ def verify_password(store: Store, username: str, password: str) -> SignedIn | No
 
 
 class Throttle:
-    """Refuse sign-ins for a key (username, client address) after too many failures."""
+    """Refuse sign-ins for a key (username, client address) after too many failures.
 
-    def __init__(self, max_failures: int, window_s: float) -> None:
+    The failures are rows of the store (``sign_in_failures``), so a lockout holds in
+    every server process of the store; wall-clock times, as processes share no clock.
+    """
+
+    def __init__(self, store: Store, max_failures: int, window_s: float) -> None:
+        self.store = store
         self.max_failures = max_failures
         self.window_s = window_s
-        self._fails: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, key: str, now: float) -> deque[float]:
-        q = self._fails.setdefault(key, deque())
-        while q and now - q[0] > self.window_s:
-            q.popleft()
-        return q
 
     def wait_s(self, *keys: str) -> float:
         """Seconds until a sign-in for these keys is allowed again (0 = now)."""
-        now = time.monotonic()
-        with self._lock:
-            waits = [
-                self.window_s - (now - q[0])
-                for q in (self._recent(k, now) for k in keys)
-                if len(q) >= self.max_failures
-            ]
+        now = time.time()
+        f = SignInFailure.__table__.c
+        q = (
+            select(f.key, func.count(), func.min(f.at))
+            .where(f.key.in_(keys), f.at > now - self.window_s)
+            .group_by(f.key)
+        )
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        waits = [self.window_s - (now - first) for _, n, first in rows if n >= self.max_failures]
         return max(waits, default=0.0)
 
     def failed(self, *keys: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            for k in keys:
-                self._recent(k, now).append(now)
+        now = time.time()
+        f = SignInFailure.__table__.c
+        with self.store.engine.begin() as conn:
+            conn.execute(delete(SignInFailure).where(f.at <= now - self.window_s))
+            conn.execute(insert(SignInFailure), [{"key": k[:300], "at": now} for k in keys])
 
     def succeeded(self, username_key: str) -> None:
-        with self._lock:
-            self._fails.pop(username_key, None)
+        with self.store.engine.begin() as conn:
+            conn.execute(delete(SignInFailure).where(SignInFailure.key == username_key))
 
 
 # ---------------------------------------------------------------- sessions and rules
@@ -273,7 +273,7 @@ class Auth:
         self.store = store
         self._ser = URLSafeTimedSerializer(secret, salt="claimguard-triage-signin")
         self.max_age_s = int(session_hours * 3600)
-        self.throttle = Throttle(max_failures, lockout_s)
+        self.throttle = Throttle(store, max_failures, lockout_s)
         self.trust_proxy_header = trust_proxy_header
 
     def cookie_value(self, user: SignedIn) -> str:

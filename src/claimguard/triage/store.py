@@ -16,7 +16,7 @@ import os
 import re
 import secrets
 import threading
-import time
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -380,6 +381,32 @@ class User(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
 
 
+class Counter(Base):
+    """A named integer; ``cases`` counts the transactions that changed a case's tab counts.
+
+    Why in the database: several server processes serve one store, and each caches its
+    queue counts until any of them changes a case (:meth:`Store.counts`).
+    """
+
+    __tablename__ = "counters"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
+class SignInFailure(Base):
+    """A failed sign-in for a throttling key (``u:<name>`` or ``ip:<address>``), wall clock.
+
+    Why in the database: a lockout must hold in every server process, not only the one
+    that saw the failures (triage/auth.py).
+    """
+
+    __tablename__ = "sign_in_failures"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(300))
+    at: Mapped[float] = mapped_column(Float)
+    __table_args__ = (Index("ix_sign_in_failures_key", "key", "at"),)
+
+
 # --------------------------------------------------------------------------- engine
 
 
@@ -410,8 +437,12 @@ def make_store_engine(url: str, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) 
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        # a file's pool as large as a server's busiest moment: an overflow connection would
+        # be closed on return and reopened (with its pragmas) by the next request
+        on_file = bool(parsed.database) and parsed.database != ":memory:"
+        pool: dict[str, Any] = {"pool_size": 20, "max_overflow": 20} if on_file else {}
         engine = create_engine(
-            parsed, connect_args={"timeout": lock_timeout_s}, hide_parameters=True
+            parsed, connect_args={"timeout": lock_timeout_s}, hide_parameters=True, **pool
         )
 
         @event.listens_for(engine, "connect")
@@ -450,7 +481,8 @@ def migrate(engine: Engine) -> None:
 # --------------------------------------------------------------------------- views
 
 
-COUNTS_TTL_S = 5.0  # how stale the queue's tab counts may be after another server's write
+COUNTS_CACHE_SIZE = 512  # filters whose tab counts one server process keeps
+CASES_COUNTER = "cases"  # Counter row raised by every change of a case's counts
 CASE_STATES = ("new", "assigned", "in_review", "decided", "reopened")
 SORTS = ("score", "amount")
 
@@ -558,8 +590,10 @@ class Store:
     def __init__(self, engine: Engine, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> None:
         self.engine = engine
         self.lock_timeout_s = lock_timeout_s
-        self._facets: tuple[int | None, Facets] | None = None
-        self._counts_cache: dict[tuple[Any, ...], tuple[float, dict[tuple[str, str], int]]] = {}
+        self._facets: tuple[tuple[int | None, int | None], Facets] | None = None
+        self._counts_cache: OrderedDict[
+            QueueFilter, tuple[tuple[int | None, int | None], dict[tuple[str, str], int]]
+        ] = OrderedDict()
         self._counts_lock = threading.Lock()
         db = engine.url.database
         self._file: Path | None = None
@@ -731,24 +765,35 @@ class Store:
             conds.append(model.exists())
         return conds
 
+    def _versions(self, conn: Connection) -> tuple[int | None, int | None]:
+        """(newest run id, case-change counter): what the cached counts depend on.
+
+        A load adds a run; every change of a case's state, status or assignee raises the
+        counter in its own transaction (:meth:`_audit`), in whichever process made it.
+        """
+        run = select(func.max(Run.id)).scalar_subquery()
+        gen = select(Counter.value).where(Counter.name == CASES_COUNTER).scalar_subquery()
+        row = conn.execute(select(run, gen)).one()
+        return row[0], row[1]
+
     def counts(self, f: QueueFilter) -> tuple[dict[str, int], dict[str, int]]:
         """Cases per decision status and per case state, each under the other filters.
 
         One grouped query of (state, status) under every filter but those two gives both.
-        Why cached for :data:`COUNTS_TTL_S`: on 100,000 cases a count under a filter reads
-        every matching row, and a team pages through the same few filters all day. This
-        process's own writes and a newly loaded run clear the cache at once; another
-        server's decisions show within the TTL.
+        Why cached: on 100,000 cases a count under a filter reads every matching row, and
+        a team pages through the same few filters all day. An entry is used only while the
+        store's versions (:meth:`_versions`, one primary-key read) are those it was counted
+        at, so a decision in any server process shows in every process's next count.
         """
         a = Alert.__table__.c
         base = replace(f, status=None, state=None)
         with self.engine.connect() as conn:
-            last_run = conn.scalar(select(func.max(Run.id)))
-            key = (last_run, base)
-            now = time.monotonic()
+            versions = self._versions(conn)
             with self._counts_lock:
-                hit = self._counts_cache.get(key)
-            if hit is not None and now - hit[0] < COUNTS_TTL_S:
+                hit = self._counts_cache.get(base)
+                if hit is not None:
+                    self._counts_cache.move_to_end(base)
+            if hit is not None and hit[0] == versions:
                 matrix = hit[1]
             else:
                 q = (
@@ -758,9 +803,9 @@ class Store:
                 )
                 matrix = {(str(st), str(su)): int(n) for st, su, n in conn.execute(q)}
                 with self._counts_lock:
-                    if len(self._counts_cache) >= 512:
-                        self._counts_cache.clear()
-                    self._counts_cache[key] = (now, matrix)
+                    self._counts_cache[base] = (versions, matrix)
+                    while len(self._counts_cache) > COUNTS_CACHE_SIZE:
+                        self._counts_cache.popitem(last=False)
         status_counts = {s: 0 for s in STATUSES}
         state_counts = {s: 0 for s in CASE_STATES}
         for (st, su), n in matrix.items():
@@ -771,9 +816,10 @@ class Store:
         return status_counts, state_counts
 
     def forget_counts(self) -> None:
-        """Drop the cached queue counts (after a write of this process)."""
+        """Drop the cached queue counts and facets (they are also checked on every use)."""
         with self._counts_lock:
             self._counts_cache.clear()
+            self._facets = None
 
     def queue(
         self,
@@ -878,15 +924,13 @@ class Store:
             return conn.scalar(q)
 
     def facets(self) -> Facets:
-        """Filter choices; cached until another run is loaded (assignees: always fresh)."""
+        """Filter choices; cached until another run is loaded or a case changes."""
         with self.engine.connect() as conn:
-            last_run = conn.scalar(select(func.max(Run.id)))
+            versions = self._versions(conn)
+            cached = self._facets
+            if cached is not None and cached[0] == versions:
+                return cached[1]
             a = Alert.__table__.c
-            assignees = [
-                v for v in conn.scalars(select(a.assignee).distinct().order_by(a.assignee)) if v
-            ]
-            if self._facets is not None and self._facets[0] == last_run:
-                return replace(self._facets[1], assignees=assignees)
 
             def distinct(col: Any) -> list[str]:
                 return [v for v in conn.scalars(select(col).distinct().order_by(col)) if v]
@@ -907,13 +951,14 @@ class Store:
                 ],
                 provinces=distinct(a.province),
                 tiers=distinct(a.tier),
+                assignees=distinct(a.assignee),
                 models=distinct(Run.model_version),
                 runs=runs,
                 total=int(conn.scalar(select(func.count()).select_from(Alert)) or 0),
             )
             facets.latest_run = runs[0] if runs else None
-        self._facets = (last_run, facets)
-        return replace(facets, assignees=assignees)
+        self._facets = (versions, facets)
+        return facets
 
     def case_runs(self, alert_id: str) -> list[dict[str, Any]]:
         """The runs (and models) that flagged a case, newest first."""
@@ -1108,7 +1153,15 @@ class Store:
         before: dict[str, Any] | None,
         after: dict[str, Any] | None,
     ) -> None:
-        """Append an audit entry inside the caller's transaction (both or neither)."""
+        """Append an audit entry inside the caller's transaction (both or neither).
+
+        A change of a case (``before`` and ``after`` given) also raises the cases counter,
+        in the same transaction, so cached counts everywhere see it (:meth:`counts`).
+        """
+        if before is not None and after is not None:
+            bump = update(Counter).where(Counter.name == CASES_COUNTER)
+            if conn.execute(bump.values(value=Counter.value + 1)).rowcount == 0:
+                conn.execute(insert(Counter), [{"name": CASES_COUNTER, "value": 1}])
         conn.execute(
             insert(AuditEntry),
             [
