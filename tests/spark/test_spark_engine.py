@@ -9,7 +9,6 @@ those of the local validation, and rows in = valid + quarantined per table.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,43 +22,14 @@ from claimguard.cli import run  # noqa: E402
 from claimguard.features.build import build_features  # noqa: E402
 from claimguard.features.peers import fit_peers  # noqa: E402
 from claimguard.io.load import load_dataset  # noqa: E402
-from claimguard.settings import FeatureSettings, SparkSettings  # noqa: E402
+from claimguard.settings import FeatureSettings  # noqa: E402
 from claimguard.spark.data import load_dataset_spark  # noqa: E402
 from claimguard.spark.features import build_features_spark  # noqa: E402
-from claimguard.spark.session import get_session, java_available  # noqa: E402
+from tests.spark.conftest import PARTITIONS  # noqa: E402
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
-PARTITIONS = 3  # more buckets than cores: merging across partitions is exercised
 RTOL = 1e-5  # float32 tolerance (sums in another order)
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    """One local[2] session for the module (starting the JVM costs ~20 s)."""
-    if not java_available():
-        pytest.skip("Java not found: apt-get install openjdk-17-jre-headless")
-    session = get_session(
-        SparkSettings(master="local[2]", shuffle_partitions=PARTITIONS, app_name="claimguard-test")
-    )
-    yield session
-    session.stop()
-
-
-@pytest.fixture(scope="module")
-def small_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small synthetic month (2,500 claims, seed 3) as a dataset folder."""
-    from claimguard.synth.generate import generate, write_synthetic
-
-    out = tmp_path_factory.mktemp("spark_small")
-    write_synthetic(generate(2_500, seed=3, start="2024-03-01", months=1), out)
-    return out
-
-
-@pytest.fixture(scope="module")
-def spark_ds(spark: Any, small_dir: Path) -> Any:
-    """``small_dir`` read and validated on Spark once (tables are persisted)."""
-    return load_dataset_spark(spark, str(small_dir))
 
 
 def _same_table(spark_table: pd.DataFrame, local: pd.DataFrame) -> None:

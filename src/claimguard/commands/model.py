@@ -5,13 +5,22 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from claimguard.commands.options import ConfigOption, MappingOption
+from claimguard.commands.options import (
+    ConfigOption,
+    EngineOption,
+    MappingOption,
+    SparkMasterOption,
+)
+
+if TYPE_CHECKING:
+    from claimguard.model.bundle import Bundle
+    from claimguard.settings import Settings
 
 log = logging.getLogger(__name__)
 console = Console()
@@ -31,7 +40,12 @@ def _traps(data: Path) -> object:
 
 def train(
     data: Annotated[
-        Path, typer.Argument(help="Dataset folder, claims file, or XML 130 file/folder.")
+        str,
+        typer.Argument(
+            help="Dataset folder, claims file, or XML 130 file/folder; with --engine spark a "
+            "folder of Parquet tables on any Hadoop path (file:, hdfs:, s3a:).",
+            show_default=False,
+        ),
     ],
     model_out: Annotated[
         Path, typer.Option("--model-out", "-o", help="Where to write the signed model bundle.")
@@ -50,6 +64,8 @@ def train(
             "dismissed entities tune the score.",
         ),
     ] = None,
+    engine: EngineOption = None,
+    spark_master: SparkMasterOption = None,
 ) -> None:
     """Build features, fit one isolation forest per entity type, log one MLflow run, save.
 
@@ -58,6 +74,7 @@ def train(
     `claimguard train data/2024-01 --config configs/default.yaml --model-out models/jan.joblib --register claimguard`
     """
     from claimguard.io.load import load_dataset
+    from claimguard.jobs.spark import chosen_engine
     from claimguard.model.bundle import save_bundle
     from claimguard.model.registry import tracking_uri
     from claimguard.model.tracking import log_training_run
@@ -67,22 +84,24 @@ def train(
 
     settings = load_settings(config)
     timings: dict[str, float] = {}
-    with step("Reading data", timings):
-        ds = load_dataset(data, mapping, settings.io)
-    traps = _traps(Path(data))
-    decisions = None
-    if feedback is not None:
-        from claimguard.model.feedback import read_feedback
+    if chosen_engine(engine, settings) == "spark":
+        bundle = _train_on_spark(data, settings, spark_master, mapping, config, feedback, timings)
+    else:
+        with step("Reading data", timings):
+            ds = load_dataset(Path(data), mapping, settings.io)
+        decisions = None
+        if feedback is not None:
+            from claimguard.model.feedback import read_feedback
 
-        decisions = read_feedback(feedback)
-    bundle = train_bundle(
-        ds,
-        settings,
-        config_path=config or default_config_path(),
-        traps=traps,  # type: ignore[arg-type]
-        timings=timings,
-        feedback=decisions,
-    )
+            decisions = read_feedback(feedback)
+        bundle = train_bundle(
+            ds,
+            settings,
+            config_path=config or default_config_path(),
+            traps=_traps(Path(data)),  # type: ignore[arg-type]
+            timings=timings,
+            feedback=decisions,
+        )
     with step("Saving the bundle", timings):
         path = save_bundle(bundle, model_out)
     with step("Logging to MLflow", timings):
@@ -109,6 +128,36 @@ def train(
         if isinstance(m, dict):
             summary[f"{entity}_average_precision_in_sample"] = round(m["average_precision"], 4)
     print(json.dumps(summary))
+
+
+def _train_on_spark(
+    data: str,
+    settings: Settings,
+    master: str | None,
+    mapping: Path | None,
+    config: Path | None,
+    feedback: Path | None,
+    timings: dict[str, float],
+) -> Bundle:
+    """``train`` with ``--engine spark`` (claimguard.jobs.spark)."""
+    from claimguard.errors import UserError
+    from claimguard.jobs.spark import train_on_spark
+    from claimguard.settings import default_config_path
+
+    if feedback is not None:
+        raise UserError(
+            "--feedback is not available with --engine spark",
+            where="--feedback",
+            fix="train with --engine local to fit reviewer feedback",
+        )
+    return train_on_spark(
+        data,
+        settings,
+        master=master,
+        mapping=mapping,
+        config_path=config or default_config_path(),
+        timings=timings,
+    )
 
 
 def model_list(

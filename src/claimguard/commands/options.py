@@ -23,3 +23,19 @@ DataArg = Annotated[
         help="Dataset folder, a claims .parquet/.csv file, or an XML 130 file or folder."
     ),
 ]
+EngineOption = Annotated[
+    str | None,
+    typer.Option(
+        "--engine",
+        help="local (pandas in this process) or spark (card/facility partitions on Apache "
+        "Spark, same results; docs/scaling.md). Default: the `engine` setting.",
+    ),
+]
+SparkMasterOption = Annotated[
+    str | None,
+    typer.Option(
+        "--spark-master",
+        help="Spark master URL for --engine spark, e.g. local[4], spark://host:7077, yarn. "
+        "Default: the `spark.master` setting.",
+    ),
+]

@@ -11,7 +11,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from claimguard.commands.options import ConfigOption, MappingOption
+from claimguard.commands.options import (
+    ConfigOption,
+    EngineOption,
+    MappingOption,
+    SparkMasterOption,
+)
 from claimguard.errors import DriftError, QuarantineLimitError, UserError
 from claimguard.settings import TriageSettings
 
@@ -21,7 +26,12 @@ console = Console()
 
 def score(
     data: Annotated[
-        Path, typer.Argument(help="Dataset folder, claims file, or XML 130 file/folder.")
+        str,
+        typer.Argument(
+            help="Dataset folder, claims file, or XML 130 file/folder; with --engine spark a "
+            "folder of Parquet tables on any Hadoop path (file:, hdfs:, s3a:).",
+            show_default=False,
+        ),
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (replaced atomically).")],
     model: Annotated[
@@ -49,12 +59,18 @@ def score(
             help="Last run's output folder: score only claims after its period, with its model.",
         ),
     ] = None,
+    engine: EngineOption = None,
+    spark_master: SparkMasterOption = None,
 ) -> None:
     """Score a month of claims: scores, ranked alerts with reasons and evidence, run.json.
+
+    With --engine spark, features and scores run on Spark (docs/scaling.md); the folder
+    also holds scores/, the scores as a Parquet dataset partitioned by entity type.
 
     Example: `claimguard score data/2024-02 --model models/claimguard.bundle --out runs/2024-02`
     """
     from claimguard.io.load import load_dataset
+    from claimguard.jobs.spark import chosen_engine
     from claimguard.model.bundle import load_bundle
     from claimguard.model.tracking import resolve_model
     from claimguard.progress import step
@@ -67,6 +83,7 @@ def score(
     started_at = runrecord.now()
     settings = load_settings(config)
     window = parse_period(period)
+    on_spark = chosen_engine(engine, settings, since=since) == "spark"
     last = None
     if since is not None:
         from claimguard.scoring import since as incremental
@@ -90,11 +107,20 @@ def score(
             where=f"--since {since}",
             fix="leave out --model to use the last run's model, or score without --since",
         )
-    with step("Reading data", timings):
-        ds = load_dataset(data, mapping, settings.io)
-    if last is not None and window is None:
-        window = incremental.new_period(last, ds.claims)
-    result = score_dataset(ds, bundle, settings, period=window, timings=timings)
+    folders: dict[str, Path] = {}
+    if on_spark:
+        from claimguard.jobs.spark_score import SCORES_DATASET, score_on_spark
+
+        result, folders[SCORES_DATASET] = score_on_spark(
+            data, bundle, settings, out, master=spark_master, mapping=mapping, period=window,
+            timings=timings,
+        )  # fmt: skip
+    else:
+        with step("Reading data", timings):
+            ds = load_dataset(Path(data), mapping, settings.io)
+        if last is not None and window is None:
+            window = incremental.new_period(last, ds.claims)
+        result = score_dataset(ds, bundle, settings, period=window, timings=timings)
     if last is not None:
         result.run["since"] = {
             "previous_run": str(Path(since).absolute()),  # type: ignore[arg-type]
@@ -105,7 +131,7 @@ def score(
     with step("Writing outputs", timings):
         result.run["timings_seconds"] = timings
         result.run.update(runrecord.provenance(model_info, settings, started_at, status))
-        write_score_folder(result, out)
+        write_score_folder(result, out, folders)
     n = result.run["alerts_written"]
     log.info(
         "Wrote %d card and %d facility alerts to %s", n.get("card", 0), n.get("facility", 0), out

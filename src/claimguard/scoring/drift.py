@@ -69,15 +69,20 @@ def _hist_columns(stats: pd.DataFrame) -> tuple[str, str] | None:
     return str(edge[0]), str(share[0])
 
 
-def feature_psi(features: pd.DataFrame, stats: pd.DataFrame | None) -> dict[str, float]:
-    """PSI per feature of ``features`` against the training histograms in ``stats``."""
+def feature_bins(features: pd.DataFrame, stats: pd.DataFrame | None) -> dict[str, np.ndarray]:
+    """Per feature, the training histogram's shares and the counts of ``features`` in its
+    bins, stacked as ``[expected, counts]`` (2 x bins).
+
+    Why counts: they add up over partitions, so a distributed engine sums the per-partition
+    arrays and gets the PSI of the whole table (:func:`psi_from_bins`).
+    """
     if stats is None or stats.empty:
         return {}
     cols = _hist_columns(stats)
     if cols is None:
         return {}
     edge_col, share_col = cols
-    out: dict[str, float] = {}
+    out: dict[str, np.ndarray] = {}
     for name in features.columns:  # loop over a few dozen features
         if name not in stats.index:
             continue
@@ -85,11 +90,27 @@ def feature_psi(features: pd.DataFrame, stats: pd.DataFrame | None) -> dict[str,
         expected = np.asarray(stats.at[name, share_col], dtype="float64")
         if edges.ndim != 1 or len(edges) != len(expected) + 1 or len(expected) < 2:
             continue
-        actual = bin_shares(features[name].to_numpy(dtype="float64", na_value=np.nan), edges)
-        if actual.sum() == 0:
-            continue
-        out[str(name)] = round(psi(expected, actual), 4)
+        v = features[name].to_numpy(dtype="float64", na_value=np.nan)
+        v = v[np.isfinite(v)]
+        idx = np.searchsorted(edges[1:-1], v, side="right")
+        counts = np.bincount(idx, minlength=len(expected)).astype("float64")
+        out[str(name)] = np.vstack([expected, counts])
     return out
+
+
+def psi_from_bins(bins: dict[str, np.ndarray]) -> dict[str, float]:
+    """PSI per feature from :func:`feature_bins` (counts possibly summed over partitions)."""
+    out: dict[str, float] = {}
+    for name, (expected, counts) in bins.items():
+        if counts.sum() == 0:
+            continue
+        out[name] = round(psi(expected, counts / counts.sum()), 4)
+    return out
+
+
+def feature_psi(features: pd.DataFrame, stats: pd.DataFrame | None) -> dict[str, float]:
+    """PSI per feature of ``features`` against the training histograms in ``stats``."""
+    return psi_from_bins(feature_bins(features, stats))
 
 
 def unseen_share(values: pd.Series, seen: Collection[str] | None) -> float | None:
@@ -120,17 +141,29 @@ def drift_report(
     limits: DriftSettings,
 ) -> dict[str, Any]:
     """The drift section of run.json and the evaluation report."""
-    per_type: dict[str, dict[str, float]] = {}
+    per_type = {e: feature_psi(frame, stats.get(e)) for e, frame in features.items()}
+    return drift_summary(
+        per_type,
+        unseen_share(claims["facility_id"], seen_facilities),
+        unseen_share(claims["primary_dx"], seen_diagnoses),
+        limits,
+    )
+
+
+def drift_summary(
+    per_type: dict[str, dict[str, float]],
+    unseen_fac: float | None,
+    unseen_dx: float | None,
+    limits: DriftSettings,
+) -> dict[str, Any]:
+    """The drift section from PSI per entity type and feature and the unseen shares
+    (computed locally by :func:`drift_report`, or from summed bins by the Spark engine)."""
     drifted: list[str] = []
     n_checked = 0
-    for entity_type, frame in features.items():
-        values = feature_psi(frame, stats.get(entity_type))
-        per_type[entity_type] = values
+    for entity_type, values in per_type.items():
         n_checked += len(values)
         drifted += [f"{entity_type}.{f}" for f, v in values.items() if v > limits.psi_limit]
     share = len(drifted) / n_checked if n_checked else None
-    unseen_fac = unseen_share(claims["facility_id"], seen_facilities)
-    unseen_dx = unseen_share(claims["primary_dx"], seen_diagnoses)
     problems = []
     if share is not None and share > limits.max_drifted_feature_share:
         problems.append(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +25,23 @@ SCORE_FILES = (
     "card_facilities.parquet",
     "doctor_days.parquet",
     "feature_peers.parquet",
+    "scores",  # the Spark engine's partitioned scores dataset
     "run.json",
     "report",  # `claimguard evaluate`'s default folder: stale once the scores are replaced
 )
 
 
-def write_score_folder(result: Any, out_dir: str | Path) -> Path:
-    """Write a ScoreResult's files into ``out_dir`` atomically; returns the folder."""
+def write_score_folder(
+    result: Any, out_dir: str | Path, folders: dict[str, Path] | None = None
+) -> Path:
+    """Write a ScoreResult's files into ``out_dir`` atomically; returns the folder.
+
+    ``folders`` (name -> a folder written elsewhere, e.g. by Spark's executors) are moved
+    into the new version before it is swapped in."""
     out = Path(out_dir)
     with atomic_folder(out, SCORE_FILES) as tmp:
+        for name, folder in (folders or {}).items():
+            shutil.move(str(folder), str(tmp / name))
         write_parquet(result.scores, tmp / "scores.parquet")
         write_parquet(result.alerts, tmp / "alerts.parquet")
         # for people (spreadsheets): text neutralised; alerts.parquet keeps the raw values

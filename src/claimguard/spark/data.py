@@ -14,49 +14,35 @@ so rows in = valid + quarantined holds table by table, as in
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from claimguard.errors import InputFileError
 from claimguard.io.load import _canonical
 from claimguard.io.mapping import Mapping, TableMapping
 from claimguard.io.readers import RawTable
 from claimguard.io.validation import Checked, SourceFiles, empty_frame
 from claimguard.schema import LOCAL_TIMEZONE, QUARANTINE_COLUMNS, TABLES, Table
+from claimguard.spark.read import (
+    NESTED,
+    SOURCE_FILE,
+    SOURCE_ROW,
+    SparkTable,
+    _local,
+    read_dataset,
+    read_table,
+)
 
 log = logging.getLogger(__name__)
 
-TABLE_NAMES = ("claims", "claim_lines", "facilities", "cards")
-SOURCE_FILE = "_cg_source_file"
-SOURCE_ROW = "_cg_source_row"  # 0-based row within its file (Parquet row index)
 BUCKET = "_cg_bucket"
 KIND = "_cg_kind"  # valid | quarantine | key | count
 ROWS_IN = "_cg_rows_in"
 ROWS_QUARANTINED = "_cg_rows_quarantined"
-NESTED = "_cg_nested__"  # + column: the row held a list or structure there
 Q = "q_"  # prefix of the quarantine columns in the tagged frame
 PARENT_KIND = "_cg_parent"  # valid | key (a quarantined claim id)
-
-# Spark reads Parquet TIMESTAMP(NANOS) (pandas' default) only as int64 nanoseconds.
-SESSION_CONF = {"spark.sql.legacy.parquet.nanosAsLong": "true"}
-
-
-@dataclass
-class SparkTable:
-    """One raw table read by Spark, and how its time columns must be rebuilt in pandas."""
-
-    name: str
-    frame: Any  # pyspark DataFrame: the file's columns + SOURCE_FILE, SOURCE_ROW
-    nanos: dict[str, bool] = field(default_factory=dict)  # int64 ns column -> tz-aware (UTC)
-    aware: set[str] = field(default_factory=set)  # Spark TIMESTAMP (UTC instants) columns
-    nested: list[str] = field(default_factory=list)
-
-    def spec(self) -> SparkTable:
-        """This table without its Spark frame: what a partition's function may capture."""
-        return SparkTable(self.name, None, dict(self.nanos), set(self.aware), list(self.nested))
 
 
 @dataclass
@@ -72,119 +58,6 @@ class SparkDataset:
     @property
     def claims(self) -> Any:
         return self.tables["claims"]
-
-
-def _local(path: str) -> str:
-    """``file:/x`` -> ``/x``: local sources are named as the local reader names them."""
-    if path.startswith("file://"):
-        return path[len("file://") :]
-    if path.startswith("file:"):
-        return path[len("file:") :]
-    return path
-
-
-def _time_columns(spark_frame: Any) -> tuple[dict[str, bool], set[str]]:
-    """Which int64 columns are Parquet TIMESTAMP(NANOS) (read as longs, SESSION_CONF) and
-    whether they are UTC instants; which columns are Spark TIMESTAMP (UTC instants).
-
-    The Parquet schema of the first input file says it (pyarrow, any filesystem it knows).
-    """
-    from pyspark.sql.types import LongType, TimestampType
-
-    aware = {f.name for f in spark_frame.schema.fields if isinstance(f.dataType, TimestampType)}
-    longs = [f.name for f in spark_frame.schema.fields if isinstance(f.dataType, LongType)]
-    files = spark_frame.inputFiles()
-    if not longs or not files:
-        return {}, aware
-    import pyarrow as pa
-    import pyarrow.fs as pafs
-    import pyarrow.parquet as pq
-
-    first = files[0]
-    try:
-        if first.startswith("file:"):
-            schema = pq.read_schema(_local(first))
-        else:
-            fs, inner = pafs.FileSystem.from_uri(first)
-            schema = pq.read_schema(inner, filesystem=fs)
-    except (OSError, pa.ArrowException) as exc:  # a filesystem pyarrow lacks: keep longs
-        log.warning("Cannot read the Parquet schema of %s (%s); int64 stays int64", first, exc)
-        return {}, aware
-    nanos = {}
-    for name in longs:
-        if name in schema.names:
-            t = schema.field(name).type
-            if pa.types.is_timestamp(t) and t.unit == "ns":
-                nanos[name] = t.tz is not None
-    return nanos, aware
-
-
-def read_table(spark: Any, path: str, name: str) -> SparkTable:
-    """A Parquet table (file, folder, glob or any Hadoop path) with its source columns."""
-    from pyspark.errors import AnalysisException
-    from pyspark.sql import functions as F
-
-    for key, value in SESSION_CONF.items():
-        spark.conf.set(key, value)
-    try:
-        frame = spark.read.parquet(path)
-    except AnalysisException as exc:
-        raise InputFileError(
-            f"the {name} table cannot be read with Spark ({str(exc).splitlines()[0][:300]})",
-            where=path,
-            fix="pass a Parquet file, a folder of Parquet files or a glob (any Hadoop path: "
-            "file:, hdfs:, s3a:, ...)",
-        ) from None
-    nanos, aware = _time_columns(frame)
-    nested = [
-        f.name for f in frame.schema.fields if f.dataType.typeName() in ("array", "map", "struct")
-    ]
-    cols = []
-    for f in frame.schema.fields:
-        if f.name in nested:  # emptied here, reported by validation (as the local reader)
-            cols.append(F.col(f.name).isNotNull().alias(NESTED + f.name))
-            cols.append(F.lit(None).cast("string").alias(f.name))
-        else:
-            cols.append(F.col(f.name))
-    frame = frame.select(
-        *cols,
-        F.col("_metadata.file_path").alias(SOURCE_FILE),
-        F.col("_metadata.row_index").alias(SOURCE_ROW),
-    )
-    return SparkTable(name, frame, nanos, aware, nested)
-
-
-def _exists(spark: Any, path: str) -> bool:
-    """True when a Hadoop path (file or folder) exists, through the session's filesystem."""
-    jvm = spark.sparkContext._jvm
-    hpath = jvm.org.apache.hadoop.fs.Path(path)
-    fs = hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    return bool(fs.exists(hpath))
-
-
-def read_dataset(spark: Any, root: str) -> dict[str, SparkTable]:
-    """The tables under ``root``: ``<table>.parquet`` (file or folder) or ``<table>/``.
-
-    ``root`` may also be the claims table itself (a Parquet file, folder or glob).
-    """
-    root = root.rstrip("/")
-    found: dict[str, SparkTable] = {}
-    for name in TABLE_NAMES:
-        for candidate in (f"{root}/{name}.parquet", f"{root}/{name}"):
-            if _exists(spark, candidate):
-                found[name] = read_table(spark, candidate, name)
-                break
-    if "claims" not in found:
-        if any(ch in root for ch in "*?[") or (_exists(spark, root) and root.endswith(".parquet")):
-            found["claims"] = read_table(spark, root, "claims")
-        else:
-            raise InputFileError(
-                "no claims table for Spark (claims.parquet or a claims/ folder of Parquet files)",
-                where=root,
-                fix="point DATA at a folder holding claims.parquet (file or folder) and "
-                "optionally claim_lines, cards, facilities the same way; Spark reads Parquet only",
-            )
-    return found
 
 
 # ----------------------------------------------------------------------------- partitions
@@ -367,7 +240,7 @@ def _check_lines(
 def _valid_columns(table: SparkTable, tm: TableMapping, timezone: str) -> list[str]:
     """The canonical columns validation yields for this input (mapping applied): found
     by running the local function on the table's first rows on the driver."""
-    sample = table.frame.limit(50).toPandas()
+    sample = table.df.limit(50).toPandas()
     checked = _canonical(_raw_frame(sample, table), tm, timezone=timezone)
     return [c for c in TABLES[table.name].names if c in checked.valid.columns]
 
@@ -399,7 +272,7 @@ def validate(
         schema = _tagged_schema(columns, canon)
         if name == "claim_lines":
             claim_col = tm.sources("claim_id")[0] if tm.sources("claim_id") else "claim_id"
-            lines = table.frame.withColumn(BUCKET, F.pmod(F.xxhash64(claim_col), F.lit(n)))
+            lines = table.df.withColumn(BUCKET, F.pmod(F.xxhash64(claim_col), F.lit(n)))
             assert claims_out is not None  # claims are validated first
             parents = claims_out.filter(F.col(KIND).isin("valid", "key")).select(
                 "claim_id",
@@ -415,7 +288,7 @@ def validate(
             key = canon.key
             sources = tm.sources(key) if key else []
             key_col = sources[0] if sources else key
-            frame = table.frame
+            frame = table.df
             if key_col is not None and key_col in frame.columns:
                 frame = frame.withColumn(BUCKET, F.pmod(F.xxhash64(key_col), F.lit(n)))
             else:  # the key is missing: validation names the missing column
@@ -442,7 +315,7 @@ def validate(
             .collect()[0]
         )
         c = {k: int(agg[k] or 0) for k in ("in", "valid", "quarantined")}
-        total = table.frame.count()
+        total = table.df.count()
         if c["in"] != total or c["in"] != c["valid"] + c["quarantined"]:
             raise AssertionError(f"{name}: rows in {total}, counted {c}: they do not add up")
         counts[name] = c
@@ -460,6 +333,8 @@ def load_dataset_spark(
 
 
 __all__ = [
+    "SOURCE_FILE",
+    "SOURCE_ROW",
     "SparkDataset",
     "SparkTable",
     "load_dataset_spark",

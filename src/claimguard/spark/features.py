@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -29,24 +29,21 @@ import pandas as pd
 from claimguard.features.build import FLAG_SIGNALS, USED_COLUMNS, build_features
 from claimguard.features.catalog import features_for
 from claimguard.features.peers import (
-    PeerSums,
     PeerTables,
-    peer_shell,
-    peer_sums,
-    peers_from_sums,
 )
-from claimguard.features.prepare import period_of, prepare
+from claimguard.features.prepare import period_of
 from claimguard.settings import FeatureSettings
-from claimguard.spark.data import SOURCE_FILE, SOURCE_ROW, SparkDataset, arrow_safe
+from claimguard.spark.buckets import BUCKET, KIND, bucketed, split, used
+from claimguard.spark.data import SparkDataset, arrow_safe
+from claimguard.spark.peers import fit_peers_spark
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
 
-BUCKET = "_cg_bucket"
-TAG = "_cg_table"
-KIND = "_cg_kind"
 META = "_cg_meta"
 ID = "_cg_id"
-PREFIX = {"claims": "c__", "claim_lines": "l__", "cards": "r__"}
 ENTITY_KEY = {"card": "card_id", "facility": "facility_id"}
 FLAG_IDS = ("claim_id", "card_id", "facility_id")
 
@@ -55,108 +52,19 @@ FLAG_IDS = ("claim_id", "card_id", "facility_id")
 class SparkFeatures:
     """Feature tables as Spark DataFrames (``card_id`` / ``facility_id`` column first)."""
 
-    card: Any
-    facility: Any
-    claim_flags: Any
+    card: DataFrame
+    facility: DataFrame
+    claim_flags: DataFrame
     period_start: pd.Timestamp
     period_end: pd.Timestamp
     peers: PeerTables
     switched_off: dict[str, list[str]] = field(default_factory=dict)
+    # per entity type the claim flags of its own pass (FLAG_IDS + one column per signal),
+    # as the local partitioned build hands them to evidence selection
+    flags: dict[str, DataFrame] = field(default_factory=dict)
 
 
 # ----------------------------------------------------------------------------- partitions
-
-
-def _used(frame: Any, table: str) -> Any:
-    """The columns the features read, and the source order (ties in time keep file order)."""
-    keep = [c for c in frame.columns if c in USED_COLUMNS[table]]
-    if table != "cards" and SOURCE_FILE in frame.columns:
-        keep += [SOURCE_FILE, SOURCE_ROW]
-    return frame.select(*keep)
-
-
-def _bucketed(
-    claims: Any, lines: Any | None, cards: Any | None, key: str, n: int
-) -> tuple[Any, list[str]]:
-    """One wide frame per bucket: claims (by ``key``'s hash), their lines, the registry rows
-    of the cards they name; columns prefixed by table, ``TAG`` names the table."""
-    from pyspark.sql import functions as F
-
-    c = claims.withColumn(BUCKET, F.pmod(F.xxhash64(key), F.lit(n)))
-    parts = [c]
-    if lines is not None:
-        parts.append(lines.join(c.select("claim_id", BUCKET), "claim_id", "inner"))
-    if cards is not None:
-        if key == "card_id":  # same hash of the same id: no join needed
-            parts.append(cards.withColumn(BUCKET, F.pmod(F.xxhash64("card_id"), F.lit(n))))
-        else:  # a card's registry row goes to every facility bucket that saw the card
-            seen = c.select("card_id", BUCKET).distinct()
-            parts.append(cards.join(seen, "card_id", "inner"))
-    names = ["claims", "claim_lines", "cards"] if lines is not None else ["claims", "cards"]
-    if cards is None:
-        names = names[:-1]
-    wide = None
-    for name, part in zip(names, parts, strict=True):
-        pre = PREFIX[name]
-        renamed = part.select(
-            F.col(BUCKET),
-            F.lit(name).alias(TAG),
-            *[F.col(f"`{col}`").alias(pre + col) for col in part.columns if col != BUCKET],
-        )
-        wide = renamed if wide is None else wide.unionByName(renamed, allowMissingColumns=True)
-    return wide, names
-
-
-def _split(pdf: pd.DataFrame, names: list[str]) -> dict[str, pd.DataFrame | None]:
-    """The bucket's tables back as pandas frames (prefixes stripped, file order restored)."""
-    out: dict[str, pd.DataFrame | None] = {}
-    for name in ("claims", "claim_lines", "cards"):
-        if name not in names:
-            out[name] = None
-            continue
-        pre = PREFIX[name]
-        cols = [c for c in pdf.columns if c.startswith(pre)]
-        sub = pdf.loc[pdf[TAG] == name, cols]
-        sub.columns = [c[len(pre) :] for c in cols]
-        if SOURCE_FILE in sub.columns:
-            sub = sub.sort_values([SOURCE_FILE, SOURCE_ROW], kind="stable")
-            sub = sub.drop(columns=[SOURCE_FILE, SOURCE_ROW])
-        out[name] = sub.reset_index(drop=True)
-    return out
-
-
-def _sums_schema() -> str:
-    return (
-        f"{KIND} string, stat string, key long, n double, s double, count long, "
-        "facility_id string, tier long, claims double, cards double, cost double"
-    )
-
-
-def _sums_fn(
-    names: list[str],
-    facilities: pd.DataFrame | None,
-    shell: PeerTables,
-    settings: FeatureSettings,
-    period: tuple[pd.Timestamp, pd.Timestamp],
-) -> Any:
-    def run(pdf: pd.DataFrame) -> pd.DataFrame:
-        t = _split(pdf, names)
-        claims = t["claims"]
-        assert claims is not None
-        p = prepare(claims, t["claim_lines"], t["cards"], facilities, period, dispensings=False)
-        sums = peer_sums(p, shell, settings)
-        parts = [
-            sums.stats.assign(**{KIND: "stat"}),
-            sums.demography.assign(**{KIND: "demo"}),
-            sums.volume.assign(**{KIND: "vol"}),
-        ]
-        out = pd.concat(parts, ignore_index=True)
-        for c in ("key", "count", "tier"):
-            out[c] = out[c].astype("Int64")
-        cols = [f.split(" ")[0] for f in _sums_schema().split(", ")]
-        return arrow_safe(out[cols])
-
-    return run
 
 
 def _features_schema() -> str:
@@ -184,7 +92,7 @@ def _features_fn(
     schema_names = _schema_names(_features_schema())
 
     def run(pdf: pd.DataFrame) -> pd.DataFrame:
-        t = _split(pdf, names)
+        t = split(pdf, names)
         claims = t["claims"]
         assert claims is not None
         fs = build_features(
@@ -225,7 +133,7 @@ def _features_fn(
 # ----------------------------------------------------------------------------- driver
 
 
-def spark_period(claims: Any) -> tuple[pd.Timestamp, pd.Timestamp]:
+def spark_period(claims: DataFrame) -> tuple[pd.Timestamp, pd.Timestamp]:
     """:func:`claimguard.features.prepare.period_of` of a Spark claims table (min/max in Spark)."""
     from pyspark.sql import functions as F
 
@@ -234,128 +142,25 @@ def spark_period(claims: Any) -> tuple[pd.Timestamp, pd.Timestamp]:
     return period_of(pd.DataFrame({"admit_time": pd.to_datetime(pd.Series(values, dtype=object))}))
 
 
-def fit_peers_spark(
-    spark: Any,
-    claims: Any,
-    lines: Any | None,
-    cards: Any | None,
-    facilities: pd.DataFrame | None,
-    settings: FeatureSettings,
-    period: tuple[pd.Timestamp, pd.Timestamp],
-    n: int,
-) -> PeerTables:
-    """Peer tables of the whole data from per-card-partition sums (see module doc)."""
-    from pyspark.sql import functions as F
-
-    pdx = [
-        r[0]
-        for r in claims.select("primary_dx")
-        .where(F.col("primary_dx").isNotNull())
-        .distinct()
-        .collect()
-    ]
-    fac = [r[0] for r in claims.select("facility_id").distinct().collect()]
-    shell = peer_shell(
-        np.asarray(pdx, dtype=object), np.asarray(fac, dtype=object), settings.min_peer_group_size
-    )
-    wide, names = _bucketed(claims, lines, cards, "card_id", n)
-    out = wide.groupBy(BUCKET).applyInPandas(
-        _sums_fn(names, facilities, shell, settings, period), _sums_schema()
-    )
-    out = out.persist()
-    stats = (
-        out.filter(F.col(KIND) == "stat")
-        .groupBy("stat", "key")
-        .agg(F.sum("n").alias("n"), F.sum("s").alias("s"))
-        .toPandas()
-    )
-    demo = (
-        out.filter(F.col(KIND) == "demo")
-        .groupBy("key")
-        .agg(F.sum("count").alias("count"))
-        .toPandas()
-    )
-    vol = (
-        out.filter(F.col(KIND) == "vol")
-        .groupBy("facility_id")
-        .agg(
-            F.first("tier").alias("tier"),
-            F.sum("claims").alias("claims"),
-            F.sum("cards").alias("cards"),
-            F.sum("cost").alias("cost"),
-        )
-        .toPandas()
-    )
-    out.unpersist()
-    # the local fit's order of stats (first appearance: claim family, admission, cards)
-    order = {name: i for i, name in enumerate(_stat_order())}
-    stats = stats.sort_values(
-        ["stat", "key"], key=lambda s: s.map(order) if s.name == "stat" else s
-    ).reset_index(drop=True)
-    days = int((period[1].normalize() - period[0].normalize()).days) + 1
-    sums = PeerSums(stats, demo, vol.astype({"tier": np.int64}))
-    return peers_from_sums(shell, sums, days, settings.min_peer_group_size)
+def _facilities(ds: SparkDataset) -> pd.DataFrame | None:
+    """The facility reference table, collected: small, sent whole to each partition."""
+    if "facilities" not in ds.tables:
+        return None
+    frame = ds.tables["facilities"]
+    return frame.select(*[c for c in frame.columns if c in USED_COLUMNS["facilities"]]).toPandas()
 
 
-def _stat_order() -> list[str]:
-    from claimguard.features.peers import CARD_STATS, CLAIM_STATS
+def _tables(
+    results: dict[str, DataFrame], metas: dict[str, list[dict[str, Any]]]
+) -> tuple[dict[str, DataFrame], dict[str, list[str]]]:
+    """Feature tables (id column first) and the switched-off features.
 
-    claim = [s for s, f in CLAIM_STATS.items() if f == "claim"]
-    admission = [s for s, f in CLAIM_STATS.items() if f == "admission"]
-    return claim + admission + [f"card_{s}" for s in CARD_STATS]
-
-
-def build_features_spark(
-    spark: Any,
-    ds: SparkDataset,
-    settings: FeatureSettings,
-    *,
-    peers: PeerTables | None = None,
-    partitions: int | None = None,
-) -> SparkFeatures:
-    """The feature tables of :func:`claimguard.features.build.build_features` on Spark.
-
-    ``peers`` None = fitted on these claims as mergeable sums (as the local command does
-    without ``--model``). Results are Spark DataFrames; the caller writes or collects them.
+    A feature is in the table when some partition could compute it (the data has its
+    columns; partitions that could not give 0, as the local build does for NaN), and
+    switched off when no partition could.
     """
     from pyspark.sql import functions as F
 
-    n = int(partitions or int(spark.conf.get("spark.sql.shuffle.partitions")))
-    claims = _used(ds.tables["claims"], "claims")
-    lines = _used(ds.tables["claim_lines"], "claim_lines") if "claim_lines" in ds.tables else None
-    cards = _used(ds.tables["cards"], "cards") if "cards" in ds.tables else None
-    facilities = None
-    if "facilities" in ds.tables:  # a reference table: small, sent whole to each partition
-        facilities = (
-            ds.tables["facilities"]
-            .select(
-                *[c for c in ds.tables["facilities"].columns if c in USED_COLUMNS["facilities"]]
-            )
-            .toPandas()
-        )
-    period = spark_period(claims)
-    if peers is None:
-        peers = fit_peers_spark(spark, claims, lines, cards, facilities, settings, period, n)
-    results = {}
-    metas: dict[str, list[dict[str, Any]]] = {}
-    flag_parts = []
-    for entity, key in ENTITY_KEY.items():
-        wide, names = _bucketed(claims, lines, cards, key, n)
-        out = (
-            wide.groupBy(BUCKET)
-            .applyInPandas(
-                _features_fn(names, entity, facilities, peers, settings, period),
-                _features_schema(),
-            )
-            .persist()
-        )
-        rows = out.filter(F.col(KIND) == "meta").select(META).collect()
-        metas[entity] = [json.loads(r[0]) for r in rows]
-        results[entity] = out.filter(F.col(KIND) == entity)
-        flag_parts.append(out.filter(F.col(KIND) == "flags"))
-    # A feature is in the table when some partition could compute it (the data has its
-    # columns; partitions that could not give 0, as the local build does for NaN), and
-    # switched off when no partition could.
     switched_off: dict[str, list[str]] = {}
     tables = {}
     for entity, key in ENTITY_KEY.items():
@@ -370,12 +175,71 @@ def build_features_spark(
             F.col(ID).alias(key),
             *[F.coalesce(F.col(f"`{f}`"), F.lit(0.0)).alias(f) for f in present],
         )
+    return tables, switched_off
+
+
+def _flags(
+    parts: list[DataFrame], metas: dict[str, list[dict[str, Any]]]
+) -> tuple[DataFrame, dict[str, DataFrame]]:
+    """Claim flags of both passes (max per claim and signal) and of each pass."""
+    from pyspark.sql import functions as F
+
     metas_all = [m for ms in metas.values() for m in ms]
     signals = sorted({s for m in metas_all for s in m["flags"]}, key=FLAG_SIGNALS.index)
-    flags = flag_parts[0].unionByName(flag_parts[1])
-    claim_flags = flags.groupBy(*FLAG_IDS).agg(
-        *[F.max(F.coalesce(F.col(f"flag_{s}"), F.lit(0.0))).cast("float").alias(s) for s in signals]
+    own = {
+        e: part.select(*FLAG_IDS, *[F.col(f"flag_{s}").alias(s) for s in signals])
+        for e, part in zip(ENTITY_KEY, parts, strict=True)
+    }
+    claim_flags = (
+        parts[0]
+        .unionByName(parts[1])
+        .groupBy(*FLAG_IDS)
+        .agg(
+            *[
+                F.max(F.coalesce(F.col(f"flag_{s}"), F.lit(0.0))).cast("float").alias(s)
+                for s in signals
+            ]
+        )
     )
+    return claim_flags, own
+
+
+def build_features_spark(
+    spark: SparkSession,
+    ds: SparkDataset,
+    settings: FeatureSettings,
+    *,
+    peers: PeerTables | None = None,
+    partitions: int | None = None,
+) -> SparkFeatures:
+    """The feature tables of :func:`claimguard.features.build.build_features` on Spark.
+
+    ``peers`` None = fitted on these claims as mergeable sums (as the local command does
+    without ``--model``). Results are Spark DataFrames; the caller writes or collects them.
+    """
+    from pyspark.sql import functions as F
+
+    n = int(partitions or int(str(spark.conf.get("spark.sql.shuffle.partitions"))))
+    claims = used(ds.tables["claims"], "claims")
+    lines = used(ds.tables["claim_lines"], "claim_lines") if "claim_lines" in ds.tables else None
+    cards = used(ds.tables["cards"], "cards") if "cards" in ds.tables else None
+    facilities = _facilities(ds)
+    period = spark_period(claims)
+    if peers is None:
+        peers = fit_peers_spark(spark, claims, lines, cards, facilities, settings, period, n)
+    results = {}
+    metas: dict[str, list[dict[str, Any]]] = {}
+    flag_parts = []
+    for entity, key in ENTITY_KEY.items():
+        wide, names = bucketed(claims, lines, cards, key, n)
+        fn = _features_fn(names, entity, facilities, peers, settings, period)
+        out = wide.groupBy(BUCKET).applyInPandas(fn, _features_schema()).persist()
+        rows = out.filter(F.col(KIND) == "meta").select(META).collect()
+        metas[entity] = [json.loads(r[0]) for r in rows]
+        results[entity] = out.filter(F.col(KIND) == entity)
+        flag_parts.append(out.filter(F.col(KIND) == "flags"))
+    tables, switched_off = _tables(results, metas)
+    claim_flags, own = _flags(flag_parts, metas)
     return SparkFeatures(
         card=tables["card"],
         facility=tables["facility"],
@@ -384,6 +248,7 @@ def build_features_spark(
         period_end=period[1],
         peers=peers,
         switched_off=switched_off,
+        flags=own,
     )
 
 

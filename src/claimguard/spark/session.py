@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import sys
+import warnings
 from typing import Any
 
 from claimguard.errors import UserError
@@ -65,6 +66,10 @@ def get_session(settings: SparkSettings) -> Any:
         raise UserError(
             "Java is not installed (Spark needs it)", where="engine: spark", fix=JAVA_FIX
         )
+    # pyspark 3.5/4.0 warns on every pandas UDF under pandas 3; the parity tests cover it
+    warnings.filterwarnings(
+        "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
+    )
     if settings.master.startswith("local"):
         # local workers must run this interpreter, not whatever `python3` is on PATH
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
