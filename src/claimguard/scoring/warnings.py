@@ -206,26 +206,23 @@ def _counts(series: pd.Index, events: np.ndarray, expected: np.ndarray) -> Count
     return Counts(rows, ev, ex, np.where(rows, spread, np.nan))
 
 
-def _run_peer_z(counts: Counts, start: np.ndarray, series: pd.Index) -> np.ndarray:
-    """Funnel z of the events of the CUSUM's run so far (its start month to this one) against
-    the same-month peer rates: the peer test accumulates evidence as the CUSUM does.
+def _run_peer_z(counts: Counts, run: np.ndarray, series: pd.Index) -> np.ndarray:
+    """Funnel z of the events of the last L months against the same-month peer rates, the
+    largest over L = 1 .. the CUSUM's run length: the peer test accumulates evidence as the
+    CUSUM does.
 
     Why: one month of a small facility holds too few events to stand out from its peers
-    however much it rose; the months of the rise together do. The variance is Poisson in
-    the run's expected events plus the peers' extra-Poisson spread of a single month
-    (persistent differences between facilities do not shrink when months are added).
+    however much it rose; the months of the rise together do. The CUSUM's run may begin
+    with quiet months before the change, so the best-supported recent stretch is taken.
+    The variance is Poisson in the stretch's expected events plus the peers' extra-Poisson
+    spread of a single month (persistent differences between facilities do not shrink when
+    months are added).
     """
     ev = np.nan_to_num(counts.events)
     ex = np.nan_to_num(counts.expected)
-    ce, cx = np.cumsum(ev, axis=1), np.cumsum(ex, axis=1)
-    # outside a run (no CUSUM), the month alone
-    first = np.where(start >= 0, start, np.arange(ev.shape[1])[None, :])
-    rows = np.arange(ev.shape[0])[:, None]
-    before_e = np.where(first > 0, ce[rows, first - 1], 0.0)
-    before_x = np.where(first > 0, cx[rows, first - 1], 0.0)
-    o, e = ce - before_e, cx - before_x
-    xs, var = smoothed_log_ratio(o, e)
-    # the peers' extra-Poisson spread of one month, per level and indicator
+    zero = np.zeros((ev.shape[0], 1))
+    ce = np.concatenate([zero, np.cumsum(ev, axis=1)], axis=1)
+    cx = np.concatenate([zero, np.cumsum(ex, axis=1)], axis=1)
     m_xs, m_var = smoothed_log_ratio(counts.events, counts.expected)
     key = np.asarray(
         series.get_level_values("level").astype(str)
@@ -233,9 +230,20 @@ def _run_peer_z(counts: Counts, start: np.ndarray, series: pd.Index) -> np.ndarr
         + series.get_level_values("indicator").astype(str)
     )
     keys = np.repeat(key[:, None], ev.shape[1], axis=1)
-    tau2 = extra_poisson_variance(m_xs.ravel(), m_var.ravel(), keys.ravel().astype(object))
-    z = xs / np.sqrt(var + tau2.reshape(ev.shape))
-    return np.where(np.isfinite(counts.events), z, np.nan)
+    tau2 = extra_poisson_variance(m_xs.ravel(), m_var.ravel(), keys.ravel().astype(object)).reshape(
+        ev.shape
+    )
+    months = ev.shape[1]
+    best = np.full(ev.shape, -np.inf)
+    for length in range(1, months + 1):  # stretch lengths, each vectorised over everything
+        end = np.arange(length, months + 1)
+        o = ce[:, end] - ce[:, end - length]
+        e = cx[:, end] - cx[:, end - length]
+        xs, var = smoothed_log_ratio(o, e)
+        z = np.full(ev.shape, -np.inf)
+        z[:, length - 1 :] = xs / np.sqrt(var + tau2[:, length - 1 :])
+        best = np.where(length <= np.maximum(run, 1), np.maximum(best, z), best)
+    return np.where(np.isfinite(counts.events), best, np.nan)
 
 
 def _severity(score: np.ndarray) -> np.ndarray:
@@ -274,7 +282,7 @@ def find_warnings(indicators: pd.DataFrame, settings: MonitorSettings) -> pd.Dat
     rise = np.exp(x - ref) - 1.0
     z = wide["z"].to_numpy(dtype=np.float64)
     if counts is not None:
-        z = np.where(counts.rows[:, None], _run_peer_z(counts, start, series), z)
+        z = np.where(counts.rows[:, None], _run_peer_z(counts, run, series), z)
     n = wide["n_claims"].to_numpy(dtype=np.float64)
     with np.errstate(invalid="ignore"):
         alarm = (
