@@ -17,6 +17,17 @@ queue already ranks that). So an indicator is warned in a month when
 * it rose by at least ``min_rise`` over its own reference, on at least ``min_claims``
   claims that month.
 
+Count indicators (admissions, admissions for diagnoses peers seldom admit, sick-leave
+certificates; :data:`claimguard.features.monthly.COUNT_INDICATORS`) are calibrated for
+their binomial/Poisson noise instead, because a small facility's month holds a handful of
+events: x is the smoothed log(events / expected events at the same-month peer rate), the
+reference is the ratio of the summed events to the summed expectation of the reference
+months, the spread is the Poisson variance of the month and of the reference plus one
+extra-Poisson variance per indicator estimated over all facilities (not each facility's
+few months); the peer test is a random-effects funnel z (Spiegelhalter, 2005) of the
+events of the most significant recent stretch of the CUSUM's run against the peer rates,
+so evidence accumulates over the months of the rise in both tests.
+
 The loop is over months (at most 24), every step vectorised over all series.
 """
 
@@ -37,7 +48,10 @@ from claimguard.features.monthly import (
 )
 from claimguard.settings import MonitorSettings
 
-METHOD = "one-sided CUSUM on log(ratio / peer median), robust own reference; same-tier robust z"
+METHOD = (
+    "one-sided CUSUM on log(ratio / peer median), robust own reference; same-tier robust z; "
+    "count indicators: Poisson-calibrated CUSUM and funnel z over the run"
+)
 # a warning is keyed like the indicator row it flags (level .. indicator), then says why
 WARNING_COLUMNS = (
     *TIDY_COLUMNS[: TIDY_COLUMNS.index("indicator") + 1],
