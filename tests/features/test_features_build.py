@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from claimguard.features import windows
-from claimguard.features.build import FLAG_SIGNALS, build_features
+from claimguard.features.build import FLAG_SIGNALS, FeatureSet, build_features
 from claimguard.features.clinical import FEMALE, MALE, dx_constraints, normalise_dx
 from claimguard.features.items import (
     BED_DAY,
@@ -119,32 +119,18 @@ def test_partitions_give_the_same_values_with_the_same_peers() -> None:
     )
     period = (full.period_start, full.period_end)
     c = d["claims"]
-    cards_part = c[c["card_id"].isin(full.card.index[::3])]
-    lines_part = d["claim_lines"][d["claim_lines"]["claim_id"].isin(cards_part["claim_id"])]
-    part = build_features(
-        cards_part,
-        lines_part,
-        None,
-        d["facilities"],
-        peers=peers,
-        settings=S,
-        period=period,
-        entities=("card",),
-    )
+
+    def part_of(claims: pd.DataFrame, entity: str) -> FeatureSet:
+        lines = d["claim_lines"][d["claim_lines"]["claim_id"].isin(claims["claim_id"])]
+        return build_features(
+            claims, lines, None, d["facilities"], peers=peers, settings=S, period=period,
+            entities=(entity,),
+        )  # fmt: skip
+
+    part = part_of(c[c["card_id"].isin(full.card.index[::3])], "card")
     assert part.facility.empty
     pd.testing.assert_frame_equal(part.card, full.card.loc[part.card.index], rtol=1e-9)
-    fac_part = c[c["facility_id"].isin(["00001", "00004"])]
-    lines_part = d["claim_lines"][d["claim_lines"]["claim_id"].isin(fac_part["claim_id"])]
-    part = build_features(
-        fac_part,
-        lines_part,
-        None,
-        d["facilities"],
-        peers=peers,
-        settings=S,
-        period=period,
-        entities=("facility",),
-    )
+    part = part_of(c[c["facility_id"].isin(["00001", "00004"])], "facility")
     pd.testing.assert_frame_equal(part.facility, full.facility.loc[part.facility.index], rtol=1e-9)
 
 

@@ -27,6 +27,21 @@ def _complete(out: Path) -> str:
     return (out / "run.json").read_text()
 
 
+def _observer(out: Path, seen: list[str]):  # type: ignore[no-untyped-def]
+    """Wraps a filesystem call so that what ``out`` holds is recorded before and after it."""
+
+    def observed(fn):  # type: ignore[no-untyped-def]
+        def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+            seen.append(_complete(out))
+            result = fn(*args, **kwargs)
+            seen.append(_complete(out))
+            return result
+
+        return wrapper
+
+    return observed
+
+
 def test_after_several_runs_only_the_live_version_remains(tmp_path: Path) -> None:
     out = tmp_path / "out"
     for i in range(4):
@@ -68,16 +83,7 @@ def test_out_always_resolves_to_a_complete_folder_during_the_swap(
     out = tmp_path / "out"
     _write(out, "old")
     seen: list[str] = []
-
-    def observed(fn):  # type: ignore[no-untyped-def]
-        def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
-            seen.append(_complete(out))
-            result = fn(*args, **kwargs)
-            seen.append(_complete(out))
-            return result
-
-        return wrapper
-
+    observed = _observer(out, seen)
     for name in ("replace", "rename", "symlink", "unlink", "rmdir"):
         monkeypatch.setattr(os, name, observed(getattr(os, name)))
     monkeypatch.setattr(shutil, "rmtree", observed(shutil.rmtree))
@@ -100,16 +106,7 @@ def test_a_real_folder_from_an_older_version_is_migrated_once(
     (out / "sub").mkdir()
     (out / "sub" / "x.txt").write_text("kept too")
     seen: list[str] = []
-
-    def observed(fn):  # type: ignore[no-untyped-def]
-        def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
-            seen.append(_complete(out))
-            result = fn(*args, **kwargs)
-            seen.append(_complete(out))
-            return result
-
-        return wrapper
-
+    observed = _observer(out, seen)
     for name in ("replace", "rename"):
         monkeypatch.setattr(os, name, observed(getattr(os, name)))
     _write(out, "new")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -20,12 +22,19 @@ RoleOption = Annotated[
 ]
 
 
-def _store(db: str | None, config: ConfigOption) -> Store:
+@contextmanager
+def _store(db: str | None, config: ConfigOption) -> Iterator[Store]:
+    """The triage store of the settings (or ``--db``), held under its lock, closed after."""
     from claimguard.settings import load_settings
     from claimguard.triage.store import Store
 
     t = load_settings(config).triage
-    return Store.open(db or t.db_url, lock_timeout_s=t.db_lock_timeout_seconds)
+    store = Store.open(db or t.db_url, lock_timeout_s=t.db_lock_timeout_seconds)
+    try:
+        with store.lock_guard():
+            yield store
+    finally:
+        store.close()
 
 
 def add(
@@ -50,12 +59,8 @@ def add(
 
     if password is None:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    store = _store(db, config)
-    try:
-        with store.lock_guard():
-            add_user(store, username, password, role)
-    finally:
-        store.close()
+    with _store(db, config) as store:
+        add_user(store, username, password, role)
     typer.echo(f"User {username} added with role {role}.")
 
 
@@ -63,12 +68,8 @@ def list_(db: DbOption = None, config: ConfigOption = None) -> None:
     """List the users of the triage app (name, role, enabled, created)."""
     from claimguard.triage.auth import list_users
 
-    store = _store(db, config)
-    try:
-        with store.lock_guard():
-            rows = list_users(store)
-    finally:
-        store.close()
+    with _store(db, config) as store:
+        rows = list_users(store)
     if not rows:
         typer.echo("No users yet. Create the first admin: claimguard users add NAME --role admin")
     for r in rows:
@@ -85,12 +86,8 @@ def disable(
     """Disable a user (or enable again with --enable); their sessions stop working at once."""
     from claimguard.triage.auth import set_disabled
 
-    store = _store(db, config)
-    try:
-        with store.lock_guard():
-            set_disabled(store, username, not enable)
-    finally:
-        store.close()
+    with _store(db, config) as store:
+        set_disabled(store, username, not enable)
     typer.echo(f"User {username} {'enabled' if enable else 'disabled'}.")
 
 
@@ -103,12 +100,8 @@ def set_role(
     """Change a user's role (takes effect on their next request)."""
     from claimguard.triage.auth import set_role as _set_role
 
-    store = _store(db, config)
-    try:
-        with store.lock_guard():
-            _set_role(store, username, role)
-    finally:
-        store.close()
+    with _store(db, config) as store:
+        _set_role(store, username, role)
     typer.echo(f"User {username} now has role {role}.")
 
 
