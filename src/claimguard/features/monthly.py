@@ -42,6 +42,12 @@ INDICATORS: tuple[Indicator, ...] = (
     Indicator("visits_per_day", "visits per day", "visit_frequency", "visits"),
     Indicator("cards_per_day", "cards per day", "visit_frequency", "cards"),
     Indicator("admission_rate", "admissions per visit", "admission_pattern", "share"),
+    Indicator(
+        "rare_admission_rate",
+        "admissions for diagnoses peers seldom admit",
+        "admission_pattern",
+        "share",
+    ),
     Indicator("length_of_stay", "average length of stay", "admission_pattern", "days"),
     Indicator("tests_per_visit", "lab tests per visit", "service_intensity", "lines"),
     Indicator("imaging_per_visit", "imaging per visit", "service_intensity", "lines"),
@@ -63,6 +69,11 @@ CLAIM_INDICATORS = {
     "cost_per_visit": "cost",
     "sick_leave_rate": "sick_leave",
 }
+# indicators whose numerator counts events (one per claim at most): their month-to-month
+# noise is binomial/Poisson in the expected count, which the warnings calibrate for
+COUNT_INDICATORS = frozenset({"admission_rate", "rare_admission_rate", "sick_leave_rate"})
+# a visit is "seldom admitted" when same-tier peers admit fewer than 1 in 10 such visits
+RARE_ADMISSION_P = 0.1
 VOLUME_INDICATORS = {"visits_per_day": "claims_per_day", "cards_per_day": "cards_per_day"}
 SUM_COLUMNS = ("facility", "month", "indicator", "num", "den", "expected_num", "n_claims")
 TIDY_COLUMNS = (
@@ -120,6 +131,18 @@ def month_sums(
         v = values[stat]
         e = expected[stat].astype(np.float64)
         ok = np.isfinite(v) & np.isfinite(e)
+        if name == "admission_rate":
+            # Why a second admission indicator: inflating admissions means admitting visits
+            # that peers treat as outpatients. Among all visits those extra stays drown in
+            # the expected ones (noise ~ sqrt(all expected admissions)); among the visits
+            # peers seldom admit they are the same excess over a far smaller expectation.
+            rare = ok & (e < RARE_ADMISSION_P)
+            add(
+                "rare_admission_rate",
+                np.bincount(p.fac[rare], weights=v[rare], minlength=nf),
+                np.bincount(p.fac[rare], minlength=nf).astype(np.float64),
+                np.bincount(p.fac[rare], weights=e[rare], minlength=nf),
+            )
         fac = p.fac[ok]
         add(
             name,
@@ -152,6 +175,49 @@ def _robust_z(log_ratio: pd.Series, group: pd.Series) -> pd.Series:
     mad = (log_ratio - med).abs().groupby(group, observed=True).transform("median") * 1.4826
     z = (log_ratio - med) / mad.where(mad > 1e-9)
     return z.fillna(0.0)
+
+
+CHI2_1_MEDIAN = 0.4549  # median of a chi-square with one degree of freedom
+
+
+def smoothed_log_ratio(events: np.ndarray, expected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """log((O + 0.5) / (E + 0.5)) and its Poisson variance 1 / (E + 0.5).
+
+    Why smoothed: a month with no event at a small facility is log(0) otherwise, and the
+    log of a count is only roughly normal once half an event is added on both sides.
+    """
+    e = np.asarray(expected, dtype=np.float64) + 0.5
+    return np.log((np.asarray(events, dtype=np.float64) + 0.5) / e), 1.0 / e
+
+
+def extra_poisson_variance(dev: np.ndarray, var: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Per group, the additive variance tau^2 beyond the Poisson ``var`` of deviations ``dev``
+    such that ``dev^2 / (var + tau^2)`` has the median of a chi-square(1) (0 when Poisson
+    alone already explains them), found by bisection for all groups at once.
+
+    Why: facilities differ from their peers (and from month to month) by more than chance,
+    but by how much is estimated once over many facilities, not from each one's few months,
+    and the Poisson part is kept separate so a small facility's noise is not taken for a
+    big one's (the random-effects funnel plot of Spiegelhalter, 2005).
+    """
+    codes, uniq = pd.factorize(group)
+    ok = np.isfinite(dev) & np.isfinite(var) & (codes >= 0)
+    g = len(uniq)
+    lo, hi = np.zeros(g), np.full(g, 4.0)
+    d2, v, c = dev[ok] ** 2, var[ok], codes[ok]
+    order = np.argsort(c, kind="stable")
+
+    def med(tau2: np.ndarray) -> np.ndarray:
+        q = (d2 / (v + tau2[c]))[order]
+        return pd.Series(q).groupby(c[order]).median().reindex(range(g)).to_numpy()
+
+    base = med(np.zeros(g))
+    for _ in range(30):
+        mid = (lo + hi) / 2.0
+        above = med(mid) > CHI2_1_MEDIAN
+        lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
+    tau2 = np.where(np.nan_to_num(base) > CHI2_1_MEDIAN, (lo + hi) / 2.0, 0.0)
+    return tau2[np.maximum(codes, 0)]
 
 
 def tidy_indicators(sums: pd.DataFrame, facilities: pd.DataFrame | None) -> pd.DataFrame:
@@ -200,8 +266,20 @@ def tidy_indicators(sums: pd.DataFrame, facilities: pd.DataFrame | None) -> pd.D
         (t["level"] == "facility") & (size >= MIN_PEERS), t["tier"], "all"
     ).astype(object)
     grp = t["level"] + "|" + t["month"] + "|" + t["indicator"] + "|" + pd.Series(peer_group)
-    t["z"] = _robust_z(x, grp).where(t["level"] != "fund", 0.0)
+    t["z"] = _robust_z(x, grp)
     t["peer_ratio"] = np.exp(x.groupby(grp).transform("median")).where(t["ratio"].notna())
+    # count indicators: a funnel z on the smoothed log ratio, its Poisson variance plus the
+    # peers' extra-Poisson spread (a robust z of raw log ratios would take a small
+    # facility's chance swings for departures and break on months without an event)
+    cnt = t["indicator"].isin(COUNT_INDICATORS).to_numpy() & t["expected_num"].notna().to_numpy()
+    if cnt.any():
+        xs, var = smoothed_log_ratio(t["num"].to_numpy()[cnt], t["expected_num"].to_numpy()[cnt])
+        gc = grp.to_numpy()[cnt]
+        m = pd.Series(xs).groupby(gc).transform("median").to_numpy()
+        tau2 = extra_poisson_variance(xs - m, var, gc)
+        t.loc[cnt, "z"] = (xs - m) / np.sqrt(var + tau2)
+        t.loc[cnt, "peer_ratio"] = np.exp(m)
+    t["z"] = t["z"].where(t["level"] != "fund", 0.0)
     t["n_claims"] = t["n_claims"].astype(np.int64)
     return (
         t[list(TIDY_COLUMNS)]
