@@ -23,9 +23,10 @@ import pandas as pd
 from claimguard.errors import UserError
 from claimguard.features.build import FeatureSet
 from claimguard.io.mapping import Mapping
-from claimguard.model.bundle import ENTITY_TYPES, Bundle
+from claimguard.model.bundle import Bundle
 from claimguard.model.train import fit_bundle
 from claimguard.progress import step
+from claimguard.schema import ENTITY_TYPES
 from claimguard.settings import Settings, SparkSettings
 from claimguard.spark.data import SOURCE_FILE, SOURCE_ROW, SparkDataset, load_dataset_spark
 from claimguard.spark.features import ENTITY_KEY, SparkFeatures, build_features_spark

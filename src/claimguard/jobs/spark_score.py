@@ -214,7 +214,7 @@ def _view(
     return view, n_claims
 
 
-def _drift(sf: SparkFeatures, bundle: Any, claims: DataFrame, settings: Settings) -> dict:
+def _drift(sf: SparkFeatures, bundle: Any, claims: DataFrame, settings: Settings) -> dict[str, Any]:
     drift = spark_drift(
         sf,
         bundle,
