@@ -113,7 +113,7 @@ def test_failed_bundle_write_anywhere_is_an_output_error(
     def full(fd: int) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr("claimguard.model.bundle.os.fsync", full)
+    monkeypatch.setattr("claimguard.io.atomic.os.fsync", full)
     with pytest.raises(OutputError, match="No space left"):
         save_bundle(bundle, path)
     monkeypatch.undo()
