@@ -8,14 +8,11 @@ Each PostgreSQL test gets its own schema (search_path), so parallel workers neve
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
 
 from claimguard.triage.app import create_app
 from claimguard.triage.auth import add_user
@@ -32,24 +29,6 @@ def scored_folder(tmp_path: Path) -> Path:
     out = tmp_path / "scored"
     write_sample_folder(out, n_cards=30, n_facilities=6, seed=3)
     return out
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'triage.db'}"
-        return
-    if not PG_URL:
-        pytest.skip("CLAIMGUARD_TEST_PG_URL is not set (CI sets it; see .ci/run)")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in PG_URL else "?"
-    yield f"{PG_URL}{sep}options={quote(f'-csearch_path={schema}')}"
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
 
 
 @pytest.fixture
