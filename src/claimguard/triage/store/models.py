@@ -90,6 +90,8 @@ class Alert(Base):
         Index("ix_alerts_tier_score", "tier", score.desc(), "alert_id"),
         # one case per entity and period: the loader looks the case up by these
         Index("ix_alerts_case", "entity_type", "entity_id", "period_start", "period_end"),
+        # the queue's search and facility filter match the entity id without its type
+        Index("ix_alerts_entity", "entity_id", "score"),
     )
 
 

@@ -10,7 +10,7 @@ import json
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, true
+from sqlalchemy import and_, func, literal, or_, select, true
 from sqlalchemy.sql import ColumnElement, Select
 
 from claimguard.triage.store.base import StoreBase
@@ -110,6 +110,10 @@ class QueueQueries(StoreBase):
             conds.append(a.entity_id == f.search)
         if f.facility:
             visited = select(CardFacility.card_id).where(CardFacility.facility_id == f.facility)
+            # the IN over both id sets is implied by the OR; it lets the planner read the
+            # few cases through ix_alerts_entity instead of testing every case
+            either = visited.union_all(select(literal(f.facility)))
+            conds.append(a.entity_id.in_(either))
             conds.append(
                 or_(
                     and_(a.entity_type == "facility", a.entity_id == f.facility),
