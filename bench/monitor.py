@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -86,6 +85,16 @@ def evaluate(data: Path, out: Path) -> dict[str, float]:
     }
 
 
+def _peak_rss_gb() -> float:
+    """This process's own peak resident memory (VmHWM). Not ``getrusage``'s ru_maxrss, which
+    Linux carries over from the parent across fork + exec, so a child started by a bench that
+    once held a big year would report the bench's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024**2
+    raise RuntimeError("no VmHWM in /proc/self/status (this bench needs Linux)")
+
+
 def _speed_stage(data: Path, model: Path, out: Path) -> None:
     """Runs in the child process: monitor DATA (a dataset, or a folder of monthly extracts
     read one at a time), then print timings and peak RSS as JSON."""
@@ -119,7 +128,7 @@ def _speed_stage(data: Path, model: Path, out: Path) -> None:
                 "months": len(result.run["months"]),
                 "read_claims_parquet_s": read_only,
                 "total_s": total,
-                "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2,
+                "peak_rss_gb": _peak_rss_gb(),
             }
         )
     )

@@ -79,6 +79,22 @@ def test_rate_is_not_inflated_by_a_few_extreme_entities() -> None:
     assert dirty.rate == pytest.approx(clean.rate, rel=0.2)
 
 
+def test_repeat_robust_rate_ignores_abusers_repeating_a_rare_pattern() -> None:
+    """A rare pattern whose training carriers are mostly abusers with two or more events:
+    the one-event estimate keeps the rate near the ordinary entities' own."""
+    import dataclasses
+
+    X = _cards(split_rate=0.0002)
+    clean = _fit(X, [SPLIT])[0]
+    X.iloc[:40, X.columns.get_loc("card_split")] = 2.0  # abusers repeating it, twice each
+    plain = _fit(X, [SPLIT])[0]
+    robust = _fit(X, [dataclasses.replace(SPLIT, repeat_robust=True)])[0]
+    assert plain.rate > 3 * clean.rate
+    assert robust.rate < 2 * clean.rate
+    probe = pd.DataFrame({"card_visits_count": [2.0], "card_split": [1.0]})
+    assert robust.surprisal(probe)[0] > plain.surprisal(probe)[0]
+
+
 def test_card_with_k_impossible_diagnoses_outranks_one_with_k_minus_1() -> None:
     X = _cards()
     items = _fit(X)

@@ -82,6 +82,9 @@ class EvidenceSpec:
     tolerance: float = 0.0  # hard: events tolerated as possible data-entry errors
     unit: float = 1.0  # count: the feature's value per event (30: days counted as months)
     offset: float = 0.0  # count: value that is no event at all (SUPPLY_GRACE for a ratio)
+    # count: the rate is also read off the one-event share (``_band_fit``), the lower of
+    # the two kept -- for a rare pattern whose abusers repeat it within the month
+    repeat_robust: bool = False
 
     @property
     def name(self) -> str:
@@ -126,6 +129,7 @@ DEFAULT_EVIDENCE: tuple[EvidenceSpec, ...] = (
     EvidenceSpec(
         "card_back_to_back_claims_count", "count", "split_billing",
         "claims at one facility starting minutes after the card's previous one", _CARD_VISITS,
+        repeat_robust=True,
     ),
     EvidenceSpec(
         "card_split_stay_admissions_count", "count", "split_billing",
@@ -280,6 +284,7 @@ class FittedEvidence:
                 tolerance=self.spec.tolerance,
                 unit=self.spec.unit,
                 offset=self.spec.offset,
+                repeat_robust=self.spec.repeat_robust,
                 rate_per_exposure=float(f"{self.rate:.6g}"),
                 rate_by_volume_band=[float(f"{r:.6g}") for r in self.band_rates],
                 dispersion_by_volume_band=[round(a, 6) for a in self.band_dispersions],
@@ -327,7 +332,7 @@ TRIM_QUANTILE = 0.99  # the bulk a band's dispersion is measured on
 MIN_DISPERSION_EVENTS = 30  # entities with an event (in the bulk) needed to measure it
 
 
-def _band_fit(k: np.ndarray, n: np.ndarray) -> tuple[float, float]:
+def _band_fit(k: np.ndarray, n: np.ndarray, repeat_robust: bool = False) -> tuple[float, float]:
     """(rate per exposure unit, NB alpha) of one volume band.
 
     The dispersion is a method-of-moments alpha, ``sum((k - mu)^2 - k) / sum(mu^2)``, on the
@@ -338,6 +343,12 @@ def _band_fit(k: np.ndarray, n: np.ndarray) -> tuple[float, float]:
     entities *without* the event under that distribution,
     ``P(K = 0) = exp(-mu)`` or ``(1 + alpha mu)^(-1/alpha)``: an entity with twenty events
     counts as one with one, so a few extreme entities (the abuse itself) cannot inflate it.
+
+    With ``repeat_robust`` a Poisson band's rate is at most the one-event estimate
+    ``P(K = 1) / P(K = 0) = mu``: entities with two or more events then do not count at
+    all. Why: for a rare pattern (one sitting billed as several claims) most training
+    entities with an event can be the abuse itself, repeated; an ordinary entity has
+    one. Only where the bulk is Poisson: an over-dispersed bulk has fewer ones than that.
     """
     m = len(k)
     p0 = (float((k == 0).sum()) + 0.5) / (m + 1.0)
@@ -349,10 +360,14 @@ def _band_fit(k: np.ndarray, n: np.ndarray) -> tuple[float, float]:
             mu = kt.sum() / max(float(nt.sum()), 1.0) * nt
             alpha = max(float(((kt - mu) ** 2 - kt).sum() / max(float((mu**2).sum()), 1e-12)), 0.0)
     mean_mu = -math.log(p0) if alpha == 0 else (p0 ** (-alpha) - 1.0) / alpha
+    if repeat_robust and alpha == 0 and m:
+        mean_mu = min(mean_mu, (float((k == 1).sum()) + 0.5) / (float((k == 0).sum()) + 1.0))
     return mean_mu / max(float(n.mean()) if m else 1.0, 1.0), alpha
 
 
-def _fit_counts(k: np.ndarray, n: np.ndarray) -> tuple[float, tuple[float, ...], tuple[float, ...]]:
+def _fit_counts(
+    k: np.ndarray, n: np.ndarray, repeat_robust: bool = False
+) -> tuple[float, tuple[float, ...], tuple[float, ...]]:
     """(overall rate, rate per volume band, NB alpha per volume band) of training counts.
 
     Per volume band because heavy users have more of every event per visit than light ones;
@@ -362,14 +377,14 @@ def _fit_counts(k: np.ndarray, n: np.ndarray) -> tuple[float, tuple[float, ...],
     """
     if len(k) == 0:
         return 0.5, (), ()
-    rate, alpha = _band_fit(k, n)
+    rate, alpha = _band_fit(k, n, repeat_robust)
     band = volume_band(n)
     rates: list[float] = []
     alphas: list[float] = []
     for b in range(N_BANDS):  # seven bands
         inb = band == b
         m = int(inb.sum())
-        r_b, a_b = _band_fit(k[inb], n[inb]) if m else (rate, alpha)
+        r_b, a_b = _band_fit(k[inb], n[inb], repeat_robust) if m else (rate, alpha)
         prior_r = rates[-1] if rates else rate
         prior_a = alphas[-1] if alphas else alpha
         rates.append((m * r_b + BAND_PRIOR * prior_r) / (m + BAND_PRIOR))
@@ -432,7 +447,7 @@ def fit_evidence(
             item = FittedEvidence(spec, center=center, scale=scale)
         else:
             k, n = item._counts(X)
-            rate, bands, alphas = _fit_counts(k, n)
+            rate, bands, alphas = _fit_counts(k, n, spec.repeat_robust)
             item = FittedEvidence(spec, rate=rate, band_rates=bands, band_dispersions=alphas)
         share = float(item.evaluate(X, fire_level)[2].mean()) if len(X) else 0.0
         demoted = spec.kind == "hard" and share > max_hard_share
