@@ -204,7 +204,7 @@ def serve(url: str, port: int, workers: int) -> None:
     runs it (each worker builds its app from the environment)."""
     import uvicorn
 
-    from claimguard.triage.app import SERVE_ENV
+    from claimguard.triage.app import KEEP_ALIVE_S, SERVE_ENV
 
     os.environ[SERVE_ENV] = json.dumps({"url": url, "page_size": 50})
     uvicorn.run(
@@ -214,6 +214,7 @@ def serve(url: str, port: int, workers: int) -> None:
         host="127.0.0.1",
         port=port,
         log_level="warning",
+        timeout_keep_alive=KEEP_ALIVE_S,
     )
 
 

@@ -64,7 +64,7 @@ def serve(
     import uvicorn
 
     from claimguard.settings import load_settings
-    from claimguard.triage.app import create_app
+    from claimguard.triage.app import KEEP_ALIVE_S, create_app
     from claimguard.triage.load import load_folder
     from claimguard.triage.store import Store
 
@@ -99,7 +99,7 @@ def serve(
             trust_proxy_header=trust_proxy_header,
             trends_dir=trends,
         )
-        uvicorn.run(app, host=h, port=p, log_level="warning")
+        uvicorn.run(app, host=h, port=p, log_level="warning", timeout_keep_alive=KEEP_ALIVE_S)
     except SystemExit as exc:  # uvicorn exits 3 when it cannot start (our drift code)
         raise _port_error(h, p, "the server could not start") from exc
 
@@ -119,7 +119,7 @@ def _serve_workers(
 
     import uvicorn
 
-    from claimguard.triage.app import SERVE_ENV
+    from claimguard.triage.app import KEEP_ALIVE_S, SERVE_ENV
 
     os.environ[SERVE_ENV] = json.dumps(
         {
@@ -136,6 +136,7 @@ def _serve_workers(
         host=host,
         port=port,
         log_level="warning",
+        timeout_keep_alive=KEEP_ALIVE_S,
     )
 
 

@@ -24,16 +24,11 @@ from claimguard.errors import InputFileError
 from claimguard.progress import step
 from claimguard.schema import ALERT_COLUMNS, ENTITY_TYPES
 from claimguard.settings import TriageSettings
+from claimguard.triage.load_context import dates, load_context, records
 from claimguard.triage.store import (
     Alert,
     AlertSignal,
-    CardFacility,
     CaseRun,
-    Claim,
-    ClaimLine,
-    DoctorDay,
-    Entity,
-    FeaturePeers,
     Store,
 )
 
@@ -47,7 +42,6 @@ CONTEXT_FILES = (
     "doctor_days",
     "feature_peers",
 )
-_CLAIM_COLS = [c.name for c in Claim.__table__.columns if c.name != "extra"]
 _STATUS_COLS = {"status", "status_at", "status_reviewer", "state", "assignee", "due_at", "version"}
 _REQUIRED = {
     "evidence_claims": ("claim_id", "card_id", "facility_id"),
@@ -120,35 +114,6 @@ def _need(df: pd.DataFrame, cols: tuple[str, ...] | list[str], path: Path) -> No
             where=str(path),
             fix="pass a folder written by `claimguard score` (docs/contract.md section 3)",
         )
-
-
-def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as dicts of plain Python values (None for missing) that every driver accepts."""
-    df = df.copy()
-    for col in df.columns:
-        s = df[col]
-        if pd.api.types.is_datetime64_any_dtype(s):
-            df[col] = pd.Series(s.dt.to_pydatetime(), index=s.index, dtype=object)
-        elif isinstance(s.dtype, pd.CategoricalDtype):
-            df[col] = s.astype("string")
-    obj = df.astype(object)
-    return obj.where(df.notna(), None).to_dict("records")  # type: ignore[return-value]
-
-
-def _ids_as_text(df: pd.DataFrame, cols: tuple[str, ...]) -> pd.DataFrame:
-    """Ids as text whatever the file stored (an int64 claim_id must still match '123')."""
-    df = df.copy()
-    for c in cols:
-        if c in df.columns:
-            df[c] = df[c].astype("string")
-    return df
-
-
-def _dates(records: list[dict[str, Any]], cols: tuple[str, ...]) -> None:
-    for r in records:
-        for c in cols:
-            if r.get(c) is not None and hasattr(r[c], "date"):
-                r[c] = r[c].date()
 
 
 def _json_list(value: Any, what: str, alert: str, path: Path) -> list[Any]:
@@ -242,8 +207,8 @@ def _alert_rows(df: pd.DataFrame, info: pd.DataFrame | None, path: Path) -> list
     for c in ("province", "tier", "label"):
         if c not in df.columns:
             df[c] = None
-    rows = _records(df)
-    _dates(rows, ("period_start", "period_end"))
+    rows = records(df)
+    dates(rows, ("period_start", "period_end"))
     for r in rows:  # per alert: parse its two JSON cells and check them
         aid = str(r["alert_id"])
         reasons = _json_list(r["reasons"], "reasons", aid, path)
@@ -320,6 +285,50 @@ def case_ids(conn: Any, rows: list[dict[str, Any]]) -> dict[str, str]:
     return out
 
 
+def _write_cases(
+    store: Store,
+    conn: Any,
+    rows: list[dict[str, Any]],
+    case_of: dict[str, str],
+    run_id: int,
+    sla_days: int,
+) -> None:
+    """Upsert the cases, link every alert to its case and run, replace the cases' signals."""
+    cases = sorted(set(case_of.values()))
+    # the reviewers' status columns are never part of the update; a second row of one
+    # folder for one case (same entity and period) is linked, not written twice
+    stmt = store.upsert(Alert.__table__, ["alert_id"], exclude=_STATUS_COLS)
+    seen: set[str] = set()
+    alert_rows = []
+    for r in rows:
+        case = case_of[r["alert_id"]]
+        if case not in seen:
+            seen.add(case)
+            values = {k: v for k, v in r.items() if k != "_signals"}
+            alert_rows.append({**values, "alert_id": case, "run_id": run_id})
+    if alert_rows:
+        conn.execute(stmt, alert_rows)
+    link_rows = [
+        {
+            "alert_id": case_of[r["alert_id"]],
+            "run_id": run_id,
+            "source_alert_id": r["alert_id"],
+            "model_version": r.get("model_version"),
+            "score": r["score"],
+            "top_signal": r.get("top_signal"),
+        }
+        for r in rows
+    ]
+    if link_rows:
+        conn.execute(store.upsert(CaseRun.__table__, ["alert_id", "run_id"], True), link_rows)
+    due = dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(days=sla_days)
+    conn.execute(update(Alert).where(Alert.due_at.is_(None)).values(due_at=due))
+    store.delete_in(conn, AlertSignal.__table__.c.alert_id, cases)
+    sig = {(case_of[r["alert_id"]], s) for r in rows for s in r["_signals"]}
+    if sig:
+        conn.execute(insert(AlertSignal), [{"alert_id": c, "signal": s} for c, s in sorted(sig)])
+
+
 def load_folder(store: Store, folder: str | Path, sla_days: int | None = None) -> LoadSummary:
     """Upsert a scored folder's alerts and context into the store, in one transaction.
 
@@ -349,41 +358,8 @@ def load_folder(store: Store, folder: str | Path, sla_days: int | None = None) -
         # the folder as named (a symlink to its live version), not the version folder itself,
         # which the next run into the same folder replaces
         run_id = store.add_run(conn, os.path.abspath(folder), model_version, len(rows), context)
-        # the reviewers' status columns are never part of the update; a second row of one
-        # folder for one case (same entity and period) is linked, not written twice
-        stmt = store.upsert(Alert.__table__, ["alert_id"], exclude=_STATUS_COLS)
-        seen: set[str] = set()
-        alert_rows = []
-        for r in rows:
-            case = case_of[r["alert_id"]]
-            if case not in seen:
-                seen.add(case)
-                values = {k: v for k, v in r.items() if k != "_signals"}
-                alert_rows.append({**values, "alert_id": case, "run_id": run_id})
-        if alert_rows:
-            conn.execute(stmt, alert_rows)
-        link_rows = [
-            {
-                "alert_id": case_of[r["alert_id"]],
-                "run_id": run_id,
-                "source_alert_id": r["alert_id"],
-                "model_version": r.get("model_version"),
-                "score": r["score"],
-                "top_signal": r.get("top_signal"),
-            }
-            for r in rows
-        ]
-        if link_rows:
-            conn.execute(store.upsert(CaseRun.__table__, ["alert_id", "run_id"], True), link_rows)
-        due = dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(days=sla)
-        conn.execute(update(Alert).where(Alert.due_at.is_(None)).values(due_at=due))
-        store.delete_in(conn, AlertSignal.__table__.c.alert_id, cases)
-        sig = {(case_of[r["alert_id"]], s) for r in rows for s in r["_signals"]}
-        if sig:
-            conn.execute(
-                insert(AlertSignal), [{"alert_id": c, "signal": s} for c, s in sorted(sig)]
-            )
-        _load_context(store, conn, ctx)
+        _write_cases(store, conn, rows, case_of, run_id, sla)
+        load_context(store, conn, ctx)
         pairs = [
             (store.case_of(conn, prev), case_of[aid])
             for prev, aid in carried_pairs(folder, set(ids))
@@ -411,101 +387,3 @@ def load_folder(store: Store, folder: str | Path, sla_days: int | None = None) -
         folder,
     )
     return summary
-
-
-def _load_context(store: Store, conn: Any, ctx: dict[str, pd.DataFrame | None]) -> None:
-    """Replace the evidence context of the loaded entities with this run's."""
-    claims = ctx["evidence_claims"]
-    if claims is not None and len(claims):
-        claims = _ids_as_text(claims, ("claim_id", "card_id", "facility_id", "doctor_id"))
-        claims = claims.drop_duplicates("claim_id", keep="last")
-        main = [c for c in _CLAIM_COLS if c in claims.columns]
-        extra_cols = [c for c in claims.columns if c not in _CLAIM_COLS]
-        recs = _records(claims[main])
-        extras = _records(claims[extra_cols]) if extra_cols else [{}] * len(recs)
-        for r, e in zip(recs, extras, strict=True):
-            r["extra"] = json.dumps({k: v for k, v in e.items() if v is not None}, default=str)
-            for c in ("claim_id", "card_id", "facility_id"):
-                r[c] = str(r[c])
-            for c in _CLAIM_COLS:
-                r.setdefault(c, None)
-        conn.execute(store.upsert(Claim.__table__, ["claim_id"]), recs)
-    lines = ctx["evidence_lines"]
-    if lines is not None and len(lines):
-        cols = [c.name for c in ClaimLine.__table__.columns if c.name != "id"]
-        lines = _ids_as_text(
-            lines[[c for c in cols if c in lines.columns]], ("claim_id", "doctor_id")
-        )
-        store.delete_in(
-            conn, ClaimLine.__table__.c.claim_id, lines["claim_id"].astype(str).unique()
-        )
-        conn.execute(insert(ClaimLine), _records(lines))
-    cf = ctx["card_facilities"]
-    if cf is not None and len(cf):
-        cf = cf.rename(columns={"entity_id": "card_id"})
-        cols = [c.name for c in CardFacility.__table__.columns]
-        cf = _ids_as_text(cf[[c for c in cols if c in cf.columns]], ("card_id", "facility_id"))
-        cf = cf.drop_duplicates(["card_id", "facility_id"])
-        store.delete_in(conn, CardFacility.__table__.c.card_id, cf["card_id"].astype(str).unique())
-        conn.execute(insert(CardFacility), _records(cf))
-    dd = ctx["doctor_days"]
-    if dd is not None and len(dd):
-        dd = dd.rename(columns={"entity_id": "facility_id"})
-        dd = _ids_as_text(
-            dd[["facility_id", "doctor_id", "day", "examinations"]], ("facility_id", "doctor_id")
-        )
-        dd["day"] = pd.to_datetime(dd["day"]).dt.normalize()
-        dd = dd.dropna(subset=["day"]).drop_duplicates(["facility_id", "doctor_id", "day"])
-        store.delete_in(
-            conn, DoctorDay.__table__.c.facility_id, dd["facility_id"].astype(str).unique()
-        )
-        recs = _records(dd)
-        _dates(recs, ("day",))
-        conn.execute(insert(DoctorDay), recs)
-    info = ctx["entity_info"]
-    if info is not None and len(info):
-        cols = [c.name for c in Entity.__table__.columns]
-        info = _ids_as_text(info[[c for c in cols if c in info.columns]], ("entity_id",))
-        info = info.drop_duplicates(["entity_type", "entity_id"], keep="last")
-        recs = _records(info)
-        for r in recs:
-            for c in cols:
-                r[c] = None if r.get(c) is None else str(r[c])
-        conn.execute(store.upsert(Entity.__table__, ["entity_type", "entity_id"]), recs)
-    peers = ctx["feature_peers"]
-    if peers is not None and len(peers):
-        recs = []
-        for r in _records(peers.drop_duplicates(["entity_type", "feature"], keep="last")):
-            recs.append(
-                {
-                    "entity_type": str(r["entity_type"]),
-                    "feature": str(r["feature"]),
-                    **{k: _float(r.get(k)) for k in ("median", "p90", "p99")},
-                    "bin_edges": json.dumps([_float(x) for x in _as_list(r["bin_edges"])]),
-                    "bin_shares": json.dumps([_float(x) for x in _as_list(r["bin_shares"])]),
-                }
-            )
-        conn.execute(store.upsert(FeaturePeers.__table__, ["entity_type", "feature"]), recs)
-
-
-def _float(v: Any) -> float | None:
-    try:
-        x = float(v)
-    except (TypeError, ValueError):
-        return None
-    return x if x == x and abs(x) != float("inf") else None
-
-
-def _as_list(v: Any) -> list[Any]:
-    """A list cell as Parquet stores it (array) or as JSON text."""
-    if v is None:
-        return []
-    if hasattr(v, "tolist"):
-        return list(v.tolist())
-    if isinstance(v, list | tuple):
-        return list(v)
-    try:
-        parsed = json.loads(str(v))
-    except ValueError:
-        return []
-    return parsed if isinstance(parsed, list) else []

@@ -128,6 +128,7 @@ def write_sample_folder(
     """Write alerts, scores, entity_info (+ the other context files when ``context``).
 
     Each alerted card also gets ``card_visits`` visits that are not evidence (its story).
+    The random draws are made in one fixed order, so a seed always gives the same folder.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -146,29 +147,87 @@ def write_sample_folder(
     alerts[list(ALERT_COLUMNS)].to_parquet(out / "alerts.parquet", index=False)
     alerts[list(SCORE_COLUMNS)].to_parquet(out / "scores.parquet", index=False)
     (out / "run.json").write_text(json.dumps({"model_version": model_version, "sample": True}))
-    is_fac = alerts["entity_type"] == "facility"
-    fac_idx = np.arange(len(alerts)) % len(PROVINCES)
-    info = pd.DataFrame(
-        {
-            "entity_type": alerts["entity_type"],
-            "entity_id": alerts["entity_id"],
-            "province": np.array(PROVINCES)[fac_idx],
-            "tier": pd.Series(np.array(TIERS)[np.arange(len(alerts)) % len(TIERS)]).where(
-                is_fac.to_numpy()
-            ),
-            "label": np.where(
-                is_fac.to_numpy(), "Facility " + alerts["entity_id"], "Card " + alerts["entity_id"]
-            ),
-        }
-    )
+    info = _alert_info(alerts)
     if not context:  # alerts, scores and entity_info only
         info.to_parquet(out / "entity_info.parquet", index=False)
         return alerts
-
     etype = alerts["entity_type"].to_numpy(str)[alert_idx]
     ent = alerts["entity_id"].to_numpy(str)[alert_idx]
-    m = len(claim_ids)
     facilities = np.array([f"F{i:07d}" for i in range(max(n_facilities, 3))])
+    claims = _evidence_claims(claim_ids, etype, ent, facilities, rng)
+    admit = pd.DatetimeIndex(claims["admit_time"])
+    claims = pd.concat([claims, _other_visits(claims, etype, card_visits, seed)], ignore_index=True)
+    claims.to_parquet(out / "evidence_claims.parquet", index=False)
+    _all_info(info, facilities).to_parquet(out / "entity_info.parquet", index=False)
+    _feature_peers(seed).to_parquet(out / "feature_peers.parquet", index=False)
+    _lines(claim_ids, admit, lines_per_claim, rng).to_parquet(
+        out / "evidence_lines.parquet", index=False
+    )
+    is_fac = (alerts["entity_type"] == "facility").to_numpy()
+    cards = alerts.loc[~is_fac, "entity_id"].to_numpy(str)
+    _card_facilities(cards, facilities, rng).to_parquet(
+        out / "card_facilities.parquet", index=False
+    )
+    facs = alerts.loc[is_fac, "entity_id"].to_numpy(str)
+    _doctor_days(facs, rng).to_parquet(out / "doctor_days.parquet", index=False)
+    return alerts
+
+
+def _facility_places(facilities: np.ndarray) -> tuple[pd.Series, pd.Series]:
+    """Each sample facility's province and tier, in turn through the lists."""
+    idx = np.arange(len(facilities))
+    province = pd.Series(np.array(PROVINCES)[idx % len(PROVINCES)], index=facilities)
+    return province, pd.Series(np.array(TIERS)[idx % len(TIERS)], index=facilities)
+
+
+def _alert_info(alerts: pd.DataFrame) -> pd.DataFrame:
+    """entity_info of the alerted cards and facilities."""
+    is_fac = (alerts["entity_type"] == "facility").to_numpy()
+    idx = np.arange(len(alerts))
+    return pd.DataFrame(
+        {
+            "entity_type": alerts["entity_type"],
+            "entity_id": alerts["entity_id"],
+            "province": np.array(PROVINCES)[idx % len(PROVINCES)],
+            "tier": pd.Series(np.array(TIERS)[idx % len(TIERS)]).where(is_fac),
+            "label": np.where(
+                is_fac, "Facility " + alerts["entity_id"], "Card " + alerts["entity_id"]
+            ),
+        }
+    )
+
+
+def _all_info(info: pd.DataFrame, facilities: np.ndarray) -> pd.DataFrame:
+    """entity_info with the visited facilities that have no alert, names and kinds."""
+    fac_province, fac_tier = _facility_places(facilities)
+    known = set(info.loc[info["entity_type"] == "facility", "entity_id"])
+    extra = [f for f in facilities if f not in known]
+    more = pd.DataFrame(
+        {
+            "entity_type": "facility",
+            "entity_id": extra,
+            "province": fac_province.reindex(extra).to_numpy(),
+            "tier": fac_tier.reindex(extra).to_numpy(),
+            "label": ["Facility " + f for f in extra],
+        }
+    )
+    info = pd.concat([info, more], ignore_index=True)
+    is_f = info["entity_type"] == "facility"
+    info["kind"] = pd.Series("hospital", index=info.index, dtype="string").where(is_f)
+    names = "Benh vien " + info["entity_id"].astype("string").str[-3:]
+    info["name"] = names.where(is_f)
+    return info
+
+
+def _evidence_claims(
+    claim_ids: np.ndarray,
+    etype: np.ndarray,
+    ent: np.ndarray,
+    facilities: np.ndarray,
+    rng: np.random.Generator,
+) -> pd.DataFrame:
+    """The alerts' evidence claims in the claims schema (draws in a fixed order)."""
+    m = len(claim_ids)
     fac = np.where(etype == "facility", ent, facilities[rng.integers(0, len(facilities), m)])
     card = np.where(etype == "card", ent, np.char.add("HN9", rng.integers(0, 10**6, m).astype(str)))
     admit = PERIOD[0] + pd.to_timedelta(rng.integers(0, 30 * 24 * 60, m), unit="min")
@@ -197,39 +256,17 @@ def write_sample_folder(
     claims["outcome"] = pd.Categorical(
         ["improved"] * m, categories=list(CLAIMS.column("outcome").enum)
     )
-    fac_province = pd.Series(
-        np.array(PROVINCES)[np.arange(len(facilities)) % len(PROVINCES)], index=facilities
-    )
-    fac_tier = pd.Series(np.array(TIERS)[np.arange(len(facilities)) % len(TIERS)], index=facilities)
+    fac_province, fac_tier = _facility_places(facilities)
     claims["facility_province"] = pd.array(fac_province.reindex(fac).to_numpy(), "string")
     claims["facility_tier"] = pd.array(fac_tier.reindex(fac).to_numpy(), "string")
-    claims = pd.concat([claims, _other_visits(claims, etype, card_visits, seed)], ignore_index=True)
-    claims.to_parquet(out / "evidence_claims.parquet", index=False)
-    known = set(info.loc[info["entity_type"] == "facility", "entity_id"])
-    extra = [f for f in facilities if f not in known]
-    info = pd.concat(
-        [
-            info,
-            pd.DataFrame(
-                {
-                    "entity_type": "facility",
-                    "entity_id": extra,
-                    "province": fac_province.reindex(extra).to_numpy(),
-                    "tier": fac_tier.reindex(extra).to_numpy(),
-                    "label": ["Facility " + f for f in extra],
-                }
-            ),
-        ],
-        ignore_index=True,
-    )
-    is_f = info["entity_type"] == "facility"
-    info["kind"] = pd.Series("hospital", index=info.index, dtype="string").where(is_f)
-    names = "Benh vien " + info["entity_id"].astype("string").str[-3:]
-    info["name"] = names.where(is_f)
-    info.to_parquet(out / "entity_info.parquet", index=False)
-    _feature_peers(seed).to_parquet(out / "feature_peers.parquet", index=False)
+    return claims
 
-    li = np.repeat(np.arange(m), lines_per_claim)
+
+def _lines(
+    claim_ids: np.ndarray, admit: pd.DatetimeIndex, per_claim: int, rng: np.random.Generator
+) -> pd.DataFrame:
+    """``per_claim`` drug / service / supply lines of every evidence claim."""
+    li = np.repeat(np.arange(len(claim_ids)), per_claim)
     lines = pd.DataFrame(
         {c: pd.Series([pd.NA] * len(li), dtype="string") for c in CLAIM_LINES.names}
     )
@@ -242,11 +279,15 @@ def write_sample_folder(
     lines["amount"] = rng.uniform(1e4, 5e5, len(li)).round(-3)
     lines["days_supply"] = rng.choice([np.nan, 30.0], len(li))
     lines["order_time"] = admit[li]
-    lines.to_parquet(out / "evidence_lines.parquet", index=False)
+    return lines
 
-    cards = alerts.loc[~is_fac, "entity_id"].to_numpy(str)
+
+def _card_facilities(
+    cards: np.ndarray, facilities: np.ndarray, rng: np.random.Generator
+) -> pd.DataFrame:
+    """Three visited facilities per alerted card."""
     cf_card = np.repeat(cards, 3)
-    cf = pd.DataFrame(
+    return pd.DataFrame(
         {
             "entity_id": cf_card,
             "facility_id": np.tile(facilities[:3], len(cards)),
@@ -256,12 +297,13 @@ def write_sample_folder(
             "last_visit": PERIOD[0] + pd.to_timedelta(rng.integers(10, 30, len(cf_card)), "D"),
         }
     )
-    cf.to_parquet(out / "card_facilities.parquet", index=False)
 
-    facs = alerts.loc[is_fac, "entity_id"].to_numpy(str)
+
+def _doctor_days(facs: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
+    """Ten days of three doctors' examinations per alerted facility."""
     days = pd.date_range(PERIOD[0], periods=10, freq="D")
     dd_fac = np.repeat(facs, 3 * len(days))
-    dd = pd.DataFrame(
+    return pd.DataFrame(
         {
             "entity_id": dd_fac,
             "doctor_id": np.tile(np.repeat(["D1", "D2", "D3"], len(days)), len(facs)),
@@ -269,8 +311,6 @@ def write_sample_folder(
             "examinations": rng.integers(10, 120, len(dd_fac)).astype(float),
         }
     )
-    dd.to_parquet(out / "doctor_days.parquet", index=False)
-    return alerts
 
 
 def _other_visits(claims: pd.DataFrame, etype: np.ndarray, n: int, seed: int) -> pd.DataFrame:

@@ -117,38 +117,42 @@ def chart_svg(
     return buf.getvalue()
 
 
-def make_router(folder: Path | None, store_kind: str = "") -> APIRouter:
-    """The Trends routes over the monitor output in ``folder`` (None: a page that says how)."""
-    data = TrendsData(folder)
-    env = Environment(
-        loader=ChoiceLoader(
-            [FileSystemLoader(HERE / "templates" / "trends"), FileSystemLoader(HERE / "templates")]
-        ),
-        autoescape=True,
-    )
-    env.filters["pct"] = lambda v: "" if pd.isna(v) else f"{float(v) * 100:+.0f}%"
-    templates = Jinja2Templates(env=env)
-    router = APIRouter()
+class _Pages:
+    """The Trends pages over one monitor folder (the routes are its bound methods)."""
 
-    def render(request: Request, name: str, status_code: int = 200, **ctx: Any) -> HTMLResponse:
-        ctx.setdefault("store_kind", store_kind)
-        ctx.setdefault("folder", str(folder) if folder else "")
-        return templates.TemplateResponse(request, name, ctx, status_code=status_code)
+    def __init__(self, folder: Path | None, store_kind: str) -> None:
+        self.folder = folder
+        self.store_kind = store_kind
+        self.data = TrendsData(folder)
+        env = Environment(
+            loader=ChoiceLoader(
+                [
+                    FileSystemLoader(HERE / "templates" / "trends"),
+                    FileSystemLoader(HERE / "templates"),
+                ]
+            ),
+            autoescape=True,
+        )
+        env.filters["pct"] = lambda v: "" if pd.isna(v) else f"{float(v) * 100:+.0f}%"
+        self.templates = Jinja2Templates(env=env)
 
-    def loaded() -> _Loaded:
-        d = data.get()
+    def render(
+        self, request: Request, name: str, status_code: int = 200, **ctx: Any
+    ) -> HTMLResponse:
+        ctx.setdefault("store_kind", self.store_kind)
+        ctx.setdefault("folder", str(self.folder) if self.folder else "")
+        return self.templates.TemplateResponse(request, name, ctx, status_code=status_code)
+
+    def loaded(self) -> _Loaded:
+        d = self.data.get()
         if d is None:
             raise StarletteHTTPException(404, "No monitor output")
         return d
 
-    def _warn_rows(w: pd.DataFrame) -> list[dict[Any, Any]]:
-        return w.sort_values(["month", "score"], ascending=[False, False]).to_dict("records")
-
-    @router.get("/trends", response_class=HTMLResponse)
-    def trends_index(request: Request) -> HTMLResponse:
-        d = data.get()
+    def trends_index(self, request: Request) -> HTMLResponse:
+        d = self.data.get()
         if d is None:
-            return render(request, "trends_index.html", provinces=[], warned=[], missing=True)
+            return self.render(request, "trends_index.html", provinces=[], warned=[], missing=True)
         ind, w = d.indicators, d.warnings
         provs = sorted(ind.loc[ind["level"] == "province", "facility"].unique())
         count = w[w["level"] == "facility"].groupby("province")["facility"].nunique()
@@ -161,13 +165,13 @@ def make_router(folder: Path | None, store_kind: str = "") -> APIRouter:
             .to_dict("records")
         )
         months = sorted(ind["month"].unique())
-        return render(
+        return self.render(
             request, "trends_index.html", provinces=provinces, warned=top, months=months,
             missing=False,
         )  # fmt: skip
 
-    def entity_page(request: Request, level: str, entity: str) -> HTMLResponse:
-        d = loaded()
+    def entity_page(self, request: Request, level: str, entity: str) -> HTMLResponse:
+        d = self.loaded()
         ind = d.indicators
         rows = ind[(ind["level"] == level) & (ind["facility"] == entity)]
         if rows.empty:
@@ -175,24 +179,12 @@ def make_router(folder: Path | None, store_kind: str = "") -> APIRouter:
         w = d.warnings[(d.warnings["level"] == level) & (d.warnings["facility"] == entity)]
         present = set(rows["indicator"])
         charts = [
-            {
-                "name": i.name,
-                "label": i.label,
-                "warned": bool((w["indicator"] == i.name).any()),
-            }
+            {"name": i.name, "label": i.label, "warned": bool((w["indicator"] == i.name).any())}
             for i in INDICATORS
             if i.name in present
         ]
         first = rows.iloc[0]
-        members: list[dict[str, Any]] = []
-        if level == "province":
-            f = ind[(ind["level"] == "facility") & (ind["province"] == entity)]
-            fw = d.warnings[(d.warnings["level"] == "facility")]
-            nw = fw[fw["province"] == entity].groupby("facility").size()
-            for fid, tier in f[["facility", "tier"]].drop_duplicates().itertuples(index=False):
-                members.append({"id": fid, "tier": tier, "warnings": int(nw.get(fid, 0))})
-            members.sort(key=lambda m: (-m["warnings"], m["id"]))
-        return render(
+        return self.render(
             request,
             "trends_entity.html",
             level=level,
@@ -201,25 +193,21 @@ def make_router(folder: Path | None, store_kind: str = "") -> APIRouter:
             tier=first["tier"],
             charts=charts,
             warnings=_warn_rows(w),
-            members=members,
+            members=_members(d, entity) if level == "province" else [],
             months=sorted(rows["month"].unique()),
         )
 
-    @router.get("/trends/facility/{facility_id:path}", response_class=HTMLResponse)
-    def trends_facility(request: Request, facility_id: str) -> HTMLResponse:
-        return entity_page(request, "facility", facility_id)
+    def trends_facility(self, request: Request, facility_id: str) -> HTMLResponse:
+        return self.entity_page(request, "facility", facility_id)
 
-    @router.get("/trends/province/{province}", response_class=HTMLResponse)
-    def trends_province(request: Request, province: str) -> HTMLResponse:
-        return entity_page(request, "province", province)
+    def trends_province(self, request: Request, province: str) -> HTMLResponse:
+        return self.entity_page(request, "province", province)
 
-    @router.get("/trends/fund", response_class=HTMLResponse)
-    def trends_fund(request: Request) -> HTMLResponse:
-        return entity_page(request, "fund", "fund")
+    def trends_fund(self, request: Request) -> HTMLResponse:
+        return self.entity_page(request, "fund", "fund")
 
-    @router.get("/trends/chart/{level}/{indicator}.svg")
-    def trends_chart(level: str, indicator: str, entity: str) -> Response:
-        d = loaded()
+    def trends_chart(self, level: str, indicator: str, entity: str) -> Response:
+        d = self.loaded()
         if level not in LEVELS or indicator not in BY_NAME:
             raise StarletteHTTPException(404, "No such chart")
         ind = d.indicators
@@ -238,4 +226,43 @@ def make_router(folder: Path | None, store_kind: str = "") -> APIRouter:
         svg = chart_svg(s, d.band, warned, meta.label, meta.unit)
         return Response(svg, media_type="image/svg+xml")
 
+
+def _warn_rows(w: pd.DataFrame) -> list[dict[Any, Any]]:
+    return w.sort_values(["month", "score"], ascending=[False, False]).to_dict("records")
+
+
+def _members(d: _Loaded, province: str) -> list[dict[str, Any]]:
+    """A province's facilities, most warned first."""
+    ind = d.indicators
+    f = ind[(ind["level"] == "facility") & (ind["province"] == province)]
+    fw = d.warnings[(d.warnings["level"] == "facility")]
+    nw = fw[fw["province"] == province].groupby("facility").size()
+    members = [
+        {"id": fid, "tier": tier, "warnings": int(nw.get(fid, 0))}
+        for fid, tier in f[["facility", "tier"]].drop_duplicates().itertuples(index=False)
+    ]
+    members.sort(key=lambda m: (-m["warnings"], m["id"]))
+    return members
+
+
+def make_router(folder: Path | None, store_kind: str = "") -> APIRouter:
+    """The Trends routes over the monitor output in ``folder`` (None: a page that says how)."""
+    pages = _Pages(folder, store_kind)
+    router = APIRouter()
+    html = {"response_class": HTMLResponse, "methods": ["GET"]}
+    router.add_api_route("/trends", pages.trends_index, **html)  # type: ignore[arg-type]
+    router.add_api_route(
+        "/trends/facility/{facility_id:path}",
+        pages.trends_facility,
+        **html,  # type: ignore[arg-type]
+    )
+    router.add_api_route(
+        "/trends/province/{province}",
+        pages.trends_province,
+        **html,  # type: ignore[arg-type]
+    )
+    router.add_api_route("/trends/fund", pages.trends_fund, **html)  # type: ignore[arg-type]
+    router.add_api_route(
+        "/trends/chart/{level}/{indicator}.svg", pages.trends_chart, methods=["GET"]
+    )
     return router
