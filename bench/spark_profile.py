@@ -85,7 +85,7 @@ def report(events: list[dict]) -> None:
     for j, job in sorted(jobs.items()):
         took = ((job["end"] or job["start"]) - job["start"]) / 1000
         inside += took
-        ran = [(s, *stages[s]) for s in job["st"] if s in stages]
+        ran = [(s, stages[s][0], round(stages[s][1], 1)) for s in job["st"] if s in stages]
         print(f"job {j:3d} {took:7.1f} s  {job['site'][-50:]:50s} stages(id,tasks,s) {ran}")
     if jobs:
         first = min(j["start"] for j in jobs.values())
