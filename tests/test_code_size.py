@@ -45,7 +45,6 @@ EXCEPTIONS: dict[str, str] = {
     "model/feedback.py:apply_feedback": NOT_YET_SPLIT,
     "model/feedback.py:fit_adjustment": NOT_YET_SPLIT,
     "model/train.py:fit_bundle": NOT_YET_SPLIT,
-    "scoring/context.py:entity_info": NOT_YET_SPLIT,
     "scoring/reasons.py*": IN_PROGRESS,
     "synth/abuse.py": NOT_YET_SPLIT,
     "synth/abuse.py:card_claims": NOT_YET_SPLIT,

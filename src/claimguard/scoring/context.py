@@ -54,6 +54,18 @@ def entity_info(
     ds: Dataset, card_ids: pd.Index, facility_ids: pd.Index, period_end: pd.Timestamp
 ) -> pd.DataFrame:
     """entity_type, entity_id, province, tier, kind (null for cards), label, name (if known)."""
+    cards = _card_info(ds, card_ids, period_end)
+    facs = _facility_info(ds, facility_ids)
+    cols = ["entity_type", "entity_id", "province", "tier", "label", "name", "kind"]
+    out = pd.concat([cards[cols], facs[cols]], ignore_index=True)
+    for c in cols:
+        out[c] = out[c].astype("string")
+    return out
+
+
+def _card_info(ds: Dataset, card_ids: pd.Index, period_end: pd.Timestamp) -> pd.DataFrame:
+    """The alerted cards' rows of ``entity_info``: the registry first, else what the claims
+    say about the card holder."""
     claims = ds.claims
     # Cards: registry first, else what the claims say about the card holder.
     cards = pd.DataFrame({"entity_id": pd.Series(card_ids, dtype="string")})
@@ -88,7 +100,13 @@ def entity_info(
     cards["province"] = province.astype("string")
     cards["tier"] = pd.Series(pd.NA, index=cards.index, dtype="string")
     cards["label"] = "Card " + cards["entity_id"] + " · " + sex.fillna("U") + " · " + age_txt
+    cards["name"] = pd.Series(pd.NA, index=cards.index, dtype="string")
+    cards["kind"] = pd.Series(pd.NA, index=cards.index, dtype="string")
+    return cards
 
+
+def _facility_info(ds: Dataset, facility_ids: pd.Index) -> pd.DataFrame:
+    """The alerted facilities' rows of ``entity_info``, from the facility table if any."""
     facs = pd.DataFrame({"entity_id": pd.Series(facility_ids, dtype="string")})
     facs["entity_type"] = "facility"
     if ds.facilities is not None and not ds.facilities.empty:
@@ -111,13 +129,7 @@ def entity_info(
     where = (", " + facs["province"]).fillna("")
     facs["label"] = "Facility " + facs["entity_id"] + " · " + desc + where
     facs["kind"] = kind.astype("string")
-    cards["name"] = pd.Series(pd.NA, index=cards.index, dtype="string")
-    cards["kind"] = pd.Series(pd.NA, index=cards.index, dtype="string")
-    cols = ["entity_type", "entity_id", "province", "tier", "label", "name", "kind"]
-    out = pd.concat([cards[cols], facs[cols]], ignore_index=True)
-    for c in cols:
-        out[c] = out[c].astype("string")
-    return out
+    return facs
 
 
 def card_facilities(claims: pd.DataFrame, card_ids: pd.Index) -> pd.DataFrame:
