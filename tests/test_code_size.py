@@ -41,7 +41,6 @@ EXCEPTIONS: dict[str, str] = {
     "io/xml130.py": NOT_YET_SPLIT,
     "io/xml130.py:_read_file": NOT_YET_SPLIT,
     "io/xml130_writer.py:write_xml130": NOT_YET_SPLIT,
-    "jobs/evaluate.py:evaluate": NOT_YET_SPLIT,
     "model/feedback.py:apply_feedback": NOT_YET_SPLIT,
     "model/feedback.py:fit_adjustment": NOT_YET_SPLIT,
     "model/train.py:fit_bundle": NOT_YET_SPLIT,

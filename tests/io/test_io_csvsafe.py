@@ -11,7 +11,7 @@ import pandas as pd
 
 from claimguard.cli import run
 from claimguard.io.csvsafe import neutralise, restore, write_csv
-from claimguard.jobs.evaluate import read_labels
+from claimguard.jobs.labels import read_labels
 from tests.io.io_frames import make_dataset, write_folder
 
 HOSTILE = [

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from claimguard.evaluation.metrics import entity_metrics
-from claimguard.jobs.evaluate import read_labels
+from claimguard.jobs.labels import read_labels
 from claimguard.schema import ENTITY_TYPES
 from claimguard.settings import Settings
 

@@ -23,72 +23,12 @@ from claimguard.errors import InputFileError
 from claimguard.evaluation import report
 from claimguard.evaluation.scenarios import canonical_scenario, expected_signals, normalise
 from claimguard.io.atomic import atomic_folder, write_json
-from claimguard.io.csvsafe import restore
+from claimguard.jobs.labels import read_labels, read_traps
 from claimguard.progress import step
-from claimguard.schema import ENTITY_TYPES, LABEL_COLUMNS, decision_labels
+from claimguard.schema import ENTITY_TYPES, decision_labels
 from claimguard.settings import ScoringSettings
 
 log = logging.getLogger(__name__)
-
-
-def read_labels(path: Path) -> tuple[pd.DataFrame, str]:
-    """Labels as (frame with entity_type, entity_id, scenario, label 1/0), kind.
-
-    kind = "planted" for labels.csv (listed = positive, the rest normal) or
-    "reviewer" for decision files (confirmed = 1, dismissed = 0, other decisions -1: they
-    count in the queue-by-decision table only).
-    """
-    if not path.exists():
-        raise InputFileError(
-            "The labels file does not exist",
-            where=str(path),
-            fix="pass --labels with labels.csv of a generated dataset or a triage export",
-        )
-    try:
-        # a triage export's ids are neutralised against spreadsheet formulas: undone here
-        raw = restore(pd.read_csv(path, dtype="string", keep_default_na=False, na_values=[""]))
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputFileError(
-            f"The labels file cannot be read as CSV ({exc})",
-            where=str(path),
-            fix="export labels as UTF-8 CSV with a header row",
-        ) from exc
-    missing = [c for c in ("entity_type", "entity_id") if c not in raw.columns]
-    if missing:
-        raise InputFileError(
-            f"The labels file lacks column(s) {', '.join(missing)}",
-            where=str(path),
-            fix=f"labels need the columns {', '.join(LABEL_COLUMNS)} (docs/contract.md section 4)",
-        )
-    out = raw.copy()
-    out["entity_type"] = out["entity_type"].str.strip().str.lower()
-    out["entity_id"] = out["entity_id"].str.strip()
-    if "scenario" not in out.columns:
-        out["scenario"] = pd.Series(pd.NA, index=out.index, dtype="string")
-    if "decision" in out.columns:
-        decision = out["decision"].fillna("").map(normalise)
-        out["label"] = decision_labels(decision)
-        out["decision"] = decision
-        if "decided_at" in out.columns:  # the latest decision per entity counts
-            out = out.sort_values("decided_at", kind="stable")
-        out = out.drop_duplicates(["entity_type", "entity_id"], keep="last")
-        kind = "reviewer"
-    else:
-        out["label"] = 1
-        out = out.drop_duplicates(["entity_type", "entity_id"])
-        kind = "planted"
-    return out.reset_index(drop=True), kind
-
-
-def read_traps(labels_path: Path) -> pd.DataFrame | None:
-    """``traps.csv`` next to the labels, when present."""
-    path = labels_path.with_name("traps.csv")
-    if not path.exists():
-        return None
-    traps = restore(pd.read_csv(path, dtype="string"))  # written with formulas neutralised
-    if not {"entity_type", "entity_id"} <= set(traps.columns):
-        return None
-    return traps
 
 
 def _ks(capacity: int, n: int) -> list[int]:
@@ -182,6 +122,84 @@ def reviewer_precision(alerts: pd.DataFrame, decisions: pd.DataFrame) -> list[di
     return rows
 
 
+def _read_scored(scored_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """(scores, alerts, run.json) of a scored folder; exit 2 when it is not one."""
+    for name in ("scores.parquet", "alerts.parquet"):
+        if not (scored_dir / name).exists():
+            raise InputFileError(
+                f"{name} is missing: this is not a scored folder",
+                where=str(scored_dir),
+                fix="pass the --out folder of `claimguard score`",
+            )
+    run_path = scored_dir / "run.json"
+    run = json.loads(run_path.read_text()) if run_path.exists() else {}
+    scores = pd.read_parquet(scored_dir / "scores.parquet")
+    return scores, pd.read_parquet(scored_dir / "alerts.parquet"), run
+
+
+def _baselines(
+    claims: pd.DataFrame, et: str, sc: pd.Series, for_metrics: pd.DataFrame, ks: list[int],
+    traps: pd.DataFrame | None, curves: dict[str, tuple[np.ndarray, np.ndarray]],
+) -> dict[str, Any]:  # fmt: skip
+    """The naive baselines' metrics on the same entities (their curves added to ``curves``)."""
+    from claimguard.evaluation.baselines import baseline_scores
+
+    out: dict[str, Any] = {}
+    for method in ("iforest", "ecod"):
+        with step(f"Baseline: naive {method} ({et} entities)"):
+            b = baseline_scores(claims, et, method).reindex(sc.index).fillna(0.0)
+        base = _metrics(b, for_metrics, et, ks, traps)
+        out[method] = {k: v for k, v in base.items() if not k.startswith("recall_by_scenario")}
+        curves[f"naive {method}"] = (curves["claimguard"][0], b.to_numpy())
+    return out
+
+
+def _entity_type(
+    et: str, scores: pd.DataFrame, labels: pd.DataFrame, kind: str,
+    traps: pd.DataFrame | None, capacity: dict[str, int], claims: pd.DataFrame | None,
+) -> tuple[dict[str, Any], dict[str, Any]] | None:  # fmt: skip
+    """One entity type's metrics entry and report section (None: nothing scored)."""
+    sc = scores.loc[scores["entity_type"] == et].set_index("entity_id")["score"]
+    lab = labels.loc[labels["entity_type"] == et]
+    if kind == "reviewer":
+        sc = sc.loc[sc.index.isin(lab["entity_id"])]
+    if sc.empty:
+        return None
+    positive = pd.Series(1, index=lab.loc[lab["label"] == 1, "entity_id"].unique())
+    trap_ids = (
+        set(traps.loc[traps["entity_type"] == et, "entity_id"]) if traps is not None else set()
+    )
+    cap = int(capacity.get(et, 0)) or 10
+    ks = _ks(cap, len(sc))
+    for_metrics = lab[["entity_type", "entity_id", "scenario"]].copy()
+    if kind == "reviewer":
+        for_metrics["decision"] = np.where(lab["label"] == 1, "confirmed", "dismissed")
+    model = _metrics(sc, for_metrics, et, ks, traps)
+    counts = lab.loc[lab["label"] == 1].drop_duplicates("entity_id")["scenario"]
+    counts = counts.astype("string").fillna("<NA>").value_counts()
+    k_cap = cap if cap in ks else ks[-1]
+    by_scenario = model.pop(f"recall_by_scenario@{k_cap}", {})
+    for k in ks:
+        model.pop(f"recall_by_scenario@{k}", None)
+    entry: dict[str, Any] = {
+        "n_entities": int(len(sc)),
+        "n_positive": int(sc.index.isin(positive.index).sum()),
+        "n_traps": int(sc.index.isin(list(trap_ids)).sum()),
+        "capacity": k_cap,
+        "ks": ks,
+        "model": model,
+        "recall_per_scenario": {
+            str(s): {"entities": int(counts.get(s, 0)), "recall": r}
+            for s, r in sorted(by_scenario.items())
+        },
+        "baselines": {},
+    }
+    curves = {"claimguard": (sc.index.isin(positive.index).astype(int), sc.to_numpy())}
+    if claims is not None:
+        entry["baselines"] = _baselines(claims, et, sc, for_metrics, ks, traps, curves)
+    return entry, _section(et, entry, sc, positive, trap_ids, curves)
+
+
 def evaluate(
     scored_dir: Path,
     labels_path: Path,
@@ -192,17 +210,7 @@ def evaluate(
 ) -> tuple[dict[str, Any], Path]:
     """Compute metrics.json and report.html for a scored folder; returns (metrics, out folder)."""
     scored_dir = Path(scored_dir)
-    for name in ("scores.parquet", "alerts.parquet"):
-        if not (scored_dir / name).exists():
-            raise InputFileError(
-                f"{name} is missing: this is not a scored folder",
-                where=str(scored_dir),
-                fix="pass the --out folder of `claimguard score`",
-            )
-    scores = pd.read_parquet(scored_dir / "scores.parquet")
-    alerts = pd.read_parquet(scored_dir / "alerts.parquet")
-    run_path = scored_dir / "run.json"
-    run = json.loads(run_path.read_text()) if run_path.exists() else {}
+    scores, alerts, run = _read_scored(scored_dir)
     labels, kind = read_labels(Path(labels_path))
     decisions = labels
     labels = labels.loc[labels["label"] >= 0]
@@ -227,55 +235,10 @@ def evaluate(
     }
     sections = []
     for et in ENTITY_TYPES:  # two entity types
-        sc = scores.loc[scores["entity_type"] == et].set_index("entity_id")["score"]
-        lab = labels.loc[labels["entity_type"] == et]
-        if kind == "reviewer":
-            sc = sc.loc[sc.index.isin(lab["entity_id"])]
-        if sc.empty:
-            continue
-        positive = pd.Series(1, index=lab.loc[lab["label"] == 1, "entity_id"].unique())
-        trap_ids = (
-            set(traps.loc[traps["entity_type"] == et, "entity_id"]) if traps is not None else set()
-        )
-        cap = int(capacity.get(et, 0)) or 10
-        ks = _ks(cap, len(sc))
-        for_metrics = lab[["entity_type", "entity_id", "scenario"]].copy()
-        if kind == "reviewer":
-            for_metrics["decision"] = np.where(lab["label"] == 1, "confirmed", "dismissed")
-        model = _metrics(sc, for_metrics, et, ks, traps)
-        counts = lab.loc[lab["label"] == 1].drop_duplicates("entity_id")["scenario"]
-        counts = counts.astype("string").fillna("<NA>").value_counts()
-        k_cap = cap if cap in ks else ks[-1]
-        by_scenario = model.pop(f"recall_by_scenario@{k_cap}", {})
-        for k in ks:
-            model.pop(f"recall_by_scenario@{k}", None)
-        entry: dict[str, Any] = {
-            "n_entities": int(len(sc)),
-            "n_positive": int(sc.index.isin(positive.index).sum()),
-            "n_traps": int(sc.index.isin(list(trap_ids)).sum()),
-            "capacity": k_cap,
-            "ks": ks,
-            "model": model,
-            "recall_per_scenario": {
-                str(s): {"entities": int(counts.get(s, 0)), "recall": r}
-                for s, r in sorted(by_scenario.items())
-            },
-            "baselines": {},
-        }
-        curves = {"claimguard": (sc.index.isin(positive.index).astype(int), sc.to_numpy())}
-        if claims is not None:
-            from claimguard.evaluation.baselines import baseline_scores
-
-            for method in ("iforest", "ecod"):
-                with step(f"Baseline: naive {method} ({et} entities)"):
-                    b = baseline_scores(claims, et, method).reindex(sc.index).fillna(0.0)
-                base = _metrics(b, for_metrics, et, ks, traps)
-                entry["baselines"][method] = {
-                    k: v for k, v in base.items() if not k.startswith("recall_by_scenario")
-                }
-                curves[f"naive {method}"] = (curves["claimguard"][0], b.to_numpy())
-        metrics["entity_types"][et] = entry
-        sections.append(_section(et, entry, sc, positive, trap_ids, curves))
+        done = _entity_type(et, scores, labels, kind, traps, capacity, claims)
+        if done is not None:
+            metrics["entity_types"][et], section = done
+            sections.append(section)
 
     if kind == "planted":
         metrics["explanations"] = explanation_hits(alerts, labels)
