@@ -43,7 +43,6 @@ EXCEPTIONS: dict[str, str] = {
     "io/xml130_writer.py:write_xml130": NOT_YET_SPLIT,
     "model/feedback.py:apply_feedback": NOT_YET_SPLIT,
     "model/feedback.py:fit_adjustment": NOT_YET_SPLIT,
-    "model/train.py:fit_bundle": NOT_YET_SPLIT,
     "scoring/reasons.py*": IN_PROGRESS,
     "synth/abuse.py": NOT_YET_SPLIT,
     "synth/abuse.py:card_claims": NOT_YET_SPLIT,

@@ -23,7 +23,7 @@ from claimguard.features.build import FeatureSet
 from claimguard.features.peers import PeerTables
 from claimguard.model.bundle import Bundle
 from claimguard.model.detector import ClaimDetector
-from claimguard.model.evidence import evidence_for, fit_evidence
+from claimguard.model.evidence import FittedEvidence, evidence_for, fit_evidence
 from claimguard.model.identity import content_version
 from claimguard.model.training_stats import feature_stats
 from claimguard.model.versions import library_versions
@@ -102,81 +102,58 @@ def _sample(X: pd.DataFrame, max_rows: int, seed: int) -> pd.DataFrame:
     return X.iloc[idx]
 
 
-def fit_bundle(
-    fs: FeatureSet,
-    peers: PeerTables,
-    settings: Settings,
-    *,
-    fp: dict[str, Any] | None = None,
-    labels: pd.DataFrame | None = None,
-    traps: pd.DataFrame | None = None,
-    timings: dict[str, float] | None = None,
-) -> Bundle:
-    """Fit one detector per entity type on a FeatureSet (``.card``, ``.facility`` tables)."""
+def _fit_entity(
+    entity: str, table: pd.DataFrame, settings: Settings, timings: dict[str, float]
+) -> tuple[list[str], pd.DataFrame, ClaimDetector, list[FittedEvidence]]:
+    """One entity type's (feature names, feature statistics, forest, weighed evidence)."""
+    m = settings.model
+    if len(table) == 0:
+        raise UserError(
+            f"No {entity}s to train on", where="training data", fix="train on a dataset with claims"
+        )
+    cols = select_features(entity, table, settings)
+    if not cols:
+        raise UserError(
+            f"No usable {entity} features",
+            where="training data",
+            fix="check that the claims table has the columns features need",
+        )
+    X = table[cols].astype(np.float64)
+    det = ClaimDetector(
+        n_estimators=m.n_estimators,
+        max_samples=m.max_samples,
+        max_features=m.max_features,
+        random_state=m.random_state,
+        n_jobs=m.n_jobs,
+    )
+    with step(f"Fitting the {entity} forest", timings):
+        det.fit(_sample(X, m.max_fit_rows, m.random_state))
+    with step(f"Weighing the {entity} evidence", timings):
+        evidence = fit_evidence(
+            evidence_for(entity),
+            table,
+            max_hard_share=m.max_hard_fact_share,
+            fire_level=m.evidence_fire_level,
+        )
+    return cols, feature_stats(X), det, evidence
+
+
+def _training_metrics(
+    bundle: Bundle, fs: FeatureSet, labels: pd.DataFrame | None, traps: pd.DataFrame | None,
+    timings: dict[str, float],
+) -> dict[str, Any]:  # fmt: skip
+    """Evidence firing rates, training-score quantiles and (with labels) in-sample metrics."""
     from claimguard.evaluation.metrics import entity_metrics
 
-    m = settings.model
-    timings = {} if timings is None else timings
-    fp = fp or {}
-    names: dict[str, list[str]] = {}
-    stats: dict[str, pd.DataFrame] = {}
-    detectors: dict[str, ClaimDetector] = {}
-    evidence = {}
-    for entity in ENTITY_TYPES:
-        table = fs.table(entity)
-        if len(table) == 0:
-            raise UserError(
-                f"No {entity}s to train on",
-                where="training data",
-                fix="train on a dataset with claims",
-            )
-        cols = select_features(entity, table, settings)
-        if not cols:
-            raise UserError(
-                f"No usable {entity} features",
-                where="training data",
-                fix="check that the claims table has the columns features need",
-            )
-        X = table[cols].astype(np.float64)
-        names[entity] = cols
-        stats[entity] = feature_stats(X)
-        det = ClaimDetector(
-            n_estimators=m.n_estimators,
-            max_samples=m.max_samples,
-            max_features=m.max_features,
-            random_state=m.random_state,
-            n_jobs=m.n_jobs,
-        )
-        with step(f"Fitting the {entity} forest", timings):
-            det.fit(_sample(X, m.max_fit_rows, m.random_state))
-        detectors[entity] = det
-        with step(f"Weighing the {entity} evidence", timings):
-            evidence[entity] = fit_evidence(
-                evidence_for(entity),
-                table,
-                max_hard_share=m.max_hard_fact_share,
-                fire_level=m.evidence_fire_level,
-            )
-    bundle = Bundle(
-        model_version=model_version(settings, fp),  # replaced by the content hash below
-        settings=settings,
-        peers=peers,
-        feature_names=names,
-        feature_stats=stats,
-        detectors=detectors,
-        evidence=evidence,
-        fingerprint=fp,
-        trained_at=datetime.now(UTC).isoformat(timespec="seconds"),
-    )
     metrics: dict[str, Any] = {
         # each evidence item's training firing rate and whether it was demoted (model card,
         # MLflow run: evidence.card.card_after_death_claims_count.fire_share, ...)
         "evidence": {
             e: {i.name: {"fire_share": i.fire_share, "demoted": float(i.demoted)} for i in items}
-            for e, items in evidence.items()
+            for e, items in bundle.evidence.items()
         }
     }
-    ks = metric_ks(settings.scoring)
+    ks = metric_ks(bundle.settings.scoring)
     for entity in ENTITY_TYPES:
         plural = {"card": "cards", "facility": "facilities"}[entity]
         with step(f"Scoring the training {plural}", timings):
@@ -189,7 +166,42 @@ def fit_bundle(
             metrics[entity] = entity_metrics(
                 scored["score"], labels, entity, ks[entity], traps=traps
             )
-    bundle.metrics = metrics
+    return metrics
+
+
+def fit_bundle(
+    fs: FeatureSet,
+    peers: PeerTables,
+    settings: Settings,
+    *,
+    fp: dict[str, Any] | None = None,
+    labels: pd.DataFrame | None = None,
+    traps: pd.DataFrame | None = None,
+    timings: dict[str, float] | None = None,
+) -> Bundle:
+    """Fit one detector per entity type on a FeatureSet (``.card``, ``.facility`` tables)."""
+    timings = {} if timings is None else timings
+    fp = fp or {}
+    names: dict[str, list[str]] = {}
+    stats: dict[str, pd.DataFrame] = {}
+    detectors: dict[str, ClaimDetector] = {}
+    evidence = {}
+    for entity in ENTITY_TYPES:
+        names[entity], stats[entity], detectors[entity], evidence[entity] = _fit_entity(
+            entity, fs.table(entity), settings, timings
+        )
+    bundle = Bundle(
+        model_version=model_version(settings, fp),  # replaced by the content hash below
+        settings=settings,
+        peers=peers,
+        feature_names=names,
+        feature_stats=stats,
+        detectors=detectors,
+        evidence=evidence,
+        fingerprint=fp,
+        trained_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    bundle.metrics = _training_metrics(bundle, fs, labels, traps, timings)
     bundle.model_version = content_version(bundle)
     return bundle
 
