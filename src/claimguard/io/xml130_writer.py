@@ -150,6 +150,42 @@ def _b64(xml: str) -> str:
     return base64.b64encode(('<?xml version="1.0" encoding="utf-8"?>' + xml).encode()).decode()
 
 
+def _hoso(
+    xml1: str, drugs: list[str] | None, leave: str, svcs: list[str] | None, layout: Layout
+) -> str:
+    """One HOSO: the claim (XML1), its drugs (XML2), sick leave (XML11), services (XML3)."""
+    wrap = layout == "130"  # layout 130 wraps the line lists in one more element
+    files = [("XML1", xml1)]
+    if drugs:
+        body = "".join(f"<CHI_TIET_THUOC>{r}</CHI_TIET_THUOC>" for r in drugs)
+        body = f"<DSACH_CHI_TIET_THUOC>{body}</DSACH_CHI_TIET_THUOC>"
+        files.append(
+            ("XML2", f"<CHITIEU_CHITIET_THUOC>{body}</CHITIEU_CHITIET_THUOC>" if wrap else body)
+        )
+    if leave:
+        files.append(
+            (
+                "XML11",
+                "<CHUNG_TU_NGHI_VIEC_HUONG_BHXH><SO_NGAY_NGHI>"
+                f"{leave}</SO_NGAY_NGHI></CHUNG_TU_NGHI_VIEC_HUONG_BHXH>",
+            )
+        )
+    if svcs:
+        body = "".join(f"<CHI_TIET_DVKT>{r}</CHI_TIET_DVKT>" for r in svcs)
+        body = f"<DSACH_CHI_TIET_DVKT>{body}</DSACH_CHI_TIET_DVKT>"
+        files.append(
+            (
+                "XML3",
+                f"<CHITIEU_CHITIET_DVKT_VTYT>{body}</CHITIEU_CHITIET_DVKT_VTYT>" if wrap else body,
+            )
+        )
+    parts = "".join(
+        f"<FILEHOSO><LOAIHOSO>{k}</LOAIHOSO><NOIDUNGFILE>{_b64(x)}</NOIDUNGFILE></FILEHOSO>"
+        for k, x in files
+    )
+    return f"<HOSO>{parts}</HOSO>"
+
+
 def write_xml130(
     ds: Dataset,
     out_dir: Path,
@@ -170,10 +206,6 @@ def write_xml130(
         recs = _records(lf, names)
         for cid, rec, is_drug in zip(lf["MA_LK"], recs, lf["_drug"], strict=True):
             (drug_by if is_drug else svc_by).setdefault(cid, []).append(rec)
-    o2 = "<CHITIEU_CHITIET_THUOC>" if layout == "130" else ""
-    c2 = "</CHITIEU_CHITIET_THUOC>" if layout == "130" else ""
-    o3 = "<CHITIEU_CHITIET_DVKT_VTYT>" if layout == "130" else ""
-    c3 = "</CHITIEU_CHITIET_DVKT_VTYT>" if layout == "130" else ""
     paths = []
     ids = claims["claim_id"].astype(str).tolist()
     fac = claims["facility_id"].astype(str).tolist()
@@ -183,32 +215,10 @@ def write_xml130(
         else [""] * len(claims)
     )
     for start in range(0, len(claims), records_per_file):
-        hoso = []
-        for i in range(start, min(start + records_per_file, len(claims))):
-            files = [("XML1", xml1[i])]
-            drugs = drug_by.get(ids[i])
-            if drugs:
-                body = "".join(f"<CHI_TIET_THUOC>{r}</CHI_TIET_THUOC>" for r in drugs)
-                files.append(
-                    ("XML2", f"{o2}<DSACH_CHI_TIET_THUOC>{body}</DSACH_CHI_TIET_THUOC>{c2}")
-                )
-            if leave[i]:
-                files.append(
-                    (
-                        "XML11",
-                        "<CHUNG_TU_NGHI_VIEC_HUONG_BHXH><SO_NGAY_NGHI>"
-                        f"{leave[i]}</SO_NGAY_NGHI></CHUNG_TU_NGHI_VIEC_HUONG_BHXH>",
-                    )
-                )
-            svcs = svc_by.get(ids[i])
-            if svcs:
-                body = "".join(f"<CHI_TIET_DVKT>{r}</CHI_TIET_DVKT>" for r in svcs)
-                files.append(("XML3", f"{o3}<DSACH_CHI_TIET_DVKT>{body}</DSACH_CHI_TIET_DVKT>{c3}"))
-            parts = "".join(
-                f"<FILEHOSO><LOAIHOSO>{k}</LOAIHOSO><NOIDUNGFILE>{_b64(x)}</NOIDUNGFILE></FILEHOSO>"
-                for k, x in files
-            )
-            hoso.append(f"<HOSO>{parts}</HOSO>")
+        hoso = [
+            _hoso(xml1[i], drug_by.get(ids[i]), leave[i], svc_by.get(ids[i]), layout)
+            for i in range(start, min(start + records_per_file, len(claims)))
+        ]
         n = len(hoso)
         doc = (
             '<?xml version="1.0" encoding="utf-8"?><GIAMDINHHS>'
