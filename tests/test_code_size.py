@@ -34,7 +34,6 @@ EXCEPTIONS: dict[str, str] = {
     "scoring/monitor.py*": IN_PROGRESS,
     "scoring/warnings.py*": IN_PROGRESS,
     "features/monthly.py*": IN_PROGRESS,
-    "commands/scoring.py:score": NOT_YET_SPLIT,
     "io/readers.py": NOT_YET_SPLIT,
     "io/validation.py": NOT_YET_SPLIT,
     "io/validation.py:validate_table": NOT_YET_SPLIT,

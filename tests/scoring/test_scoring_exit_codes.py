@@ -195,7 +195,7 @@ def test_triage_export_refuses_a_missing_store(tmp_path: Path) -> None:
 
 
 def test_unexpected_error_exits_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import claimguard.scoring.score as score_module
+    import claimguard.jobs.score as score_module
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom")

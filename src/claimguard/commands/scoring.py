@@ -17,7 +17,6 @@ from claimguard.commands.options import (
     MappingOption,
     SparkMasterOption,
 )
-from claimguard.errors import DriftError, QuarantineLimitError, UserError
 from claimguard.settings import TriageSettings
 
 log = logging.getLogger(__name__)
@@ -69,91 +68,13 @@ def score(
 
     Example: `claimguard score data/2024-02 --model models/claimguard.bundle --out runs/2024-02`
     """
-    from claimguard.io.load import load_dataset
-    from claimguard.jobs.spark import chosen_engine
-    from claimguard.model.bundle import load_bundle
-    from claimguard.model.tracking import resolve_model
-    from claimguard.progress import step
-    from claimguard.scoring import runrecord
-    from claimguard.scoring.output import write_score_folder
-    from claimguard.scoring.quarantine import describe
-    from claimguard.scoring.score import parse_period, score_dataset
+    from claimguard.jobs.score import score_month
     from claimguard.settings import load_settings
 
-    started_at = runrecord.now()
-    settings = load_settings(config)
-    window = parse_period(period)
-    on_spark = chosen_engine(engine, settings, since=since) == "spark"
-    last = None
-    if since is not None:
-        from claimguard.scoring import since as incremental
-
-        last = incremental.read_last_run(since)
-        model = model or incremental.pinned_model(last)
-    if model is None:
-        raise UserError(
-            "No model to score with",
-            where="--model",
-            fix="pass --model PATH or models:/NAME@alias (or --since LAST_RUN_DIR)",
-        )
-    timings: dict[str, float] = {}
-    with step("Loading model", timings):
-        model_info = resolve_model(model, settings)
-        bundle = load_bundle(model, settings)
-    model_info["model_version"] = str(bundle.model_version)
-    if last is not None and str(last.get("model_version")) != str(bundle.model_version):
-        raise UserError(
-            f"--model is {bundle.model_version}, the last run used {last.get('model_version')}",
-            where=f"--since {since}",
-            fix="leave out --model to use the last run's model, or score without --since",
-        )
-    folders: dict[str, Path] = {}
-    if on_spark:
-        from claimguard.jobs.spark_score import SCORES_DATASET, score_on_spark
-
-        result, folders[SCORES_DATASET] = score_on_spark(
-            data, bundle, settings, out, master=spark_master, mapping=mapping, period=window,
-            timings=timings,
-        )  # fmt: skip
-    else:
-        with step("Reading data", timings):
-            ds = load_dataset(Path(data), mapping, settings.io)
-        if last is not None and window is None:
-            window = incremental.new_period(last, ds.claims)
-        result = score_dataset(ds, bundle, settings, period=window, timings=timings)
-    if last is not None:
-        result.run["since"] = {
-            "previous_run": str(Path(since).absolute()),  # type: ignore[arg-type]
-            "previous_period_end": last["period_end"],
-            "carried_forward": incremental.carried_forward(since, result.alerts),  # type: ignore[arg-type]
-        }
-    status = runrecord.final_status(result.run)
-    with step("Writing outputs", timings):
-        result.run["timings_seconds"] = timings
-        result.run.update(runrecord.provenance(model_info, settings, started_at, status))
-        write_score_folder(result, out, folders)
-    n = result.run["alerts_written"]
-    log.info(
-        "Wrote %d card and %d facility alerts to %s", n.get("card", 0), n.get("facility", 0), out
-    )
-    if status == runrecord.STATUS_QUARANTINE:
-        check = result.run["quarantine"]
-        raise QuarantineLimitError(
-            f"More rows were quarantined than scoring.max_quarantine_share "
-            f"({check['max_share']:.1%}) allows — {describe(check)}",
-            where=str(Path(out) / "quarantine.parquet"),
-            fix="read the quarantine and correct the extract (or its --mapping); raise "
-            "scoring.max_quarantine_share only if such a share is expected (outputs were "
-            "written)",
-        )
-    if result.drift.get("drifted") and fail_on_drift:
-        raise DriftError(
-            "The scored data drifted beyond the configured limits: "
-            + "; ".join(result.drift["problems"]),
-            where=str(Path(out) / "run.json"),
-            fix="retrain the model on recent data, or raise the drift limits in the config "
-            "(outputs were written)",
-        )
+    score_month(
+        data, out, load_settings(config), model=model, mapping=mapping, period=period,
+        fail_on_drift=fail_on_drift, since=since, engine=engine, spark_master=spark_master,
+    )  # fmt: skip
 
 
 def evaluate(
