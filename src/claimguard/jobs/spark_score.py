@@ -148,7 +148,7 @@ def _with_evidence(
     ``combined``: every signal's flags for both entity types, as the local score does
     when the month fits one partition (``scoring.partition_claims``); otherwise each
     type's own pass's flags, as its partitioned build does."""
-    from claimguard.scoring.evidence import select_evidence
+    from claimguard.scoring.evidence import select_evidence, top_signals
 
     ids = {e: alerts.loc[alerts["entity_type"] == e, "entity_id"].astype(str) for e in ENTITY_KEY}
     sub = alert_subset(spark, ds, claims, lines, ids["card"].tolist(), ids["facility"].tolist())
@@ -157,15 +157,7 @@ def _with_evidence(
         sel = alerts.loc[alerts["entity_type"] == entity]
         if sel.empty:
             continue
-        top = pd.DataFrame(
-            {
-                f"s{r}": sel["_reasons"].map(
-                    lambda rs, r=r: rs[r]["signal"] if len(rs) > r else None
-                )
-                for r in range(3)
-            }
-        )
-        top.index = pd.Index(sel["entity_id"].astype("string"))
+        top = top_signals(sel)
         flags = alert_flags(spark, sf, entity, ids[entity].tolist(), sub.claims, combined)
         ev = select_evidence(entity, top, sub.claims, flags, settings.scoring.max_evidence)
         parts.append(pd.Series(ev.to_numpy(), index=sel.index))

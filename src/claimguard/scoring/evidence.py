@@ -70,6 +70,21 @@ def compact_flags(
     return out
 
 
+def top_signals(alerts: pd.DataFrame) -> pd.DataFrame:
+    """Columns s0, s1, s2: the signals of each alert's first three reasons (None past its
+    last), indexed by entity id -- what ``select_evidence`` picks evidence claims for."""
+    top = pd.DataFrame(
+        {
+            f"s{r}": alerts["_reasons"].map(
+                lambda rs, r=r: rs[r]["signal"] if len(rs) > r else None
+            )
+            for r in range(3)
+        }
+    )
+    top.index = pd.Index(alerts["entity_id"].astype("string"))
+    return top
+
+
 def select_evidence(
     entity_type: str,
     top_signals: pd.DataFrame,

@@ -32,7 +32,7 @@ from claimguard.schema import ALERT_COLUMNS, ENTITY_TYPES
 from claimguard.scoring import context
 from claimguard.scoring.alerts import alert_ids, rank_scores, select_alerts
 from claimguard.scoring.drift import drift_report
-from claimguard.scoring.evidence import compact_flags, select_evidence
+from claimguard.scoring.evidence import compact_flags, select_evidence, top_signals
 from claimguard.scoring.quarantine import quarantine_check
 from claimguard.scoring.reasons import build_reasons
 from claimguard.settings import Settings
@@ -287,15 +287,7 @@ def score_dataset(
             sel = alerts.loc[alerts["entity_type"] == entity_type]
             if sel.empty:
                 continue
-            top = pd.DataFrame(
-                {
-                    f"s{r}": sel["_reasons"].map(
-                        lambda rs, r=r: rs[r]["signal"] if len(rs) > r else None
-                    )
-                    for r in range(3)
-                }
-            )
-            top.index = pd.Index(sel["entity_id"].astype("string"))
+            top = top_signals(sel)
             ev = select_evidence(
                 entity_type, top, claims, flags.get(entity_type), settings.scoring.max_evidence
             )
