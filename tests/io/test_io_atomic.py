@@ -133,6 +133,36 @@ def test_a_failed_run_leaves_the_live_version_and_no_temporaries(tmp_path: Path)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out", live.name])
 
 
+@pytest.mark.parametrize("step", ["mkdir", "rename"])
+def test_an_interrupt_between_two_steps_leaves_nothing_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: str
+) -> None:
+    """A signal lands right after the temporary folder is made or renamed to its version."""
+    out = tmp_path / "out"
+    _write(out, "good")
+    live = out.resolve()
+    real_mkdir, real_rename = Path.mkdir, os.rename
+
+    def mkdir_then_interrupt(self: Path, *args: object, **kwargs: object) -> None:
+        real_mkdir(self, *args, **kwargs)  # type: ignore[arg-type]
+        if ".tmp-" in self.name:
+            raise KeyboardInterrupt
+
+    def rename_then_interrupt(src: Path, dst: Path) -> None:
+        real_rename(src, dst)
+        raise KeyboardInterrupt
+
+    if step == "mkdir":
+        monkeypatch.setattr(Path, "mkdir", mkdir_then_interrupt)
+    else:
+        monkeypatch.setattr(os, "rename", rename_then_interrupt)
+    with pytest.raises(KeyboardInterrupt), atomic_folder(out, OWNED) as tmp:
+        (tmp / "a.txt").write_text("half")
+    monkeypatch.undo()
+    assert out.resolve() == live and _complete(out) == '{"run": "good"}'
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out", live.name])
+
+
 def test_nested_atomic_folders_survive_the_outer_swap(tmp_path: Path) -> None:
     """`evaluate` writes SCORED/report atomically inside a folder that `score` replaces."""
     scored = tmp_path / "scored"

@@ -233,29 +233,29 @@ def atomic_folder(out_dir: str | Path, owned: Iterable[str] = ()) -> Iterator[Pa
         live = out.resolve() if out.exists() else None
         keep = {tmp.name, version.name} | ({live.name} if live is not None else set())
         _clean_stale(out, stamp, started, keep)  # before writing: frees space for this run
+        # One handler from the mkdir on: a signal that lands between two statements (the
+        # mkdir and the yield, the rename and the switch) still removes what this run made.
         try:
-            tmp.mkdir()
-        except OSError as exc:
-            if output_error(exc, out) is not None:
-                raise
-            raise UserError(
-                f"Cannot write into the output folder's parent ({exc.strerror or exc})",
-                where=str(parent),
-                fix="choose an --out folder you can write to, or fix its permissions",
-            ) from exc
-        try:
+            try:
+                tmp.mkdir()
+            except OSError as exc:
+                if output_error(exc, out) is not None:
+                    raise
+                raise UserError(
+                    f"Cannot write into the output folder's parent ({exc.strerror or exc})",
+                    where=str(parent),
+                    fix="choose an --out folder you can write to, or fix its permissions",
+                ) from exc
             yield tmp
             if live is not None and live.is_dir():
                 _carry_over(live, tmp, owned_names)
             os.chmod(tmp, 0o755)
             os.rename(tmp, version)
-            try:
-                migrated = _point_at(out, version, stamp)
-            except BaseException:
-                _remove(version)
-                raise
+            migrated = _point_at(out, version, stamp)
         except BaseException:
             _remove(tmp)
+            if not (out.is_symlink() and out.resolve() == version.resolve()):
+                _remove(version)  # not live yet: nothing points at it
             raise
     except OSError as exc:
         err = output_error(exc, out)
