@@ -57,8 +57,8 @@ def test_bad_env_override_names_the_variable() -> None:
 
 
 def test_env_list_that_is_not_json_names_the_variable() -> None:
-    with pytest.raises(ConfigError, match="CLAIMGUARD_MODEL__PEER_GROUPINGS"):
-        load_settings(None, environ={"CLAIMGUARD_MODEL__PEER_GROUPINGS": "tier,age_band"})
+    with pytest.raises(ConfigError, match="CLAIMGUARD_MODEL__EXCLUDE_FEATURES"):
+        load_settings(None, environ={"CLAIMGUARD_MODEL__EXCLUDE_FEATURES": "a,b"})
 
 
 @pytest.mark.parametrize("name", ["CLAIMGUARD_FOO", "CLAIMGUARD_MODEL__N_ESTIMATOR"])
@@ -72,10 +72,10 @@ def test_env_values_lists_and_null() -> None:
         None,
         environ={
             "CLAIMGUARD_SCORING__SCORE_THRESHOLD": "null",
-            "CLAIMGUARD_MODEL__PEER_GROUPINGS": '["tier"]',
+            "CLAIMGUARD_MODEL__EXCLUDE_FEATURES": '["card_visits_count"]',
             "CLAIMGUARD_SCORING__MAX_QUARANTINE_SHARE": "0.2",
             "CLAIMGUARD_TEST_PG_URL": "not a setting, used by the tests",
         },
     )
-    assert s.scoring.score_threshold is None and s.model.peer_groupings == ["tier"]
+    assert s.scoring.score_threshold is None and s.model.exclude_features == ["card_visits_count"]
     assert s.scoring.max_quarantine_share == 0.2

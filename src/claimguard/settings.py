@@ -129,10 +129,6 @@ class ModelSettings(_Section):
         "both in the model: it double-counts size): on ~500 facilities they dilute the "
         "isolation (measured facility AP 0.71 -> 0.81 and 0.76 -> 0.85 on two seed pairs)",
     )
-    peer_groupings: list[str] = Field(
-        default_factory=lambda: ["dx_group", "age_band", "tier", "visit_type"],
-        description="what a peer group is conditioned on",
-    )
     evidence_weight: float = Field(
         1.0,
         ge=0.0,
@@ -195,6 +191,12 @@ class ScoringSettings(_Section):
     def review_capacity(self) -> dict[str, int]:
         """Alerts per entity type a review team works through: the alert queue's k."""
         return {"card": self.review_capacity_cards, "facility": self.review_capacity_facilities}
+
+    @property
+    def candidate_capacity(self) -> dict[str, int]:
+        """Entities explained per type: a little past capacity, as one left without a
+        readable reason is not alerted and the next one is (both engines)."""
+        return {k: v + max(10, v // 2) for k, v in self.review_capacity.items()}
 
     score_threshold: float | None = Field(
         None, ge=0.0, le=1.0, description="also alert anything above this"

@@ -132,7 +132,7 @@ def env_overrides(
             f"An environment override cannot be read ({exc}: {cause})",
             where="environment variable " + (", ".join(variables) or "CLAIMGUARD_*"),
             fix="write lists and mappings as JSON, e.g. "
-            'CLAIMGUARD_MODEL__PEER_GROUPINGS=\'["tier", "age_band"]\'',
+            "CLAIMGUARD_MODEL__EXCLUDE_FEATURES='[\"card_visits_count\"]'",
         ) from exc
     return {k: v for k, v in values.items() if v is not None}
 

@@ -74,20 +74,14 @@ def features(
     """
     import json
 
-    from claimguard.errors import ConfigError
     from claimguard.features.build import build_features
     from claimguard.io.load import load_dataset
+    from claimguard.jobs.spark import chosen_engine
     from claimguard.progress import step
     from claimguard.settings import load_settings
 
     settings = load_settings(config)
-    chosen = engine or settings.engine
-    if chosen not in ("local", "spark"):
-        raise ConfigError(
-            f"unknown engine '{chosen}'",
-            where="--engine",
-            fix="pass --engine local or --engine spark",
-        )
+    chosen = chosen_engine(engine, settings)
     bundle = None
     if model is not None:
         from claimguard.model.bundle import load_bundle

@@ -14,7 +14,6 @@ import logging
 import shutil
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -70,11 +69,8 @@ def _candidates(
     scores: dict[str, DataFrame], sf: SparkFeatures, bundle: Any, settings: Settings
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """The top of each entity type, a little past capacity (as the local score does)."""
-    cap = {
-        "card": settings.scoring.review_capacity_cards,
-        "facility": settings.scoring.review_capacity_facilities,
-    }
-    margin = {k: v + max(10, v // 2) for k, v in cap.items()}
+    cap = settings.scoring.review_capacity
+    margin = settings.scoring.candidate_capacity
     period = (sf.period_start.normalize(), sf.period_end.normalize())
     cand = top_alerts(
         scores, period, margin, str(bundle.model_version), settings.scoring.score_threshold
@@ -104,11 +100,10 @@ def _explained(
         # as float32, as the local score keeps its feature tables (FEATURE_DTYPE)
         table = rows_of(spark, getattr(sf, entity), key, ids).astype(local.FEATURE_DTYPE)
         hits = rows_of(spark, scores[entity].select("entity_id", "rule_hits"), "entity_id", ids)
-        fs = {"card": None, "facility": None, entity: table}
         reasons = local._explain(
             entity,
             cand,
-            _Tables(**fs),
+            table,
             hits,
             bundle,
             CATALOG,
@@ -123,14 +118,6 @@ def _explained(
     if not parts:
         return cand_all.iloc[0:0].assign(_reasons=pd.Series(dtype="object"))
     return pd.concat(parts, ignore_index=True)
-
-
-class _Tables:
-    """The two feature tables ``_explain`` reads (only the candidates' rows)."""
-
-    def __init__(self, card: pd.DataFrame | None, facility: pd.DataFrame | None) -> None:
-        self.card = card
-        self.facility = facility
 
 
 def _with_evidence(
@@ -211,8 +198,8 @@ def _drift(sf: SparkFeatures, bundle: Any, claims: DataFrame, settings: Settings
         sf,
         bundle,
         claims,
-        local._seen(bundle, ("facility_ids", "facilities", "seen_facilities")),
-        local._seen(bundle, ("diagnoses", "dx_codes", "seen_diagnoses", "primary_dx")),
+        bundle.seen("facilities"),
+        bundle.seen("diagnoses"),
         settings.drift,
     )
     for problem in drift["problems"]:
@@ -262,9 +249,8 @@ def score_on_spark(
     quarantine = ds.quarantine.toPandas()
     timings["Scoring total (without reading)"] = round(time.perf_counter() - started, 3)
     whole = Dataset(sub.claims, quarantine=quarantine, counts=ds.counts, sources={"input": data})
-    fs = SimpleNamespace(switched_off=sf.switched_off)
     run = local._run_record(
-        whole, bundle, settings, sub.claims, ranked, alerts, days, timings, drift, fs
+        whole, bundle, settings, sub.claims, ranked, alerts, days, timings, drift, sf.switched_off
     )
     run["claims_scored"] = n_claims  # the subset above is the alerted entities' only
     run["engine"] = {"name": "spark", "master": conf.master, "scores_dataset": SCORES_DATASET}

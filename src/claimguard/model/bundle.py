@@ -26,7 +26,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -83,6 +83,12 @@ class Bundle:
                 fix="score data with the same optional tables/columns as the training data "
                 "(see `claimguard validate`), or retrain on data like this",
             )
+
+    def seen(self, vocabulary: Literal["facilities", "diagnoses"]) -> frozenset[str] | None:
+        """Facility ids or primary diagnoses of the training data (the fingerprint's
+        ``seen_*`` lists), for drift's unseen shares; None for a bundle without them."""
+        values = self.fingerprint.get(f"seen_{vocabulary}")
+        return None if values is None else frozenset(str(v) for v in values)
 
     def evidence_features(self, entity_type: str) -> list[str]:
         """Feature columns the evidence of ``entity_type`` reads (some not in the forest)."""

@@ -14,9 +14,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -37,6 +36,10 @@ from claimguard.scoring.quarantine import quarantine_check
 from claimguard.scoring.reasons import build_reasons
 from claimguard.settings import Settings
 from claimguard.tables import Dataset
+
+if TYPE_CHECKING:
+    from claimguard.features.build import FeatureSet
+    from claimguard.model.bundle import Bundle
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +114,7 @@ def build_partitioned(
     claims: pd.DataFrame,
     lines: pd.DataFrame | None,
     ds: Dataset,
-    bundle: Any,
+    bundle: Bundle,
     period: tuple[pd.Timestamp, pd.Timestamp],
     partition_rows: int = PARTITION_ROWS,
 ) -> tuple[Any, dict[str, pd.DataFrame]]:
@@ -138,7 +141,9 @@ def build_partitioned(
     return fs, {e: pd.concat(v, ignore_index=True) for e, v in parts.items() if v}
 
 
-def score_in_blocks(bundle: Any, fs: Any, rows: int = SCORE_ROWS) -> dict[str, pd.DataFrame]:
+def score_in_blocks(
+    bundle: Bundle, fs: FeatureSet, rows: int = SCORE_ROWS
+) -> dict[str, pd.DataFrame]:
     """``bundle.score(fs)`` computed over blocks of ``rows`` entities (bounded memory)."""
     if not hasattr(bundle, "score_entity"):
         return dict(bundle.score(fs))
@@ -152,21 +157,6 @@ def score_in_blocks(bundle: Any, fs: Any, rows: int = SCORE_ROWS) -> dict[str, p
         del parts
         release_memory()
     return out
-
-
-def _seen(bundle: Any, names: tuple[str, ...]) -> Collection[str] | None:
-    """Training-time vocabularies (facility ids, diagnoses) kept in the bundle, if any."""
-    for holder in (getattr(bundle, "fingerprint", None), getattr(bundle, "peers", None)):
-        if holder is None:
-            continue
-        for name in names:
-            value = holder.get(name) if isinstance(holder, dict) else getattr(holder, name, None)
-            if value is None:
-                continue
-            if isinstance(value, pd.DataFrame):
-                value = value.index
-            return {str(v) for v in value}
-    return None
 
 
 def _rows(table: pd.DataFrame, ids: pd.Index) -> pd.DataFrame:
@@ -184,16 +174,15 @@ def _rows(table: pd.DataFrame, ids: pd.Index) -> pd.DataFrame:
 def _explain(
     entity_type: str,
     candidates: pd.DataFrame,
-    fs: Any,
+    table: pd.DataFrame,
     scored: pd.DataFrame,
-    bundle: Any,
+    bundle: Bundle,
     catalog: Any,
     max_reasons: int,
 ) -> pd.Series:
     # forest features and evidence-only ones (facility z-scores): a fired evidence item is a
     # reason even when the forest does not see its feature (attribution 0)
     names = list(bundle.required_features(entity_type))
-    table = getattr(fs, entity_type)
     ids = pd.Index(candidates["entity_id"].astype("string"))
     x = _rows(table, ids).reindex(columns=names)
     attributions = bundle.attributions(entity_type, x).reindex(columns=names, fill_value=0.0)
@@ -211,7 +200,7 @@ def _explain(
 
 def score_dataset(
     ds: Dataset,
-    bundle: Any,
+    bundle: Bundle,
     settings: Settings,
     *,
     period: tuple[pd.Timestamp, pd.Timestamp] | None = None,
@@ -245,12 +234,8 @@ def score_dataset(
         release_memory()
 
     with step("Explaining alerts", timings):
-        cap = {
-            "card": settings.scoring.review_capacity_cards,
-            "facility": settings.scoring.review_capacity_facilities,
-        }
-        # Look a little past capacity: an entity without a reason is not alerted, the next one is.
-        margin = {k: v + max(10, v // 2) for k, v in cap.items()}
+        cap = settings.scoring.review_capacity
+        margin = settings.scoring.candidate_capacity
         candidates = select_alerts(ranked, margin, settings.scoring.score_threshold)
         parts = []
         for entity_type in ENTITY_TYPES:
@@ -260,7 +245,7 @@ def score_dataset(
             reasons = _explain(
                 entity_type,
                 cand,
-                fs,
+                fs.table(entity_type),
                 scored[entity_type],
                 bundle,
                 CATALOG,
@@ -303,15 +288,17 @@ def score_dataset(
             {e: getattr(fs, e) for e in bundle.feature_names},
             bundle.feature_stats,
             claims,
-            seen_facilities=_seen(bundle, ("facility_ids", "facilities", "seen_facilities")),
-            seen_diagnoses=_seen(bundle, ("diagnoses", "dx_codes", "seen_diagnoses", "primary_dx")),
+            seen_facilities=bundle.seen("facilities"),
+            seen_diagnoses=bundle.seen("diagnoses"),
             limits=settings.drift,
         )
         for problem in drift["problems"]:
             log.warning("Drift: %s", problem)
 
     timings["Scoring total (without reading)"] = round(time.perf_counter() - started, 3)
-    run = _run_record(ds, bundle, settings, claims, ranked, alerts, period, timings, drift, fs)
+    run = _run_record(
+        ds, bundle, settings, claims, ranked, alerts, period, timings, drift, fs.switched_off
+    )
     return ScoreResult(
         scores=ranked, alerts=alerts, quarantine=ds.quarantine, run=run, drift=drift, context=ctx
     )
@@ -359,7 +346,7 @@ def _context(
 
 def _run_record(
     ds: Dataset,
-    bundle: Any,
+    bundle: Bundle,
     settings: Settings,
     claims: pd.DataFrame,
     ranked: pd.DataFrame,
@@ -367,7 +354,7 @@ def _run_record(
     period: tuple[pd.Timestamp, pd.Timestamp],
     timings: dict[str, float],
     drift: dict[str, Any],
-    fs: Any,
+    switched_off: dict[str, list[str]],
 ) -> dict[str, Any]:
     by_type = ranked["entity_type"].value_counts()
     alerts_by_type = alerts["entity_type"].value_counts()
@@ -382,12 +369,9 @@ def _run_record(
         "claims_scored": int(len(claims)),
         "entities_scored": {e: int(by_type.get(e, 0)) for e in ENTITY_TYPES},
         "alerts_written": {e: int(alerts_by_type.get(e, 0)) for e in ENTITY_TYPES},
-        "review_capacity": {
-            "card": settings.scoring.review_capacity_cards,
-            "facility": settings.scoring.review_capacity_facilities,
-        },
+        "review_capacity": settings.scoring.review_capacity,
         "score_threshold": settings.scoring.score_threshold,
-        "switched_off_features": dict(getattr(fs, "switched_off", {}) or {}),
+        "switched_off_features": dict(switched_off),
         "input_files": dict(ds.sources),
         "timings_seconds": dict(timings),
         "drift": drift,
