@@ -303,7 +303,7 @@ def test_scoring_in_blocks_matches_one_block(world: dict[str, Path]) -> None:
     ds = load_dataset(world["data"])
     bundle = load_bundle(world["model"])
     claims, lines, period = _restrict_to_period(ds, None)
-    fs, _ = build_partitioned(claims, lines, ds, bundle, period)
+    fs, _ = build_partitioned(claims, lines, ds, bundle, period, len(claims))
     whole = bundle.score(fs)
     blocks = score_in_blocks(bundle, fs, rows=len(fs.card) // 3 + 1)
     assert set(blocks) == set(whole)

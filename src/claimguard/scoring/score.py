@@ -23,7 +23,6 @@ import pandas as pd
 from claimguard import __version__
 from claimguard.errors import UserError
 from claimguard.features.lookup import member, positions
-from claimguard.features.partitioned import PARTITION_ROWS
 from claimguard.features.partitioned import build_partitioned as features_in_partitions
 from claimguard.memory import release_memory
 from claimguard.progress import step
@@ -116,8 +115,8 @@ def build_partitioned(
     ds: Dataset,
     bundle: Bundle,
     period: tuple[pd.Timestamp, pd.Timestamp],
-    partition_rows: int = PARTITION_ROWS,
-) -> tuple[Any, dict[str, pd.DataFrame]]:
+    partition_rows: int,
+) -> tuple[FeatureSet, dict[str, pd.DataFrame]]:
     """Features for the whole period with the bundle's peers, in card-hash and facility
     partitions; returns (FeatureSet, compact claim flags per entity type)."""
     parts: dict[str, list[pd.DataFrame]] = {"card": [], "facility": []}
