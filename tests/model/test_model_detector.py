@@ -153,4 +153,7 @@ def test_repeated_feature_vectors_are_scored_once_with_identical_results():
     c = average_path_length(np.array([model.forest_.max_samples_]))[0]
     expected = 2.0 ** (-(every_row / len(model.forest_.estimators_)) / c)
     np.testing.assert_array_equal(model.raw_score(X), expected)
+    # the attribution too: one row of credits per input row, equal to the row-by-row walk
+    credits = np.concatenate([model._explain_block(b) for b in blocks])
+    np.testing.assert_allclose(model.explain(X), credits / len(model.forest_.estimators_))
     assert det._distinct_rows(rng.normal(size=(150_000, 4)).astype(np.float32)) is None

@@ -24,6 +24,7 @@ unusually *low* count is not a reason to alert.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from numbers import Integral, Real
 from typing import Any
 
@@ -226,6 +227,27 @@ class ClaimDetector(BaseEstimator):
             out += leaf_depth[tree.apply(sub, check_input=False)]
         return out
 
+    def _per_distinct_row(
+        self, Z: np.ndarray, block_fn: Callable[[np.ndarray], np.ndarray]
+    ) -> np.ndarray:
+        """``block_fn`` over row blocks on ``n_jobs`` threads, stacked in block order, each
+        distinct row computed once when many rows repeat (``_distinct_rows``)."""
+        distinct = _distinct_rows(Z)
+        if distinct is not None:  # many cards share one feature vector: walk each once
+            first, inverse = distinct
+            return self._per_distinct_row(np.ascontiguousarray(Z[first]), block_fn)[inverse]
+        blocks = [Z[i : i + _BLOCK] for i in range(0, Z.shape[0], _BLOCK)]
+        n_jobs = min(self.n_jobs or 1, max(len(blocks), 1))
+        if n_jobs > 1:
+            parts = joblib.Parallel(n_jobs=n_jobs, prefer="threads")(
+                joblib.delayed(block_fn)(b) for b in blocks
+            )
+        else:
+            parts = [block_fn(b) for b in blocks]
+        if not parts:
+            return block_fn(Z[:0])
+        return np.concatenate(parts)
+
     def _raw(self, Z: np.ndarray) -> np.ndarray:
         """Isolation score 2**(-E[h]/c(psi)) in (0, 1], higher = riskier.
 
@@ -234,19 +256,7 @@ class ClaimDetector(BaseEstimator):
         whatever the thread timing or ``n_jobs`` (scikit-learn sums trees across threads in
         arrival order).
         """
-        distinct = _distinct_rows(Z)
-        if distinct is not None:  # many cards share one feature vector: walk each once
-            first, inverse = distinct
-            return self._raw(np.ascontiguousarray(Z[first]))[inverse]
-        blocks = [Z[i : i + _BLOCK] for i in range(0, Z.shape[0], _BLOCK)]
-        n_jobs = min(self.n_jobs or 1, max(len(blocks), 1))
-        if n_jobs > 1:
-            parts = joblib.Parallel(n_jobs=n_jobs, prefer="threads")(
-                joblib.delayed(self._depth_block)(b) for b in blocks
-            )
-        else:
-            parts = [self._depth_block(b) for b in blocks]
-        depths = np.concatenate(parts) if parts else np.zeros(0)
+        depths = self._per_distinct_row(Z, self._depth_block)
         mean_depth = depths / len(self.forest_.estimators_)
         c = average_path_length(np.array([self.forest_.max_samples_]))[0]
         if c == 0:
@@ -293,21 +303,7 @@ class ClaimDetector(BaseEstimator):
         Z = self._check(X)
         if not hasattr(self, "credits_"):  # bundles saved before credits were cached
             self._fit_credits()
-        distinct = _distinct_rows(Z)
-        if distinct is not None:  # many cards share one feature vector: walk each once
-            first, inverse = distinct
-            return self._raw(np.ascontiguousarray(Z[first]))[inverse]
-        blocks = [Z[i : i + _BLOCK] for i in range(0, Z.shape[0], _BLOCK)]
-        n_jobs = min(self.n_jobs or 1, max(len(blocks), 1))
-        if n_jobs > 1:
-            parts = joblib.Parallel(n_jobs=n_jobs, prefer="threads")(
-                joblib.delayed(self._explain_block)(b) for b in blocks
-            )
-        else:
-            parts = [self._explain_block(b) for b in blocks]
-        if not parts:
-            return np.zeros((0, Z.shape[1]))
-        return np.vstack(parts) / len(self.forest_.estimators_)
+        return self._per_distinct_row(Z, self._explain_block) / len(self.forest_.estimators_)
 
     def _fit_credits(self) -> None:
         """Per tree, a sparse (nodes x features) matrix of split credits (see explain)."""
