@@ -36,9 +36,8 @@ class GenerateSettings(_Section):
     seed: int = Field(7, description="random seed; same seed = identical files")
     start: str = Field("2024-01-01", description="first day of the generated period (ISO date)")
     months: int = Field(1, ge=1, le=24, description="number of months generated")
-    abuse_rate: float = Field(
-        0.01, ge=0.0, le=0.2, description="share of entities with planted abuse"
-    )
+    abuse_rate: float = Field(0.01, ge=0.0, le=0.2, description="planted abuse share")
+    variant: int = Field(0, ge=0, description="population variant (0 = default, synth.variants)")
 
 
 class FeatureSettings(_Section):

@@ -46,3 +46,29 @@ def test_bad_arguments_exit_2_with_a_fix(
     assert run(["generate", str(tmp_path / "x"), *args]) == 2
     err = capsys.readouterr().err
     assert word in err and "Fix:" in err and "Traceback" not in err
+
+
+def test_variant_draws_another_population(tmp_path: Path) -> None:
+    """``--variant 1`` drops the optional columns its population lacks and plants look-alikes."""
+    from claimguard.synth.variants import variant
+
+    pop = variant(1)
+    args = ["--claims", "4000", "--seed", "5"]
+    assert run(["generate", str(tmp_path / "v0"), *args]) == 0
+    assert run(["generate", str(tmp_path / "v1"), *args, "--variant", "1"]) == 0
+    base = pd.read_parquet(tmp_path / "v0" / "claims.parquet")
+    other = pd.read_parquet(tmp_path / "v1" / "claims.parquet")
+    dropped = {c for c in pop.absent_columns if "." not in c}
+    assert dropped and dropped <= set(base.columns) and not dropped & set(other.columns)
+    kinds = set(pd.read_csv(tmp_path / "v1" / "traps.csv")["kind"])
+    assert "traveller" in kinds and "traveller" not in set(
+        pd.read_csv(tmp_path / "v0" / "traps.csv")["kind"]
+    )
+
+
+def test_a_negative_variant_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["generate", str(tmp_path / "x"), "--variant", "-1"]) == 2
+    err = capsys.readouterr().err
+    assert "--variant" in err and "Traceback" not in err

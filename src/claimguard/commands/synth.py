@@ -24,6 +24,16 @@ def generate(
     abuse_rate: Annotated[
         float | None, typer.Option("--abuse-rate", help="Share of entities with planted abuse.")
     ] = None,
+    variant: Annotated[
+        int | None,
+        typer.Option(
+            "--variant",
+            min=0,
+            help="Population variant: 0 = the default population; N >= 1 draws other visit "
+            "rates, same-day revisits, travellers, rare diagnoses, busy clinics, data-entry "
+            "noise, absent columns and abuse strength (bench/README.md lists them).",
+        ),
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Write a synthetic, labelled claims dataset: the four tables plus labels and traps.
@@ -34,11 +44,13 @@ def generate(
     Defaults come from the `generate` section of the config; flags override them.
 
     Example: `claimguard generate data/demo --claims 200000 --seed 7 --start 2024-01-01`
+    (add `--variant 3` for another population, to test that a model holds on it)
     """
     from claimguard.progress import step
     from claimguard.settings import load_settings
     from claimguard.synth.generate import generate as make
     from claimguard.synth.generate import write_synthetic
+    from claimguard.synth.variants import variant as population_variant
 
     g = load_settings(config).generate
     n = g.claims if claims is None else claims
@@ -50,6 +62,7 @@ def generate(
             start=g.start if start is None else start,
             months=g.months if months is None else months,
             abuse_rate=g.abuse_rate if abuse_rate is None else abuse_rate,
+            population=population_variant(g.variant if variant is None else variant),
         )
     with step(f"Writing {out}", timings):
         write_synthetic(data, out)
