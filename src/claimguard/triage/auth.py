@@ -159,7 +159,7 @@ def demo_user(store: Store, username: str = "demo", role: str = "supervisor") ->
     import secrets
 
     password = secrets.token_urlsafe(12)
-    with store.engine.connect() as conn:
+    with store.reader.connect() as conn:
         exists = conn.scalar(select(User.id).where(User.username == username)) is not None
     if exists:
         _set(store, username, password_hash=_hasher.hash(password), role=role, disabled=False)
@@ -177,7 +177,7 @@ def set_disabled(store: Store, username: str, disabled: bool = True) -> None:
 
 
 def list_users(store: Store) -> list[dict[str, object]]:
-    with store.engine.connect() as conn:
+    with store.reader.connect() as conn:
         rows = conn.execute(
             select(User.username, User.role, User.disabled, User.created_at).order_by(User.username)
         ).all()
@@ -185,13 +185,13 @@ def list_users(store: Store) -> list[dict[str, object]]:
 
 
 def count_users(store: Store) -> int:
-    with store.engine.connect() as conn:
+    with store.reader.connect() as conn:
         return int(conn.scalar(select(func.count()).select_from(User)) or 0)
 
 
 def lookup(store: Store, username: str) -> SignedIn | None:
     """The enabled user of that name, else None."""
-    with store.engine.connect() as conn:
+    with store.reader.connect() as conn:
         row = conn.execute(
             select(User.role).where(User.username == username, User.disabled.is_(False))
         ).first()
@@ -200,7 +200,7 @@ def lookup(store: Store, username: str) -> SignedIn | None:
 
 def verify_password(store: Store, username: str, password: str) -> SignedIn | None:
     """The user when the password is right and the user enabled, else None."""
-    with store.engine.connect() as conn:
+    with store.reader.connect() as conn:
         row = conn.execute(
             select(User.password_hash, User.role, User.disabled).where(User.username == username)
         ).first()
@@ -237,7 +237,7 @@ class Throttle:
             .where(f.key.in_(keys), f.at > now - self.window_s)
             .group_by(f.key)
         )
-        with self.store.engine.connect() as conn:
+        with self.store.reader.connect() as conn:
             rows = conn.execute(q).all()
         waits = [self.window_s - (now - first) for _, n, first in rows if n >= self.max_failures]
         return max(waits, default=0.0)

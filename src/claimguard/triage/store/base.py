@@ -49,6 +49,16 @@ class StoreBase:
 
     def __init__(self, engine: Engine, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> None:
         self.engine = engine
+        # Reads need no transaction: on PostgreSQL an implicit BEGIN and the pool's ROLLBACK
+        # on return are two round trips per read (a page makes several reads). Autocommit
+        # changes nothing they see: each statement of READ COMMITTED has its own snapshot
+        # anyway. Writes use ``engine.begin()``, a real transaction. SQLite's driver does
+        # not BEGIN for a read, so its engine is the reader as it is.
+        self.reader: Engine = (
+            engine.execution_options(isolation_level="AUTOCOMMIT")
+            if engine.dialect.name == "postgresql"
+            else engine
+        )
         self.lock_timeout_s = lock_timeout_s
         self._facets: tuple[tuple[int | None, int | None], Facets] | None = None
         self._counts_cache: OrderedDict[
@@ -120,7 +130,7 @@ class StoreBase:
         if problem:
             return problem, 0
         try:
-            with self.engine.connect() as conn:
+            with self.reader.connect() as conn:
                 conn.execute(text("SELECT 1")).scalar_one()
                 if not inspect(conn).has_table(Alert.__tablename__):
                     return "the alerts table is missing", 0

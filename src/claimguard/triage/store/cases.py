@@ -147,7 +147,7 @@ class CaseWrites(StoreBase):
         """
         out = BulkResult()
         for alert_id, version in items:
-            with self.engine.connect() as conn:
+            with self.reader.connect() as conn:
                 case = self._case(conn, alert_id)
             if case is None:
                 out.missing.append(alert_id)
@@ -180,7 +180,7 @@ class CaseWrites(StoreBase):
 
     def notes(self, alert_id: str) -> list[dict[str, Any]]:
         q = select(Note.author, Note.body, Note.created_at).where(Note.alert_id == alert_id)
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return [as_dict(r) for r in conn.execute(q.order_by(Note.id))]
 
     def audit(self, alert_id: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
@@ -188,7 +188,7 @@ class CaseWrites(StoreBase):
         q = select(AuditEntry.__table__)
         if alert_id is not None:
             q = q.where(AuditEntry.alert_id == alert_id)
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return [as_dict(r) for r in conn.execute(q.order_by(AuditEntry.id.desc()).limit(limit))]
 
     def record_decision(
@@ -252,7 +252,7 @@ class CaseWrites(StoreBase):
 
     def history(self, alert_id: str) -> list[dict[str, Any]]:
         """Every decision on an alert, newest first."""
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return [
                 as_dict(r)
                 for r in conn.execute(
@@ -266,7 +266,7 @@ class CaseWrites(StoreBase):
         self, entity_type: str, entity_id: str, exclude_alert: str
     ) -> list[dict[str, Any]]:
         """Decisions on the same entity in other alerts (earlier periods or runs)."""
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return [
                 as_dict(r)
                 for r in conn.execute(
@@ -282,7 +282,7 @@ class CaseWrites(StoreBase):
             ]
 
     def decision_counts(self) -> dict[str, int]:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             n_decisions = conn.scalar(select(func.count()).select_from(Decision)) or 0
             n_alerts = conn.scalar(select(func.count(func.distinct(Decision.alert_id)))) or 0
         return {"decisions": int(n_decisions), "decided_alerts": int(n_alerts)}

@@ -18,6 +18,8 @@ from claimguard.errors import ConfigError, UserError
 from claimguard.settings import TriageSettings
 
 MIGRATIONS = Path(__file__).parent.parent / "migrations"
+PG_POOL_SIZE = 20  # connections kept per server process (see make_store_engine)
+PG_POOL_OVERFLOW = 10
 DEFAULT_LOCK_TIMEOUT_S = float(TriageSettings().db_lock_timeout_seconds)
 
 
@@ -117,7 +119,17 @@ def make_store_engine(url: str, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) 
             where="--db / triage.db_url",
             fix="use a sqlite:/// or postgresql:// URL",
         )
-    return create_engine(parsed, pool_pre_ping=True, hide_parameters=True)
+    # a pool as large as a server process's busiest moment (20 requests at once, each with
+    # one connection at a time): an overflow connection is closed on return and the next
+    # request pays a new one. A small overflow for bursts beyond that; `serve --workers N`
+    # holds at most N x 30 connections (PostgreSQL's max_connections is 100 by default)
+    return create_engine(
+        parsed,
+        pool_pre_ping=True,
+        pool_size=PG_POOL_SIZE,
+        max_overflow=PG_POOL_OVERFLOW,
+        hide_parameters=True,
+    )
 
 
 def migrate(engine: Engine) -> None:

@@ -104,7 +104,7 @@ class LabelQueries(CaseWrites):
             latest = select(func.max(d.id)).group_by(d.alert_id)
             q = q.where(d.id.in_(latest))
         q = q.order_by(d.decided_at, d.id)
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return [as_dict(r) for r in conn.execute(q)]
 
     def cases(self) -> list[dict[str, Any]]:
@@ -127,7 +127,7 @@ class LabelQueries(CaseWrites):
             .where(touched)
             .order_by(a.entity_type, a.score.desc(), a.alert_id)
         )  # fmt: skip
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = [as_dict(r) for r in conn.execute(q)]
             by_id = {r["alert_id"]: {**r, "decisions": [], "notes": []} for r in rows}
             ids = list(by_id)

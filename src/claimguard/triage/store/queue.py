@@ -142,7 +142,7 @@ class QueueQueries(StoreBase):
         """
         a = Alert.__table__.c
         base = replace(f, status=None, state=None)
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             versions = self._versions(conn)
             with self._counts_lock:
                 hit = self._counts_cache.get(base)
@@ -190,7 +190,7 @@ class QueueQueries(StoreBase):
         status_counts, state_counts = self.counts(f)
         total = state_counts.get(f.state, 0) if f.state else sum(state_counts.values())
         q = self._page_select(f, sort, after, before).limit(page_size + 1)
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = [as_dict(r) for r in conn.execute(q)]
         more = len(rows) > page_size
         rows = rows[:page_size]
@@ -233,12 +233,12 @@ class QueueQueries(StoreBase):
             .order_by(a.score.desc(), a.alert_id)
             .limit(1)
         )
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return conn.scalar(q)
 
     def facets(self) -> Facets:
         """Filter choices; cached until another run is loaded or a case changes."""
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             versions = self._versions(conn)
             cached = self._facets
             if cached is not None and cached[0] == versions:
@@ -283,5 +283,5 @@ class QueueQueries(StoreBase):
             .where(cr.alert_id == alert_id)
             .order_by(cr.run_id.desc())
         )  # fmt: skip
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return [as_dict(r) for r in conn.execute(q)]

@@ -35,7 +35,7 @@ class EvidenceReads(StoreBase):
 
     def alert(self, alert_id: str) -> dict[str, Any] | None:
         """The alert with parsed reasons/evidence and the context its run had."""
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             r = conn.execute(
                 select(Alert.__table__, Run.context, Run.folder, Run.loaded_at.label("run_loaded"))
                 .join(Run, Run.id == Alert.run_id)
@@ -59,7 +59,7 @@ class EvidenceReads(StoreBase):
             .group_by(ClaimLine.claim_id)
             .subquery()
         )
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(
                 select(Claim.__table__, func.coalesce(n_lines.c.n_lines, 0).label("n_lines"))
                 .outerjoin(n_lines, n_lines.c.claim_id == Claim.claim_id)
@@ -78,7 +78,7 @@ class EvidenceReads(StoreBase):
         return rows[0] if rows else None
 
     def lines(self, claim_id: str) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return [
                 as_dict(r)
                 for r in conn.execute(
@@ -89,7 +89,7 @@ class EvidenceReads(StoreBase):
             ]
 
     def card_facilities(self, card_id: str) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return [
                 as_dict(r)
                 for r in conn.execute(
@@ -100,7 +100,7 @@ class EvidenceReads(StoreBase):
             ]
 
     def doctor_days(self, facility_id: str) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return [
                 as_dict(r)
                 for r in conn.execute(
@@ -115,7 +115,7 @@ class EvidenceReads(StoreBase):
         wanted = sorted({str(i) for i in ids if i is not None})
         out: dict[str, dict[str, Any]] = {}
         e = Entity.__table__.c
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             for i in range(0, len(wanted), CHUNK):
                 q = select(Entity.__table__).where(
                     e.entity_type == entity_type, e.entity_id.in_(wanted[i : i + CHUNK])
@@ -130,7 +130,7 @@ class EvidenceReads(StoreBase):
         if not names:
             return {}
         q = select(FeaturePeers.__table__).where(f.entity_type == entity_type, f.feature.in_(names))
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = [as_dict(r) for r in conn.execute(q)]
         for r in rows:
             r["bin_edges"] = json.loads(r["bin_edges"] or "[]")
@@ -147,7 +147,7 @@ class EvidenceReads(StoreBase):
             .where(a.entity_type == entity_type, a.entity_id == entity_id)
             .order_by(a.period_end.desc(), a.score.desc(), a.alert_id)
         )  # fmt: skip
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = [as_dict(r) for r in conn.execute(q)]
         for r in rows:
             r["reasons"] = json.loads(r["reasons"] or "[]")
@@ -164,7 +164,7 @@ class EvidenceReads(StoreBase):
             q = q.where(c.admit_time >= dt.datetime.combine(start, dt.time()))
         if end is not None:
             q = q.where(c.admit_time < dt.datetime.combine(end + dt.timedelta(days=1), dt.time()))
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = [
                 as_dict(r) for r in conn.execute(q.order_by(c.admit_time, c.claim_id).limit(2000))
             ]
@@ -183,7 +183,7 @@ class EvidenceReads(StoreBase):
             .order_by(n.desc(), c.primary_dx)
             .limit(limit)
         )
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return [as_dict(r) for r in conn.execute(q)]
 
     def facility_card_alerts(self, facility_id: str, limit: int = 200) -> list[dict[str, Any]]:
@@ -199,5 +199,5 @@ class EvidenceReads(StoreBase):
             .order_by(a.score.desc(), a.alert_id)
             .limit(limit)
         )  # fmt: skip
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return [as_dict(r) for r in conn.execute(q)]
