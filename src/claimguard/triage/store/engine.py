@@ -7,12 +7,13 @@ query module.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DisconnectionError, OperationalError
 
 from claimguard.errors import ConfigError, UserError
 from claimguard.settings import TriageSettings
@@ -20,6 +21,7 @@ from claimguard.settings import TriageSettings
 MIGRATIONS = Path(__file__).parent.parent / "migrations"
 PG_POOL_SIZE = 20  # connections kept per server process (see make_store_engine)
 PG_POOL_OVERFLOW = 10
+PG_PING_IDLE_S = 2.0  # a pooled connection idle this long is checked before use
 DEFAULT_LOCK_TIMEOUT_S = float(TriageSettings().db_lock_timeout_seconds)
 
 
@@ -123,13 +125,39 @@ def make_store_engine(url: str, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) 
     # one connection at a time): an overflow connection is closed on return and the next
     # request pays a new one. A small overflow for bursts beyond that; `serve --workers N`
     # holds at most N x 30 connections (PostgreSQL's max_connections is 100 by default)
-    return create_engine(
-        parsed,
-        pool_pre_ping=True,
-        pool_size=PG_POOL_SIZE,
-        max_overflow=PG_POOL_OVERFLOW,
-        hide_parameters=True,
+    engine = create_engine(
+        parsed, pool_size=PG_POOL_SIZE, max_overflow=PG_POOL_OVERFLOW, hide_parameters=True
     )
+    _ping_when_idle(engine, PG_PING_IDLE_S)
+    return engine
+
+
+def _ping_when_idle(engine: Engine, idle_s: float) -> None:
+    """Check a pooled connection with a round trip only when it has sat idle ``idle_s``.
+
+    Why not ``pool_pre_ping``: it pings on every checkout, and a page takes several
+    (one per query), so under load a third of the server's time went into pings. A
+    connection used a moment ago is alive; one idle across a server restart is not and
+    is replaced here. One that breaks within ``idle_s`` fails one request, and
+    SQLAlchemy then discards every connection opened before the failure.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _stamp(_dbapi_conn: Any, record: Any) -> None:
+        if record is not None:
+            record.info["checked_in_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("checked_in_at")
+        if since is None or time.monotonic() - since < idle_s:
+            return
+        try:
+            cur = dbapi_conn.cursor()
+            cur.execute("SELECT 1")
+            cur.close()
+        except Exception as exc:  # the driver's own error types: any failure means gone
+            raise DisconnectionError(describe_db_error(exc)) from exc
 
 
 def migrate(engine: Engine) -> None:
