@@ -28,8 +28,6 @@ EXCEPTIONS: dict[str, str] = {
     "model/evidence.py": NOT_YET_SPLIT,
     "scoring/score.py:score_dataset": NOT_YET_SPLIT,
     "scoring/warnings.py:find_warnings": NOT_YET_SPLIT,
-    "features/monthly.py:month_sums": NOT_YET_SPLIT,
-    "features/monthly.py:tidy_indicators": NOT_YET_SPLIT,
     "io/readers.py": NOT_YET_SPLIT,
     "io/validation.py": NOT_YET_SPLIT,
     "io/validation.py:validate_table": NOT_YET_SPLIT,

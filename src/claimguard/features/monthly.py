@@ -94,6 +94,17 @@ TIDY_COLUMNS = (
 MIN_PEERS = 5  # a tier with fewer facilities in a month is compared with all facilities
 
 
+def _facility_sums(
+    fac: np.ndarray, v: np.ndarray, e: np.ndarray, nf: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per facility: the sum of a claim statistic, the claims counted, the expected sum."""
+    return (
+        np.bincount(fac, weights=v, minlength=nf),
+        np.bincount(fac, minlength=nf).astype(np.float64),
+        np.bincount(fac, weights=e, minlength=nf),
+    )
+
+
 def month_sums(
     p: Prepared, peers: pe.PeerTables, month: str, near_zero_vnd: float, doctor_cap: int
 ) -> pd.DataFrame:
@@ -137,19 +148,8 @@ def month_sums(
             # the expected ones (noise ~ sqrt(all expected admissions)); among the visits
             # peers seldom admit they are the same excess over a far smaller expectation.
             rare = ok & (e < RARE_ADMISSION_P)
-            add(
-                "rare_admission_rate",
-                np.bincount(p.fac[rare], weights=v[rare], minlength=nf),
-                np.bincount(p.fac[rare], minlength=nf).astype(np.float64),
-                np.bincount(p.fac[rare], weights=e[rare], minlength=nf),
-            )
-        fac = p.fac[ok]
-        add(
-            name,
-            np.bincount(fac, weights=v[ok], minlength=nf),
-            np.bincount(fac, minlength=nf).astype(np.float64),
-            np.bincount(fac, weights=e[ok], minlength=nf),
-        )
+            add("rare_admission_rate", *_facility_sums(p.fac[rare], v[rare], e[rare], nf))
+        add(name, *_facility_sums(p.fac[ok], v[ok], e[ok], nf))
     days = np.full(nf, float(max(p.period_days, 1)))
     cards = distinct_per_group(p.fac, p.card, nf)
     for name, stat in VOLUME_INDICATORS.items():
@@ -220,23 +220,27 @@ def extra_poisson_variance(dev: np.ndarray, var: np.ndarray, group: np.ndarray) 
     return tau2[np.maximum(codes, 0)]
 
 
+def _with_place(sums: pd.DataFrame, facilities: pd.DataFrame | None) -> pd.DataFrame:
+    """A copy of ``sums`` with each facility's province and tier ("unknown" when absent)."""
+    s = sums.copy()
+    s["province"] = "unknown"
+    s["tier"] = "unknown"
+    if facilities is not None and len(facilities):
+        ref = facilities.drop_duplicates("facility_id").set_index("facility_id")
+        for col in ("province", "tier"):
+            if col in ref:
+                s[col] = s["facility"].map(ref[col].astype(object)).fillna("unknown")
+    s["province"] = s["province"].astype(str)
+    s["tier"] = s["tier"].astype(str)
+    return s
+
+
 def tidy_indicators(sums: pd.DataFrame, facilities: pd.DataFrame | None) -> pd.DataFrame:
     """Facility, province and fund rows (columns :data:`TIDY_COLUMNS`) from month sums.
 
     ``facilities`` gives each facility's province and tier (unknown when absent).
     """
-    s = sums.copy()
-    if facilities is not None and len(facilities):
-        ref = facilities.drop_duplicates("facility_id").set_index("facility_id")
-        prov_of = ref["province"] if "province" in ref else pd.Series(dtype=object)
-        tier_of = ref["tier"] if "tier" in ref else pd.Series(dtype=object)
-        s["province"] = s["facility"].map(prov_of.astype(object)).fillna("unknown")
-        s["tier"] = s["facility"].map(tier_of.astype(object)).fillna("unknown")
-    else:
-        s["province"] = "unknown"
-        s["tier"] = "unknown"
-    s["province"] = s["province"].astype(str)
-    s["tier"] = s["tier"].astype(str)
+    s = _with_place(sums, facilities)
     # doctor-days over the cap: expected = same-tier median of this month
     doc = s["indicator"] == "doctor_days_over_cap"
     if doc.any():
