@@ -26,7 +26,6 @@ NOT_YET_SPLIT = "not split yet: over the limit, to be split into named steps"
 EXCEPTIONS: dict[str, str] = {
     "spark/data.py:validate": NOT_YET_SPLIT,
     "model/evidence.py": NOT_YET_SPLIT,
-    "scoring/score.py:score_dataset": NOT_YET_SPLIT,
     "scoring/warnings.py:find_warnings": NOT_YET_SPLIT,
     "io/readers.py": NOT_YET_SPLIT,
     "io/validation.py": NOT_YET_SPLIT,

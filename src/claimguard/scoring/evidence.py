@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from claimguard.features.lookup import positions
-from claimguard.schema import SIGNALS
+from claimguard.schema import ENTITY_TYPES, SIGNALS
 
 ENTITY_KEY = {"card": "card_id", "facility": "facility_id"}
 
@@ -157,3 +157,22 @@ def select_evidence(
     lists = ranked.groupby("entity_id", sort=False)["claim_id"].agg(list)
     out = lists.reindex(ids)
     return out.apply(lambda v: v if isinstance(v, list) else []).astype("object")
+
+
+def alert_evidence(
+    alerts: pd.DataFrame,
+    claims: pd.DataFrame,
+    flags: dict[str, pd.DataFrame],
+    max_evidence: int,
+) -> pd.Series:
+    """Each alert's evidence claim ids (a list per row, aligned on ``alerts``' index)."""
+    parts = []
+    for entity_type in ENTITY_TYPES:
+        sel = alerts.loc[alerts["entity_type"] == entity_type]
+        if sel.empty:
+            continue
+        top = top_signals(sel)
+        ev = select_evidence(entity_type, top, claims, flags.get(entity_type), max_evidence)
+        parts.append(pd.Series(ev.to_numpy(), index=sel.index))
+    evidence = pd.concat(parts) if parts else pd.Series(dtype="object")
+    return evidence.reindex(alerts.index)

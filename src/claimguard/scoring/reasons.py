@@ -30,10 +30,14 @@ PEERS_WORD = {"card": "similar patients", "facility": "similar facilities"}
 class FeatureSpecLike(Protocol):
     """What reasons need from a catalogue entry (``claimguard.features.catalog.FeatureSpec``)."""
 
-    name: str
-    signal: str
-    description: str
-    text: str
+    @property
+    def name(self) -> str: ...
+    @property
+    def signal(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def text(self) -> str: ...
 
 
 def is_peer_relative(feature: str) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +31,7 @@ from claimguard.schema import ALERT_COLUMNS, ENTITY_TYPES
 from claimguard.scoring import context
 from claimguard.scoring.alerts import alert_ids, rank_scores, select_alerts
 from claimguard.scoring.drift import drift_report
-from claimguard.scoring.evidence import compact_flags, select_evidence, top_signals
+from claimguard.scoring.evidence import alert_evidence, compact_flags
 from claimguard.scoring.quarantine import quarantine_check
 from claimguard.scoring.reasons import build_reasons
 from claimguard.settings import Settings
@@ -38,6 +39,7 @@ from claimguard.tables import Dataset
 
 if TYPE_CHECKING:
     from claimguard.features.build import FeatureSet
+    from claimguard.features.feature_specs import FeatureSpec
     from claimguard.model.bundle import Bundle
 
 log = logging.getLogger(__name__)
@@ -176,7 +178,7 @@ def _explain(
     table: pd.DataFrame,
     scored: pd.DataFrame,
     bundle: Bundle,
-    catalog: Any,
+    catalog: Mapping[str, FeatureSpec],
     max_reasons: int,
 ) -> pd.Series:
     # forest features and evidence-only ones (facility z-scores): a fired evidence item is a
@@ -233,51 +235,13 @@ def score_dataset(
         release_memory()
 
     with step("Explaining alerts", timings):
-        cap = settings.scoring.review_capacity
-        margin = settings.scoring.candidate_capacity
-        candidates = select_alerts(ranked, margin, settings.scoring.score_threshold)
-        parts = []
-        for entity_type in ENTITY_TYPES:
-            cand = candidates.loc[candidates["entity_type"] == entity_type].copy()
-            if cand.empty:
-                continue
-            reasons = _explain(
-                entity_type,
-                cand,
-                fs.table(entity_type),
-                scored[entity_type],
-                bundle,
-                CATALOG,
-                settings.scoring.max_reasons,
-            )
-            cand["_reasons"] = reasons.to_numpy()
-            cand = cand.loc[cand["_reasons"].map(len) > 0]
-            within = np.arange(len(cand)) < cap[entity_type]
-            threshold = settings.scoring.score_threshold
-            if threshold is not None:
-                within |= cand["score"].to_numpy() >= threshold
-            parts.append(cand.loc[within])
-        alerts = (
-            pd.concat(parts, ignore_index=True)
-            if parts
-            else ranked.iloc[0:0].assign(_reasons=pd.Series(dtype="object"))
+        candidates = select_alerts(
+            ranked, settings.scoring.candidate_capacity, settings.scoring.score_threshold
         )
-        dropped = len(candidates) - len(alerts)
-        log.debug("%d candidates without reasons or beyond capacity", dropped)
+        alerts = _explained_queue(candidates, ranked, fs, scored, bundle, settings, CATALOG)
 
     with step("Selecting evidence", timings):
-        evidence_parts = []
-        for entity_type in ENTITY_TYPES:
-            sel = alerts.loc[alerts["entity_type"] == entity_type]
-            if sel.empty:
-                continue
-            top = top_signals(sel)
-            ev = select_evidence(
-                entity_type, top, claims, flags.get(entity_type), settings.scoring.max_evidence
-            )
-            evidence_parts.append(pd.Series(ev.to_numpy(), index=sel.index))
-        evidence = pd.concat(evidence_parts) if evidence_parts else pd.Series(dtype="object")
-        alerts["_evidence"] = evidence.reindex(alerts.index)
+        alerts["_evidence"] = alert_evidence(alerts, claims, flags, settings.scoring.max_evidence)
         alerts = _finish_alerts(alerts, bundle.model_version)
         ctx = _context(ds, claims, lines, alerts, period, bundle.feature_stats)
 
@@ -301,6 +265,50 @@ def score_dataset(
     return ScoreResult(
         scores=ranked, alerts=alerts, quarantine=ds.quarantine, run=run, drift=drift, context=ctx
     )
+
+
+def _explained_queue(
+    candidates: pd.DataFrame,
+    ranked: pd.DataFrame,
+    fs: FeatureSet,
+    scored: dict[str, pd.DataFrame],
+    bundle: Bundle,
+    settings: Settings,
+    catalog: Mapping[str, FeatureSpec],
+) -> pd.DataFrame:
+    """The alert queue: candidates with reasons, cut to each entity type's review capacity
+    (and above the score threshold, when one is set).
+
+    Why candidates beyond the capacity are explained: a candidate without a reason is
+    dropped, and the next one takes its place.
+    """
+    cap = settings.scoring.review_capacity
+    threshold = settings.scoring.score_threshold
+    parts = []
+    for entity_type in ENTITY_TYPES:
+        cand = candidates.loc[candidates["entity_type"] == entity_type].copy()
+        if cand.empty:
+            continue
+        reasons = _explain(
+            entity_type,
+            cand,
+            fs.table(entity_type),
+            scored[entity_type],
+            bundle,
+            catalog,
+            settings.scoring.max_reasons,
+        )
+        cand["_reasons"] = reasons.to_numpy()
+        cand = cand.loc[cand["_reasons"].map(len) > 0]
+        within = np.arange(len(cand)) < cap[entity_type]
+        if threshold is not None:
+            within |= cand["score"].to_numpy() >= threshold
+        parts.append(cand.loc[within])
+    if not parts:
+        return ranked.iloc[0:0].assign(_reasons=pd.Series(dtype="object"))
+    alerts = pd.concat(parts, ignore_index=True)
+    log.debug("%d candidates without reasons or beyond capacity", len(candidates) - len(alerts))
+    return alerts
 
 
 def _finish_alerts(alerts: pd.DataFrame, model_version: str) -> pd.DataFrame:
