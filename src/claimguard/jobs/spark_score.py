@@ -42,6 +42,8 @@ from claimguard.tables import Dataset
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+    from claimguard.model.bundle import Bundle
+
 log = logging.getLogger(__name__)
 
 SCORES_DATASET = "scores"
@@ -66,7 +68,7 @@ def _in_period(
 
 
 def _candidates(
-    scores: dict[str, DataFrame], sf: SparkFeatures, bundle: Any, settings: Settings
+    scores: dict[str, DataFrame], sf: SparkFeatures, bundle: Bundle, settings: Settings
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """The top of each entity type, a little past capacity (as the local score does)."""
     cap = settings.scoring.review_capacity
@@ -82,7 +84,7 @@ def _explained(
     spark: SparkSession,
     sf: SparkFeatures,
     scores: dict[str, DataFrame],
-    bundle: Any,
+    bundle: Bundle,
     settings: Settings,
 ) -> pd.DataFrame:
     """Alert rows with ``_reasons``: candidates without a reason are skipped, the queue
@@ -123,13 +125,13 @@ def _explained(
 def _with_evidence(
     spark: SparkSession,
     sf: SparkFeatures,
-    ds: Any,
+    ds: SparkDataset,
     claims: DataFrame,
     lines: DataFrame | None,
     alerts: pd.DataFrame,
     settings: Settings,
     combined: bool,
-) -> tuple[pd.DataFrame, Any]:
+) -> tuple[pd.DataFrame, Dataset]:
     """Evidence claim ids per alert (local selection over the alerted entities' claims).
 
     ``combined``: every signal's flags for both entity types, as the local score does
@@ -154,7 +156,9 @@ def _with_evidence(
     return alerts, sub
 
 
-def _scores_dataset(scores: dict[str, DataFrame], period: tuple[pd.Timestamp, pd.Timestamp]) -> Any:
+def _scores_dataset(
+    scores: dict[str, DataFrame], period: tuple[pd.Timestamp, pd.Timestamp]
+) -> DataFrame:
     """Every entity's scores in one Spark frame (the ``scores/`` dataset's rows)."""
     from pyspark.sql import functions as F
 
@@ -193,7 +197,9 @@ def _view(
     return view, n_claims
 
 
-def _drift(sf: SparkFeatures, bundle: Any, claims: DataFrame, settings: Settings) -> dict[str, Any]:
+def _drift(
+    sf: SparkFeatures, bundle: Bundle, claims: DataFrame, settings: Settings
+) -> dict[str, Any]:
     drift = spark_drift(
         sf,
         bundle,
@@ -209,7 +215,7 @@ def _drift(sf: SparkFeatures, bundle: Any, claims: DataFrame, settings: Settings
 
 def score_on_spark(
     data: str,
-    bundle: Any,
+    bundle: Bundle,
     settings: Settings,
     out: Path,
     *,

@@ -28,6 +28,8 @@ from claimguard.tables import Dataset
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+    from claimguard.model.bundle import Bundle
+
 
 def _ids_frame(spark: SparkSession, ids: Collection[str], name: str) -> DataFrame:
     """A one-column frame of ids, broadcast in joins (a few hundred rows)."""
@@ -167,7 +169,7 @@ def _unseen(claims: DataFrame, column: str, seen: Collection[str] | None) -> flo
 
 def spark_drift(
     sf: SparkFeatures,
-    bundle: Any,
+    bundle: Bundle,
     claims: DataFrame,
     seen_facilities: Collection[str] | None,
     seen_diagnoses: Collection[str] | None,

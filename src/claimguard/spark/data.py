@@ -14,8 +14,9 @@ so rows in = valid + quarantined holds table by table, as in
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -35,6 +36,9 @@ from claimguard.spark.read import (
     read_table,
 )
 
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
 log = logging.getLogger(__name__)
 
 BUCKET = "_cg_bucket"
@@ -51,12 +55,12 @@ class SparkDataset:
     SOURCE_ROW: where each row came from, so partitions can restore the file order), the
     quarantine, the counts."""
 
-    tables: dict[str, Any]
-    quarantine: Any
+    tables: dict[str, DataFrame]
+    quarantine: DataFrame
     counts: dict[str, dict[str, int]]
 
     @property
-    def claims(self) -> Any:
+    def claims(self) -> DataFrame:
         return self.tables["claims"]
 
 
@@ -196,7 +200,7 @@ def _check_bucket(
     timezone: str,
     columns: list[str],
     schema: str,
-) -> Any:
+) -> Callable[[pd.DataFrame], pd.DataFrame]:
     canon = TABLES[table.name]
     table = table.spec()
 
@@ -214,7 +218,7 @@ def _check_lines(
     timezone: str,
     columns: list[str],
     schema: str,
-) -> Any:
+) -> Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame]:
     canon = TABLES[table.name]
     table = table.spec()
 
@@ -246,7 +250,7 @@ def _valid_columns(table: SparkTable, tm: TableMapping, timezone: str) -> list[s
 
 
 def validate(
-    spark: Any,
+    spark: SparkSession,
     raws: dict[str, SparkTable],
     mapping: Mapping | None = None,
     partitions: int | None = None,
@@ -257,9 +261,9 @@ def validate(
 
     m = mapping or Mapping()
     tz = m.timezone or LOCAL_TIMEZONE
-    n = int(partitions or int(spark.conf.get("spark.sql.shuffle.partitions")))
-    tables: dict[str, Any] = {}
-    quarantine: list[Any] = []
+    n = int(partitions or int(str(spark.conf.get("spark.sql.shuffle.partitions"))))
+    tables: dict[str, DataFrame] = {}
+    quarantine: list[DataFrame] = []
     counts: dict[str, dict[str, int]] = {}
     claims_out = None
     for name in ("claims", "facilities", "cards", "claim_lines"):
@@ -326,7 +330,7 @@ def validate(
 
 
 def load_dataset_spark(
-    spark: Any, root: str, mapping: Mapping | None = None, partitions: int | None = None
+    spark: SparkSession, root: str, mapping: Mapping | None = None, partitions: int | None = None
 ) -> SparkDataset:
     """:func:`claimguard.io.load.load_dataset` on Spark: read ``root``, validate, quarantine."""
     return validate(spark, read_dataset(spark, root), mapping, partitions)

@@ -9,7 +9,8 @@ with one partition.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,7 @@ from claimguard.spark.buckets import BUCKET, KIND, bucketed, split
 from claimguard.spark.data import arrow_safe
 
 if TYPE_CHECKING:
-    pass
+    from pyspark.sql import DataFrame, SparkSession
 
 
 def _sums_schema() -> str:
@@ -43,7 +44,7 @@ def _sums_fn(
     shell: PeerTables,
     settings: FeatureSettings,
     period: tuple[pd.Timestamp, pd.Timestamp],
-) -> Any:
+) -> Callable[[pd.DataFrame], pd.DataFrame]:
     def run(pdf: pd.DataFrame) -> pd.DataFrame:
         t = split(pdf, names)
         claims = t["claims"]
@@ -65,10 +66,10 @@ def _sums_fn(
 
 
 def fit_peers_spark(
-    spark: Any,
-    claims: Any,
-    lines: Any | None,
-    cards: Any | None,
+    spark: SparkSession,
+    claims: DataFrame,
+    lines: DataFrame | None,
+    cards: DataFrame | None,
     facilities: pd.DataFrame | None,
     settings: FeatureSettings,
     period: tuple[pd.Timestamp, pd.Timestamp],

@@ -13,7 +13,7 @@ driver, so only ``k`` rows per entity type are collected. Ranks follow
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,11 @@ from claimguard.features.build import FeatureSet
 from claimguard.scoring.alerts import alert_ids
 from claimguard.spark.data import arrow_safe
 from claimguard.spark.features import ENTITY_KEY, SparkFeatures
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from claimguard.model.bundle import Bundle
 
 SCORE_SCHEMA = (
     "entity_id string, score double, forest_score double, rule_score double, "
@@ -49,7 +54,7 @@ def _empty_features(sf: SparkFeatures) -> FeatureSet:
     )
 
 
-def score_spark(spark: Any, sf: SparkFeatures, bundle: Any) -> dict[str, Any]:
+def score_spark(spark: SparkSession, sf: SparkFeatures, bundle: Bundle) -> dict[str, DataFrame]:
     """Per entity type a Spark DataFrame of SCORE_SCHEMA (one row per entity)."""
     bundle.check_features(_empty_features(sf))  # missing features fail on the driver
     shared = spark.sparkContext.broadcast(bundle)
@@ -83,7 +88,7 @@ def score_spark(spark: Any, sf: SparkFeatures, bundle: Any) -> dict[str, Any]:
 
 
 def top_alerts(
-    scores: dict[str, Any],
+    scores: dict[str, DataFrame],
     period: tuple[pd.Timestamp, pd.Timestamp],
     capacity: dict[str, int],
     model_version: str,

@@ -13,10 +13,13 @@ import os
 import shutil
 import sys
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING
 
 from claimguard.errors import UserError
 from claimguard.settings import SparkSettings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +54,7 @@ def session_conf(settings: SparkSettings) -> dict[str, str]:
     return conf
 
 
-def get_session(settings: SparkSettings) -> Any:
+def get_session(settings: SparkSettings) -> SparkSession:
     """The SparkSession for ``settings`` (an existing active session is reused).
 
     Raises UserError when pyspark or Java is missing: the command then says how to fix it.
