@@ -66,6 +66,24 @@ def test_first_copy_mask_keeps_the_first_eligible_copy() -> None:
     assert not first_copy_mask(increasing, np.ones(3, bool)).any()
 
 
+def test_first_copy_mask_on_keys_of_one_length_matches_a_plain_duplicate_check() -> None:
+    # card numbers: one length, so the fast path reads them as 8-byte words; keys that
+    # differ only in their second word, and a slice (an Arrow offset), must stay apart
+    rng = np.random.default_rng(7)
+    base = [f"HS40{i:011d}" for i in rng.integers(0, 400, 3_000)]
+    base += ["HS4000000000001", "HS4000000000001", "GD4000000000001"]
+    for keys in (
+        pd.Series(base, dtype="str"),
+        pd.Series(base, dtype="str").iloc[5:],
+        pd.Series([k[:7] for k in base], dtype="str"),  # one word, not full
+        pd.Series(base + ["short"], dtype="str"),  # mixed lengths: the general path
+    ):
+        eligible = rng.random(len(keys)) < 0.8
+        expected = pd.Series(np.where(eligible, keys.to_numpy(object), None)).duplicated()
+        expected &= eligible
+        assert first_copy_mask(keys, eligible).tolist() == expected.tolist()
+
+
 def test_csv_with_byte_order_mark_keeps_leading_zeros(tmp_path: Path) -> None:
     p = tmp_path / "claims.csv"
     p.write_bytes(("\ufeff" + HEADER + "0012,C1,F1,2024-01-02,outpatient,J06,1\n").encode("utf-8"))

@@ -224,19 +224,44 @@ def first_copy_mask(keys: pd.Series, eligible: np.ndarray) -> np.ndarray:
         if pc.all(pc.less(chunked.slice(0, n - 1), chunked.slice(1))).as_py():
             return np.zeros(n, dtype=bool)
     arr = chunked.combine_chunks()
+    if _proven_unique(arr):
+        return np.zeros(len(arr), dtype=bool)
     enc = pc.dictionary_encode(arr)
-    codes = enc.indices.to_numpy(zero_copy_only=False)
     if len(enc.dictionary) == len(arr):
         return np.zeros(len(arr), dtype=bool)
+    codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
     codes = np.where(eligible, codes, -1)
-    order = np.argsort(codes, kind="stable")
-    sorted_codes = codes[order]
-    dup_sorted = np.empty(len(order), dtype=bool)
-    dup_sorted[0] = False
-    dup_sorted[1:] = sorted_codes[1:] == sorted_codes[:-1]
-    dup = np.empty(len(order), dtype=bool)
-    dup[order] = dup_sorted
+    dup = pd.Series(codes).duplicated(keep="first").to_numpy()
     return np.asarray(dup & eligible & (codes >= 0))
+
+
+def _proven_unique(arr: pa.Array) -> bool:
+    """True when keys of one length are all distinct; False means "not known".
+
+    Why: card numbers (15 characters) and most exported ids have one length, and their
+    bytes then sit in Arrow's data buffer as an n x L block. A 64-bit hash of each row's
+    8-byte words, sorted, proves the keys distinct when no two hashes are equal (equal
+    keys always have equal hashes), several times faster than hashing the strings
+    (dictionary encoding). Equal hashes, a duplicate or a collision, send the caller to
+    the exact path.
+    """
+    if arr.null_count or not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        return False
+    n = len(arr)
+    off_type = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    offsets = np.frombuffer(arr.buffers()[1], dtype=off_type)[arr.offset : arr.offset + n + 1]
+    width = int(offsets[1] - offsets[0])
+    if width == 0 or width > 64 or not (np.diff(offsets) == width).all():
+        return False
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    block = np.zeros((n, -(-width // 8) * 8), dtype=np.uint8)
+    block[:, :width] = data.reshape(n, width)
+    h = np.zeros(n, dtype=np.uint64)
+    for word in block.view(np.uint64).T:  # FNV-style mix; uint64 arithmetic wraps
+        h = (h ^ word) * np.uint64(0x9E3779B97F4A7C15)
+        h ^= h >> np.uint64(29)
+    h.sort()
+    return not bool((h[1:] == h[:-1]).any())
 
 
 def _raw_json(raw: pd.DataFrame, positions: np.ndarray) -> list[str]:
