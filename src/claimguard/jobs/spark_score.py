@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
 from claimguard.errors import UserError
@@ -24,7 +23,8 @@ from claimguard.jobs.spark import _open, spark_settings
 from claimguard.progress import step
 from claimguard.schema import ENTITY_TYPES
 from claimguard.scoring import score as local
-from claimguard.scoring.alerts import rank_scores
+from claimguard.scoring.alerts import rank_scores, within_capacity
+from claimguard.scoring.evidence import alert_evidence
 from claimguard.scoring.score import ScoreResult
 from claimguard.settings import Settings
 from claimguard.spark.alerts import (
@@ -112,11 +112,7 @@ def _explained(
             settings.scoring.max_reasons,
         )
         cand["_reasons"] = reasons.to_numpy()
-        cand = cand.loc[cand["_reasons"].map(len) > 0]
-        within = np.arange(len(cand)) < cap[entity]
-        if settings.scoring.score_threshold is not None:
-            within |= cand["score"].to_numpy() >= settings.scoring.score_threshold
-        parts.append(cand.loc[within])
+        parts.append(within_capacity(cand, cap[entity], settings.scoring.score_threshold))
     if not parts:
         return cand_all.iloc[0:0].assign(_reasons=pd.Series(dtype="object"))
     return pd.concat(parts, ignore_index=True)
@@ -137,22 +133,15 @@ def _with_evidence(
     ``combined``: every signal's flags for both entity types, as the local score does
     when the month fits one partition (``scoring.partition_claims``); otherwise each
     type's own pass's flags, as its partitioned build does."""
-    from claimguard.scoring.evidence import select_evidence, top_signals
-
     ids = {e: alerts.loc[alerts["entity_type"] == e, "entity_id"].astype(str) for e in ENTITY_KEY}
     sub = alert_subset(spark, ds, claims, lines, ids["card"].tolist(), ids["facility"].tolist())
-    parts = []
-    for entity in ENTITY_TYPES:
-        sel = alerts.loc[alerts["entity_type"] == entity]
-        if sel.empty:
-            continue
-        top = top_signals(sel)
-        flags = alert_flags(spark, sf, entity, ids[entity].tolist(), sub.claims, combined)
-        ev = select_evidence(entity, top, sub.claims, flags, settings.scoring.max_evidence)
-        parts.append(pd.Series(ev.to_numpy(), index=sel.index))
-    evidence = pd.concat(parts) if parts else pd.Series(dtype="object")
+    flags = {
+        entity: alert_flags(spark, sf, entity, ids[entity].tolist(), sub.claims, combined)
+        for entity in ENTITY_TYPES
+        if len(ids[entity])
+    }
     alerts = alerts.copy()
-    alerts["_evidence"] = evidence.reindex(alerts.index)
+    alerts["_evidence"] = alert_evidence(alerts, sub.claims, flags, settings.scoring.max_evidence)
     return alerts, sub
 
 

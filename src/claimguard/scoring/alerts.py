@@ -95,6 +95,17 @@ def select_alerts(
     return ranked.loc[keep].reset_index(drop=True)
 
 
+def within_capacity(cand: pd.DataFrame, capacity: int, threshold: float | None) -> pd.DataFrame:
+    """The explained candidates of one entity type that make the queue (ranked, with
+    ``_reasons``): a candidate without a reason is dropped and the next takes its place,
+    then the first ``capacity`` and any scoring at least ``threshold`` are kept."""
+    cand = cand.loc[cand["_reasons"].map(len) > 0]
+    within = np.arange(len(cand)) < capacity
+    if threshold is not None:
+        within |= cand["score"].to_numpy() >= threshold
+    return cand.loc[within]
+
+
 def alert_ids(frame: pd.DataFrame, model_version: str) -> pd.Series:
     """``alert_id`` for each row of an alerts frame (a loop over alerts, not claims)."""
     ids = [

@@ -10,6 +10,8 @@ when a signal has no claim-level evidence, so a reviewer is never left with noth
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -162,7 +164,7 @@ def select_evidence(
 def alert_evidence(
     alerts: pd.DataFrame,
     claims: pd.DataFrame,
-    flags: dict[str, pd.DataFrame],
+    flags: Mapping[str, pd.DataFrame | None],
     max_evidence: int,
 ) -> pd.Series:
     """Each alert's evidence claim ids (a list per row, aligned on ``alerts``' index)."""

@@ -29,7 +29,7 @@ from claimguard.memory import release_memory
 from claimguard.progress import step
 from claimguard.schema import ALERT_COLUMNS, ENTITY_TYPES
 from claimguard.scoring import context
-from claimguard.scoring.alerts import alert_ids, rank_scores, select_alerts
+from claimguard.scoring.alerts import alert_ids, rank_scores, select_alerts, within_capacity
 from claimguard.scoring.drift import drift_report
 from claimguard.scoring.evidence import alert_evidence, compact_flags
 from claimguard.scoring.quarantine import quarantine_check
@@ -299,11 +299,7 @@ def _explained_queue(
             settings.scoring.max_reasons,
         )
         cand["_reasons"] = reasons.to_numpy()
-        cand = cand.loc[cand["_reasons"].map(len) > 0]
-        within = np.arange(len(cand)) < cap[entity_type]
-        if threshold is not None:
-            within |= cand["score"].to_numpy() >= threshold
-        parts.append(cand.loc[within])
+        parts.append(within_capacity(cand, cap[entity_type], threshold))
     if not parts:
         return ranked.iloc[0:0].assign(_reasons=pd.Series(dtype="object"))
     alerts = pd.concat(parts, ignore_index=True)
