@@ -148,6 +148,24 @@ def _parse_hits(raw: Any) -> list[str]:
     return [str(r) for r in parsed] if isinstance(parsed, list) else []
 
 
+def _rule_matrix(
+    rule_hits: pd.Series | None,
+    index: pd.Index,
+    features: list[str],
+    catalog: Mapping[str, FeatureSpecLike],
+) -> np.ndarray:
+    """Entity x feature: True where the feature is behind one of the entity's rule hits."""
+    rule = np.zeros((len(index), len(features)), dtype=bool)
+    if rule_hits is None:
+        return rule
+    col = {f: j for j, f in enumerate(features)}
+    for i, raw in enumerate(rule_hits.reindex(index).to_numpy(dtype="object")):  # alerts only
+        for name in _parse_hits(raw):
+            for f in rule_features(name, features, catalog):
+                rule[i, col[f]] = True
+    return rule
+
+
 def build_reasons(
     entity_type: str,
     values: pd.DataFrame,
@@ -181,16 +199,7 @@ def build_reasons(
     above = np.isfinite(vals) & (vals > np.where(np.isfinite(typical), typical, -np.inf))
     far = np.isfinite(vals) & np.isfinite(p90) & (vals > p90) & (p90 > typical)
 
-    rule = np.zeros_like(vals, dtype=bool)
-    if rule_hits is not None:
-        hits = rule_hits.reindex(values.index)
-        col = {f: j for j, f in enumerate(features)}
-        for i, raw in enumerate(hits.to_numpy(dtype="object")):  # loop over alerts only
-            for name in _parse_hits(raw):
-                for f in rule_features(name, features, catalog):
-                    rule[i, col[f]] = True
-        rule &= np.isfinite(vals)
-
+    rule = _rule_matrix(rule_hits, values.index, features, catalog) & np.isfinite(vals)
     tier = np.full(vals.shape, 9, dtype="int8")
     tier[far] = 2
     tier[above & (attr > 0)] = 1

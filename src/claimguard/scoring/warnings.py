@@ -268,21 +268,53 @@ def _pct(v: float) -> str:
     return f"{v * 100:+.0f}%"
 
 
-def find_warnings(indicators: pd.DataFrame, settings: MonitorSettings) -> pd.DataFrame:
-    """Warnings (columns :data:`WARNING_COLUMNS`) from the tidy monthly indicators."""
-    t = indicators[indicators["level"] != "fund"]  # the fund has no peers to depart from
-    if t.empty:
-        return pd.DataFrame({c: [] for c in WARNING_COLUMNS})
+def _sentences(w: pd.DataFrame) -> list[str]:
+    """The reviewer's sentence of each warning: its rise, run length and the peers' change."""
+    return [
+        f"{BY_NAME[i].label} (mix-adjusted) up {r * 100:.0f}% over {m} month"
+        f"{'s' if m != 1 else ''}; {'same-tier' if lv == 'facility' else 'other'} "
+        f"peers {_pct(pc) if np.isfinite(pc) else 'n/a'}"
+        for i, r, m, lv, pc in zip(
+            w["indicator"], w["rise"], w["run_months"], w["level"], w["peer_change"], strict=True
+        )
+    ]
+
+
+def _alarm(
+    stat: np.ndarray, z: np.ndarray, rise: np.ndarray, n: np.ndarray, settings: MonitorSettings
+) -> np.ndarray:
+    """Series x month: a departure from its own history (CUSUM) and from its peers (z), a
+    rise large enough to matter, on enough claims."""
+    with np.errstate(invalid="ignore"):
+        return np.asarray(
+            (stat > settings.cusum_h)
+            & (z > settings.peer_z)
+            & (rise > settings.min_rise)
+            & (n >= settings.min_claims)
+        )
+
+
+def _wide(t: pd.DataFrame) -> tuple[np.ndarray, dict[str, pd.DataFrame]]:
+    """The sorted months, and per column a series x month table of the indicators."""
     months = np.sort(t["month"].unique())
     idx = t.set_index([*_SERIES, "month"])
     wide = {
         c: idx[c].unstack("month").reindex(columns=months)
         for c in ("ratio", "peer_ratio", "expected_total", "z", "n_claims", "value", "expected")
     }
+    return months, wide
+
+
+def find_warnings(indicators: pd.DataFrame, settings: MonitorSettings) -> pd.DataFrame:
+    """Warnings (columns :data:`WARNING_COLUMNS`) from the tidy monthly indicators."""
+    t = indicators[indicators["level"] != "fund"]  # the fund has no peers to depart from
+    if t.empty:
+        return pd.DataFrame({c: [] for c in WARNING_COLUMNS})
+    months, wide = _wide(t)
     series = wide["ratio"].index
-    ratio = wide["ratio"].to_numpy(dtype=np.float64)
-    peer = wide["peer_ratio"].to_numpy(dtype=np.float64)
-    expected_total = wide["expected_total"].to_numpy(dtype=np.float64)
+    ratio, peer, expected_total = (
+        wide[c].to_numpy(dtype=np.float64) for c in ("ratio", "peer_ratio", "expected_total")
+    )
     x = np.log(np.clip(ratio / peer, 1e-3, None))
     # Poisson noise of a month's count, 1/sqrt(expected events), adds to the own spread
     noise = 1.0 / np.sqrt(np.maximum(expected_total, 1.0))
@@ -298,14 +330,7 @@ def find_warnings(indicators: pd.DataFrame, settings: MonitorSettings) -> pd.Dat
     if counts is not None:
         z = np.where(counts.rows[:, None], _run_peer_z(counts, run, series), z)
     n = wide["n_claims"].to_numpy(dtype=np.float64)
-    with np.errstate(invalid="ignore"):
-        alarm = (
-            (stat > settings.cusum_h)
-            & (z > settings.peer_z)
-            & (rise > settings.min_rise)
-            & (n >= settings.min_claims)
-        )
-    si, mi = np.nonzero(alarm)
+    si, mi = np.nonzero(_alarm(stat, z, rise, n, settings))
     if len(si) == 0:
         return pd.DataFrame({c: [] for c in WARNING_COLUMNS})
     info = t.drop_duplicates(_SERIES).set_index(_SERIES)[["province", "tier"]].reindex(series)
@@ -331,19 +356,7 @@ def find_warnings(indicators: pd.DataFrame, settings: MonitorSettings) -> pd.Dat
     out["severity"] = _severity(out["score"].to_numpy())
     out["signal"] = out["indicator"].map(lambda i: BY_NAME[i].signal)
     out["peer_change"] = _peer_change(t, out, months)
-    out["sentence"] = [
-        f"{BY_NAME[i].label} (mix-adjusted) up {r * 100:.0f}% over {m} month"
-        f"{'s' if m != 1 else ''}; {'same-tier' if lv == 'facility' else 'other'} "
-        f"peers {_pct(pc) if np.isfinite(pc) else 'n/a'}"
-        for i, r, m, lv, pc in zip(
-            out["indicator"],
-            out["rise"],
-            out["run_months"],
-            out["level"],
-            out["peer_change"],
-            strict=True,
-        )
-    ]
+    out["sentence"] = _sentences(out)
     out["method"] = METHOD
     return (
         out[list(WARNING_COLUMNS)]
