@@ -77,6 +77,12 @@ def test_first_copy_mask_on_keys_of_one_length_matches_a_plain_duplicate_check()
         pd.Series(base, dtype="str").iloc[5:],
         pd.Series([k[:7] for k in base], dtype="str"),  # one word, not full
         pd.Series(base + ["short"], dtype="str"),  # mixed lengths: the general path
+        # two Arrow chunks, a key in both; and all distinct across chunks
+        pd.concat([pd.Series(base[:2000], dtype="str"), pd.Series(base[:10], dtype="str")]),
+        pd.concat([pd.Series(["HS4000000000001"], dtype="str")] * 2, ignore_index=True),
+        pd.concat(
+            [pd.Series([f"GD4{i:012d}" for i in range(n, n + 500)], dtype="str") for n in (0, 500)]
+        ),
     ):
         eligible = rng.random(len(keys)) < 0.8
         expected = pd.Series(np.where(eligible, keys.to_numpy(object), None)).duplicated()

@@ -223,9 +223,9 @@ def first_copy_mask(keys: pd.Series, eligible: np.ndarray) -> np.ndarray:
         n = len(chunked)
         if pc.all(pc.less(chunked.slice(0, n - 1), chunked.slice(1))).as_py():
             return np.zeros(n, dtype=bool)
+    if _proven_unique(chunked):
+        return np.zeros(len(chunked), dtype=bool)
     arr = chunked.combine_chunks()
-    if _proven_unique(arr):
-        return np.zeros(len(arr), dtype=bool)
     enc = pc.dictionary_encode(arr)
     if len(enc.dictionary) == len(arr):
         return np.zeros(len(arr), dtype=bool)
@@ -235,7 +235,7 @@ def first_copy_mask(keys: pd.Series, eligible: np.ndarray) -> np.ndarray:
     return np.asarray(dup & eligible & (codes >= 0))
 
 
-def _proven_unique(arr: pa.Array) -> bool:
+def _proven_unique(keys: pa.ChunkedArray) -> bool:
     """True when keys of one length are all distinct; False means "not known".
 
     Why: card numbers (15 characters) and most exported ids have one length, and their
@@ -243,25 +243,43 @@ def _proven_unique(arr: pa.Array) -> bool:
     8-byte words, sorted, proves the keys distinct when no two hashes are equal (equal
     keys always have equal hashes), several times faster than hashing the strings
     (dictionary encoding). Equal hashes, a duplicate or a collision, send the caller to
-    the exact path.
+    the exact path. Chunk by chunk: joining the chunks first would copy every key.
     """
-    if arr.null_count or not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+    if keys.null_count or not (
+        pa.types.is_string(keys.type) or pa.types.is_large_string(keys.type)
+    ):
         return False
-    n = len(arr)
-    off_type = np.int64 if pa.types.is_large_string(arr.type) else np.int32
-    offsets = np.frombuffer(arr.buffers()[1], dtype=off_type)[arr.offset : arr.offset + n + 1]
-    width = int(offsets[1] - offsets[0])
-    if width == 0 or width > 64 or not (np.diff(offsets) == width).all():
-        return False
-    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
-    block = np.zeros((n, -(-width // 8) * 8), dtype=np.uint8)
-    block[:, :width] = data.reshape(n, width)
-    h = np.zeros(n, dtype=np.uint64)
-    for word in block.view(np.uint64).T:  # FNV-style mix; uint64 arithmetic wraps
-        h = (h ^ word) * np.uint64(0x9E3779B97F4A7C15)
-        h ^= h >> np.uint64(29)
+    parts = []
+    width = None
+    for chunk in keys.chunks:
+        if len(chunk) == 0:
+            continue
+        n = len(chunk)
+        off_type = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        offsets = np.frombuffer(chunk.buffers()[1], dtype=off_type)[chunk.offset :][: n + 1]
+        width = int(offsets[1] - offsets[0]) if width is None else width
+        if width == 0 or width > 64 or not (np.diff(offsets) == width).all():
+            return False
+        data = np.frombuffer(chunk.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+        parts.append(_row_hashes(data.reshape(n, width)))
+    if not parts:
+        return True
+    h = np.concatenate(parts)
     h.sort()
     return not bool((h[1:] == h[:-1]).any())
+
+
+def _row_hashes(rows: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each row of an n x L byte block (FNV-style mix of its 8-byte words;
+    uint64 arithmetic wraps)."""
+    n, width = rows.shape
+    block = np.zeros((n, -(-width // 8) * 8), dtype=np.uint8)
+    block[:, :width] = rows
+    h = np.zeros(n, dtype=np.uint64)
+    for word in block.view(np.uint64).T:
+        h = (h ^ word) * np.uint64(0x9E3779B97F4A7C15)
+        h ^= h >> np.uint64(29)
+    return h
 
 
 def _raw_json(raw: pd.DataFrame, positions: np.ndarray) -> list[str]:
