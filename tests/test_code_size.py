@@ -27,7 +27,6 @@ EXCEPTIONS: dict[str, str] = {
     "spark/data.py:validate": NOT_YET_SPLIT,
     "model/evidence.py": NOT_YET_SPLIT,
     "io/readers.py": NOT_YET_SPLIT,
-    "io/validation.py": NOT_YET_SPLIT,
     "io/validation.py:validate_table": NOT_YET_SPLIT,
     "io/xml130.py": NOT_YET_SPLIT,
     "io/xml130.py:_read_file": NOT_YET_SPLIT,

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from claimguard.io import load_dataset, write_dataset
-from claimguard.io.validation import canonical_schema
+from claimguard.io.contract import canonical_schema
 from claimguard.schema import QUARANTINE_COLUMNS, TABLES
 from tests.io.io_frames import make_dataset, write_folder
 

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from claimguard.errors import InputFileError
 from claimguard.io import load_dataset
 from claimguard.io.compact import decode_repetitive
-from claimguard.io.validation import canonical_schema
+from claimguard.io.contract import canonical_schema
 from claimguard.schema import TABLES
 from tests.io.io_frames import make_dataset, write_folder
 

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from claimguard.io import load_dataset
+from claimguard.io.contract import canonical_schema
 from claimguard.io.mapping import load_mapping
-from claimguard.io.validation import canonical_schema
 from claimguard.io.xml130_names import XML130_MAPPING
 from claimguard.io.xml130_writer import write_xml130
 from tests.io.io_frames import make_dataset

@@ -20,6 +20,7 @@ import pyarrow as pa
 from claimguard.errors import InputFileError
 from claimguard.io.coerce import coerce_table
 from claimguard.io.compact import encode_repetitive
+from claimguard.io.contract import check_contract
 from claimguard.io.mapping import Mapping, TableMapping, apply_mapping, load_mapping
 from claimguard.io.problems import Problem
 from claimguard.io.readers import (
@@ -29,7 +30,7 @@ from claimguard.io.readers import (
     read_table_file,
     sha256_file,
 )
-from claimguard.io.validation import Checked, check_contract, empty_frame, validate_table
+from claimguard.io.validation import Checked, empty_frame, validate_table
 from claimguard.io.xml130 import find_xml_files, read_xml
 from claimguard.io.xml130_names import XML130_MAPPING
 from claimguard.memory import release_memory

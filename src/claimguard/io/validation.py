@@ -6,9 +6,8 @@ problem in an optional column empties that field and keeps the row
 (``action = nulled``). Duplicate keys keep the first copy; lines whose claim is
 absent or quarantined are quarantined. Every check is a vectorised column mask.
 
-The declarative contract of a validated table is :func:`canonical_schema` (pandera),
-built from ``claimguard.schema``; tests and other areas check frames against it.
-The row checks themselves are plain NumPy/pandas masks so that 10M rows cost seconds.
+The declarative contract (pandera) is claimguard.io.contract; the row checks here are
+plain NumPy/pandas masks so that 10M rows cost seconds.
 """
 
 from __future__ import annotations
@@ -24,8 +23,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from claimguard.io.keys import chunked_of, first_copy_mask, known_keys
 from claimguard.io.problems import Problem
-from claimguard.schema import QUARANTINE_COLUMNS, TABLES, Table
+from claimguard.schema import QUARANTINE_COLUMNS, Table
 
 # Plausible windows for dates (docs/contract.md section 2: birth date not in the future, not before 1900;
 # dates within a sane window). Visits before 1990 are data errors in any fund's export.
@@ -58,14 +58,6 @@ class Checked:
     rows_quarantined: int
     keys_quarantined: pd.Series | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def arrow_of(s: pd.Series) -> pa.Array:
-    """A Series as one contiguous Arrow array (zero-copy for Arrow-backed strings in one chunk)."""
-    a = pa.array(s.array)
-    if isinstance(a, pa.ChunkedArray):
-        a = a.combine_chunks() if a.num_chunks != 1 else a.chunk(0)
-    return a
 
 
 def _mask(s: pd.Series | np.ndarray) -> np.ndarray:
@@ -171,115 +163,6 @@ def required_problems(df: pd.DataFrame, table: Table) -> list[Problem]:
             if m.any():
                 out.append(Problem(name, m, "missing required value"))
     return out
-
-
-def chunked_of(s: pd.Series) -> pa.ChunkedArray:
-    """A Series as an Arrow ChunkedArray without copying (Arrow-backed columns)."""
-    a = pa.array(s.array)
-    return a if isinstance(a, pa.ChunkedArray) else pa.chunked_array([a])
-
-
-def _next_differs(a: pa.ChunkedArray) -> np.ndarray:
-    """Bool per row i > 0: row i's value differs from row i-1's (nulls count as different)."""
-    n = len(a)
-    out = np.ones(n, dtype=bool)
-    if n > 1:
-        ne = pc.fill_null(pc.not_equal(a.slice(0, n - 1), a.slice(1)), True)
-        out[1:] = ne.to_numpy(zero_copy_only=False)
-    return out
-
-
-def known_keys(ids: pd.Series, parent: pd.Series) -> np.ndarray:
-    """True where ``ids`` is one of ``parent``'s values (null -> False).
-
-    Lines come grouped by claim, so only the first row of each run of equal ids is
-    looked up (a third of the rows or fewer); when those run heads are exactly the
-    parent keys in the same order (every claim has lines, same export order), no
-    hashing is needed at all.
-    """
-    a = chunked_of(ids)
-    n = len(a)
-    if n == 0:
-        return np.zeros(0, dtype=bool)
-    heads = np.flatnonzero(_next_differs(a))
-    u = a.take(pa.array(heads)) if len(heads) < n else a
-    p = chunked_of(parent)
-    if p.type != u.type:
-        p = p.cast(u.type)
-    if len(u) == len(p) and pc.all(pc.fill_null(pc.equal(u, p), False)).as_py():
-        return np.ones(n, dtype=bool)
-    value_set = p.combine_chunks()
-    known_u = pc.fill_null(pc.is_in(u, value_set=value_set), False).to_numpy(zero_copy_only=False)
-    return np.repeat(known_u, np.diff(np.append(heads, n)))
-
-
-def first_copy_mask(keys: pd.Series, eligible: np.ndarray) -> np.ndarray:
-    """True on rows whose key already appeared on an earlier eligible row."""
-    chunked = chunked_of(keys)
-    if len(chunked) == 0:
-        return np.zeros(0, dtype=bool)
-    if chunked.null_count == 0 and len(chunked) > 1:
-        # exports ordered by id (most are): strictly increasing means no duplicates
-        n = len(chunked)
-        if pc.all(pc.less(chunked.slice(0, n - 1), chunked.slice(1))).as_py():
-            return np.zeros(n, dtype=bool)
-    if _proven_unique(chunked):
-        return np.zeros(len(chunked), dtype=bool)
-    arr = chunked.combine_chunks()
-    enc = pc.dictionary_encode(arr)
-    if len(enc.dictionary) == len(arr):
-        return np.zeros(len(arr), dtype=bool)
-    codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    codes = np.where(eligible, codes, -1)
-    dup = pd.Series(codes).duplicated(keep="first").to_numpy()
-    return np.asarray(dup & eligible & (codes >= 0))
-
-
-def _proven_unique(keys: pa.ChunkedArray) -> bool:
-    """True when keys of one length are all distinct; False means "not known".
-
-    Why: card numbers (15 characters) and most exported ids have one length, and their
-    bytes then sit in Arrow's data buffer as an n x L block. A 64-bit hash of each row's
-    8-byte words, sorted, proves the keys distinct when no two hashes are equal (equal
-    keys always have equal hashes), several times faster than hashing the strings
-    (dictionary encoding). Equal hashes, a duplicate or a collision, send the caller to
-    the exact path. Chunk by chunk: joining the chunks first would copy every key.
-    """
-    if keys.null_count or not (
-        pa.types.is_string(keys.type) or pa.types.is_large_string(keys.type)
-    ):
-        return False
-    parts = []
-    width = None
-    for chunk in keys.chunks:
-        if len(chunk) == 0:
-            continue
-        n = len(chunk)
-        off_type = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
-        offsets = np.frombuffer(chunk.buffers()[1], dtype=off_type)[chunk.offset :][: n + 1]
-        width = int(offsets[1] - offsets[0]) if width is None else width
-        if width == 0 or width > 64 or not (np.diff(offsets) == width).all():
-            return False
-        data = np.frombuffer(chunk.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
-        parts.append(_row_hashes(data.reshape(n, width)))
-    if not parts:
-        return True
-    h = np.concatenate(parts)
-    h.sort()
-    return not bool((h[1:] == h[:-1]).any())
-
-
-def _row_hashes(rows: np.ndarray) -> np.ndarray:
-    """A 64-bit hash of each row of an n x L byte block (FNV-style mix of its 8-byte words;
-    uint64 arithmetic wraps)."""
-    n, width = rows.shape
-    block = np.zeros((n, -(-width // 8) * 8), dtype=np.uint8)
-    block[:, :width] = rows
-    h = np.zeros(n, dtype=np.uint64)
-    for word in block.view(np.uint64).T:
-        h = (h ^ word) * np.uint64(0x9E3779B97F4A7C15)
-        h ^= h >> np.uint64(29)
-    return h
 
 
 def _raw_json(raw: pd.DataFrame, positions: np.ndarray) -> list[str]:
@@ -508,48 +391,3 @@ def empty_frame() -> pd.DataFrame:
     return quarantine_frame(
         "", np.array([], dtype=object), np.array([], dtype=np.int64), None, "", "", []
     )
-
-
-def canonical_schema(table: str | Table) -> Any:
-    """The pandera schema every validated canonical frame satisfies (absent optional columns allowed)."""
-    import pandera.pandas as pa_
-
-    from claimguard.io.coerce import canonical_dtype
-    from claimguard.io.compact import DICTIONARY_COLUMNS
-
-    t = TABLES[table] if isinstance(table, str) else table
-    encoded = DICTIONARY_COLUMNS.get(t.name, ())
-    columns = {}
-    for col in t.columns:
-        checks = []
-        if col.kind == "float" and col.strictly_positive:
-            checks.append(pa_.Check.gt(0))
-        elif col.kind == "float" and col.min_value is not None:
-            checks.append(pa_.Check.ge(col.min_value))
-        if col.kind == "float" and col.max_value is not None:
-            checks.append(pa_.Check.le(col.max_value))
-        # repetitive codes are stored as categoricals of str (claimguard.io.compact)
-        dtype = "category" if col.name in encoded else canonical_dtype(col)
-        columns[col.name] = pa_.Column(
-            dtype, checks=checks, nullable=not col.required, required=col.required
-        )
-    return pa_.DataFrameSchema(
-        columns, strict=True, unique=[t.key] if t.key else None, ordered=False
-    )
-
-
-CONTRACT_CHECK_MAX_ROWS = 200_000
-
-
-def check_contract(
-    frames: dict[str, pd.DataFrame], max_rows: int = CONTRACT_CHECK_MAX_ROWS
-) -> None:
-    """Run the pandera contract on validated tables small enough for it to cost nothing.
-
-    Why: the row checks above are hand-vectorised for 10M-row speed; the declarative
-    pandera schema re-states the contract independently. A failure here is a bug in
-    claimguard (not in the data), so it raises pandera's SchemaError.
-    """
-    for name, frame in frames.items():
-        if frame is not None and len(frame) <= max_rows:
-            canonical_schema(name).validate(frame)
