@@ -30,8 +30,6 @@ EXCEPTIONS: dict[str, str] = {
     "io/validation.py:validate_table": NOT_YET_SPLIT,
     "io/xml130.py": NOT_YET_SPLIT,
     "io/xml130.py:_read_file": NOT_YET_SPLIT,
-    "model/feedback.py:apply_feedback": NOT_YET_SPLIT,
-    "model/feedback.py:fit_adjustment": NOT_YET_SPLIT,
     "synth/abuse.py": NOT_YET_SPLIT,
     "synth/abuse.py:card_claims": NOT_YET_SPLIT,
     "synth/care.py": NOT_YET_SPLIT,

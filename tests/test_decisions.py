@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from claimguard.jobs.labels import read_labels
-from claimguard.model.feedback import feedback_labels
+from claimguard.model.decisions import feedback_labels
 from claimguard.schema import DECISION_COLUMNS, DECISIONS, NEGATIVE_DECISIONS, POSITIVE_DECISIONS
 
 

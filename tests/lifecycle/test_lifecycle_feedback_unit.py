@@ -10,7 +10,8 @@ from sklearn.metrics import average_precision_score
 from claimguard.errors import InputFileError
 from claimguard.features.build import FeatureSet
 from claimguard.model.bundle import load_bundle, save_bundle
-from claimguard.model.feedback import apply_feedback, feedback_labels, read_feedback
+from claimguard.model.decisions import feedback_labels, read_feedback
+from claimguard.model.feedback import apply_feedback
 from claimguard.model.train import fit_bundle
 from claimguard.settings import Settings
 
@@ -159,7 +160,7 @@ def test_train_with_an_unreadable_feedback_file_exits_2(tmp_path, capsys) -> Non
 def test_rows_that_cannot_be_applied_are_counted() -> None:
     import pandas as pd
 
-    from claimguard.model.feedback import feedback_labels
+    from claimguard.model.decisions import feedback_labels
 
     rows = pd.DataFrame(
         {

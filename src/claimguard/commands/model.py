@@ -91,7 +91,7 @@ def train(
             ds = load_dataset(Path(data), mapping, settings.io)
         decisions = None
         if feedback is not None:
-            from claimguard.model.feedback import read_feedback
+            from claimguard.model.decisions import read_feedback
 
             decisions = read_feedback(feedback)
         bundle = train_bundle(

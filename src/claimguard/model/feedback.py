@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,10 +35,8 @@ from scipy.optimize import minimize
 from sklearn.metrics import average_precision_score
 from sklearn.model_selection import RepeatedStratifiedKFold
 
-from claimguard.errors import InputFileError
 from claimguard.features.build import FeatureSet
 from claimguard.model.bundle import Bundle
-from claimguard.schema import decision_labels
 
 log = logging.getLogger(__name__)
 
@@ -49,74 +46,6 @@ ALPHAS: tuple[float, ...] = (10.0, 3.0, 1.0, 0.3, 0.1, 0.03)
 MAX_REFERENCE_ROWS = 20_000  # training entities used for scaling and the CDF
 _N_QUANTILES = 1001
 _EPS = 1e-6
-REQUIRED_COLUMNS = ("entity_type", "entity_id", "decision")
-
-
-# ------------------------------------------------------------------ reading decisions
-def feedback_labels(decisions: pd.DataFrame, where: str = "feedback") -> pd.DataFrame:
-    """Reviewer decisions → (entity_type, entity_id, y) with y 1 = confirmed, 0 = dismissed.
-
-    Other decisions (``needs_information``, ...) are ignored. When an entity was decided more
-    than once the latest decision (by ``decided_at`` when present, else file order) counts.
-    """
-    missing = [c for c in REQUIRED_COLUMNS if c not in decisions.columns]
-    if missing:
-        raise InputFileError(
-            f"The reviewer-decision file lacks column(s) {', '.join(missing)}",
-            where=where,
-            fix="export decisions with `claimguard triage export` (columns entity_type, "
-            "entity_id, scenario, decision, reviewer, decided_at)",
-        )
-    df = decisions.copy()
-    df["_order"] = np.arange(len(df))
-    if "decided_at" in df.columns:
-        df["_t"] = pd.to_datetime(df["decided_at"], errors="coerce", utc=True)
-        df = df.sort_values(["_t", "_order"], na_position="first", kind="stable")
-    decision = df["decision"].astype("string").str.strip().str.lower()
-    label = decision_labels(decision)
-    y = pd.Series(np.where(label >= 0, label, np.nan), index=df.index)
-    out = pd.DataFrame(
-        {
-            "entity_type": df["entity_type"].astype("string").str.strip(),
-            "entity_id": df["entity_id"].astype("string").str.strip(),
-            "y": y,
-        }
-    )
-    deduped = out.drop_duplicates(["entity_type", "entity_id"], keep="last")
-    kept = deduped.dropna(subset=["y"]).reset_index(drop=True)
-    known_type = kept["entity_type"].isin(["card", "facility"]).fillna(False).to_numpy(bool)
-    # rows that cannot be applied are counted, never dropped silently (apply_feedback reports)
-    not_applied = {
-        "superseded_by_a_later_decision": int(len(out) - len(deduped)),
-        "decision_neither_confirmed_nor_dismissed": int(deduped["y"].isna().sum()),
-        "unknown_entity_type": int((~known_type).sum()),
-    }
-    result = kept[known_type].reset_index(drop=True)
-    result.attrs["not_applied"] = not_applied
-    return result
-
-
-def read_feedback(path: str | Path) -> pd.DataFrame:
-    """Read a reviewer-decision CSV or Parquet file and return :func:`feedback_labels`."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputFileError(
-            "The reviewer-decision file does not exist",
-            where=str(path),
-            fix="give the CSV written by `claimguard triage export`",
-        )
-    try:
-        if path.suffix.lower() == ".parquet":
-            df = pd.read_parquet(path)
-        else:
-            df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-    except Exception as exc:  # noqa: BLE001 - any reader failure means an unreadable file
-        raise InputFileError(
-            f"The reviewer-decision file cannot be read ({type(exc).__name__}: {exc})",
-            where=str(path),
-            fix="give a UTF-8 CSV (or Parquet) file with a header row",
-        ) from exc
-    return feedback_labels(df, where=str(path))
 
 
 # ------------------------------------------------------------------ the adjustment
@@ -208,6 +137,52 @@ def _fit_weights(
     return float(res.x[0]), np.asarray(res.x[1:], dtype=np.float64)
 
 
+def _cross_validated_ap(
+    X: np.ndarray,
+    offset: np.ndarray,
+    y: np.ndarray,
+    alphas: tuple[float, ...],
+    n_splits: int,
+    seed: int,
+) -> tuple[list[float], dict[float, list[float]]]:
+    """Per fold, AP of the unadjusted score and of the adjustment fitted with each penalty."""
+    cv = RepeatedStratifiedKFold(n_splits=n_splits, n_repeats=3, random_state=seed)
+    base_ap: list[float] = []
+    ap: dict[float, list[float]] = {a: [] for a in alphas}
+    for tr, te in cv.split(X, y):  # a loop over a handful of folds
+        base_ap.append(average_precision_score(y[te], offset[te]))
+        for a in alphas:
+            b, w = _fit_weights(X[tr], offset[tr], y[tr], a)
+            ap[a].append(average_precision_score(y[te], offset[te] + b + X[te] @ w))
+    return base_ap, ap
+
+
+def _unfitted(
+    entity_type: str, feature_signal: dict[str, str], reference: pd.DataFrame, feats: list[str]
+) -> FeedbackAdjustment:
+    """An adjustment with zero weights whose design columns (the rule score and each signal's
+    attribution sum that varies) are standardised on the training reference sample."""
+    ref_sums = signal_sums(reference[feats], feature_signal)
+    spread = ref_sums.std(ddof=0)
+    signals = [str(s) for s in ref_sums.columns if spread[s] > 0]
+    columns = (["rule_score"] if reference["rule_score"].std(ddof=0) > 0 else []) + signals
+    ref_X = np.column_stack(
+        [reference["rule_score"].to_numpy(np.float64)] * ("rule_score" in columns)
+        + [ref_sums[s].to_numpy(np.float64) for s in signals]
+    )
+    center, scale = ref_X.mean(axis=0), ref_X.std(axis=0)
+    return FeedbackAdjustment(
+        entity_type=entity_type,
+        columns=columns,
+        feature_signal=dict(feature_signal),
+        center=center,
+        scale=np.where(scale > 0, scale, 1.0),
+        weights=np.zeros(len(columns)),
+        intercept=0.0,
+        alpha=float("inf"),
+    )
+
+
 def fit_adjustment(
     entity_type: str,
     feature_signal: dict[str, str],
@@ -237,36 +212,11 @@ def fit_adjustment(
         )
         return None, report
     feats = [c for c in reference.columns if c not in ("score", "rule_score")]
-    ref_sums = signal_sums(reference[feats], feature_signal)
-    spread = ref_sums.std(ddof=0)
-    signals = [str(s) for s in ref_sums.columns if spread[s] > 0]
-    columns = (["rule_score"] if reference["rule_score"].std(ddof=0) > 0 else []) + signals
-    ref_X = np.column_stack(
-        [reference["rule_score"].to_numpy(np.float64)] * ("rule_score" in columns)
-        + [ref_sums[s].to_numpy(np.float64) for s in signals]
-    )
-    center, scale = ref_X.mean(axis=0), ref_X.std(axis=0)
-    scale = np.where(scale > 0, scale, 1.0)
-    adj = FeedbackAdjustment(
-        entity_type=entity_type,
-        columns=columns,
-        feature_signal=dict(feature_signal),
-        center=center,
-        scale=scale,
-        weights=np.zeros(len(columns)),
-        intercept=0.0,
-        alpha=float("inf"),
-    )
+    adj = _unfitted(entity_type, feature_signal, reference, feats)
+    columns = adj.columns
     X = adj.design(labelled["rule_score"].to_numpy(np.float64), labelled[feats])
     offset = _logit(labelled["score"].to_numpy(np.float64))
-    cv = RepeatedStratifiedKFold(n_splits=min(5, n_pos, n_neg), n_repeats=3, random_state=seed)
-    base_ap: list[float] = []
-    ap: dict[float, list[float]] = {a: [] for a in alphas}
-    for tr, te in cv.split(X, y):  # a loop over a handful of folds
-        base_ap.append(average_precision_score(y[te], offset[te]))
-        for a in alphas:
-            b, w = _fit_weights(X[tr], offset[tr], y[tr], a)
-            ap[a].append(average_precision_score(y[te], offset[te] + b + X[te] @ w))
+    base_ap, ap = _cross_validated_ap(X, offset, y, alphas, min(5, n_pos, n_neg), seed)
     mean_ap = {a: float(np.mean(v)) for a, v in ap.items()}
     top = max(alphas, key=lambda a: mean_ap[a])
     # one-standard-error rule: the strongest penalty within one SE of the best, because
@@ -316,6 +266,18 @@ def _frame(bundle: Bundle, entity_type: str, X: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([scored[["score", "rule_score"]], attr], axis=1)
 
 
+def _no_decisions(n_unknown: int) -> dict[str, Any]:
+    """The report of an entity type none of whose decisions is on a training entity."""
+    return {
+        "status": "unchanged",
+        "adjusted": 0,
+        "reason": "no decisions on these entities",
+        "n_confirmed": 0,
+        "n_dismissed": 0,
+        "n_unknown_entities": n_unknown,
+    }
+
+
 def apply_feedback(
     bundle: Bundle,
     fs: FeatureSet,
@@ -327,7 +289,8 @@ def apply_feedback(
     """Fit reviewer-feedback adjustments on a trained bundle, in place; returns the report.
 
     ``fs`` is the training FeatureSet (``.card``, ``.facility``), ``labels`` the output of
-    :func:`feedback_labels`. Entity types without enough decisions keep their score. The
+    :func:`claimguard.model.decisions.feedback_labels`. Entity types without enough
+    decisions keep their score. The
     report (what changed, cross-validated AP before/after) is also stored in
     ``bundle.metrics["feedback"]``, which the training run logs to MLflow
     (``feedback.card.cv_ap_after``, ``feedback.card.weights_after.drug_oversupply``, ...).
@@ -343,14 +306,7 @@ def apply_feedback(
         known = ids.isin(index)
         mine = mine[known]
         if len(mine) == 0:
-            report[entity] = {
-                "status": "unchanged",
-                "adjusted": 0,
-                "reason": "no decisions on these entities",
-                "n_confirmed": 0,
-                "n_dismissed": 0,
-                "n_unknown_entities": int((~known).sum()),
-            }
+            report[entity] = _no_decisions(int((~known).sum()))
             continue
         pos = index.get_indexer(pd.Index(mine["entity_id"].astype(str)))
         ref_pos = np.arange(len(table))

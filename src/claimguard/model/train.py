@@ -218,7 +218,7 @@ def train(
 ) -> Bundle:
     """Build features with the features layer, fit the detectors, return the Bundle.
 
-    ``feedback`` (``claimguard.model.feedback.read_feedback``: reviewer decisions) fits a
+    ``feedback`` (``claimguard.model.decisions.read_feedback``: reviewer decisions) fits a
     score adjustment on confirmed/dismissed entities (``bundle.metrics["feedback"]``).
 
     ``labels`` (docs/contract.md section 4) only add in-sample metrics; fitting is unsupervised.
