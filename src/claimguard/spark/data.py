@@ -37,7 +37,7 @@ from claimguard.spark.read import (
 )
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import DataFrame, GroupedData, SparkSession
 
 log = logging.getLogger(__name__)
 
@@ -249,6 +249,42 @@ def _valid_columns(table: SparkTable, tm: TableMapping, timezone: str) -> list[s
     return [c for c in TABLES[table.name].names if c in checked.valid.columns]
 
 
+def _by_key_buckets(table: SparkTable, tm: TableMapping, key: str | None, n: int) -> GroupedData:
+    """The table grouped in ``n`` buckets of its key's hash: every copy of a key lands in
+    one bucket, so duplicates are found per bucket. No key column: one bucket (validation
+    then names the missing column)."""
+    from pyspark.sql import functions as F
+
+    sources = tm.sources(key) if key else []
+    key_col = sources[0] if sources else key
+    frame = table.df
+    if key_col is not None and key_col in frame.columns:
+        frame = frame.withColumn(BUCKET, F.pmod(F.xxhash64(key_col), F.lit(n)))
+    else:
+        frame = frame.withColumn(BUCKET, F.lit(0))
+    return frame.groupBy(BUCKET)
+
+
+def _counted(name: str, table: SparkTable, out: DataFrame) -> dict[str, int]:
+    """Rows in, valid and quarantined of one validated table; they must add up."""
+    from pyspark.sql import functions as F
+
+    agg = (
+        out.groupBy()
+        .agg(
+            F.sum(ROWS_IN).alias("in"),
+            F.sum(ROWS_QUARANTINED).alias("quarantined"),
+            F.sum((F.col(KIND) == "valid").cast("long")).alias("valid"),
+        )
+        .collect()[0]
+    )
+    c = {k: int(agg[k] or 0) for k in ("in", "valid", "quarantined")}
+    total = table.df.count()
+    if c["in"] != total or c["in"] != c["valid"] + c["quarantined"]:
+        raise AssertionError(f"{name}: rows in {total}, counted {c}: they do not add up")
+    return c
+
+
 def validate(
     spark: SparkSession,
     raws: dict[str, SparkTable],
@@ -289,15 +325,7 @@ def validate(
                 .applyInPandas(_check_lines(table, tm, tz, columns, schema), schema)
             )
         else:
-            key = canon.key
-            sources = tm.sources(key) if key else []
-            key_col = sources[0] if sources else key
-            frame = table.df
-            if key_col is not None and key_col in frame.columns:
-                frame = frame.withColumn(BUCKET, F.pmod(F.xxhash64(key_col), F.lit(n)))
-            else:  # the key is missing: validation names the missing column
-                frame = frame.withColumn(BUCKET, F.lit(0))
-            out = frame.groupBy(BUCKET).applyInPandas(
+            out = _by_key_buckets(table, tm, canon.key, n).applyInPandas(
                 _check_bucket(table, tm, tz, columns, schema), schema
             )
         out = out.persist(StorageLevel.MEMORY_AND_DISK)
@@ -309,20 +337,7 @@ def validate(
                 *[F.col(Q + c).alias(c) for c in QUARANTINE_COLUMNS]
             )
         )
-        agg = (
-            out.groupBy()
-            .agg(
-                F.sum(ROWS_IN).alias("in"),
-                F.sum(ROWS_QUARANTINED).alias("quarantined"),
-                F.sum((F.col(KIND) == "valid").cast("long")).alias("valid"),
-            )
-            .collect()[0]
-        )
-        c = {k: int(agg[k] or 0) for k in ("in", "valid", "quarantined")}
-        total = table.df.count()
-        if c["in"] != total or c["in"] != c["valid"] + c["quarantined"]:
-            raise AssertionError(f"{name}: rows in {total}, counted {c}: they do not add up")
-        counts[name] = c
+        counts[name] = _counted(name, table, out)
     q_all = quarantine[0]
     for q in quarantine[1:]:
         q_all = q_all.unionByName(q)
