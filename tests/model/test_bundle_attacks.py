@@ -232,6 +232,7 @@ def test_configured_key_signs_and_must_match_on_load(tmp_path: Path, bundle) -> 
     path = save_bundle(keyed, tmp_path / "b.joblib")
     assert key not in path.read_bytes().decode("latin-1")  # the key is not stored
     assert load_bundle(path, signed).model_version == bundle.model_version
+    save_bundle(bundle, tmp_path / "default.joblib")  # makes the per-user key file if absent
     with pytest.raises(ModelError, match="signed with another key"):
         load_bundle(path, Settings())  # the per-user key file's key
     env = {"CLAIMGUARD_MODEL__SIGNING_KEY": key}

@@ -8,15 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from claimguard.model.evidence import (
-    DEFAULT_EVIDENCE,
-    EvidenceSettings,
-    EvidenceSpec,
-    combine,
-    count_surprisal,
-    fit_evidence,
-    weigh,
-)
+from claimguard.model.combine import EvidenceSettings, combine, weigh
+from claimguard.model.evidence import DEFAULT_EVIDENCE, EvidenceSpec, fit_evidence
+from claimguard.model.surprisal import count_surprisal
 from claimguard.model.train import fit_bundle
 from claimguard.settings import Settings
 

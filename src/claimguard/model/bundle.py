@@ -36,8 +36,9 @@ from claimguard.features.build import FeatureSet
 from claimguard.features.peers import PeerTables
 from claimguard.io.atomic import replace_files
 from claimguard.model import signing
+from claimguard.model.combine import EvidenceSettings, combine, weigh
 from claimguard.model.detector import ClaimDetector
-from claimguard.model.evidence import EvidenceSettings, FittedEvidence, combine, weigh
+from claimguard.model.evidence import FittedEvidence
 from claimguard.model.state import decode, encode
 from claimguard.model.versions import check_versions, library_versions
 from claimguard.settings import Settings

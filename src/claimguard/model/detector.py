@@ -82,7 +82,7 @@ def _distinct_rows(Z: np.ndarray, max_share: float = 0.8) -> tuple[np.ndarray, n
     return first, codes.astype(np.intp)
 
 
-class ClaimDetector(BaseEstimator):
+class ClaimDetector(BaseEstimator):  # type: ignore[misc]  # scikit-learn has no type stubs
     """Isolation-forest anomaly detector: higher score = riskier, scores in 0..1.
 
     Parameters mirror :class:`sklearn.ensemble.IsolationForest`; ``contamination`` only sets
@@ -242,7 +242,8 @@ class ClaimDetector(BaseEstimator):
         distinct = _distinct_rows(Z)
         if distinct is not None:  # many cards share one feature vector: walk each once
             first, inverse = distinct
-            return self._per_distinct_row(np.ascontiguousarray(Z[first]), block_fn)[inverse]
+            once = self._per_distinct_row(np.ascontiguousarray(Z[first]), block_fn)
+            return np.asarray(once[inverse])
         blocks = [Z[i : i + _BLOCK] for i in range(0, Z.shape[0], _BLOCK)]
         n_jobs = min(self.n_jobs or 1, max(len(blocks), 1))
         if n_jobs > 1:
@@ -283,7 +284,7 @@ class ClaimDetector(BaseEstimator):
     def score_samples(self, X: Any) -> np.ndarray:
         """Risk in 0..1: the training-CDF of the isolation score (higher = riskier)."""
         raw = self._raw(self._check(X))
-        return np.interp(raw, self.cdf_x_, self.cdf_p_)
+        return np.asarray(np.interp(raw, self.cdf_x_, self.cdf_p_))
 
     def decision_function(self, X: Any) -> np.ndarray:
         """``score_samples - threshold_``: positive = above the contamination threshold."""

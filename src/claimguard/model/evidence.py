@@ -27,31 +27,13 @@ signal is *evidence* whose weight comes from the training data:
   training entities is not a fact in this data (a fund whose registry lags, say): it is
   demoted to count evidence, with a log line, and the model card says so.
 
-The final score (quoted in the README and the model card)::
-
-    S_forest = -log10(1 - forest)                  forest = training CDF, 0..1
-    E_g      = clip(max_{i in g} S_i - floor, 0, cap)   g = one signal's items
-    S        = S_forest + w * sum_g E_g             w = model.evidence_weight
-    T        = 1000 * H + min(S, 999)              H = hard-fact claims beyond tolerance
-    score    = T / (1 + T)
-
-Every term is non-negative and the map is monotone in each, so more evidence never lowers
-a score; an entity with a hard fact (score >= 0.999) ranks above every entity without
-one, and among hard facts the one showing more claims ranks first. Items of one signal
-(two views of split billing, say) count once, by the strongest. ``S`` is in log10 units:
-S = 3 means "as surprising as a one-in-a-thousand event" and gives score 0.75. Summing
-surprisals treats the signals as independent evidence (Fisher's method without the
-calibration); ``floor`` (``model.evidence_floor``, 1: rarer than one in ten) keeps the
-many slightly-high signals of any busy entity from adding up to one strong one, and
-``cap`` (``model.evidence_cap``, 6: one in a million) stops one signal whose tail model is
-wrong from deciding alone.
+How the evidence, the forest and the hard facts make one score: claimguard.model.combine.
 
 Evidence whose features are absent from the data is skipped with one log line.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Iterable, Sequence
@@ -62,12 +44,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from claimguard.model.surprisal import LN10, count_surprisal, fit_counts, fit_z, volume_band
+
 log = logging.getLogger(__name__)
 
 Kind = Literal["hard", "count", "z"]
-LN10 = math.log(10.0)
-HARD_SCALE = 1000.0  # T = HARD_SCALE * H + min(S, HARD_SCALE - 1)
-FOREST_FLOOR = 1e-6  # 1 - forest is floored here: S_forest <= 6
 
 
 @dataclass(frozen=True)
@@ -82,7 +63,7 @@ class EvidenceSpec:
     tolerance: float = 0.0  # hard: events tolerated as possible data-entry errors
     unit: float = 1.0  # count: the feature's value per event (30: days counted as months)
     offset: float = 0.0  # count: value that is no event at all (SUPPLY_GRACE for a ratio)
-    # count: the rate is also read off the one-event share (``_band_fit``), the lower of
+    # count: the rate is also read off the one-event share (``claimguard.model.surprisal.band_fit``), the lower of
     # the two kept -- for a rare pattern whose abusers repeat it within the month
     repeat_robust: bool = False
 
@@ -258,13 +239,14 @@ class FittedEvidence:
         """Events per exposure unit for entities of volume ``n`` (their volume band's)."""
         if not self.band_rates:
             return np.full(len(n), self.rate)
-        return np.asarray(self.band_rates)[volume_band(n, len(self.band_rates))]
+        return np.asarray(np.asarray(self.band_rates)[volume_band(n, len(self.band_rates))])
 
     def dispersions(self, n: np.ndarray) -> np.ndarray:
         """Negative-binomial alpha for entities of volume ``n`` (0 = Poisson)."""
         if not self.band_dispersions:
             return np.zeros(len(n))
-        return np.asarray(self.band_dispersions)[volume_band(n, len(self.band_dispersions))]
+        bands = volume_band(n, len(self.band_dispersions))
+        return np.asarray(np.asarray(self.band_dispersions)[bands])
 
     def describe(self) -> dict[str, object]:
         """JSON-ready record for the model card and the MLflow run."""
@@ -296,124 +278,6 @@ def _column(X: pd.DataFrame, name: str) -> np.ndarray:
     return X[name].to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def count_surprisal(k: np.ndarray, mu: np.ndarray, alpha: np.ndarray | float) -> np.ndarray:
-    """-log10 P(K >= k) for K ~ Poisson(mu) (alpha = 0) or NB(mean mu, var mu + alpha mu^2).
-
-    ``alpha`` per row or one value; computed only where k > 0 (0 elsewhere), in scipy.
-    """
-    k = np.asarray(k, dtype=np.float64)
-    mu = np.maximum(np.asarray(mu, dtype=np.float64), 1e-12)
-    a = np.broadcast_to(np.asarray(alpha, dtype=np.float64), k.shape)
-    out = np.zeros(len(k))
-    rows = np.flatnonzero(k > 0)
-    if len(rows) == 0:
-        return out
-    kk, mm, aa = k[rows] - 1.0, mu[rows], a[rows]
-    logsf = stats.poisson.logsf(kk, mm)
-    nb = aa > 0
-    if nb.any():
-        size = 1.0 / aa[nb]
-        logsf[nb] = stats.nbinom.logsf(kk[nb], size, size / (size + mm[nb]))
-    out[rows] = np.maximum(-logsf / LN10, 0.0)
-    return np.nan_to_num(out, nan=0.0, posinf=300.0)
-
-
-N_BANDS = 7  # volume bands 1, 2-3, 4-7, ..., 64+ (powers of two)
-BAND_PRIOR = 200.0  # entities' worth of the next lighter band's rate mixed into a band's
-
-
-def volume_band(n: np.ndarray, n_bands: int = N_BANDS) -> np.ndarray:
-    """Volume band of each entity: floor(log2(exposure)), the last band open-ended."""
-    b = np.floor(np.log2(np.maximum(np.asarray(n, dtype=np.float64), 1.0))).astype(np.int64)
-    return np.minimum(b, n_bands - 1)
-
-
-TRIM_QUANTILE = 0.99  # the bulk a band's dispersion is measured on
-MIN_DISPERSION_EVENTS = 30  # entities with an event (in the bulk) needed to measure it
-
-
-def _band_fit(k: np.ndarray, n: np.ndarray, repeat_robust: bool = False) -> tuple[float, float]:
-    """(rate per exposure unit, NB alpha) of one volume band.
-
-    The dispersion is a method-of-moments alpha, ``sum((k - mu)^2 - k) / sum(mu^2)``, on the
-    band's bulk (counts up to its 99th percentile), and only where that bulk holds at least
-    ``MIN_DISPERSION_EVENTS`` entities with an event: a common legitimate pattern (antibiotics
-    refilled by a child seen every week) shows its spread there, while a rare one -- whose
-    few carriers may all be abuse -- stays Poisson. The rate comes from the share of
-    entities *without* the event under that distribution,
-    ``P(K = 0) = exp(-mu)`` or ``(1 + alpha mu)^(-1/alpha)``: an entity with twenty events
-    counts as one with one, so a few extreme entities (the abuse itself) cannot inflate it.
-
-    With ``repeat_robust`` a Poisson band's rate is at most the one-event estimate
-    ``P(K = 1) / P(K = 0) = mu``: entities with two or more events then do not count at
-    all. Why: for a rare pattern (one sitting billed as several claims) most training
-    entities with an event can be the abuse itself, repeated; an ordinary entity has
-    one. Only where the bulk is Poisson: an over-dispersed bulk has fewer ones than that.
-    """
-    m = len(k)
-    p0 = (float((k == 0).sum()) + 0.5) / (m + 1.0)
-    alpha = 0.0
-    if m:
-        bulk = k <= float(np.quantile(k, TRIM_QUANTILE))
-        kt, nt = k[bulk], n[bulk]
-        if int((kt > 0).sum()) >= MIN_DISPERSION_EVENTS:
-            mu = kt.sum() / max(float(nt.sum()), 1.0) * nt
-            alpha = max(float(((kt - mu) ** 2 - kt).sum() / max(float((mu**2).sum()), 1e-12)), 0.0)
-    mean_mu = -math.log(p0) if alpha == 0 else (p0 ** (-alpha) - 1.0) / alpha
-    if repeat_robust and alpha == 0 and m:
-        mean_mu = min(mean_mu, (float((k == 1).sum()) + 0.5) / (float((k == 0).sum()) + 1.0))
-    return mean_mu / max(float(n.mean()) if m else 1.0, 1.0), alpha
-
-
-def _fit_counts(
-    k: np.ndarray, n: np.ndarray, repeat_robust: bool = False
-) -> tuple[float, tuple[float, ...], tuple[float, ...]]:
-    """(overall rate, rate per volume band, NB alpha per volume band) of training counts.
-
-    Per volume band because heavy users have more of every event per visit than light ones;
-    each band's fit (``_band_fit``) is shrunk towards the next lighter band's (the first
-    band's towards the overall fit) with ``BAND_PRIOR`` entities, so a band of a few dozen
-    heavy users, planted abuse among them, does not set its own rate.
-    """
-    if len(k) == 0:
-        return 0.5, (), ()
-    rate, alpha = _band_fit(k, n, repeat_robust)
-    band = volume_band(n)
-    rates: list[float] = []
-    alphas: list[float] = []
-    for b in range(N_BANDS):  # seven bands
-        inb = band == b
-        m = int(inb.sum())
-        r_b, a_b = _band_fit(k[inb], n[inb], repeat_robust) if m else (rate, alpha)
-        prior_r = rates[-1] if rates else rate
-        prior_a = alphas[-1] if alphas else alpha
-        rates.append((m * r_b + BAND_PRIOR * prior_r) / (m + BAND_PRIOR))
-        alphas.append((m * a_b + BAND_PRIOR * prior_a) / (m + BAND_PRIOR))
-    return rate, tuple(rates), tuple(alphas)
-
-
-MIN_Z_ENTITIES = 20  # fewer facilities with a z-score than this: fit on all of them
-
-
-def _fit_z(z: np.ndarray) -> tuple[float, float]:
-    """(median, robust spread) of a z feature on the training facilities.
-
-    Facilities with nothing to compare (no inpatients for a length-of-stay z, say) have
-    exactly 0 and are left out, or the spread of the others would look tiny.
-    """
-    z = z[np.isfinite(z)]
-    if int((z != 0).sum()) >= MIN_Z_ENTITIES:
-        z = z[z != 0]
-    if len(z) == 0:
-        return 0.0, 1.0
-    center = float(np.median(z))
-    mad = 1.4826 * float(np.median(np.abs(z - center)))
-    # the z-scores are standard errors by construction: training data can show that they
-    # spread wider (heterogeneity the features did not model), never that they are
-    # narrower -- with sparse events most facilities sit at ~0 and the MAD collapses
-    return center, max(mad, 1.0) if np.isfinite(mad) else 1.0
-
-
 def evidence_for(
     entity_type: str, specs: Iterable[EvidenceSpec] = DEFAULT_EVIDENCE
 ) -> list[EvidenceSpec]:
@@ -443,11 +307,11 @@ def fit_evidence(
             continue
         item = FittedEvidence(spec)
         if spec.kind == "z":
-            center, scale = _fit_z(_column(X, spec.feature))
+            center, scale = fit_z(_column(X, spec.feature))
             item = FittedEvidence(spec, center=center, scale=scale)
         else:
             k, n = item._counts(X)
-            rate, bands, alphas = _fit_counts(k, n, spec.repeat_robust)
+            rate, bands, alphas = fit_counts(k, n, spec.repeat_robust)
             item = FittedEvidence(spec, rate=rate, band_rates=bands, band_dispersions=alphas)
         share = float(item.evaluate(X, fire_level)[2].mean()) if len(X) else 0.0
         demoted = spec.kind == "hard" and share > max_hard_share
@@ -474,64 +338,10 @@ def fit_evidence(
     return fitted
 
 
-@dataclass(frozen=True)
-class EvidenceSettings:
-    """The knobs of the combination (``settings.model``), passed as one value."""
-
-    weight: float = 1.0
-    cap: float = 6.0
-    fire_level: float = 3.0
-    floor: float = 1.0
-
-
-def weigh(
-    X: pd.DataFrame, items: Sequence[FittedEvidence], cfg: EvidenceSettings
-) -> tuple[np.ndarray, np.ndarray, pd.Series]:
-    """(evidence surprisal ``w * sum over signals of min(max S_i, cap)``, hard-fact claims H,
-    fired names as JSON)."""
-    n = len(X)
-    per_signal: dict[str, np.ndarray] = {}
-    hard = np.zeros(n)
-    fired = np.zeros((n, len(items)), dtype=bool)
-    for j, item in enumerate(items):
-        s, h, fired[:, j] = item.evaluate(X, cfg.fire_level)
-        sig = item.spec.signal
-        per_signal[sig] = np.maximum(per_signal[sig], s) if sig in per_signal else s
-        hard += h
-    total = np.zeros(n)
-    for s in per_signal.values():  # one term per signal: two views of one pattern count once
-        total += np.clip(s - cfg.floor, 0.0, cfg.cap)
-    names = np.array([i.name for i in items], dtype=object)
-    hits = np.full(n, "[]", dtype=object)
-    rows = np.flatnonzero(fired.any(axis=1)) if cfg.weight > 0 else np.zeros(0, np.int64)
-    # JSON lists only for the (few) rows where something fired: a loop over those rows
-    hits[rows] = [json.dumps(list(names[fired[i]])) for i in rows]
-    w = cfg.weight
-    return w * total, (hard if w > 0 else np.zeros(n)), pd.Series(hits, index=X.index)
-
-
-def forest_surprisal(forest: np.ndarray) -> np.ndarray:
-    """-log10(1 - forest): the forest's training-CDF score as evidence (0..6)."""
-    f = np.clip(np.asarray(forest, dtype=np.float64), 0.0, 1.0 - FOREST_FLOOR)
-    return -np.log10(1.0 - f)
-
-
-def combine(forest: np.ndarray, evidence: np.ndarray, hard: np.ndarray) -> np.ndarray:
-    """The final 0..1 score (module docstring): monotone in forest, evidence and hard."""
-    s = forest_surprisal(forest) + np.asarray(evidence, dtype=np.float64)
-    t = HARD_SCALE * np.asarray(hard, dtype=np.float64) + np.minimum(s, HARD_SCALE - 1.0)
-    return t / (1.0 + t)
-
-
 __all__ = [
     "DEFAULT_EVIDENCE",
-    "EvidenceSettings",
     "EvidenceSpec",
     "FittedEvidence",
-    "combine",
-    "count_surprisal",
     "evidence_for",
     "fit_evidence",
-    "forest_surprisal",
-    "weigh",
 ]

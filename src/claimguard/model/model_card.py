@@ -28,7 +28,7 @@ LIMITS = (
     "on more than model.max_hard_fact_share of training entities are demoted (see "
     "'evidence').",
 )
-# The formula implemented by claimguard.model.evidence.combine.
+# The formula implemented by claimguard.model.combine.combine.
 SCORE_FORMULA = (
     "forest = training-CDF of the isolation score (0..1); S_i = -log10 of an evidence item's "
     "value under the training population (Poisson/negative-binomial tail of a count given "

@@ -376,4 +376,4 @@ def _peer_change(t: pd.DataFrame, w: pd.DataFrame, months: np.ndarray) -> np.nda
     now = med.reindex(pd.MultiIndex.from_arrays([w["level"], wk, w["indicator"], w["month"]]))
     then = med.reindex(pd.MultiIndex.from_arrays([w["level"], wk, w["indicator"], before]))
     with np.errstate(invalid="ignore", divide="ignore"):
-        return now.to_numpy(dtype=np.float64) / then.to_numpy(dtype=np.float64) - 1.0
+        return np.asarray(now.to_numpy(dtype=np.float64) / then.to_numpy(dtype=np.float64) - 1.0)
