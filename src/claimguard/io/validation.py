@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from claimguard.io.cardids import normalise_card_ids
 from claimguard.io.keys import chunked_of, first_copy_mask, known_keys
 from claimguard.io.problems import Problem
 from claimguard.schema import QUARANTINE_COLUMNS, Table
@@ -217,50 +217,82 @@ def quarantine_frame(
     )
 
 
-CARD_ID_COLUMNS = ("card_id",)
-_LOOKALIKE = r"[^\x21-\x7E]|[a-z]"  # anything but printable ASCII, or lowercase letters
+def _cell_problems(df: pd.DataFrame, table: Table, problems: list[Problem] | None) -> list[Problem]:
+    """Coercion, value and required-column problems, each bad cell under its first reason."""
+    all_problems = list(problems or [])
+    bad_cells = {p.column: p.mask.copy() for p in all_problems}
+    for p in value_problems(df, table):
+        if p.column in bad_cells:
+            p.mask &= ~bad_cells[p.column]
+            bad_cells[p.column] |= p.mask
+        else:
+            bad_cells[p.column] = p.mask.copy()
+        all_problems.append(p)
+    for p in required_problems(df, table):
+        if p.column in bad_cells:
+            p.mask &= ~bad_cells[p.column]
+        all_problems.append(p)
+    return [p for p in all_problems if p.mask.any()]
 
 
-def normalise_card_ids(
+def _key_problems(
     df: pd.DataFrame,
-) -> tuple[pd.DataFrame, list[tuple[str, np.ndarray, np.ndarray]]]:
-    """Card numbers written with lookalike characters -- fullwidth digits, zero-width
-    characters, lowercase letters -- are the same card: NFKC-normalised, format characters
-    removed, upper-cased. Returns the frame and, per changed column, (column, changed rows,
-    original values) for the quarantine's ``normalised`` rows. Only values that contain such
-    characters are touched (an Arrow regex over the column, Python on those few values)."""
-    changed_cols: list[tuple[str, np.ndarray, np.ndarray]] = []
-    out = df
-    for col in CARD_ID_COLUMNS:
-        if col not in df.columns or len(df) == 0:
-            continue
-        values = chunked_of(df[col])
-        odd = np.asarray(
-            pc.fill_null(pc.match_substring_regex(values, _LOOKALIKE), False).to_numpy(
-                zero_copy_only=False
-            ),
-            dtype=bool,
-        )
-        if not odd.any():
-            continue
-        rows = np.flatnonzero(odd)
-        was = df[col].to_numpy(dtype=object)
-        fixed = np.array([_plain_card(str(v)) for v in was[rows]], dtype=object)
-        changed = np.zeros(len(df), dtype=bool)
-        changed[rows] = fixed != was[rows]
-        if out is df:
-            out = df.copy(deep=False)
-        col_values = was.copy()
-        col_values[rows] = fixed
-        out[col] = pd.Series(col_values, index=df.index).astype(df[col].dtype)
-        changed_cols.append((col, changed, was))
-    return out, changed_cols
+    table: Table,
+    drop: np.ndarray,
+    parent_keys: pd.Series | None,
+    parent_quarantined: pd.Series | None,
+) -> list[Problem]:
+    """Lines whose claim is absent or quarantined, then later copies of a key, among the rows
+    not yet dropped; ``drop`` is updated in place."""
+    out: list[Problem] = []
+    if parent_keys is not None and "claim_id" in df.columns:
+        known = known_keys(df["claim_id"], parent_keys)
+        orphan = ~known & ~drop & _mask(df["claim_id"].notna())
+        if orphan.any():
+            in_q = np.zeros(len(df), dtype=bool)
+            if parent_quarantined is not None and len(parent_quarantined):
+                in_q = known_keys(df["claim_id"], parent_quarantined.astype("str"))
+            out.append(
+                Problem("claim_id", orphan & in_q, "its claim was quarantined", removes_row=True)
+            )
+            out.append(Problem("claim_id", orphan & ~in_q, "claim_id not among the claims", True))
+            drop |= orphan
+    if table.key is not None and table.key in df.columns:
+        dup = first_copy_mask(df[table.key], ~drop)
+        if dup.any():
+            out.append(
+                Problem(table.key, dup, f"duplicate {table.key} (the first copy is kept)", True)
+            )
+            drop |= dup
+    return out
 
 
-def _plain_card(value: str) -> str:
-    text = unicodedata.normalize("NFKC", value)
-    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
-    return text.strip().upper()
+def _normalised_rows(
+    table: Table,
+    renamed: list[tuple[str, np.ndarray, np.ndarray]],
+    kept: np.ndarray,
+    source_file: SourceFiles,
+    source_row: np.ndarray,
+) -> list[pd.DataFrame]:
+    """Quarantine rows (action ``normalised``) for kept rows whose card number was written
+    with lookalike characters, with the value as written."""
+    parts = []
+    for col, changed, was in renamed:
+        rows = np.flatnonzero(changed & kept)
+        if len(rows):
+            raws = [json.dumps({col: v}, ensure_ascii=False) for v in was[rows].tolist()]
+            parts.append(
+                quarantine_frame(
+                    table.name,
+                    source_file.at(rows),
+                    source_row[rows],
+                    col,
+                    f"{col} written with lookalike characters (fullwidth, zero-width or lowercase)",
+                    "normalised",
+                    raws,
+                )
+            )
+    return parts
 
 
 def validate_table(
@@ -283,46 +315,12 @@ def validate_table(
     n = len(df)
     required = set(table.required)
     df, renamed = normalise_card_ids(df)
-    all_problems = list(problems or [])
-    bad_cells = {p.column: p.mask.copy() for p in all_problems}
-    for p in value_problems(df, table):
-        if p.column in bad_cells:
-            p.mask &= ~bad_cells[p.column]
-            bad_cells[p.column] |= p.mask
-        else:
-            bad_cells[p.column] = p.mask.copy()
-        all_problems.append(p)
-    for p in required_problems(df, table):
-        if p.column in bad_cells:
-            p.mask &= ~bad_cells[p.column]
-        all_problems.append(p)
-    all_problems = [p for p in all_problems if p.mask.any()]
-
+    all_problems = _cell_problems(df, table, problems)
     drop = np.zeros(n, dtype=bool)
     for p in all_problems:
         if p.column in required:
             drop |= p.mask
-    if parent_keys is not None and "claim_id" in df.columns:
-        known = known_keys(df["claim_id"], parent_keys)
-        orphan = ~known & ~drop & _mask(df["claim_id"].notna())
-        if orphan.any():
-            in_q = np.zeros(n, dtype=bool)
-            if parent_quarantined is not None and len(parent_quarantined):
-                in_q = known_keys(df["claim_id"], parent_quarantined.astype("str"))
-            all_problems.append(
-                Problem("claim_id", orphan & in_q, "its claim was quarantined", removes_row=True)
-            )
-            all_problems.append(
-                Problem("claim_id", orphan & ~in_q, "claim_id not among the claims", True)
-            )
-            drop |= orphan
-    if table.key is not None and table.key in df.columns:
-        dup = first_copy_mask(df[table.key], ~drop)
-        if dup.any():
-            all_problems.append(
-                Problem(table.key, dup, f"duplicate {table.key} (the first copy is kept)", True)
-            )
-            drop |= dup
+    all_problems += _key_problems(df, table, drop, parent_keys, parent_quarantined)
 
     def removes(p: Problem) -> bool:
         return p.removes_row or p.column in required
@@ -361,21 +359,7 @@ def validate_table(
         if table.key is not None and table.key in df.columns:
             keys_q = df[table.key][drop].dropna()
         out = out[~drop].reset_index(drop=True)
-    for col, changed, was in renamed:  # kept rows whose card number was written with lookalikes
-        rows = np.flatnonzero(changed & ~drop)
-        if len(rows):
-            raws = [json.dumps({col: v}, ensure_ascii=False) for v in was[rows].tolist()]
-            parts.append(
-                quarantine_frame(
-                    table.name,
-                    source_file.at(rows),
-                    source_row[rows],
-                    col,
-                    f"{col} written with lookalike characters (fullwidth, zero-width or lowercase)",
-                    "normalised",
-                    raws,
-                )
-            )
+    parts += _normalised_rows(table, renamed, ~drop, source_file, source_row)
     quarantine = pd.concat(parts, ignore_index=True) if parts else empty_frame()
     return Checked(
         valid=out,
