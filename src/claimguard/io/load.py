@@ -23,13 +23,8 @@ from claimguard.io.compact import encode_repetitive
 from claimguard.io.contract import check_contract
 from claimguard.io.mapping import Mapping, TableMapping, apply_mapping, load_mapping
 from claimguard.io.problems import Problem
-from claimguard.io.readers import (
-    TABLE_SUFFIXES,
-    RawTable,
-    read_labels,
-    read_table_file,
-    sha256_file,
-)
+from claimguard.io.rawtable import RawTable, sha256_file
+from claimguard.io.readers import TABLE_SUFFIXES, read_labels, read_table_file
 from claimguard.io.validation import Checked, empty_frame, validate_table
 from claimguard.io.xml130 import find_xml_files, read_xml
 from claimguard.io.xml130_names import XML130_MAPPING

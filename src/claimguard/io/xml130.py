@@ -47,7 +47,7 @@ import pandas as pd
 from defusedxml.ElementTree import DefusedXMLParser
 
 from claimguard.errors import InputFileError
-from claimguard.io.readers import RawTable, sha256_file
+from claimguard.io.rawtable import RawTable, sha256_file
 from claimguard.io.validation import SourceFiles, empty_frame, quarantine_frame
 from claimguard.io.xml130_names import EXAM_GROUP, XML130_MAPPING
 from claimguard.settings import IoSettings

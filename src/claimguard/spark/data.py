@@ -23,7 +23,7 @@ import pandas as pd
 
 from claimguard.io.load import _canonical
 from claimguard.io.mapping import Mapping, TableMapping
-from claimguard.io.readers import RawTable
+from claimguard.io.rawtable import RawTable
 from claimguard.io.validation import Checked, SourceFiles, empty_frame
 from claimguard.schema import LOCAL_TIMEZONE, QUARANTINE_COLUMNS, TABLES, Table
 from claimguard.spark.read import (
