@@ -201,9 +201,9 @@ def test_an_embedded_table_of_too_many_elements_is_quarantined(
 ) -> None:
     """Flat, small elements: under the byte cap, but each costs a tree node; the parse stops
     at the element cap instead of building them all."""
-    from claimguard.io import xml130
+    from claimguard.io import xml130_safe
 
-    monkeypatch.setattr(xml130, "MAX_PART_ELEMENTS", 1000)
+    monkeypatch.setattr(xml130_safe, "MAX_PART_ELEMENTS", 1000)
     xml1 = _xml1("B2").replace("</TONG_HOP>", "<a/>" * 50_000 + "</TONG_HOP>")
     ds = _load(_one_bad_record(tmp_path, xml1))
     _assert_only_b2_quarantined(ds, "XML1: inner XML has more than 1,000 elements")
