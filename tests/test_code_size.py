@@ -27,7 +27,6 @@ EXCEPTIONS: dict[str, str] = {
     "synth/abuse.py": NOT_YET_SPLIT,
     "synth/abuse.py:card_claims": NOT_YET_SPLIT,
     "synth/care.py": NOT_YET_SPLIT,
-    "synth/care.py:acute": NOT_YET_SPLIT,
     "synth/generate.py": NOT_YET_SPLIT,
     "synth/generate.py:generate": NOT_YET_SPLIT,
     "synth/generate.py:_assemble": NOT_YET_SPLIT,

@@ -296,27 +296,17 @@ def acute_conditions(rng: np.random.Generator, band: np.ndarray, sex: np.ndarray
     return out
 
 
-def acute(
+def _acute_place(
     rng: np.random.Generator,
     cards: Cards,
     fac: Facilities,
-    cal: Calendar,
-    n_visits: int,
-    card_weight: np.ndarray,
-    travel: np.ndarray | None = None,
-) -> Block:
-    """Acute episodes (with follow-ups and transfers), about ``n_visits`` visits.
-
-    ``travel`` (per card: the province where it works or studies, -1 = none) sends
-    80% of those cards' acute visits there.
-    """
-    n0 = max(1, int(n_visits / 1.2))
-    card = rng.choice(cards.n, n0, p=card_weight / card_weight.sum()).astype(np.int32)
-    day = rng.choice(cal.n_days, n0, p=cal.weight).astype(np.int32)
-    band = cards.band()[card]
-    dx = acute_conditions(rng, band, cards.sex[card])
-    severe = cat.condition_array("p_inpatient")[dx] >= 0.5
-    # where: registered, district, provincial, private, central, another province
+    card: np.ndarray,
+    severe: np.ndarray,
+    travel: np.ndarray | None,
+) -> np.ndarray:
+    """The facility of each acute episode: registered, district, provincial, private,
+    central or another province's, by severity; travellers mostly where they work."""
+    n0 = len(card)
     p_mild = [0.5, 0.2, 0.1, 0.14, 0.03, 0.03]
     p_severe = [0.02, 0.4, 0.4, 0.05, 0.11, 0.02]
     where = np.where(severe, rng.choice(6, n0, p=p_severe), rng.choice(6, n0, p=p_mild))
@@ -338,7 +328,58 @@ def acute(
         there = rng.choice([cat.DISTRICT, cat.PRIVATE, cat.PROVINCIAL], n0, p=[0.4, 0.35, 0.25])
         tier = np.where(go, there, tier)
     f = Picker(fac).pick(rng, prov, tier)
-    f = np.where((where == 0) | (f < 0), cards.reg_fac[card], f).astype(np.int32)
+    return np.where((where == 0) | (f < 0), cards.reg_fac[card], f).astype(np.int32)
+
+
+def _sick_leave_days(
+    rng: np.random.Generator, cards: Cards, card: np.ndarray, inp: np.ndarray, los: np.ndarray
+) -> np.ndarray:
+    """Sick-leave days certified for employed adults: a few days for some outpatients, the
+    stay plus recovery for most inpatients."""
+    n0 = len(card)
+    age = cards.age_years()[card]
+    employed = np.isin(cards.group[card], cat.EMPLOYED_GROUPS) & (age >= 18) & (age <= 60)
+    sick_out = employed & ~inp & (rng.random(n0) < 0.13)
+    sick_in = employed & inp & (rng.random(n0) < 0.6)
+    sick = np.where(sick_out, np.clip(1 + rng.poisson(1.4, n0), 1, 7), 0)
+    return np.asarray(np.where(sick_in, los + rng.poisson(2.0, n0), sick))
+
+
+def _follow_ups(
+    rng: np.random.Generator, cal: Calendar, main: Block, vtype: np.ndarray, day: np.ndarray
+) -> Block:
+    """Follow-up visits of some outpatient episodes at the same facility a week later."""
+    fu = np.flatnonzero((vtype == OUT) & (rng.random(len(vtype)) < 0.17))
+    fday = working(cal, day[fu] + rng.integers(5, 11, len(fu)))
+    follow = main.take(fu)
+    follow.day = fday
+    follow.minute = outpatient_minutes(rng, len(fu))
+    follow.sick = np.zeros(len(fu), np.int16)
+    follow.ref_from = np.full(len(fu), -1, np.int32)
+    return follow
+
+
+def acute(
+    rng: np.random.Generator,
+    cards: Cards,
+    fac: Facilities,
+    cal: Calendar,
+    n_visits: int,
+    card_weight: np.ndarray,
+    travel: np.ndarray | None = None,
+) -> Block:
+    """Acute episodes (with follow-ups and transfers), about ``n_visits`` visits.
+
+    ``travel`` (per card: the province where it works or studies, -1 = none) sends
+    80% of those cards' acute visits there.
+    """
+    n0 = max(1, int(n_visits / 1.2))
+    card = rng.choice(cards.n, n0, p=card_weight / card_weight.sum()).astype(np.int32)
+    day = rng.choice(cal.n_days, n0, p=cal.weight).astype(np.int32)
+    band = cards.band()[card]
+    dx = acute_conditions(rng, band, cards.sex[card])
+    severe = cat.condition_array("p_inpatient")[dx] >= 0.5
+    f = _acute_place(rng, cards, fac, card, severe, travel)
     ftier = fac.tier[f]
     p_inp = np.clip(
         cat.condition_array("p_inpatient")[dx] * cat.TIER_INPATIENT_FACTOR[ftier] * INPATIENT_SCALE,
@@ -362,12 +403,7 @@ def acute(
     dx2 = np.where(rng.random(n0) < 0.6, first, -1)
     dx2 = np.where(dx2 == dx, last, dx2)
     dx3 = np.where((dx2 >= 0) & (last != dx) & (last != dx2) & (rng.random(n0) < 0.5), last, -1)
-    age = cards.age_years()[card]
-    employed = np.isin(cards.group[card], cat.EMPLOYED_GROUPS) & (age >= 18) & (age <= 60)
-    sick_out = employed & ~inp & (rng.random(n0) < 0.13)
-    sick_in = employed & inp & (rng.random(n0) < 0.6)
-    sick = np.where(sick_out, np.clip(1 + rng.poisson(1.4, n0), 1, 7), 0)
-    sick = np.where(sick_in, los + rng.poisson(2.0, n0), sick)
+    sick = _sick_leave_days(rng, cards, card, inp, los)
     main = block(
         n0,
         card=card,
@@ -383,14 +419,7 @@ def acute(
         sick=sick,
         ref_from=ref,
     )
-    # follow-up visits at the same facility a week later
-    fu = np.flatnonzero((vtype == OUT) & (rng.random(n0) < 0.17))
-    fday = working(cal, day[fu] + rng.integers(5, 11, len(fu)))
-    follow = main.take(fu)
-    follow.day = fday
-    follow.minute = outpatient_minutes(rng, len(fu))
-    follow.sick = np.zeros(len(fu), np.int16)
-    follow.ref_from = np.full(len(fu), -1, np.int32)
+    follow = _follow_ups(rng, cal, main, vtype, day)
     # transfers of serious district inpatients to the provincial hospital on discharge day
     tr = np.flatnonzero(inp & severe & (ftier >= cat.DISTRICT) & (rng.random(n0) < 0.12))
     trans = main.take(tr)
