@@ -126,6 +126,125 @@ def line_counts(rng: np.random.Generator, b: Block, fac: Facilities) -> Counts:
     )
 
 
+def _imaging_items(rng: np.random.Generator, img_tier: np.ndarray) -> np.ndarray:
+    """An imaging service per imaging line, by the facility's tier: CT and MRI (pool
+    positions 3-5) are rare below provincial hospitals."""
+    w = np.tile(cat.IMG_WEIGHT, (5, 1))
+    w[2:, 3:6] *= 0.25
+    w[3, 3:6] = 0.0
+    img_choice = np.empty(len(img_tier), np.int16)
+    for t in range(5):
+        sel = np.flatnonzero(img_tier == t)
+        img_choice[sel] = cat.IMG_POOL[rng.choice(len(cat.IMG_POOL), len(sel), p=w[t] / w[t].sum())]
+    return img_choice
+
+
+def _drug_items(
+    rng: np.random.Generator, b: Block, d_claim: np.ndarray, d_pos: np.ndarray, n_drugs: np.ndarray
+) -> np.ndarray:
+    """A drug per drug line: from the primary diagnosis' classes, the last line of a claim
+    from the secondary diagnosis' when it has one."""
+    src = b.dx[d_claim]
+    use2 = (b.dx2[d_claim] >= 0) & (d_pos == n_drugs - 1) & (d_pos > 0)
+    src = np.where(use2, b.dx2[d_claim], src)
+    off, pool = cat.drug_classes()
+    width = off[src + 1] - off[src]
+    return np.asarray(pool[off[src] + (rng.random(len(src)) * width).astype(np.int64)])
+
+
+def _supply_items(
+    rng: np.random.Generator,
+    s_claim: np.ndarray,
+    s_pos: np.ndarray,
+    surgery: np.ndarray,
+    implant: np.ndarray,
+    dial: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A supply per supply line (basic, surgical for inpatient procedures, the implant, a
+    dialysis set) and which lines are dialysis sets."""
+    sup = _pick(rng, cat.BASIC_SUPPLY, len(s_claim))
+    surgical = surgery[s_claim] & (rng.random(len(s_claim)) < 0.4)
+    sup = np.where(surgical, _pick(rng, cat.SURGICAL_SUPPLY, len(s_claim)), sup)
+    sup = np.where(implant[s_claim] & (s_pos == 0), cat.SUPPLY_INDEX["N06.04.120"], sup)
+    d_sup = dial[s_claim] & (s_pos < 2)
+    sup = np.where(
+        d_sup,
+        np.where(s_pos == 0, cat.SUPPLY_INDEX["N04.03.010"], cat.SUPPLY_INDEX["N04.03.020"]),
+        sup,
+    )
+    return sup, d_sup
+
+
+def _drug_supply(
+    rng: np.random.Generator,
+    b: Block,
+    di: np.ndarray,
+    d_claim: np.ndarray,
+    inp: np.ndarray,
+    stay: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Quantity and days supplied of each drug line: a refill's days, the stay, or a
+    course of a few days (thin visits at most 3); per-dose drugs one or two doses."""
+    per_dose = _PER_DOSE[di]
+    refill = b.refill[d_claim].astype(np.float64)
+    course = np.array([3.0, 5, 5, 7, 7, 10])[rng.integers(0, 6, len(d_claim))]
+    d_days = np.where(refill > 0, refill, np.where(inp[d_claim], stay[d_claim], course))
+    d_days = np.where(b.thin[d_claim], np.minimum(d_days, 3), d_days)
+    d_qty = np.ceil(d_days * cat.DRUG_PER_DAY[di])
+    d_qty = np.where(per_dose & ~inp[d_claim], 1 + (rng.random(len(di)) < 0.3), d_qty)
+    d_days = np.where(per_dose & ~inp[d_claim], 1, d_days)
+    return np.maximum(d_qty, 1), d_days
+
+
+def _service_items(
+    rng: np.random.Generator,
+    pos: np.ndarray,
+    c_inp: np.ndarray,
+    c_proc: np.ndarray,
+    c_lab: np.ndarray,
+    c_srv: np.ndarray,
+    line_dx: np.ndarray,
+    line_tier: np.ndarray,
+) -> np.ndarray:
+    """The service of each line (-1 on other lines), by its position in the claim's layout
+    [exam, bed?, procedure?, labs, imaging]."""
+    srv_item = np.full(len(pos), -1, np.int16)
+    srv_item[pos == 0] = cat.SERVICE_INDEX["02.1896"]
+    srv_item[(c_inp == 1) & (pos == 1)] = cat.SERVICE_INDEX["K03.1906"]
+    proc_pos = (c_proc == 1) & (pos == 1 + c_inp)
+    srv_item[proc_pos] = _PROC_ITEM[line_dx[proc_pos]]
+    first_test = 1 + c_inp + c_proc
+    lab_pos = (pos >= first_test) & (pos < first_test + c_lab)
+    srv_item[lab_pos] = _pick(rng, cat.LAB_POOL, int(lab_pos.sum()))
+    img_pos = (pos >= first_test + c_lab) & (pos < c_srv)
+    srv_item[img_pos] = _imaging_items(rng, line_tier[img_pos])
+    return srv_item
+
+
+def _amounts(
+    item: np.ndarray,
+    kind: np.ndarray,
+    quantity: np.ndarray,
+    exam: np.ndarray,
+    bed_pos: np.ndarray,
+    line_tier: np.ndarray,
+    pf: np.ndarray,
+) -> np.ndarray:
+    """Amount of each line: quantity x the catalogue price (exam and bed by tier), services
+    slightly cheaper below provincial hospitals, drugs and supplies at the facility's prices."""
+    is_drug, is_sup, is_srv = kind == DRUG, kind == SUPPLY, kind == SERVICE
+    unit = np.empty(len(item))
+    unit[is_drug] = cat.DRUG_PRICE[item[is_drug]]
+    unit[is_sup] = cat.SUPPLY_PRICE[item[is_sup]]
+    unit[is_srv] = cat.SERVICE_PRICE[item[is_srv]]
+    unit[exam] = cat.EXAM_PRICE[line_tier[exam]]
+    unit[bed_pos] = cat.BED_PRICE[line_tier[bed_pos]]
+    scale = np.where(
+        is_srv, np.where(exam | bed_pos, 1.0, 0.97 + 0.03 * (line_tier <= cat.PROVINCIAL)), pf
+    )
+    return np.asarray(np.round(quantity * unit * scale))
+
+
 def make_lines(
     rng: np.random.Generator, b: Block, fac: Facilities, price_factor: np.ndarray, k: Counts
 ) -> Lines:
@@ -160,83 +279,31 @@ def make_lines(
         np.int8
     )
     item = np.zeros(total, np.int16)
-    srv_item = np.full(total, -1, np.int16)
-    srv_item[pos == 0] = cat.SERVICE_INDEX["02.1896"]
     bed_pos = (c_inp == 1) & (pos == 1)
-    srv_item[bed_pos] = cat.SERVICE_INDEX["K03.1906"]
-    proc_pos = (c_proc == 1) & (pos == 1 + c_inp)
-    srv_item[proc_pos] = _PROC_ITEM[dx[claim[proc_pos]]]
-    first_test = 1 + c_inp + c_proc
-    lab_pos = (pos >= first_test) & (pos < first_test + c_lab)
-    srv_item[lab_pos] = _pick(rng, cat.LAB_POOL, int(lab_pos.sum()))
-    img_pos = (pos >= first_test + c_lab) & (pos < c_srv)
-    img_tier = tier[claim[img_pos]]
-    # CT and MRI (pool positions 3-5) are rare below provincial hospitals
-    w = np.tile(cat.IMG_WEIGHT, (5, 1))
-    w[2:, 3:6] *= 0.25
-    w[3, 3:6] = 0.0
-    img_choice = np.empty(int(img_pos.sum()), np.int16)
-    for t in range(5):
-        sel = np.flatnonzero(img_tier == t)
-        img_choice[sel] = cat.IMG_POOL[rng.choice(len(cat.IMG_POOL), len(sel), p=w[t] / w[t].sum())]
-    srv_item[img_pos] = img_choice
+    srv_item = _service_items(rng, pos, c_inp, c_proc, c_lab, c_srv, dx[claim], tier[claim])
     is_srv = kind == SERVICE
     item[is_srv] = srv_item[is_srv]
     # drugs: from the primary diagnosis' classes; the last line from the secondary one
     is_drug = kind == DRUG
     d_claim = claim[is_drug]
-    d_pos = pos[is_drug] - c_srv[is_drug]
-    src = dx[d_claim]
-    use2 = (b.dx2[d_claim] >= 0) & (d_pos == c_drug[is_drug] - 1) & (d_pos > 0)
-    src = np.where(use2, b.dx2[d_claim], src)
-    off, pool = cat.drug_classes()
-    width = off[src + 1] - off[src]
-    item[is_drug] = pool[off[src] + (rng.random(len(src)) * width).astype(np.int64)]
+    item[is_drug] = _drug_items(rng, b, d_claim, pos[is_drug] - c_srv[is_drug], c_drug[is_drug])
     # supplies: dialysis sets, implants, surgical and basic supplies
     is_sup = kind == SUPPLY
     s_claim = claim[is_sup]
     s_pos = pos[is_sup] - c_srv[is_sup] - c_drug[is_sup]
-    sup = _pick(rng, cat.BASIC_SUPPLY, len(s_claim))
-    surgical = has_proc[s_claim] & inp[s_claim] & (rng.random(len(s_claim)) < 0.4)
-    sup = np.where(surgical, _pick(rng, cat.SURGICAL_SUPPLY, len(s_claim)), sup)
-    sup = np.where(implant[s_claim] & (s_pos == 0), cat.SUPPLY_INDEX["N06.04.120"], sup)
-    d_sup = dial[s_claim] & (s_pos < 2)
-    sup = np.where(
-        d_sup,
-        np.where(s_pos == 0, cat.SUPPLY_INDEX["N04.03.010"], cat.SUPPLY_INDEX["N04.03.020"]),
-        sup,
-    )
+    sup, d_sup = _supply_items(rng, s_claim, s_pos, has_proc & inp, implant, dial)
     item[is_sup] = sup
     # quantities, days supply, amounts
     quantity = np.ones(total, np.float64)
     days = np.full(total, np.nan)
     quantity[bed_pos] = stay[claim[bed_pos]]
     di = item[is_drug]
-    per_dose = _PER_DOSE[di]
-    refill = b.refill[d_claim].astype(np.float64)
-    course = np.array([3.0, 5, 5, 7, 7, 10])[rng.integers(0, 6, len(d_claim))]
-    d_days = np.where(refill > 0, refill, np.where(inp[d_claim], stay[d_claim], course))
-    d_days = np.where(thin[d_claim], np.minimum(d_days, 3), d_days)
-    d_qty = np.ceil(d_days * cat.DRUG_PER_DAY[di])
-    d_qty = np.where(per_dose & ~inp[d_claim], 1 + (rng.random(len(di)) < 0.3), d_qty)
-    d_days = np.where(per_dose & ~inp[d_claim], 1, d_days)
-    quantity[is_drug] = np.maximum(d_qty, 1)
-    days[is_drug] = d_days
+    quantity[is_drug], days[is_drug] = _drug_supply(rng, b, di, d_claim, inp, stay)
     quantity[is_sup] = np.where(
         d_sup | (sup == cat.SUPPLY_INDEX["N06.04.120"]), 1, 1 + rng.poisson(1.2 * b.smult[s_claim])
     )
-    pf = price_factor[b.fac[claim]]
-    unit = np.empty(total)
-    unit[is_drug] = cat.DRUG_PRICE[di]
-    unit[is_sup] = cat.SUPPLY_PRICE[item[is_sup]]
-    unit[is_srv] = cat.SERVICE_PRICE[item[is_srv]]
     exam = pos == 0
-    unit[exam] = cat.EXAM_PRICE[tier[claim[exam]]]
-    unit[bed_pos] = cat.BED_PRICE[tier[claim[bed_pos]]]
-    scale = np.where(
-        is_srv, np.where(exam | bed_pos, 1.0, 0.97 + 0.03 * (tier[claim] <= cat.PROVINCIAL)), pf
-    )
-    amount = np.round(quantity * unit * scale)
+    amount = _amounts(item, kind, quantity, exam, bed_pos, tier[claim], price_factor[b.fac[claim]])
     # order time: at admission for the exam, later during the visit or stay for the rest
     span = np.where(inp, stay * 1440, b.dur.astype(np.float64))[claim]
     offset = np.where(exam, 0, np.floor(rng.random(total) * np.maximum(span, 1))).astype(np.int32)
