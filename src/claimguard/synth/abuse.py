@@ -140,25 +140,27 @@ def _seq(
     return rep, first[rep] + within
 
 
-def card_claims(
-    rng: np.random.Generator,
-    plan: Plan,
-    cards: Cards,
-    fac: Facilities,
-    cal: Calendar,
-    strength: float = 1.0,
-    all_mismatch: bool = False,
-) -> Block:
-    """New claims for every planted card scenario.
+@dataclass(frozen=True)
+class _Plant:
+    """What planting one card scenario needs (the arguments of :func:`card_claims`)."""
 
-    ``strength`` scales how blunt the abuse is (1.0 = the historical output);
-    ``all_mismatch`` makes every strong borrowed-card visit far from home with a
-    diagnosis impossible for the holder's sex.
-    """
-    pick = Picker(fac)
+    rng: np.random.Generator
+    plan: Plan
+    cards: Cards
+    cal: Calendar
+    pick: Picker
+    strength: float
+    all_mismatch: bool
+
+
+def _plant_borrowed_card(ctx: _Plant) -> list[Block]:
+    """borrowed_card: someone else treated on the card (diagnoses that do not fit the holder,
+    strong cases far from home)."""
+    rng, plan, cards = ctx.rng, ctx.plan, ctx.cards
+    cal, pick, strength = ctx.cal, ctx.pick, ctx.strength
+    all_mismatch = ctx.all_mismatch
     nd = cal.n_days
     parts: list[Block] = []
-    # --- borrowed_card
     idx, strong = plan.cards["borrowed_card"]
     cnt = np.where(strong, rng.integers(3, 6, len(idx)), rng.integers(1, 3, len(idx)))
     rep = np.repeat(np.arange(len(idx)), _more(cnt, strength))
@@ -208,7 +210,15 @@ def card_claims(
               los=np.where(inp, np.where(dx == cat.DX_INDEX["O82"], rng.integers(4, 7, n), rng.integers(1, 4, n)), 0), vtype=np.where(inp, INP, 0), dx=dx, dur=rng.integers(10, 60, n),
               scen=SC["borrowed_card"], ent=c)
     )  # fmt: skip
-    # --- medicine_hoarding: refills far faster than the 30 days they cover, at several places
+    return parts
+
+
+def _plant_medicine_hoarding(ctx: _Plant) -> list[Block]:
+    """medicine_hoarding: refills far faster than the 30 days they cover, at several places."""
+    rng, plan, cards = ctx.rng, ctx.plan, ctx.cards
+    cal, pick, strength = ctx.cal, ctx.pick, ctx.strength
+    nd = cal.n_days
+    parts: list[Block] = []
     idx, strong = plan.cards["medicine_hoarding"]
     months = nd / 30.4
     cnt = np.where(
@@ -239,7 +249,15 @@ def card_claims(
     b = block(n, card=c, fac=f, day=working(cal, day), minute=outpatient_minutes(rng, n), dur=rng.integers(8, 30, n),
               dx=first_dx, refill=30, scen=SC["medicine_hoarding"], ent=c)  # fmt: skip
     parts.append(b.take(np.flatnonzero(keep)))
-    # --- overlapping_care: in care at two facilities at once
+    return parts
+
+
+def _plant_overlapping_care(ctx: _Plant) -> list[Block]:
+    """overlapping_care: in care at two facilities at once."""
+    rng, plan, cards = ctx.rng, ctx.plan, ctx.cards
+    cal, pick, strength = ctx.cal, ctx.pick, ctx.strength
+    nd = cal.n_days
+    parts: list[Block] = []
     idx, strong = plan.cards["overlapping_care"]
     k = len(idx)
     a = rng.integers(0, max(1, nd - 10), k)
@@ -271,7 +289,14 @@ def card_claims(
                    los=_more(rng.integers(3, 7, len(s)), strength), vtype=INP, dx=_SEVERE_DX[rng.integers(0, len(_SEVERE_DX), len(s))],
                    scen=SC["overlapping_care"], ent=idx[s])  # fmt: skip
     parts += [stay_a, visit_b, stay_b]
-    # --- post_death: refills and visits billed after the card holder died
+    return parts
+
+
+def _plant_post_death(ctx: _Plant) -> list[Block]:
+    """post_death: refills and visits billed after the card holder died."""
+    rng, plan, cards, cal, strength = ctx.rng, ctx.plan, ctx.cards, ctx.cal, ctx.strength
+    nd = cal.n_days
+    parts: list[Block] = []
     idx, strong = plan.cards["post_death"]
     death = cards.death[idx]
     cnt = _more(
@@ -288,7 +313,15 @@ def card_claims(
     pd_b = block(n, card=c, fac=cards.reg_fac[c], day=day, minute=outpatient_minutes(rng, n), dur=rng.integers(8, 30, n),
                  dx=cat.CHRONIC_DX[np.argmax(cards.chronic[c], axis=1)], refill=30, scen=SC["post_death"], ent=c)  # fmt: skip
     parts.append(pd_b.take(np.flatnonzero((day < nd) & (day > cards.death[c]))))
-    # --- ineligible: visits on an expired card
+    return parts
+
+
+def _plant_ineligible(ctx: _Plant) -> list[Block]:
+    """ineligible: visits on an expired card."""
+    rng, plan, cards = ctx.rng, ctx.plan, ctx.cards
+    cal, pick, strength = ctx.cal, ctx.pick, ctx.strength
+    nd = cal.n_days
+    parts: list[Block] = []
     idx, strong = plan.cards["ineligible"]
     cnt = _more(np.where(strong, rng.integers(2, 5, len(idx)), 1), strength)
     rep = np.repeat(np.arange(len(idx)), cnt)
@@ -302,7 +335,15 @@ def card_claims(
     ib = block(n, card=c, fac=f, day=day, minute=outpatient_minutes(rng, n), dur=rng.integers(10, 60, n),
                dx=acute_conditions(rng, cards.band()[c], cards.sex[c]), scen=SC["ineligible"], ent=c)  # fmt: skip
     parts.append(ib.take(np.flatnonzero((day < nd) & (day > vt))))
-    # --- split_billing: one visit billed as several same-day claims
+    return parts
+
+
+def _plant_split_billing(ctx: _Plant) -> list[Block]:
+    """split_billing: one visit billed as several same-day claims."""
+    rng, plan, cards = ctx.rng, ctx.plan, ctx.cards
+    cal, pick, strength = ctx.cal, ctx.pick, ctx.strength
+    nd = cal.n_days
+    parts: list[Block] = []
     idx, strong = plan.cards["split_billing"]
     occ = _more(np.where(strong, rng.integers(2, 4, len(idx)), 1), strength)
     orep = np.repeat(np.arange(len(idx)), occ)
@@ -325,7 +366,36 @@ def card_claims(
                dmult=np.where(ppos == 0, 0.0, 1.0), tmult=np.where(ppos == 0, 1.0, 0.0), thin=ppos >= 2,
                scen=SC["split_billing"], ent=oc[prep])  # fmt: skip
     parts.append(sb.take(np.flatnonzero(oday[prep] < nd)))
-    return concat(parts)
+    return parts
+
+
+_CARD_PLANTS = (
+    _plant_borrowed_card,
+    _plant_medicine_hoarding,
+    _plant_overlapping_care,
+    _plant_post_death,
+    _plant_ineligible,
+    _plant_split_billing,
+)
+
+
+def card_claims(
+    rng: np.random.Generator,
+    plan: Plan,
+    cards: Cards,
+    fac: Facilities,
+    cal: Calendar,
+    strength: float = 1.0,
+    all_mismatch: bool = False,
+) -> Block:
+    """New claims for every planted card scenario.
+
+    ``strength`` scales how blunt the abuse is (1.0 = the historical output);
+    ``all_mismatch`` makes every strong borrowed-card visit far from home with a
+    diagnosis impossible for the holder's sex.
+    """
+    ctx = _Plant(rng, plan, cards, cal, Picker(fac), strength, all_mismatch)
+    return concat([b for plant in _CARD_PLANTS for b in plant(ctx)])
 
 
 FACILITY_TIERS = {
