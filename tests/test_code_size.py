@@ -27,7 +27,6 @@ EXCEPTIONS: dict[str, str] = {
     "synth/abuse.py": NOT_YET_SPLIT,
     "synth/care.py": NOT_YET_SPLIT,
     "synth/generate.py": NOT_YET_SPLIT,
-    "synth/generate.py:generate": NOT_YET_SPLIT,
     "synth/generate.py:_assemble": NOT_YET_SPLIT,
     "triage/migrations/versions/v0001_initial_schema.py:upgrade": (
         "an Alembic migration is a frozen record of the first schema: one create_table call "

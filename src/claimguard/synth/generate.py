@@ -28,6 +28,7 @@ from claimguard.synth import catalog as cat
 from claimguard.synth import frames as fr
 from claimguard.synth import knobs as kn
 from claimguard.synth.abuse import (
+    Plan,
     card_claims,
     choose_cards,
     choose_facilities,
@@ -218,6 +219,212 @@ def _assign_doctors(rng: np.random.Generator, fac: Facilities, b: Block) -> None
     )
 
 
+def _n_cards(claims: int, nd: int, pop: Population) -> int:
+    """The insured population whose visits make ``claims`` claims in ``nd`` days."""
+    if pop.visits_scale != 1.0:
+        visits = VISITS_PER_INSURED_YEAR * pop.visits_scale
+        return max(1_000, round(claims * 365 / (visits * nd)))
+    return max(1_000, round(claims * 365 / (VISITS_PER_INSURED_YEAR * nd)))
+
+
+def _busy_districts(fac: Facilities) -> np.ndarray:
+    """The district hospitals serving the most people in their province (one in twenty)."""
+    district = np.flatnonzero(fac.tier == cat.DISTRICT)
+    dprov = fac.prov[district]
+    in_prov = np.bincount(dprov, weights=fac.weight[district], minlength=len(cat.PROVINCES))
+    expected = fac.weight[district] / in_prov[dprov] * cat.PROVINCE_POP[dprov]
+    return np.asarray(district[np.argsort(-expected)[: max(2, len(district) // 20)]])
+
+
+@dataclass
+class _Special:
+    """Chronic, dialysis, chemotherapy, pregnancy and terminal care, and who gets it."""
+
+    care: Block
+    multimorbid: np.ndarray
+    frequent_child: np.ndarray
+    dialysis: np.ndarray
+    chemotherapy: np.ndarray
+    antenatal: np.ndarray
+
+
+def _special_care(
+    rng: np.random.Generator, cards: Cards, fac: Facilities, cal: Calendar, used: np.ndarray
+) -> _Special:
+    """Care outside acute episodes; abusive cards (``used``) get their ordinary chronic care,
+    the heavy-user traps (dialysis, chemotherapy, pregnancy) are kept apart from them."""
+    chron, multi = chronic_refills(rng, cards, fac, cal, np.ones(cards.n, bool))
+    free = ~used
+    free[multi] = False
+    dial, dial_cards = dialysis(rng, cards, fac, cal, free)
+    free[dial_cards] = False
+    chemo, chemo_cards = chemotherapy(rng, cards, fac, cal, free)
+    free[chemo_cards] = False
+    preg, preg_cards = pregnancy(rng, cards, fac, cal, free)
+    young = free & (cards.age_years() < 6)
+    child = np.flatnonzero(young)[rng.random(int(young.sum())) < 0.05]
+    care = concat([chron, dial, chemo, preg, terminal(rng, cards, fac, cal)])
+    return _Special(
+        _valid(care, cards, cal.n_days), multi, child, dial_cards, chemo_cards, preg_cards
+    )
+
+
+def _acute_target(claims: int, n_special: int, abuse_rate: float) -> float:
+    """Acute claims to draw: the rest of ``claims``, oversampled because the inside-stay
+    clean-up and the planted claims take their place later."""
+    need = claims - n_special
+    if need < claims * 0.2:
+        raise UserError(
+            "the chronic and special care alone exceed the claim count",
+            where="generate",
+            fix="ask for more claims",
+        )
+    return need * (1.1 + 6 * abuse_rate)
+
+
+def _acute_care(
+    rng: np.random.Generator,
+    cards: Cards,
+    fac: Facilities,
+    cal: Calendar,
+    target: float,
+    weight: np.ndarray,
+    travel: np.ndarray | None,
+) -> list[Block]:
+    """Acute episodes until at least ``target`` valid claims (topped up if validity filters
+    removed too many)."""
+    got: list[Block] = []
+    have = 0
+    for _ in range(5):
+        n_acute = int((target - have) * 1.1) + 10
+        b = _valid(acute(rng, cards, fac, cal, n_acute, weight, travel=travel), cards, cal.n_days)
+        got.append(b)
+        have += len(b)
+        if have >= target:
+            break
+    return got
+
+
+def _lookalikes(
+    krng: np.random.Generator,
+    normal: Block,
+    n_special: int,
+    cards: Cards,
+    fac: Facilities,
+    nd: int,
+    pop: Population,
+) -> tuple[Block, np.ndarray, dict[str, np.ndarray]]:
+    """Legitimate look-alikes of abuse the population knobs ask for (rare diagnoses,
+    same-day revisits, visits on admission days): the claims, the rows the exact count must
+    keep, and the trap cards by kind."""
+    protect = np.zeros(len(normal), bool)
+    knob_traps: dict[str, np.ndarray] = {}
+    if pop.rare_dx_share > 0:
+        changed = kn.rare_diagnoses(krng, normal, n_special, cards, fac, pop.rare_dx_share)
+        protect[changed] = True
+        knob_traps["rare_diagnosis"] = np.unique(normal.card[changed])
+    if pop.same_day_revisit_share > 0:
+        new, orig = kn.same_day_revisits(krng, normal, n_special, pop.same_day_revisit_share)
+        new = kn.outside_stays(normal, new)
+        protect[orig] = True
+        protect = np.r_[protect, np.ones(len(new), bool)]
+        normal = concat([normal, new])
+        knob_traps["same_day_revisit"] = np.unique(new.card)
+    if pop.admission_day_visit_share > 0:
+        new = kn.admission_day_visits(krng, normal, cards, fac, pop.admission_day_visit_share)
+        new = kn.outside_stays(normal, kn.not_seen(normal, _valid(new, cards, nd)))
+        protect = np.r_[protect, np.ones(len(new), bool)]
+        normal = concat([normal, new])
+        knob_traps["admission_day_visit"] = np.unique(new.card)
+    return normal, protect, knob_traps
+
+
+def _exact_count(
+    rng: np.random.Generator,
+    normal: Block,
+    planted: Block,
+    n_special: int,
+    protect: np.ndarray,
+    claims: int,
+) -> Block:
+    """Normal and planted claims together, exactly ``claims`` of them: surplus acute visits
+    that carry nothing planted (and no look-alike) are dropped."""
+    surplus = len(normal) + len(planted) - claims
+    droppable = np.flatnonzero((np.arange(len(normal)) >= n_special) & (normal.scen < 0) & ~protect)
+    if surplus > len(droppable) or surplus < 0:
+        raise UserError(
+            "planted abuse needs more claims than requested",
+            where="generate",
+            fix="ask for more claims or a lower --abuse-rate",
+        )
+    drop = rng.choice(droppable, max(surplus, 0), replace=False)
+    keep = np.ones(len(normal), bool)
+    keep[drop] = False
+    return concat([normal.take(np.flatnonzero(keep)), planted])
+
+
+def _planted(
+    rng: np.random.Generator,
+    plan: Plan | None,
+    fplan: Plan | None,
+    normal: Block,
+    cards: Cards,
+    fac: Facilities,
+    cal: Calendar,
+    volume: np.ndarray,
+    claims: int,
+    pop: Population,
+) -> Block:
+    """The planted abuse: abusive facilities' own claims changed in place (in ``normal``) and
+    their extra claims, then the planted cards' claims."""
+    parts = []
+    if fplan is not None:
+        modify_facility_claims(rng, fplan, normal, fac, pop.abuse_strength)
+        budget = int(claims * 0.05)
+        parts.append(
+            facility_claims(rng, fplan, cards, fac, cal, volume, budget, pop.abuse_strength)
+        )
+    if plan is not None:
+        parts.append(
+            card_claims(rng, plan, cards, fac, cal, pop.abuse_strength, pop.borrowed_all_mismatch)
+        )
+    return concat(parts) if parts else normal.take(np.zeros(0, np.int64))
+
+
+def _doctors(
+    rng: np.random.Generator, fac: Facilities, allc: Block, busy_clinic: np.ndarray
+) -> None:
+    """Doctors for every claim; busy legitimate clinics get more of them, so their load per
+    doctor stays under the cap."""
+    if len(busy_clinic):
+        kn.restaff_busy(fac, allc, busy_clinic)
+    _assign_doctors(rng, fac, allc)
+    if len(busy_clinic):
+        kn.spread_doctors(fac, allc, busy_clinic)
+
+
+def _trap_cards(
+    sp: _Special,
+    allc: Block,
+    cards: Cards,
+    fac: Facilities,
+    travel: np.ndarray | None,
+    knob_traps: dict[str, np.ndarray],
+) -> dict[str, np.ndarray]:
+    """Heavy but legitimate cards by kind: what an honest detector must not take for abuse."""
+    traps = {
+        "dialysis": sp.dialysis,
+        "chemotherapy": sp.chemotherapy,
+        "antenatal": sp.antenatal,
+        "elderly_multimorbid": sp.multimorbid,
+        "frequent_child": sp.frequent_child,
+    }
+    if travel is not None:
+        traps["traveller"] = kn.travelled(allc, cards, fac, travel)
+    traps.update(knob_traps)
+    return traps
+
+
 def generate(
     claims: int,
     seed: int,
@@ -239,17 +446,9 @@ def generate(
     cal = make_calendar(t0, months)
     nd = cal.n_days
     fac = make_facilities(rng, claims / months)
-    if pop.visits_scale != 1.0:
-        visits = VISITS_PER_INSURED_YEAR * pop.visits_scale
-        n_cards = max(1_000, round(claims * 365 / (visits * nd)))
-    else:
-        n_cards = max(1_000, round(claims * 365 / (VISITS_PER_INSURED_YEAR * nd)))
+    n_cards = _n_cards(claims, nd, pop)
     # legitimate busy district hospitals draw four times their share of patients
-    district = np.flatnonzero(fac.tier == cat.DISTRICT)
-    dprov = fac.prov[district]
-    in_prov = np.bincount(dprov, weights=fac.weight[district], minlength=len(cat.PROVINCES))
-    expected = fac.weight[district] / in_prov[dprov] * cat.PROVINCE_POP[dprov]
-    busy = district[np.argsort(-expected)[: max(2, len(district) // 20)]]
+    busy = _busy_districts(fac)
     fac.weight[busy] *= 4.0
     busy_clinic = kn.busy_clinics(krng, fac, busy, pop.busy_clinic_share)
     cards = make_cards(rng, n_cards, fac, nd, seed)
@@ -259,134 +458,36 @@ def generate(
     used = np.zeros(cards.n, bool)
     k_card = max(4, round(abuse_rate * claims / 60)) if abuse_rate > 0 else 0
     plan = choose_cards(rng, cards, cal, k_card, used) if k_card else None
-    # abusive cards also get their ordinary care; heavy-user traps are kept apart
-    chron, multi = chronic_refills(rng, cards, fac, cal, np.ones(cards.n, bool))
-    free = ~used
-    free[multi] = False
-    dial, dial_cards = dialysis(rng, cards, fac, cal, free)
-    free[dial_cards] = False
-    chemo, chemo_cards = chemotherapy(rng, cards, fac, cal, free)
-    free[chemo_cards] = False
-    preg, preg_cards = pregnancy(rng, cards, fac, cal, free)
-    young = free & (cards.age_years() < 6)
-    child = np.flatnonzero(young)[rng.random(int(young.sum())) < 0.05]
-    special = _valid(concat([chron, dial, chemo, preg, terminal(rng, cards, fac, cal)]), cards, nd)
-    weight = acute_weight(cards, child, multi)
+    sp = _special_care(rng, cards, fac, cal, used)
+    weight = acute_weight(cards, sp.frequent_child, sp.multimorbid)
     if len(busy_clinic):  # their patients come back more often
         weight[np.isin(cards.reg_fac, busy_clinic)] *= 1.6
     travel = kn.travellers(krng, cards, pop.travel_share) if pop.travel_share > 0 else None
-    need = claims - len(special)
-    if need < claims * 0.2:
-        raise UserError(
-            "the chronic and special care alone exceed the claim count",
-            where="generate",
-            fix="ask for more claims",
-        )
-    # oversample acute care: inside-stay clean-up and planted claims take their place later
-    target = need * (1.1 + 6 * abuse_rate)
-    got: list[Block] = []
-    have = 0
-    for _ in range(5):  # top up if validity filters removed too many
-        n_acute = int((target - have) * 1.1) + 10
-        b = _valid(acute(rng, cards, fac, cal, n_acute, weight, travel=travel), cards, nd)
-        got.append(b)
-        have += len(b)
-        if have >= target:
-            break
-    normal, n_special = _drop_inside_stays(concat([special, *got]), len(special))
+    target = _acute_target(claims, len(sp.care), abuse_rate)
+    got = _acute_care(rng, cards, fac, cal, target, weight, travel)
+    normal, n_special = _drop_inside_stays(concat([sp.care, *got]), len(sp.care))
+    del got
     # legitimate look-alikes of abuse, added after the clean-up; kept by the exact count
-    protect = np.zeros(len(normal), bool)
-    knob_traps: dict[str, np.ndarray] = {}
-    if pop.rare_dx_share > 0:
-        changed = kn.rare_diagnoses(krng, normal, n_special, cards, fac, pop.rare_dx_share)
-        protect[changed] = True
-        knob_traps["rare_diagnosis"] = np.unique(normal.card[changed])
-    if pop.same_day_revisit_share > 0:
-        new, orig = kn.same_day_revisits(krng, normal, n_special, pop.same_day_revisit_share)
-        new = kn.outside_stays(normal, new)
-        protect[orig] = True
-        protect = np.r_[protect, np.ones(len(new), bool)]
-        normal = concat([normal, new])
-        knob_traps["same_day_revisit"] = np.unique(new.card)
-    if pop.admission_day_visit_share > 0:
-        new = kn.admission_day_visits(krng, normal, cards, fac, pop.admission_day_visit_share)
-        new = kn.outside_stays(normal, kn.not_seen(normal, _valid(new, cards, nd)))
-        protect = np.r_[protect, np.ones(len(new), bool)]
-        normal = concat([normal, new])
-        knob_traps["admission_day_visit"] = np.unique(new.card)
+    normal, protect, knob_traps = _lookalikes(krng, normal, n_special, cards, fac, nd, pop)
     heavy = (busy_clinic, krng.uniform(55, 64, len(busy_clinic))) if len(busy_clinic) else None
     _staff(rng, fac, normal, cal, busy, heavy)
     volume = np.bincount(normal.fac, minlength=fac.n).astype(float)
     used_fac = np.zeros(fac.n, bool)
-    used_fac[busy] = True
-    used_fac[central] = True
-    used_fac[busy_clinic] = True
+    used_fac[np.r_[busy, central, busy_clinic].astype(np.int64)] = True
     k_fac = max(2, round(abuse_rate * fac.n / 2)) if abuse_rate > 0 else 0
     fplan = choose_facilities(rng, fac, volume, k_fac, used_fac) if k_fac else None
     # facility drift (early-warning scenario) from its own stream: shorter data unchanged
     dplan = plant_drift(
         np.random.default_rng([seed, 0x44524654]), normal, n_special, fac, cal, volume, used_fac
     )
-    parts = []
-    if fplan is not None:
-        modify_facility_claims(rng, fplan, normal, fac, pop.abuse_strength)
-        budget = int(claims * 0.05)
-        parts.append(
-            facility_claims(rng, fplan, cards, fac, cal, volume, budget, pop.abuse_strength)
-        )
-    if plan is not None:
-        parts.append(
-            card_claims(rng, plan, cards, fac, cal, pop.abuse_strength, pop.borrowed_all_mismatch)
-        )
-    planted = concat(parts) if parts else normal.take(np.zeros(0, np.int64))
-    # exact count: drop surplus acute visits that carry nothing planted
-    surplus = len(normal) + len(planted) - claims
-    droppable = np.flatnonzero((np.arange(len(normal)) >= n_special) & (normal.scen < 0) & ~protect)
-    if surplus > len(droppable) or surplus < 0:
-        raise UserError(
-            "planted abuse needs more claims than requested",
-            where="generate",
-            fix="ask for more claims or a lower --abuse-rate",
-        )
-    drop = rng.choice(droppable, max(surplus, 0), replace=False)
-    keep = np.ones(len(normal), bool)
-    keep[drop] = False
-    allc = concat([normal.take(np.flatnonzero(keep)), planted])
-    if len(busy_clinic):
-        kn.restaff_busy(fac, allc, busy_clinic)
-    _assign_doctors(rng, fac, allc)
-    if len(busy_clinic):
-        kn.spread_doctors(fac, allc, busy_clinic)
-    order = np.lexsort((allc.card, allc.fac, allc.minute, allc.day))
-    allc = allc.take(order)
+    planted = _planted(rng, plan, fplan, normal, cards, fac, cal, volume, claims, pop)
+    allc = _exact_count(rng, normal, planted, n_special, protect, claims)
+    _doctors(rng, fac, allc, busy_clinic)
+    allc = allc.take(np.lexsort((allc.card, allc.fac, allc.minute, allc.day)))
     # free the intermediate blocks before the big string tables are built
-    del (
-        chron,
-        dial,
-        chemo,
-        preg,
-        special,
-        got,
-        b,
-        normal,
-        planted,
-        parts,
-        keep,
-        drop,
-        droppable,
-        order,
-    )
+    del sp.care, normal, planted
     release_memory()
-    traps = {
-        "dialysis": dial_cards,
-        "chemotherapy": chemo_cards,
-        "antenatal": preg_cards,
-        "elderly_multimorbid": multi,
-        "frequent_child": child,
-    }
-    if travel is not None:
-        traps["traveller"] = kn.travelled(allc, cards, fac, travel)
-    traps.update(knob_traps)
+    traps = _trap_cards(sp, allc, cards, fac, travel, knob_traps)
     data = _assemble(
         rng, allc, cards, fac, cal, traps, central, busy, plan, fplan, busy_clinic, pop, krng
     )
