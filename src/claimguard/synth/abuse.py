@@ -160,7 +160,6 @@ def _plant_borrowed_card(ctx: _Plant) -> list[Block]:
     cal, pick, strength = ctx.cal, ctx.pick, ctx.strength
     all_mismatch = ctx.all_mismatch
     nd = cal.n_days
-    parts: list[Block] = []
     idx, strong = plan.cards["borrowed_card"]
     cnt = np.where(strong, rng.integers(3, 6, len(idx)), rng.integers(1, 3, len(idx)))
     rep = np.repeat(np.arange(len(idx)), _more(cnt, strength))
@@ -205,12 +204,11 @@ def _plant_borrowed_card(ctx: _Plant) -> list[Block]:
     f = pick.pick(rng, prov.astype(np.int16), tier)
     f = np.where(f < 0, pick.pick(rng, cards.prov[c], cat.DISTRICT), f)
     inp = np.isin(dx, [cat.DX_INDEX["O80"], cat.DX_INDEX["O82"]])
-    parts.append(
+    return [
         block(n, card=c, fac=f, day=rng.choice(nd, n, p=cal.weight), minute=np.where(inp, any_minutes(rng, n), outpatient_minutes(rng, n)),
               los=np.where(inp, np.where(dx == cat.DX_INDEX["O82"], rng.integers(4, 7, n), rng.integers(1, 4, n)), 0), vtype=np.where(inp, INP, 0), dx=dx, dur=rng.integers(10, 60, n),
               scen=SC["borrowed_card"], ent=c)
-    )  # fmt: skip
-    return parts
+    ]  # fmt: skip
 
 
 def _plant_medicine_hoarding(ctx: _Plant) -> list[Block]:
@@ -218,7 +216,6 @@ def _plant_medicine_hoarding(ctx: _Plant) -> list[Block]:
     rng, plan, cards = ctx.rng, ctx.plan, ctx.cards
     cal, pick, strength = ctx.cal, ctx.pick, ctx.strength
     nd = cal.n_days
-    parts: list[Block] = []
     idx, strong = plan.cards["medicine_hoarding"]
     months = nd / 30.4
     cnt = np.where(
@@ -248,8 +245,7 @@ def _plant_medicine_hoarding(ctx: _Plant) -> list[Block]:
     keep = working(cal, day) < nd
     b = block(n, card=c, fac=f, day=working(cal, day), minute=outpatient_minutes(rng, n), dur=rng.integers(8, 30, n),
               dx=first_dx, refill=30, scen=SC["medicine_hoarding"], ent=c)  # fmt: skip
-    parts.append(b.take(np.flatnonzero(keep)))
-    return parts
+    return [b.take(np.flatnonzero(keep))]
 
 
 def _plant_overlapping_care(ctx: _Plant) -> list[Block]:
@@ -257,7 +253,6 @@ def _plant_overlapping_care(ctx: _Plant) -> list[Block]:
     rng, plan, cards = ctx.rng, ctx.plan, ctx.cards
     cal, pick, strength = ctx.cal, ctx.pick, ctx.strength
     nd = cal.n_days
-    parts: list[Block] = []
     idx, strong = plan.cards["overlapping_care"]
     k = len(idx)
     a = rng.integers(0, max(1, nd - 10), k)
@@ -288,15 +283,13 @@ def _plant_overlapping_care(ctx: _Plant) -> list[Block]:
     stay_b = block(len(s), card=idx[s], fac=f2[s], day=a[s] + rng.integers(1, 3, len(s)), minute=any_minutes(rng, len(s)),
                    los=_more(rng.integers(3, 7, len(s)), strength), vtype=INP, dx=_SEVERE_DX[rng.integers(0, len(_SEVERE_DX), len(s))],
                    scen=SC["overlapping_care"], ent=idx[s])  # fmt: skip
-    parts += [stay_a, visit_b, stay_b]
-    return parts
+    return [stay_a, visit_b, stay_b]
 
 
 def _plant_post_death(ctx: _Plant) -> list[Block]:
     """post_death: refills and visits billed after the card holder died."""
     rng, plan, cards, cal, strength = ctx.rng, ctx.plan, ctx.cards, ctx.cal, ctx.strength
     nd = cal.n_days
-    parts: list[Block] = []
     idx, strong = plan.cards["post_death"]
     death = cards.death[idx]
     cnt = _more(
@@ -312,8 +305,7 @@ def _plant_post_death(ctx: _Plant) -> list[Block]:
     n = len(c)
     pd_b = block(n, card=c, fac=cards.reg_fac[c], day=day, minute=outpatient_minutes(rng, n), dur=rng.integers(8, 30, n),
                  dx=cat.CHRONIC_DX[np.argmax(cards.chronic[c], axis=1)], refill=30, scen=SC["post_death"], ent=c)  # fmt: skip
-    parts.append(pd_b.take(np.flatnonzero((day < nd) & (day > cards.death[c]))))
-    return parts
+    return [pd_b.take(np.flatnonzero((day < nd) & (day > cards.death[c])))]
 
 
 def _plant_ineligible(ctx: _Plant) -> list[Block]:
@@ -321,7 +313,6 @@ def _plant_ineligible(ctx: _Plant) -> list[Block]:
     rng, plan, cards = ctx.rng, ctx.plan, ctx.cards
     cal, pick, strength = ctx.cal, ctx.pick, ctx.strength
     nd = cal.n_days
-    parts: list[Block] = []
     idx, strong = plan.cards["ineligible"]
     cnt = _more(np.where(strong, rng.integers(2, 5, len(idx)), 1), strength)
     rep = np.repeat(np.arange(len(idx)), cnt)
@@ -334,8 +325,7 @@ def _plant_ineligible(ctx: _Plant) -> list[Block]:
     f = np.where(f < 0, cards.reg_fac[c], f)
     ib = block(n, card=c, fac=f, day=day, minute=outpatient_minutes(rng, n), dur=rng.integers(10, 60, n),
                dx=acute_conditions(rng, cards.band()[c], cards.sex[c]), scen=SC["ineligible"], ent=c)  # fmt: skip
-    parts.append(ib.take(np.flatnonzero((day < nd) & (day > vt))))
-    return parts
+    return [ib.take(np.flatnonzero((day < nd) & (day > vt)))]
 
 
 def _plant_split_billing(ctx: _Plant) -> list[Block]:
@@ -343,7 +333,6 @@ def _plant_split_billing(ctx: _Plant) -> list[Block]:
     rng, plan, cards = ctx.rng, ctx.plan, ctx.cards
     cal, pick, strength = ctx.cal, ctx.pick, ctx.strength
     nd = cal.n_days
-    parts: list[Block] = []
     idx, strong = plan.cards["split_billing"]
     occ = _more(np.where(strong, rng.integers(2, 4, len(idx)), 1), strength)
     orep = np.repeat(np.arange(len(idx)), occ)
@@ -365,8 +354,7 @@ def _plant_split_billing(ctx: _Plant) -> list[Block]:
     sb = block(n, card=oc[prep], fac=ofac[prep], day=oday[prep], minute=minute, dur=rng.integers(8, 25, n), dx=odx[prep],
                dmult=np.where(ppos == 0, 0.0, 1.0), tmult=np.where(ppos == 0, 1.0, 0.0), thin=ppos >= 2,
                scen=SC["split_billing"], ent=oc[prep])  # fmt: skip
-    parts.append(sb.take(np.flatnonzero(oday[prep] < nd)))
-    return parts
+    return [sb.take(np.flatnonzero(oday[prep] < nd))]
 
 
 _CARD_PLANTS = (

@@ -238,9 +238,8 @@ def _busy_districts(fac: Facilities) -> np.ndarray:
 
 @dataclass
 class _Special:
-    """Chronic, dialysis, chemotherapy, pregnancy and terminal care, and who gets it."""
+    """The cards that get chronic, dialysis, chemotherapy or antenatal care (trap kinds)."""
 
-    care: Block
     multimorbid: np.ndarray
     frequent_child: np.ndarray
     dialysis: np.ndarray
@@ -250,8 +249,8 @@ class _Special:
 
 def _special_care(
     rng: np.random.Generator, cards: Cards, fac: Facilities, cal: Calendar, used: np.ndarray
-) -> _Special:
-    """Care outside acute episodes; abusive cards (``used``) get their ordinary chronic care,
+) -> tuple[Block, _Special]:
+    """Care outside acute episodes, and who gets it; abusive cards (``used``) get their ordinary chronic care,
     the heavy-user traps (dialysis, chemotherapy, pregnancy) are kept apart from them."""
     chron, multi = chronic_refills(rng, cards, fac, cal, np.ones(cards.n, bool))
     free = ~used
@@ -264,9 +263,8 @@ def _special_care(
     young = free & (cards.age_years() < 6)
     child = np.flatnonzero(young)[rng.random(int(young.sum())) < 0.05]
     care = concat([chron, dial, chemo, preg, terminal(rng, cards, fac, cal)])
-    return _Special(
-        _valid(care, cards, cal.n_days), multi, child, dial_cards, chemo_cards, preg_cards
-    )
+    care = _valid(care, cards, cal.n_days)
+    return care, _Special(multi, child, dial_cards, chemo_cards, preg_cards)
 
 
 def _acute_target(claims: int, n_special: int, abuse_rate: float) -> float:
@@ -458,15 +456,15 @@ def generate(
     used = np.zeros(cards.n, bool)
     k_card = max(4, round(abuse_rate * claims / 60)) if abuse_rate > 0 else 0
     plan = choose_cards(rng, cards, cal, k_card, used) if k_card else None
-    sp = _special_care(rng, cards, fac, cal, used)
+    special, sp = _special_care(rng, cards, fac, cal, used)
     weight = acute_weight(cards, sp.frequent_child, sp.multimorbid)
     if len(busy_clinic):  # their patients come back more often
         weight[np.isin(cards.reg_fac, busy_clinic)] *= 1.6
     travel = kn.travellers(krng, cards, pop.travel_share) if pop.travel_share > 0 else None
-    target = _acute_target(claims, len(sp.care), abuse_rate)
+    target = _acute_target(claims, len(special), abuse_rate)
     got = _acute_care(rng, cards, fac, cal, target, weight, travel)
-    normal, n_special = _drop_inside_stays(concat([sp.care, *got]), len(sp.care))
-    del got
+    normal, n_special = _drop_inside_stays(concat([special, *got]), len(special))
+    del special, got
     # legitimate look-alikes of abuse, added after the clean-up; kept by the exact count
     normal, protect, knob_traps = _lookalikes(krng, normal, n_special, cards, fac, nd, pop)
     heavy = (busy_clinic, krng.uniform(55, 64, len(busy_clinic))) if len(busy_clinic) else None
@@ -485,7 +483,7 @@ def generate(
     _doctors(rng, fac, allc, busy_clinic)
     allc = allc.take(np.lexsort((allc.card, allc.fac, allc.minute, allc.day)))
     # free the intermediate blocks before the big string tables are built
-    del sp.care, normal, planted
+    del normal, planted
     release_memory()
     traps = _trap_cards(sp, allc, cards, fac, travel, knob_traps)
     data = _assemble(
